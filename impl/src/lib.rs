@@ -1,0 +1,1 @@
+//! uffd-impl: placeholder until the interval implementation lands.

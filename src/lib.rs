@@ -1,0 +1,2 @@
+//! uffd-check: the harness.
+pub use uffd_model as model;
