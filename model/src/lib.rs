@@ -13,7 +13,9 @@
 pub mod backend;
 pub mod layout;
 pub mod op;
+pub mod page_model;
 
 pub use backend::{result_name, Backend, Errno, MergeCase, OpResult, StepReport};
 pub use layout::{Backing, Layout, VmFlags, Vma};
 pub use op::{Kind, Mode, Op, Page, ParseError, Prot, MAX_CTX, MAX_FILES, MAX_PGOFF};
+pub use page_model::PageModel;

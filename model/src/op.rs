@@ -168,9 +168,11 @@ impl FromStr for Mode {
                 "missing" => Mode::MISSING,
                 "wp" => Mode::WP,
                 "minor" => Mode::MINOR,
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "bad mode {s:?}: expected `missing`, `wp`, `minor` joined by `+`, or a number"
-                )),
+                ))
+                }
             });
         }
         Ok(m)

@@ -1,0 +1,380 @@
+//! The naive reference: one entry per page, every op a loop over pages.
+//!
+//! Each page carries every attribute a VMA carries (reference §1), including
+//! its own page offset. The rules of the reference (§2 to §4) are applied
+//! page by page, in address order, which is the kernel's VMA order: a VMA's
+//! pages all share its attributes, so "the first VMA that fails a check" is
+//! "the first page that fails it". The layout is derived: maximal runs of
+//! pages with equal attributes and linear page offsets.
+//!
+//! Nothing here is clever on purpose. If a rule needs cleverness to be
+//! written here, the rule is wrong or the model is the wrong place for it.
+
+use crate::backend::{Backend, Errno, OpResult};
+use crate::layout::{Backing, Layout, VmFlags, Vma};
+use crate::op::{Kind, Mode, Page, Prot, MAX_CTX};
+
+/// Everything one mapped page knows about itself.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct PageState {
+    prot: Prot,
+    backing: Backing,
+    /// This page's own offset (vm_pgoff of a one-page VMA here).
+    pgoff: Page,
+    flags: VmFlags,
+    uffd: Mode,
+    ctx: Option<u8>,
+}
+
+/// The page model. See the module docs.
+#[derive(Clone, Debug)]
+pub struct PageModel {
+    pages: Vec<Option<PageState>>,
+    open: [bool; MAX_CTX as usize],
+    next_shmem: u32,
+}
+
+impl PageModel {
+    pub fn new(pages: Page) -> PageModel {
+        PageModel {
+            pages: vec![None; pages as usize],
+            open: [false; MAX_CTX as usize],
+            next_shmem: 0,
+        }
+    }
+
+    fn range(start: Page, len: Page) -> std::ops::Range<usize> {
+        start as usize..(start + len) as usize
+    }
+
+    fn any_mapped(&self, start: Page, len: Page) -> bool {
+        self.pages[Self::range(start, len)]
+            .iter()
+            .any(|p| p.is_some())
+    }
+}
+
+impl Backend for PageModel {
+    fn name(&self) -> &'static str {
+        "model"
+    }
+
+    fn pages(&self) -> Page {
+        self.pages.len() as Page
+    }
+
+    /// mmap(MAP_FIXED): replaces every page of the range.
+    fn map(&mut self, start: Page, len: Page, prot: Prot, kind: Kind) -> OpResult {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        // A read-only fd gives no VM_MAYWRITE, and PROT_WRITE needs it.
+        if matches!(kind, Kind::SharedRoFile { .. }) && prot.write() {
+            return Err(Errno::EACCES);
+        }
+        let mut flags = VmFlags::default();
+        let (backing, first_pgoff) = match kind {
+            Kind::Anon | Kind::AnonNoreserve => (Backing::Anon, start),
+            Kind::Shmem => {
+                self.next_shmem += 1;
+                (Backing::Shmem(self.next_shmem), 0)
+            }
+            Kind::File { file, pgoff }
+            | Kind::SharedFile { file, pgoff }
+            | Kind::SharedRoFile { file, pgoff } => (Backing::File(file), pgoff),
+        };
+        let shared = matches!(
+            kind,
+            Kind::Shmem | Kind::SharedFile { .. } | Kind::SharedRoFile { .. }
+        );
+        let read_only_fd = matches!(kind, Kind::SharedRoFile { .. });
+        let noreserve = matches!(kind, Kind::AnonNoreserve);
+        // MAP_SHARED of a read-only fd keeps VM_MAYSHARE but loses VM_SHARED
+        // and VM_MAYWRITE.
+        flags.set(VmFlags::SHARED, shared && !read_only_fd);
+        flags.set(VmFlags::MAYSHARE, shared);
+        flags.set(VmFlags::MAYWRITE, !read_only_fd);
+        flags.set(VmFlags::NORESERVE, noreserve);
+        // accountable_mapping(): private, writable, not NORESERVE.
+        flags.set(VmFlags::ACCOUNT, !shared && !noreserve && prot.write());
+        for (i, page) in self.pages[Self::range(start, len)].iter_mut().enumerate() {
+            *page = Some(PageState {
+                prot,
+                backing,
+                pgoff: first_pgoff + i as Page,
+                flags,
+                uffd: Mode::NONE,
+                ctx: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// munmap: holes are fine.
+    fn unmap(&mut self, start: Page, len: Page) -> OpResult {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        for page in &mut self.pages[Self::range(start, len)] {
+            *page = None;
+        }
+        Ok(())
+    }
+
+    /// mprotect: page by page from `start`; the first hole stops it with
+    /// ENOMEM, keeping what was already changed.
+    fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
+        for page in &mut self.pages[Self::range(start, len)] {
+            let Some(p) = page else {
+                return Err(Errno::ENOMEM);
+            };
+            if prot.write() && !p.flags.has(VmFlags::MAYWRITE) {
+                return Err(Errno::EACCES);
+            }
+            let old = p.flags;
+            let was_writable = p.prot.write();
+            if prot.write() {
+                let exempt = old.has(VmFlags::ACCOUNT)
+                    || was_writable
+                    || old.has(VmFlags::SHARED)
+                    || old.has(VmFlags::NORESERVE);
+                if !exempt {
+                    p.flags.set(VmFlags::ACCOUNT, true);
+                }
+            } else if old.has(VmFlags::ACCOUNT) && p.backing == Backing::Anon {
+                // Private anonymous memory with no anon_vma (nothing here
+                // ever faults) gives its VM_ACCOUNT back.
+                p.flags.set(VmFlags::ACCOUNT, false);
+            }
+            p.prot = prot;
+        }
+        Ok(())
+    }
+
+    fn register(&mut self, ctx: u8, start: Page, len: Page, mode: Mode) -> OpResult {
+        self.open[ctx as usize] = true;
+        if mode.is_empty() || mode.has_unknown_bits() || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if !self.any_mapped(start, len) {
+            return Err(Errno::EINVAL);
+        }
+        for p in self.pages[Self::range(start, len)].iter().flatten() {
+            // MINOR needs shmem (every file kind here is a memfd: shmem).
+            if mode.contains(Mode::MINOR) && p.backing == Backing::Anon {
+                return Err(Errno::EINVAL);
+            }
+            if !p.flags.has(VmFlags::MAYWRITE) {
+                return Err(Errno::EPERM);
+            }
+            if p.ctx.is_some_and(|c| c != ctx) {
+                return Err(Errno::EBUSY);
+            }
+        }
+        for p in self.pages[Self::range(start, len)].iter_mut().flatten() {
+            let already = p.ctx == Some(ctx) && p.uffd.contains(mode);
+            if !already {
+                p.uffd = mode;
+                p.ctx = Some(ctx);
+            }
+        }
+        Ok(())
+    }
+
+    fn unregister(&mut self, ctx: u8, start: Page, len: Page) -> OpResult {
+        self.open[ctx as usize] = true;
+        if len == 0 || !self.any_mapped(start, len) {
+            return Err(Errno::EINVAL);
+        }
+        let pages = &mut self.pages[Self::range(start, len)];
+        if pages
+            .iter()
+            .flatten()
+            .any(|p| p.ctx.is_some_and(|c| c != ctx))
+        {
+            return Err(Errno::EINVAL);
+        }
+        for p in pages.iter_mut().flatten() {
+            p.uffd = Mode::NONE;
+            p.ctx = None;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, ctx: u8) -> OpResult {
+        if !self.open[ctx as usize] {
+            return Err(Errno::EBADF);
+        }
+        self.open[ctx as usize] = false;
+        for p in self.pages.iter_mut().flatten() {
+            if p.ctx == Some(ctx) {
+                p.uffd = Mode::NONE;
+                p.ctx = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Maximal runs of pages that are equal but for a page offset that
+    /// advances by one per page.
+    fn layout(&mut self) -> Layout {
+        let mut vmas: Vec<Vma> = Vec::new();
+        for (i, page) in self.pages.iter().enumerate() {
+            let Some(p) = *page else { continue };
+            let i = i as Page;
+            if let Some(last) = vmas.last_mut() {
+                let continues = last.end == i
+                    && last.prot == p.prot
+                    && last.backing == p.backing
+                    && last.flags == p.flags
+                    && last.uffd == p.uffd
+                    && last.ctx == p.ctx
+                    && last.pgoff + (i - last.start) == p.pgoff;
+                if continues {
+                    last.end += 1;
+                    continue;
+                }
+            }
+            vmas.push(Vma {
+                start: i,
+                end: i + 1,
+                prot: p.prot,
+                backing: p.backing,
+                pgoff: p.pgoff,
+                flags: p.flags,
+                uffd: p.uffd,
+                ctx: p.ctx,
+            });
+        }
+        Layout::new(vmas)
+    }
+
+    fn reset(&mut self) {
+        *self = PageModel::new(self.pages());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Op;
+
+    fn run(pages: Page, trace: &str) -> (PageModel, Vec<OpResult>) {
+        let mut m = PageModel::new(pages);
+        let results = trace
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| m.apply(&l.parse::<Op>().unwrap()))
+            .collect();
+        (m, results)
+    }
+
+    fn lines(m: &mut PageModel) -> Vec<String> {
+        m.layout().vmas().iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn unregister_tail_of_registered_next_to_plain_merges_right() {
+        let (mut m, r) = run(
+            20,
+            "map 0 20 rw- anon
+             register 0 0 10 missing
+             unregister 0 5 5",
+        );
+        assert!(r.iter().all(|r| r.is_ok()));
+        assert_eq!(
+            lines(&mut m),
+            [
+                "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
+                "[5,20) rw- anon@5 account maywrite",
+            ]
+        );
+    }
+
+    #[test]
+    fn register_errno_order_is_per_vma_left_to_right() {
+        // First VMA owned by ctx 1 (EBUSY), second read-only shared (EPERM):
+        // the first VMA's failure wins.
+        let (_, r) = run(
+            8,
+            "map 0 4 rw- anon
+             register 1 0 4 missing
+             map 4 4 r-- shared-ro-file=0@0
+             register 0 0 8 missing",
+        );
+        assert_eq!(r[3], Err(Errno::EBUSY));
+        let (_, r) = run(
+            8,
+            "map 0 4 r-- shared-ro-file=0@0
+             map 4 4 rw- anon
+             register 1 4 4 missing
+             register 0 0 8 missing+minor",
+        );
+        assert_eq!(r[3], Err(Errno::EPERM), "shmem passes MINOR, then EPERM");
+    }
+
+    #[test]
+    fn register_replaces_the_mode_or_skips_a_superset() {
+        let (mut m, _) = run(
+            4,
+            "map 0 4 rw- anon
+             register 0 0 2 missing+wp
+             register 0 0 4 missing",
+        );
+        assert_eq!(
+            lines(&mut m),
+            [
+                "[0,2) rw- anon@0 account maywrite uffd=missing+wp ctx=0",
+                "[2,4) rw- anon@2 account maywrite uffd=missing ctx=0",
+            ]
+        );
+        let (mut m, _) = run(
+            4,
+            "map 0 4 rw- anon\nregister 0 0 4 missing\nregister 0 0 4 wp",
+        );
+        assert_eq!(
+            lines(&mut m),
+            ["[0,4) rw- anon@0 account maywrite uffd=wp ctx=0"]
+        );
+    }
+
+    #[test]
+    fn protect_stops_at_the_first_hole_keeping_earlier_changes() {
+        let (mut m, r) = run(8, "map 0 3 rw- anon\nmap 4 4 rw- anon\nprotect 0 8 r--");
+        assert_eq!(r[2], Err(Errno::ENOMEM));
+        assert_eq!(
+            lines(&mut m),
+            [
+                "[0,3) r-- anon@0 maywrite",
+                "[4,8) rw- anon@4 account maywrite",
+            ]
+        );
+    }
+
+    #[test]
+    fn foreign_unregister_is_einval_and_changes_nothing() {
+        let (mut m, r) = run(
+            8,
+            "map 0 8 rw- anon\nregister 1 0 4 missing\nunregister 0 0 8",
+        );
+        assert_eq!(r[2], Err(Errno::EINVAL));
+        assert_eq!(m.layout().len(), 2);
+    }
+
+    #[test]
+    fn close_releases_and_remerges() {
+        let (mut m, r) = run(8, "map 0 8 rw- anon\nregister 2 2 4 wp\nclose 2\nclose 2");
+        assert_eq!(r[2], Ok(()));
+        assert_eq!(r[3], Err(Errno::EBADF));
+        assert_eq!(lines(&mut m), ["[0,8) rw- anon@0 account maywrite"]);
+    }
+
+    #[test]
+    fn shmem_objects_of_two_mmaps_never_merge() {
+        let (mut m, _) = run(8, "map 0 4 rw- shmem\nmap 4 4 rw- shmem");
+        assert_eq!(m.layout().len(), 2);
+        let (mut m, _) = run(8, "map 0 8 rw- shmem\nprotect 2 2 r--\nprotect 2 2 rw-");
+        assert_eq!(m.layout().len(), 1);
+    }
+}
