@@ -1,2 +1,21 @@
-//! uffd-check: the harness.
+//! # uffd-check
+//!
+//! A property-based model-checking harness for Linux VMA layouts under
+//! userfaultfd register/unregister. Three backends run the same op sequence
+//! and must agree after every step:
+//!
+//! - [`uffd_model::PageModel`]: the naive page-granular reference;
+//! - [`uffd_impl::IntervalImpl`]: the interval implementation shaped like
+//!   the kernel's `vma_merge`;
+//! - [`kernel::KernelBackend`]: the live Linux kernel, in a worker process.
+//!
+//! [`check`] runs them in lock step and checks the [`check::INVARIANTS`]
+//! after every step; [`gen`] makes random sequences; [`trace`] reads and
+//! writes trace files; [`draw`] draws layouts the LKML way.
+
+pub mod check;
+pub mod draw;
+pub mod gen;
+pub mod trace;
+
 pub use uffd_model as model;

@@ -1,0 +1,128 @@
+//! Random op sequences, as proptest strategies (generation here; shrinking
+//! is proptest's: drop ops, then simplify the ones left).
+//!
+//! The distributions are tuned so that merges and splits are common, not
+//! rare: ranges start and end on a coarse grid more often than not (so edges
+//! of different ops coincide), file offsets are usually the page they are
+//! mapped at (so neighbouring mappings of a file are linear), and most
+//! register modes are valid. Edge cases (mode 0, unknown bits, len 0,
+//! read-only shared files) stay reachable.
+
+use proptest::prelude::*;
+use uffd_model::{Kind, Mode, Op, Page, Prot, MAX_CTX, MAX_FILES};
+
+/// A range inside an arena of `pages` pages: (start, len), len may be 0.
+pub fn range(pages: Page) -> impl Strategy<Value = (Page, Page)> {
+    let grid = (pages / 4).max(1);
+    let edge = move || {
+        prop_oneof![
+            3 => (0..=pages / grid).prop_map(move |i| i * grid),
+            2 => 0..=pages,
+        ]
+        .prop_map(move |x| x.min(pages))
+    };
+    prop_oneof![
+        // Two edges, in order: the common case.
+        20 => (edge(), edge()).prop_map(|(a, b)| (a.min(b), a.max(b) - a.min(b))),
+        // Small ranges anywhere.
+        6 => (0..pages, 1..=3u64).prop_map(move |(s, l)| (s, l.min(pages - s))),
+        // Everything.
+        2 => Just((0, pages)),
+        // Empty.
+        1 => (0..=pages).prop_map(|s| (s, 0)),
+    ]
+}
+
+pub fn prot() -> impl Strategy<Value = Prot> {
+    prop_oneof![
+        6 => Just(Prot::RW),
+        3 => Just(Prot::from_bits(Prot::READ)),
+        1 => Just(Prot::NONE),
+        1 => (0..8u8).prop_map(Prot::from_bits),
+    ]
+}
+
+pub fn kind(start: Page) -> impl Strategy<Value = Kind> {
+    let file = prop_oneof![4 => Just(0u8), 2 => Just(1u8), 1 => 0..MAX_FILES];
+    let pgoff = prop_oneof![4 => Just(start), 1 => 0..(start + 8)];
+    let f = (file, pgoff);
+    prop_oneof![
+        8 => Just(Kind::Anon),
+        2 => Just(Kind::AnonNoreserve),
+        3 => Just(Kind::Shmem),
+        3 => f.clone().prop_map(|(file, pgoff)| Kind::File { file, pgoff }),
+        2 => f.clone().prop_map(|(file, pgoff)| Kind::SharedFile { file, pgoff }),
+        1 => f.prop_map(|(file, pgoff)| Kind::SharedRoFile { file, pgoff }),
+    ]
+}
+
+pub fn ctx() -> impl Strategy<Value = u8> {
+    prop_oneof![6 => Just(0u8), 3 => Just(1u8), 1 => 0..MAX_CTX]
+}
+
+pub fn mode() -> impl Strategy<Value = Mode> {
+    prop_oneof![
+        5 => Just(Mode::MISSING),
+        3 => Just(Mode::WP),
+        2 => Just(Mode(3)),
+        1 => Just(Mode::MINOR),
+        1 => (1..8u64).prop_map(Mode),
+        1 => prop_oneof![Just(Mode(0)), Just(Mode(8)), Just(Mode(9))],
+    ]
+}
+
+/// One op for an arena of `pages` pages (`pages` ≥ 1).
+pub fn op(pages: Page) -> impl Strategy<Value = Op> {
+    let map = range(pages).prop_flat_map(move |(start, len)| {
+        (prot(), kind(start)).prop_map(move |(prot, kind)| Op::Map {
+            start,
+            len,
+            prot,
+            kind,
+        })
+    });
+    prop_oneof![
+        6 => map,
+        2 => range(pages).prop_map(|(start, len)| Op::Unmap { start, len }),
+        4 => (range(pages), prot()).prop_map(|((start, len), prot)| Op::Protect { start, len, prot }),
+        7 => (ctx(), range(pages), mode())
+            .prop_map(|(ctx, (start, len), mode)| Op::Register { ctx, start, len, mode }),
+        5 => (ctx(), range(pages)).prop_map(|(ctx, (start, len))| Op::Unregister { ctx, start, len }),
+        2 => ctx().prop_map(|ctx| Op::Close { ctx }),
+    ]
+}
+
+/// A sequence of 1 to `max_len` ops that starts by mapping something, so
+/// that the rest has a layout to work on.
+pub fn ops(pages: Page, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let first = (1..=pages, prot(), kind(0)).prop_map(|(len, prot, kind)| Op::Map {
+        start: 0,
+        len,
+        prot,
+        kind,
+    });
+    (first, proptest::collection::vec(op(pages), 0..max_len)).prop_map(|(f, mut rest)| {
+        rest.insert(0, f);
+        rest
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn every_generated_op_is_valid() {
+        let mut runner = TestRunner::deterministic();
+        for pages in [1, 2, 7, 16, 64] {
+            for _ in 0..300 {
+                let v = ops(pages, 20).new_tree(&mut runner).unwrap().current();
+                for op in v {
+                    op.validate(pages).unwrap();
+                }
+            }
+        }
+    }
+}

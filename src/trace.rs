@@ -1,0 +1,429 @@
+//! Trace files: a sequence of ops, one per line, that replays on every
+//! backend. Traces store operations, not seeds, so a saved case survives any
+//! change of generator.
+//!
+//! ```text
+//! # [0,10) registered next to [10,20) plain; unregister [5,10)
+//! arena 20
+//! map 0 20 rw- anon
+//! register 0 0 10 missing
+//! unregister 0 5 5
+//! expect ok
+//! expect [0,5) rw- anon@0 account maywrite uffd=missing ctx=0
+//! expect [5,20) rw- anon@5 account maywrite
+//! ```
+//!
+//! - `#` starts a comment, anywhere on a line.
+//! - `arena N` (once, before the first op) sets the arena size in pages;
+//!   without it the arena is [`DEFAULT_PAGES`] pages.
+//! - `expect` lines after an op state what that step must give on every
+//!   backend: `expect ok` or `expect EINVAL` for the result, and either
+//!   `expect empty` or one `expect [S,E) …` line per VMA, in address order,
+//!   for the whole layout (the form `replay` prints).
+//!
+//! Every error names its place: `file:line:col: what is wrong`.
+
+use std::fmt;
+use std::path::Path;
+
+use uffd_model::op::words;
+use uffd_model::{Backing, Errno, Layout, Mode, Op, OpResult, Page, Prot, VmFlags, Vma};
+
+/// The arena size of a trace with no `arena` line.
+pub const DEFAULT_PAGES: Page = 64;
+
+/// One op of a trace with what the trace expects of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub op: Op,
+    /// 1-based line of the op in its file.
+    pub line: usize,
+    pub expect_result: Option<OpResult>,
+    pub expect_layout: Option<Layout>,
+}
+
+/// A parsed trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    pub pages: Page,
+    pub steps: Vec<Step>,
+}
+
+/// A malformed trace: where, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.msg)
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+impl Trace {
+    /// A trace of plain ops with no expectations.
+    pub fn from_ops(pages: Page, ops: &[Op]) -> Trace {
+        Trace {
+            pages,
+            steps: ops
+                .iter()
+                .enumerate()
+                .map(|(i, op)| Step {
+                    op: *op,
+                    line: i + 2,
+                    expect_result: None,
+                    expect_layout: None,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn ops(&self) -> Vec<Op> {
+        self.steps.iter().map(|s| s.op).collect()
+    }
+
+    /// Reads and parses a trace file.
+    pub fn load(path: &Path) -> Result<Trace, TraceError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| TraceError {
+            file: name.clone(),
+            line: 0,
+            col: 0,
+            msg: format!("cannot read the trace: {e}"),
+        })?;
+        Trace::parse(&text, &name)
+    }
+
+    /// Parses trace text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
+        let err = |line: usize, col: usize, msg: String| TraceError {
+            file: file.to_string(),
+            line,
+            col,
+            msg,
+        };
+        let mut pages: Option<Page> = None;
+        let mut steps: Vec<Step> = Vec::new();
+        // The layout lines of the step being read, if it has any.
+        let mut vmas: Vec<Vma> = Vec::new();
+        let mut open_layout = false;
+        let finish = |steps: &mut Vec<Step>, vmas: &mut Vec<Vma>, open: &mut bool| {
+            if *open {
+                if let Some(last) = steps.last_mut() {
+                    last.expect_layout = Some(Layout::new(std::mem::take(vmas)));
+                }
+                *open = false;
+            }
+        };
+        for (i, raw) in text.lines().enumerate() {
+            let n = i + 1;
+            let line = raw.split('#').next().unwrap_or("");
+            let w = words(line);
+            let Some(&(col0, first)) = w.first() else {
+                continue;
+            };
+            match first {
+                "arena" => {
+                    if pages.is_some() || !steps.is_empty() {
+                        return Err(err(
+                            n,
+                            col0,
+                            "`arena` must come once, before the first op".into(),
+                        ));
+                    }
+                    let (col, arg) = match w.as_slice() {
+                        [_, arg] => *arg,
+                        _ => return Err(err(n, col0, "usage: `arena PAGES`".into())),
+                    };
+                    let p: Page = arg.parse().map_err(|_| {
+                        err(n, col, format!("expected a page count, found {arg:?}"))
+                    })?;
+                    if p == 0 || p > 1 << 24 {
+                        return Err(err(
+                            n,
+                            col,
+                            format!("arena of {p} pages: it must be 1 to {} pages", 1 << 24),
+                        ));
+                    }
+                    pages = Some(p);
+                }
+                "expect" => {
+                    let Some(step) = steps.last_mut() else {
+                        return Err(err(n, col0, "`expect` before any op".into()));
+                    };
+                    let Some(&(col1, what)) = w.get(1) else {
+                        return Err(err(
+                            n,
+                            col0 + 6,
+                            "`expect` needs a result (`ok`, `EINVAL`…), `empty` or a VMA `[S,E) …`"
+                                .into(),
+                        ));
+                    };
+                    if what.starts_with('[') {
+                        let rest = &line[col1 - 1..];
+                        let v = parse_vma(rest).map_err(|(c, m)| err(n, col1 + c, m))?;
+                        if step.expect_layout.is_some() {
+                            return Err(err(
+                                n,
+                                col1,
+                                "this step's layout was already given".into(),
+                            ));
+                        }
+                        open_layout = true;
+                        vmas.push(v);
+                    } else {
+                        if w.len() > 2 {
+                            return Err(err(
+                                n,
+                                w[2].0,
+                                "unexpected words after the expectation".into(),
+                            ));
+                        }
+                        if what == "empty" {
+                            if open_layout || step.expect_layout.is_some() {
+                                return Err(err(
+                                    n,
+                                    col1,
+                                    "this step's layout was already given".into(),
+                                ));
+                            }
+                            step.expect_layout = Some(Layout::default());
+                        } else {
+                            let r = parse_result(what).ok_or_else(|| {
+                                err(
+                                    n,
+                                    col1,
+                                    format!(
+                                        "expected `ok`, an errno like `EINVAL`, `empty` or `[S,E) …`, \
+                                         found {what:?}"
+                                    ),
+                                )
+                            })?;
+                            if step.expect_result.is_some() {
+                                return Err(err(
+                                    n,
+                                    col1,
+                                    "this step's result was already given".into(),
+                                ));
+                            }
+                            step.expect_result = Some(r);
+                        }
+                    }
+                }
+                _ => {
+                    finish(&mut steps, &mut vmas, &mut open_layout);
+                    let op: Op = line
+                        .parse()
+                        .map_err(|e: uffd_model::ParseError| err(n, e.col, e.msg))?;
+                    op.validate(pages.unwrap_or(DEFAULT_PAGES))
+                        .map_err(|m| err(n, col0, m))?;
+                    steps.push(Step {
+                        op,
+                        line: n,
+                        expect_result: None,
+                        expect_layout: None,
+                    });
+                }
+            }
+        }
+        finish(&mut steps, &mut vmas, &mut open_layout);
+        let pages = pages.unwrap_or(DEFAULT_PAGES);
+        for s in &steps {
+            if let Some(l) = &s.expect_layout {
+                if let Some(v) = l.vmas().iter().find(|v| v.end > pages) {
+                    return Err(err(
+                        s.line,
+                        1,
+                        format!("expected VMA {v} is outside the arena of {pages} pages"),
+                    ));
+                }
+            }
+        }
+        Ok(Trace { pages, steps })
+    }
+
+    /// The trace as text, ready to save under `cases/`.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("arena {}\n", self.pages);
+        for s in &self.steps {
+            out.push_str(&s.op.to_string());
+            out.push('\n');
+            if let Some(r) = &s.expect_result {
+                out.push_str(&format!("expect {}\n", uffd_model::result_name(r)));
+            }
+            if let Some(l) = &s.expect_layout {
+                if l.is_empty() {
+                    out.push_str("expect empty\n");
+                }
+                for v in l.vmas() {
+                    out.push_str(&format!("expect {v}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `ok`, `EINVAL`, `errno42`.
+pub fn parse_result(s: &str) -> Option<OpResult> {
+    if s == "ok" {
+        Some(Ok(()))
+    } else {
+        Errno::parse(s).map(Err)
+    }
+}
+
+/// Parses the `Display` form of a [`Vma`]:
+/// `[S,E) PROT BACKING@PGOFF FLAG… [uffd=MODE] [ctx=C]`.
+/// An error is (0-based column within `s`, message).
+pub fn parse_vma(s: &str) -> Result<Vma, (usize, String)> {
+    let close = s
+        .find(')')
+        .ok_or((0, "a VMA starts `[START,END)`".to_string()))?;
+    let bounds = &s[1..close];
+    let (a, b) = bounds
+        .split_once(',')
+        .ok_or((0, "a VMA starts `[START,END)`".to_string()))?;
+    let num = |t: &str, at: usize| {
+        t.trim()
+            .parse::<Page>()
+            .map_err(|_| (at, format!("expected a page number, found {t:?}")))
+    };
+    let start = num(a, 1)?;
+    let end = num(b, 2 + a.len())?;
+    if end <= start {
+        return Err((0, format!("empty or reversed VMA [{start},{end})")));
+    }
+    let rest_off = close + 1;
+    let w = words(&s[rest_off..]);
+    let at = |i: usize| rest_off + w[i].0 - 1;
+    if w.len() < 2 {
+        return Err((
+            rest_off,
+            "a VMA needs `PROT BACKING@PGOFF` after its bounds".into(),
+        ));
+    }
+    let prot: Prot = w[0].1.parse().map_err(|m| (at(0), m))?;
+    let (backing, pgoff) = w[1]
+        .1
+        .split_once('@')
+        .ok_or((at(1), format!("expected BACKING@PGOFF, found {:?}", w[1].1)))?;
+    let bad_backing = || {
+        (
+            at(1),
+            format!("bad backing {backing:?}: expected `anon`, `shmem#N` or `file=F`"),
+        )
+    };
+    let backing = if backing == "anon" {
+        Backing::Anon
+    } else if let Some(n) = backing.strip_prefix("shmem#") {
+        Backing::Shmem(n.parse().map_err(|_| bad_backing())?)
+    } else if let Some(n) = backing.strip_prefix("file=") {
+        Backing::File(n.parse().map_err(|_| bad_backing())?)
+    } else {
+        return Err(bad_backing());
+    };
+    let pgoff: Page = pgoff
+        .parse()
+        .map_err(|_| (at(1), format!("bad page offset {pgoff:?}")))?;
+    let mut v = Vma {
+        start,
+        end,
+        prot,
+        backing,
+        pgoff,
+        flags: VmFlags::default(),
+        uffd: Mode::NONE,
+        ctx: None,
+    };
+    for i in 2..w.len() {
+        let t = w[i].1;
+        if let Some(m) = t.strip_prefix("uffd=") {
+            v.uffd = m.parse().map_err(|e| (at(i), e))?;
+        } else if let Some(c) = t.strip_prefix("ctx=") {
+            v.ctx = Some(
+                c.parse()
+                    .map_err(|_| (at(i), format!("bad context {c:?}")))?,
+            );
+        } else if let Some((bit, _, _)) = VmFlags::NAMES.iter().find(|(_, n, _)| *n == t) {
+            v.flags.set(*bit, true);
+        } else {
+            return Err((
+                at(i),
+                format!(
+                    "unknown word {t:?}: expected a flag (account, noreserve, shared, mayshare, \
+                     maywrite), `uffd=MODE` or `ctx=C`"
+                ),
+            ));
+        }
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ops_expectations_and_comments() {
+        let t = Trace::parse(
+            "# a comment\narena 20\nmap 0 20 rw- anon # trailing\nregister 0 0 10 missing\n\
+             unregister 0 5 5\nexpect ok\n\
+             expect [0,5) rw- anon@0 account maywrite uffd=missing ctx=0\n\
+             expect [5,20) rw- anon@5 account maywrite\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(t.pages, 20);
+        assert_eq!(t.steps.len(), 3);
+        assert_eq!(t.steps[2].expect_result, Some(Ok(())));
+        assert_eq!(t.steps[2].expect_layout.as_ref().unwrap().len(), 2);
+        // to_text and parse are inverses (up to line numbers)
+        let again = Trace::parse(&t.to_text(), "t2").unwrap();
+        assert_eq!(again.to_text(), t.to_text());
+        assert_eq!(again.ops(), t.ops());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let e = Trace::parse("arena 20\nmap 0 20 rw- anon\nunmap 3 x\n", "c.trace").unwrap_err();
+        assert_eq!((e.line, e.col), (3, 9));
+        assert!(e.to_string().starts_with("c.trace:3:9: LEN"), "{e}");
+
+        let e = Trace::parse("arena 20\nmap 10 20 rw- anon\n", "c.trace").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 1));
+        assert!(e.msg.contains("outside the arena"), "{e}");
+
+        let e = Trace::parse("expect ok\n", "c").unwrap_err();
+        assert!(e.msg.contains("before any op"));
+
+        let e = Trace::parse("map 0 1 rw- anon\nexpect [0,1) rw- anon@0 bogus\n", "c").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 25));
+
+        let e = Trace::parse("map 0 1 rw- anon\nexpect EWHAT\n", "c").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 8));
+
+        let e = Trace::parse("map 0 1 rw- anon\narena 4\n", "c").unwrap_err();
+        assert!(e.msg.contains("before the first op"));
+
+        let e = Trace::load(Path::new("/nonexistent/x.trace")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/x.trace"), "{e}");
+    }
+
+    #[test]
+    fn vma_display_round_trips() {
+        for s in [
+            "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
+            "[3,9) r-- shmem#1@4 shared mayshare maywrite",
+            "[3,9) r-x file=2@7 mayshare uffd=missing+wp ctx=3",
+        ] {
+            assert_eq!(parse_vma(s).unwrap().to_string(), s);
+        }
+    }
+}
