@@ -16,6 +16,7 @@
 pub mod check;
 pub mod draw;
 pub mod gen;
+pub mod kernel;
 pub mod trace;
 
 pub use uffd_model as model;

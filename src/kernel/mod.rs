@@ -1,0 +1,473 @@
+//! The live Linux kernel as a backend.
+//!
+//! [`KernelBackend`] drives a worker process (the harness binary run as
+//! `uffd-check __worker PAGES`, see [`worker`]) that reserves an arena between
+//! two guard mappings and runs every op there with the real syscalls: mmap
+//! (MAP_FIXED), munmap, mprotect, userfaultfd(2) with UFFDIO_REGISTER and
+//! UFFDIO_UNREGISTER, close. The layout is read back from /proc/self/smaps.
+//!
+//! Confinement: the worker never maps outside its arena (it re-validates every
+//! op) and its guards carry VM_DONTCOPY, which no op can produce, so arena VMAs
+//! never merge with them. A worker that dies or gives no answer within the
+//! timeout is killed, reported as a `kernel-worker` violation, and replaced by
+//! a fresh one (with an empty arena), so a run goes on.
+//!
+//! Ownership of registrations (the VMA's uffd ctx) is not in smaps; the worker
+//! asks the kernel: UFFDIO_REGISTER of exactly one registered VMA with exactly
+//! its uffd bits is EBUSY from every ctx but the owner, and a no-op from the
+//! owner.
+
+mod sys;
+pub mod worker;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use uffd_model::{
+    Backend, Backing, Errno, Kind, Layout, Mode, Op, OpResult, Page, Prot, StepReport, VmFlags, Vma,
+};
+
+pub use worker::worker_main;
+
+/// The invariant name of a worker that died, hung or refused a request.
+pub const WORKER_VIOLATION: &str = "kernel-worker";
+/// The invariant name of an arena that cannot be read back faithfully
+/// (an unclassifiable VMA, a VMA crossing the arena edge, a missing guard).
+pub const LAYOUT_VIOLATION: &str = "kernel-layout";
+
+/// How long a worker may take to answer one request by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Can this process use userfaultfd? `Err` says why not (not Linux, EPERM,
+/// ENOSYS...), for tests that skip.
+pub fn available() -> Result<(), String> {
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(format!(
+            "userfaultfd is Linux-only; this is {}",
+            std::env::consts::OS
+        ))
+    }
+    #[cfg(target_os = "linux")]
+    {
+        match sys::userfaultfd() {
+            Ok(fd) => {
+                // SAFETY: our fd.
+                unsafe { libc::close(fd) };
+                Ok(())
+            }
+            Err(e) => {
+                let hint = if e.contains("ENOSYS") || e.contains("not implemented") {
+                    " (the kernel is built without CONFIG_USERFAULTFD)"
+                } else if e.contains("not permitted") || e.contains("denied") {
+                    " (vm.unprivileged_userfaultfd=0 needs CAP_SYS_PTRACE, or read-write access to /dev/userfaultfd)"
+                } else {
+                    ""
+                };
+                Err(format!("userfaultfd cannot be used: {e}{hint}"))
+            }
+        }
+    }
+}
+
+/// A fault to inject into the worker (tests of the backend's robustness).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The worker aborts on receiving it.
+    Crash,
+    /// The worker sleeps forever on receiving it.
+    Hang,
+}
+
+/// Cumulative costs of the kernel backend, as the parent sees them (round
+/// trips) and as the worker measured the layout's parts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelTimings {
+    /// Ops run.
+    pub ops: u64,
+    /// Round-trip time of all ops (the syscall plus two pipe hops).
+    pub op_time: Duration,
+    /// Layouts read.
+    pub layouts: u64,
+    /// Round-trip time of all layouts.
+    pub layout_time: Duration,
+    /// Of which: the worker reading /proc/self/smaps.
+    pub smaps_read: Duration,
+    /// Of which: parsing the arena's entries and asking for the ctx owners.
+    pub smaps_parse: Duration,
+    /// Workers started (1 plus respawns).
+    pub spawns: u64,
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    rbuf: Vec<u8>,
+}
+
+enum Failure {
+    /// The worker is gone or unresponsive: kill and respawn.
+    Dead(String),
+    /// The worker answered, but refused (a bug on our side, or the environment).
+    Refused(String),
+}
+
+impl Worker {
+    fn spawn(exe: &Path, pages: Page, timeout: Duration) -> Result<Worker, String> {
+        let mut child = Command::new(exe)
+            .arg("__worker")
+            .arg(pages.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the kernel worker {}: {e}", exe.display()))?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut w = Worker {
+            child,
+            stdin,
+            stdout,
+            rbuf: Vec::new(),
+        };
+        let deadline = Instant::now() + timeout;
+        match w.read_line(deadline) {
+            Ok(l) if l.starts_with("ready ") => Ok(w),
+            Ok(l) => {
+                w.kill();
+                Err(format!(
+                    "the kernel worker {} did not start: {}",
+                    exe.display(),
+                    l.strip_prefix("fail ").unwrap_or(&l)
+                ))
+            }
+            Err(e) => {
+                let status = w.kill();
+                Err(format!(
+                    "the kernel worker {} did not start: {e}{status} (is it the uffd-check binary, \
+                     which runs the worker when called as `{} __worker PAGES`?)",
+                    exe.display(),
+                    exe.display()
+                ))
+            }
+        }
+    }
+
+    /// Kills and reaps the worker; describes how it ended.
+    fn kill(&mut self) -> String {
+        let _ = self.child.kill();
+        match self.child.wait() {
+            Ok(s) => format!(" (worker {s})"),
+            Err(_) => String::new(),
+        }
+    }
+
+    fn send(&mut self, line: &str) -> Result<(), String> {
+        let mut msg = Vec::with_capacity(line.len() + 1);
+        msg.extend_from_slice(line.as_bytes());
+        msg.push(b'\n');
+        self.stdin
+            .write_all(&msg)
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| format!("cannot write to the worker: {e}"))
+    }
+
+    /// One answer line, waiting until `deadline`.
+    fn read_line(&mut self, deadline: Instant) -> Result<String, String> {
+        use std::os::fd::AsRawFd;
+        loop {
+            if let Some(i) = self.rbuf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.rbuf.drain(..=i).collect();
+                return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err("no answer within the timeout".into());
+            }
+            let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+            let mut pfd = libc::pollfd {
+                fd: self.stdout.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd for our pipe.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(format!("poll on the worker's pipe: {e}"));
+            }
+            if n == 0 {
+                continue;
+            }
+            let mut chunk = [0u8; 8192];
+            match self.stdout.read(&mut chunk) {
+                Ok(0) => return Err("the worker closed its pipe (it died)".into()),
+                Ok(k) => self.rbuf.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("reading the worker's pipe: {e}")),
+            }
+        }
+    }
+}
+
+/// The live kernel, through a worker process confined to an arena.
+pub struct KernelBackend {
+    pages: Page,
+    exe: PathBuf,
+    worker: Option<Worker>,
+    timeout: Duration,
+    report: StepReport,
+    timings: KernelTimings,
+}
+
+impl KernelBackend {
+    /// Starts a worker with an arena of `pages` pages. `exe` is the
+    /// uffd-check binary (it runs the worker when called as `exe __worker`).
+    pub fn spawn(pages: Page, exe: &Path) -> Result<KernelBackend, String> {
+        let worker = Worker::spawn(exe, pages, DEFAULT_TIMEOUT)?;
+        Ok(KernelBackend {
+            pages,
+            exe: exe.to_path_buf(),
+            worker: Some(worker),
+            timeout: DEFAULT_TIMEOUT,
+            report: StepReport::default(),
+            timings: KernelTimings {
+                spawns: 1,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// How long the worker may take to answer one request (default 5 s).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// The cumulative costs so far.
+    pub fn timings(&self) -> KernelTimings {
+        self.timings
+    }
+
+    /// Sends a fault to the worker; the next request finds it dead or hung.
+    pub fn inject_fault(&mut self, fault: Fault) {
+        let cmd = match fault {
+            Fault::Crash => "__crash",
+            Fault::Hang => "__hang",
+        };
+        if let Some(w) = self.worker.as_mut() {
+            let _ = w.send(cmd);
+        }
+    }
+
+    /// The worker's /proc/self/maps lines outside the arena (the guards
+    /// included): the same before and after any op sequence.
+    pub fn outside_mappings(&mut self) -> Vec<String> {
+        match self.ask("outside", true) {
+            Ok(mut lines) => {
+                lines.pop();
+                lines
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Sends one request; returns its answer lines (up to and including the
+    /// `end` line when `multi`). Handles a dead, hung or refusing worker.
+    fn ask(&mut self, req: &str, multi: bool) -> Result<Vec<String>, ()> {
+        match self.try_ask(req, multi) {
+            Ok(lines) => Ok(lines),
+            Err(Failure::Refused(text)) => {
+                self.report.violations.push((
+                    WORKER_VIOLATION,
+                    format!("the kernel worker refused `{req}`: {text}"),
+                ));
+                Err(())
+            }
+            Err(Failure::Dead(text)) => {
+                let status = self.worker.take().map(|mut w| w.kill()).unwrap_or_default();
+                let respawn = match Worker::spawn(&self.exe, self.pages, self.timeout) {
+                    Ok(w) => {
+                        self.worker = Some(w);
+                        self.timings.spawns += 1;
+                        "killed it and started a fresh worker (empty arena, no uffd open)"
+                            .to_string()
+                    }
+                    Err(e) => format!("and could not start a fresh one: {e}"),
+                };
+                self.report.violations.push((
+                    WORKER_VIOLATION,
+                    format!("the kernel worker failed on `{req}`: {text}{status}; {respawn}"),
+                ));
+                Err(())
+            }
+        }
+    }
+
+    fn try_ask(&mut self, req: &str, multi: bool) -> Result<Vec<String>, Failure> {
+        if self.worker.is_none() {
+            let w = Worker::spawn(&self.exe, self.pages, self.timeout).map_err(Failure::Dead)?;
+            self.timings.spawns += 1;
+            self.worker = Some(w);
+        }
+        let w = self.worker.as_mut().expect("a worker");
+        w.send(req).map_err(Failure::Dead)?;
+        let deadline = Instant::now() + self.timeout;
+        let mut lines = Vec::new();
+        loop {
+            let line = w.read_line(deadline).map_err(Failure::Dead)?;
+            if let Some(t) = line.strip_prefix("refused ") {
+                return Err(Failure::Refused(t.to_string()));
+            }
+            let done = !multi || line == "end" || line.starts_with("end ");
+            lines.push(line);
+            if done {
+                return Ok(lines);
+            }
+        }
+    }
+
+    fn op(&mut self, op: Op) -> OpResult {
+        let t = Instant::now();
+        let r = match self.ask(&op.to_string(), false) {
+            Ok(lines) => match lines[0].as_str() {
+                "ok" => Ok(()),
+                other => match Errno::parse(other) {
+                    Some(e) => Err(e),
+                    None => {
+                        self.report.violations.push((
+                            WORKER_VIOLATION,
+                            format!("the kernel worker answered `{other}` to `{op}`"),
+                        ));
+                        Err(Errno::Other(-1))
+                    }
+                },
+            },
+            Err(()) => Err(Errno::Other(-1)),
+        };
+        self.timings.ops += 1;
+        self.timings.op_time += t.elapsed();
+        r
+    }
+
+    fn parse_vma(&self, line: &str) -> Option<Vma> {
+        let w: Vec<&str> = line.split(' ').collect();
+        if w.len() != 9 || w[0] != "vma" {
+            return None;
+        }
+        let backing = match w[4].split_once(':') {
+            None if w[4] == "anon" => Backing::Anon,
+            Some(("shmem", n)) => Backing::Shmem(n.parse().ok()?),
+            Some(("file", f)) => Backing::File(f.parse().ok()?),
+            _ => return None,
+        };
+        let uffd = Mode(w[7].parse().ok()?);
+        Some(Vma {
+            start: w[1].parse().ok()?,
+            end: w[2].parse().ok()?,
+            prot: w[3].parse::<Prot>().ok()?,
+            backing,
+            pgoff: w[5].parse().ok()?,
+            flags: VmFlags(w[6].parse().ok()?),
+            uffd,
+            ctx: if w[8] == "-" {
+                None
+            } else {
+                Some(w[8].parse().ok()?)
+            },
+        })
+    }
+}
+
+impl Drop for KernelBackend {
+    fn drop(&mut self) {
+        if let Some(mut w) = self.worker.take() {
+            w.kill();
+        }
+    }
+}
+
+impl Backend for KernelBackend {
+    fn name(&self) -> &'static str {
+        "kernel"
+    }
+    fn pages(&self) -> Page {
+        self.pages
+    }
+    fn map(&mut self, start: Page, len: Page, prot: Prot, kind: Kind) -> OpResult {
+        self.op(Op::Map {
+            start,
+            len,
+            prot,
+            kind,
+        })
+    }
+    fn unmap(&mut self, start: Page, len: Page) -> OpResult {
+        self.op(Op::Unmap { start, len })
+    }
+    fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
+        self.op(Op::Protect { start, len, prot })
+    }
+    fn register(&mut self, ctx: u8, start: Page, len: Page, mode: Mode) -> OpResult {
+        self.op(Op::Register {
+            ctx,
+            start,
+            len,
+            mode,
+        })
+    }
+    fn unregister(&mut self, ctx: u8, start: Page, len: Page) -> OpResult {
+        self.op(Op::Unregister { ctx, start, len })
+    }
+    fn close(&mut self, ctx: u8) -> OpResult {
+        self.op(Op::Close { ctx })
+    }
+
+    fn layout(&mut self) -> Layout {
+        let t = Instant::now();
+        let mut vmas = Vec::new();
+        if let Ok(lines) = self.ask("layout", true) {
+            for line in &lines {
+                if let Some(text) = line.strip_prefix("error ") {
+                    self.report
+                        .violations
+                        .push((LAYOUT_VIOLATION, text.to_string()));
+                } else if let Some(times) = line.strip_prefix("end ") {
+                    let mut ns = times.split(' ').map(|n| n.parse::<u64>().unwrap_or(0));
+                    self.timings.smaps_read += Duration::from_nanos(ns.next().unwrap_or(0));
+                    self.timings.smaps_parse += Duration::from_nanos(ns.next().unwrap_or(0));
+                } else if let Some(v) = self.parse_vma(line) {
+                    vmas.push(v);
+                } else {
+                    self.report.violations.push((
+                        WORKER_VIOLATION,
+                        format!("cannot parse the worker's layout line {line:?}"),
+                    ));
+                }
+            }
+        }
+        self.timings.layouts += 1;
+        self.timings.layout_time += t.elapsed();
+        Layout::new(vmas)
+    }
+
+    fn reset(&mut self) {
+        if let Ok(lines) = self.ask("reset", false) {
+            if lines[0] != "ok" {
+                self.report.violations.push((
+                    WORKER_VIOLATION,
+                    format!("the kernel worker answered `{}` to `reset`", lines[0]),
+                ));
+            }
+        }
+    }
+
+    fn take_report(&mut self) -> StepReport {
+        std::mem::take(&mut self.report)
+    }
+}

@@ -1,0 +1,595 @@
+//! The kernel worker: a child process (`uffd-check __worker PAGES`) that owns
+//! an arena of its own address space and runs ops on it with real syscalls.
+//!
+//! Protocol (text lines; requests on stdin, answers on stdout):
+//!
+//! | request | answer |
+//! |---|---|
+//! | (start) | `ready BASE PAGES` (BASE in hex), or `fail TEXT` and exit |
+//! | an op's trace line | `ok`, the errno name (`EINVAL`, `errno42`), or `refused TEXT` |
+//! | `layout` | `vma START END PROT BACKING PGOFF FLAGS UFFD CTX` lines and `error TEXT` lines, then `end READ_NS PROBE_NS` |
+//! | `outside` | `/proc/self/maps` lines of everything outside the arena, then `end` |
+//! | `reset` | `ok` or `refused TEXT` |
+//! | `__crash` | none: the worker aborts |
+//! | `__hang` | none: the worker sleeps forever |
+//!
+//! In a `vma` line START and END are arena pages, PROT is `rw-` style, BACKING
+//! is `anon`, `shmem:INODE` or `file:F`, PGOFF is in pages, FLAGS and UFFD are
+//! the [`uffd_model::VmFlags`] and [`uffd_model::Mode`] bits in decimal, CTX
+//! is a context number or `-`.
+
+#[cfg(target_os = "linux")]
+pub use linux::worker_main;
+
+#[cfg(not(target_os = "linux"))]
+pub fn worker_main() -> ! {
+    println!(
+        "fail userfaultfd is Linux-only; this is {}",
+        std::env::consts::OS
+    );
+    std::process::exit(1)
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::fs::File;
+    use std::io::{BufRead, Read, Seek, SeekFrom, Write};
+    use std::time::Instant;
+
+    use uffd_model::{Kind, Mode, Op, Page, VmFlags, MAX_CTX, MAX_FILES, MAX_PGOFF};
+
+    use crate::kernel::sys;
+
+    const PAGE: u64 = 4096;
+    /// Where the worker tries to put its arena: far below the executable
+    /// (PIE loads at 2/3 of the address space), the heap and the mmap area,
+    /// so that the kernel's top-down search for free space, which takes the
+    /// highest gap that fits, never picks the arena's hole.
+    const ARENA_HINT: u64 = 0x1000_0000_0000;
+    const ARENA_STEP: u64 = 0x100_0000_0000;
+
+    struct MemFile {
+        rw: i32,
+        ro: i32,
+        ino: u64,
+    }
+
+    struct Worker {
+        base: u64,
+        pages: Page,
+        files: Vec<MemFile>,
+        uffd: [Option<i32>; MAX_CTX as usize],
+        smaps: File,
+        buf: Vec<u8>,
+    }
+
+    enum Answer {
+        Ok,
+        Errno(i32),
+        Refused(String),
+    }
+
+    fn check(r: i64) -> Result<(), i32> {
+        if r < 0 {
+            Err(sys::errno())
+        } else {
+            Ok(())
+        }
+    }
+
+    impl Worker {
+        fn new(pages: Page) -> Result<Worker, String> {
+            let bytes = pages
+                .checked_add(2)
+                .and_then(|p| p.checked_mul(PAGE))
+                .filter(|b| *b < ARENA_STEP)
+                .ok_or_else(|| format!("arena of {pages} pages is too large"))?;
+            // Reserve the arena and its two guard pages in one go, at a fixed
+            // low address that nothing else uses.
+            let mut at = None;
+            for k in 0..64 {
+                let want = ARENA_HINT + k * ARENA_STEP;
+                // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
+                let p = unsafe {
+                    libc::mmap(
+                        want as *mut libc::c_void,
+                        bytes as usize,
+                        libc::PROT_NONE,
+                        libc::MAP_PRIVATE
+                            | libc::MAP_ANONYMOUS
+                            | libc::MAP_NORESERVE
+                            | libc::MAP_FIXED_NOREPLACE,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    continue;
+                }
+                if p as u64 != want {
+                    // An old kernel that took the address as a hint only.
+                    // SAFETY: p is the mapping just made.
+                    unsafe { libc::munmap(p, bytes as usize) };
+                    continue;
+                }
+                at = Some(want);
+                break;
+            }
+            let at = at.ok_or("cannot reserve the arena: no free address range found")?;
+            // The guards: PROT_NONE private anonymous with VM_DONTCOPY, flags
+            // no op can produce, so they never merge with an arena VMA.
+            // SAFETY: our own reservation.
+            check(unsafe {
+                libc::madvise(at as *mut libc::c_void, bytes as usize, libc::MADV_DONTFORK)
+            } as i64)
+            .map_err(|e| format!("madvise(MADV_DONTFORK) on the guards: errno {e}"))?;
+            let base = at + PAGE;
+            if pages > 0 {
+                // SAFETY: the arena's part of our own reservation.
+                check(
+                    unsafe { libc::munmap(base as *mut libc::c_void, (pages * PAGE) as usize) }
+                        as i64,
+                )
+                .map_err(|e| format!("munmap of the arena: errno {e}"))?;
+            }
+            let mut files = Vec::new();
+            let size = (MAX_PGOFF + pages + 1) * PAGE;
+            for f in 0..MAX_FILES {
+                let name = std::ffi::CString::new(format!("uffd-check-{f}")).unwrap();
+                // SAFETY: plain syscalls on fds we own.
+                unsafe {
+                    let rw = libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC);
+                    if rw < 0 {
+                        return Err(format!("memfd_create: errno {}", sys::errno()));
+                    }
+                    if libc::ftruncate(rw, size as i64) < 0 {
+                        return Err(format!("ftruncate of memfd {f}: errno {}", sys::errno()));
+                    }
+                    let path = std::ffi::CString::new(format!("/proc/self/fd/{rw}")).unwrap();
+                    let ro = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                    if ro < 0 {
+                        return Err(format!(
+                            "read-only open of memfd {f}: errno {}",
+                            sys::errno()
+                        ));
+                    }
+                    let mut st: libc::stat = std::mem::zeroed();
+                    if libc::fstat(rw, &mut st) < 0 {
+                        return Err(format!("fstat of memfd {f}: errno {}", sys::errno()));
+                    }
+                    files.push(MemFile {
+                        rw,
+                        ro,
+                        ino: st.st_ino,
+                    });
+                }
+            }
+            let smaps = File::open("/proc/self/smaps")
+                .map_err(|e| format!("cannot open /proc/self/smaps: {e}"))?;
+            Ok(Worker {
+                base,
+                pages,
+                files,
+                uffd: [None; MAX_CTX as usize],
+                smaps,
+                buf: Vec::with_capacity(1 << 20),
+            })
+        }
+
+        fn addr(&self, page: Page) -> u64 {
+            self.base + page * PAGE
+        }
+
+        fn end(&self) -> u64 {
+            self.addr(self.pages)
+        }
+
+        /// The uffd of `ctx`, opened (and through UFFDIO_API) on first use.
+        fn uffd(&mut self, ctx: u8) -> Result<i32, String> {
+            if let Some(fd) = self.uffd[ctx as usize] {
+                return Ok(fd);
+            }
+            let fd = sys::userfaultfd()?;
+            self.uffd[ctx as usize] = Some(fd);
+            Ok(fd)
+        }
+
+        fn op(&mut self, op: &Op) -> Answer {
+            // Ops arrive validated; check again, never touch outside the arena.
+            if let Err(e) = op.validate(self.pages) {
+                return Answer::Refused(e);
+            }
+            let r = match *op {
+                Op::Map {
+                    start,
+                    len,
+                    prot,
+                    kind,
+                } => {
+                    let (flags, fd, off) = match kind {
+                        Kind::Anon => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0),
+                        Kind::AnonNoreserve => (
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                            -1,
+                            0,
+                        ),
+                        Kind::Shmem => (libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0),
+                        Kind::File { file, pgoff } => {
+                            (libc::MAP_PRIVATE, self.files[file as usize].rw, pgoff)
+                        }
+                        Kind::SharedFile { file, pgoff } => {
+                            (libc::MAP_SHARED, self.files[file as usize].rw, pgoff)
+                        }
+                        Kind::SharedRoFile { file, pgoff } => {
+                            (libc::MAP_SHARED, self.files[file as usize].ro, pgoff)
+                        }
+                    };
+                    // SAFETY: MAP_FIXED inside the arena, which holds nothing
+                    // but the mappings of earlier ops.
+                    let p = unsafe {
+                        libc::mmap(
+                            self.addr(start) as *mut libc::c_void,
+                            (len * PAGE) as usize,
+                            prot.bits() as i32,
+                            flags | libc::MAP_FIXED,
+                            fd,
+                            (off * PAGE) as i64,
+                        )
+                    };
+                    if p == libc::MAP_FAILED {
+                        Err(sys::errno())
+                    } else if p as u64 != self.addr(start) {
+                        return Answer::Refused(format!(
+                            "mmap(MAP_FIXED) returned {p:p}, not {:#x}",
+                            self.addr(start)
+                        ));
+                    } else {
+                        Ok(())
+                    }
+                }
+                Op::Unmap { start, len } => check(unsafe {
+                    // SAFETY: inside the arena.
+                    libc::munmap(self.addr(start) as *mut libc::c_void, (len * PAGE) as usize)
+                } as i64),
+                Op::Protect { start, len, prot } => check(unsafe {
+                    // SAFETY: inside the arena.
+                    libc::mprotect(
+                        self.addr(start) as *mut libc::c_void,
+                        (len * PAGE) as usize,
+                        prot.bits() as i32,
+                    )
+                } as i64),
+                Op::Register {
+                    ctx,
+                    start,
+                    len,
+                    mode,
+                } => match self.uffd(ctx) {
+                    Ok(fd) => sys::uffd_register(fd, self.addr(start), len * PAGE, mode.0),
+                    Err(e) => return Answer::Refused(e),
+                },
+                Op::Unregister { ctx, start, len } => match self.uffd(ctx) {
+                    Ok(fd) => sys::uffd_unregister(fd, self.addr(start), len * PAGE),
+                    Err(e) => return Answer::Refused(e),
+                },
+                Op::Close { ctx } => match self.uffd[ctx as usize].take() {
+                    // SAFETY: our uffd.
+                    Some(fd) => check(unsafe { libc::close(fd) } as i64),
+                    None => Err(libc::EBADF),
+                },
+            };
+            match r {
+                Ok(()) => Answer::Ok,
+                Err(e) => Answer::Errno(e),
+            }
+        }
+
+        fn reset(&mut self) -> Answer {
+            for slot in &mut self.uffd {
+                if let Some(fd) = slot.take() {
+                    // SAFETY: our uffd.
+                    unsafe { libc::close(fd) };
+                }
+            }
+            if self.pages > 0 {
+                // SAFETY: exactly the arena.
+                let r = unsafe {
+                    libc::munmap(self.base as *mut libc::c_void, (self.pages * PAGE) as usize)
+                };
+                if r < 0 {
+                    return Answer::Refused(format!("munmap of the arena: errno {}", sys::errno()));
+                }
+            }
+            Answer::Ok
+        }
+
+        fn read_smaps(&mut self) -> Result<(), String> {
+            self.buf.clear();
+            self.smaps
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| self.smaps.read_to_end(&mut self.buf))
+                .map(|_| ())
+                .map_err(|e| format!("reading /proc/self/smaps: {e}"))
+        }
+
+        /// Writes the `layout` answer.
+        fn layout(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+            let t0 = Instant::now();
+            let read = self.read_smaps();
+            let t1 = Instant::now();
+            if let Err(e) = read {
+                writeln!(out, "error {e}")?;
+                return writeln!(out, "end {} 0", (t1 - t0).as_nanos());
+            }
+            let (lo, hi) = (self.base, self.end());
+            let guard_lo = lo - PAGE;
+            let guard_hi = hi + PAGE;
+            let text = std::mem::take(&mut self.buf);
+            let mut errors: Vec<String> = Vec::new();
+            let mut vmas: Vec<Entry> = Vec::new();
+            let mut guards = 0;
+            let mut cur: Option<Entry> = None;
+            for line in text.split(|&b| b == b'\n') {
+                let Some(&c) = line.first() else { continue };
+                if c.is_ascii_digit() || (b'a'..=b'f').contains(&c) {
+                    let line = String::from_utf8_lossy(line);
+                    cur = match Entry::header(&line) {
+                        Some(e) if e.end > guard_lo && e.start < guard_hi => Some(e),
+                        Some(_) => None,
+                        None => {
+                            errors.push(format!("cannot parse smaps header {line:?}"));
+                            None
+                        }
+                    };
+                } else if let Some(flags) = line.strip_prefix(b"VmFlags:") {
+                    if let Some(mut e) = cur.take() {
+                        e.vmflags = String::from_utf8_lossy(flags).trim().to_string();
+                        let guard = (e.start == guard_lo && e.end == lo)
+                            || (e.start == hi && e.end == guard_hi);
+                        if guard && e.perms.starts_with("---p") && e.has_flag("dc") {
+                            guards += 1;
+                        } else if e.start < lo || e.end > hi {
+                            errors.push(format!(
+                                "a VMA crosses the arena edge or replaced a guard: {}",
+                                e.line
+                            ));
+                        } else {
+                            vmas.push(e);
+                        }
+                    }
+                }
+            }
+            self.buf = text;
+            if guards != 2 {
+                errors.push(format!(
+                    "expected the two guard VMAs [{:#x},{lo:#x}) and [{hi:#x},{guard_hi:#x}), found {guards}",
+                    guard_lo
+                ));
+            }
+            for e in &vmas {
+                match self.describe(e) {
+                    Ok(line) => writeln!(out, "{line}")?,
+                    Err(err) => errors.push(err),
+                }
+            }
+            for e in errors {
+                writeln!(out, "error {e}")?;
+            }
+            let t2 = Instant::now();
+            writeln!(out, "end {} {}", (t1 - t0).as_nanos(), (t2 - t1).as_nanos())
+        }
+
+        /// One arena VMA as a `vma` line; the ctx is asked of the kernel.
+        fn describe(&mut self, e: &Entry) -> Result<String, String> {
+            let mut flags = VmFlags::default();
+            let mut uffd = Mode::NONE;
+            for code in e.vmflags.split_ascii_whitespace() {
+                match code {
+                    "ac" => flags.set(VmFlags::ACCOUNT, true),
+                    "nr" => flags.set(VmFlags::NORESERVE, true),
+                    "sh" => flags.set(VmFlags::SHARED, true),
+                    "ms" => flags.set(VmFlags::MAYSHARE, true),
+                    "mw" => flags.set(VmFlags::MAYWRITE, true),
+                    "um" => uffd = uffd.union(Mode::MISSING),
+                    "uw" => uffd = uffd.union(Mode::WP),
+                    "ui" => uffd = uffd.union(Mode::MINOR),
+                    "rd" | "wr" | "ex" | "mr" | "me" => {}
+                    other => {
+                        return Err(format!(
+                            "unexpected VmFlags code `{other}` in an arena VMA: {} (VmFlags: {})",
+                            e.line, e.vmflags
+                        ))
+                    }
+                }
+            }
+            let perms = e.perms.as_bytes();
+            let prot: String = e.perms.chars().take(3).collect();
+            let consistent = (perms[0] == b'r') == e.has_flag("rd")
+                && (perms[1] == b'w') == e.has_flag("wr")
+                && (perms[2] == b'x') == e.has_flag("ex")
+                && (perms[3] == b's') == flags.has(VmFlags::MAYSHARE);
+            if !consistent {
+                return Err(format!(
+                    "perms and VmFlags disagree: {} (VmFlags: {})",
+                    e.line, e.vmflags
+                ));
+            }
+            let start = (e.start - self.base) / PAGE;
+            let end = (e.end - self.base) / PAGE;
+            let (backing, pgoff) = if e.inode == 0 && e.path.is_empty() {
+                ("anon".to_string(), start)
+            } else if let Some(f) = self
+                .files
+                .iter()
+                .position(|f| f.ino == e.inode && e.path.starts_with("/memfd:uffd-check-"))
+            {
+                (format!("file:{f}"), e.offset / PAGE)
+            } else if e.inode != 0 && e.path.starts_with("/dev/zero") {
+                (format!("shmem:{}", e.inode as u32), e.offset / PAGE)
+            } else {
+                return Err(format!("cannot classify the arena VMA {}", e.line));
+            };
+            let ctx = if uffd.is_empty() {
+                "-".to_string()
+            } else {
+                match self.owner(e.start, e.end - e.start, uffd) {
+                    Ok(c) => c.to_string(),
+                    Err(err) => return Err(format!("{err}: {}", e.line)),
+                }
+            };
+            Ok(format!(
+                "vma {start} {end} {prot} {backing} {pgoff} {} {} {ctx}",
+                flags.0, uffd.0
+            ))
+        }
+
+        /// Which open uffd owns the VMA `[addr, addr+len)` that has the uffd
+        /// bits `mode`: UFFDIO_REGISTER of exactly that VMA with exactly its
+        /// bits is EBUSY from any other ctx (nothing changes) and, from the
+        /// owner, a no-op (the kernel skips a VMA already registered by this
+        /// ctx with these bits). So the kernel itself names the owner.
+        fn owner(&self, addr: u64, len: u64, mode: Mode) -> Result<u8, String> {
+            let mut seen = Vec::new();
+            for (c, fd) in self.uffd.iter().enumerate() {
+                let Some(fd) = *fd else { continue };
+                match sys::uffd_register(fd, addr, len, mode.0) {
+                    Ok(()) => return Ok(c as u8),
+                    Err(libc::EBUSY) => {}
+                    Err(e) => seen.push(format!("ctx {c}: errno {e}")),
+                }
+            }
+            Err(format!(
+                "no open uffd owns this registered VMA (probe: EBUSY from every ctx{}{})",
+                if seen.is_empty() { "" } else { "; " },
+                seen.join(", ")
+            ))
+        }
+
+        /// Writes the `outside` answer: every /proc/self/maps line not inside the arena.
+        fn outside(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+            let (lo, hi) = (self.base, self.end());
+            for line in maps.lines() {
+                match Entry::header(line) {
+                    Some(e) if e.start >= lo && e.end <= hi => {}
+                    _ => writeln!(out, "{line}")?,
+                }
+            }
+            writeln!(out, "end")
+        }
+    }
+
+    /// One smaps entry of interest.
+    struct Entry {
+        line: String,
+        start: u64,
+        end: u64,
+        perms: String,
+        offset: u64,
+        inode: u64,
+        path: String,
+        vmflags: String,
+    }
+
+    impl Entry {
+        /// `start-end perms offset dev inode [path]`.
+        fn header(line: &str) -> Option<Entry> {
+            let mut w = line.splitn(6, ' ');
+            let (s, e) = w.next()?.split_once('-')?;
+            let perms = w.next()?;
+            let offset = u64::from_str_radix(w.next()?, 16).ok()?;
+            let _dev = w.next()?;
+            let inode = w.next()?.parse().ok()?;
+            let path = w.next().unwrap_or("").trim().to_string();
+            if perms.len() != 4 {
+                return None;
+            }
+            Some(Entry {
+                line: line.to_string(),
+                start: u64::from_str_radix(s, 16).ok()?,
+                end: u64::from_str_radix(e, 16).ok()?,
+                perms: perms.to_string(),
+                offset,
+                inode,
+                path,
+                vmflags: String::new(),
+            })
+        }
+
+        fn has_flag(&self, code: &str) -> bool {
+            self.vmflags.split_ascii_whitespace().any(|c| c == code)
+        }
+    }
+
+    /// The worker's entry point: `uffd-check __worker PAGES`. Never returns.
+    pub fn worker_main() -> ! {
+        // SAFETY: plain process-attribute calls.
+        unsafe {
+            // Die with the parent, even when hung.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // Keep malloc on the brk heap: no new mappings after start.
+            libc::mallopt(libc::M_MMAP_MAX, 0);
+        }
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let pages: Option<Page> = std::env::args().nth(2).and_then(|s| s.parse().ok());
+        let mut w = match pages.ok_or_else(|| "usage: uffd-check __worker PAGES".to_string()) {
+            Ok(p) => match Worker::new(p) {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = writeln!(out, "fail {e}");
+                    let _ = out.flush();
+                    std::process::exit(1)
+                }
+            },
+            Err(e) => {
+                let _ = writeln!(out, "fail {e}");
+                let _ = out.flush();
+                std::process::exit(2)
+            }
+        };
+        let _ = writeln!(out, "ready {:#x} {}", w.base, w.pages);
+        let _ = out.flush();
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut line = String::with_capacity(256);
+        loop {
+            line.clear();
+            match input.read_line(&mut line) {
+                Ok(0) | Err(_) => std::process::exit(0),
+                Ok(_) => {}
+            }
+            let req = line.trim();
+            let r = match req {
+                "layout" => w.layout(&mut out),
+                "outside" => w.outside(&mut out),
+                "reset" => answer(&mut out, w.reset()),
+                "__crash" => std::process::abort(),
+                "__hang" => loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                },
+                _ => match req.parse::<Op>() {
+                    Ok(op) => {
+                        let a = w.op(&op);
+                        answer(&mut out, a)
+                    }
+                    Err(e) => answer(
+                        &mut out,
+                        Answer::Refused(format!("bad request {req:?}: {e}")),
+                    ),
+                },
+            };
+            if r.and_then(|_| out.flush()).is_err() {
+                std::process::exit(0);
+            }
+        }
+    }
+
+    fn answer(out: &mut impl Write, a: Answer) -> std::io::Result<()> {
+        match a {
+            Answer::Ok => writeln!(out, "ok"),
+            Answer::Errno(e) => writeln!(out, "{}", uffd_model::Errno::from_raw(e)),
+            Answer::Refused(t) => writeln!(out, "refused {t}"),
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The kernel backend stays in its arena, survives a crashing or hanging
+//! worker, and reads back the live kernel's layout faithfully.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use uffd_check::kernel::{available, Fault, KernelBackend, WORKER_VIOLATION};
+use uffd_model::{Backend, Errno, Kind, Layout, Mode, Op, Page, Prot};
+
+const PAGES: Page = 32;
+
+fn backend(pages: Page) -> KernelBackend {
+    if let Err(e) = available() {
+        panic!("these tests need userfaultfd: {e}");
+    }
+    KernelBackend::spawn(pages, Path::new(env!("CARGO_BIN_EXE_uffd-check")))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a trace (one op per line); panics on a worker failure.
+fn run(b: &mut KernelBackend, trace: &str) -> Vec<String> {
+    let mut results = Vec::new();
+    for line in trace.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let op: Op = line.parse().unwrap();
+        let r = b.apply(&op);
+        let report = b.take_report();
+        assert!(report.violations.is_empty(), "{line}: {report:?}");
+        results.push(uffd_model::result_name(&r));
+    }
+    results
+}
+
+fn lines(l: &Layout) -> Vec<String> {
+    l.vmas().iter().map(|v| v.to_string()).collect()
+}
+
+fn random_op(rng: &mut StdRng) -> Op {
+    let start = rng.gen_range(0..=PAGES);
+    let len = if rng.gen_bool(0.1) {
+        0
+    } else {
+        rng.gen_range(1..=12)
+    };
+    let prot = Prot::from_bits(rng.gen_range(0..8));
+    let ctx = rng.gen_range(0..4);
+    let file = rng.gen_range(0..2);
+    let pgoff = if rng.gen_bool(0.05) {
+        uffd_model::MAX_PGOFF - rng.gen_range(0..4)
+    } else {
+        rng.gen_range(0..40)
+    };
+    let op = match rng.gen_range(0..20) {
+        0..=5 => Op::Map {
+            start,
+            len,
+            prot,
+            kind: match rng.gen_range(0..6) {
+                0 => Kind::Anon,
+                1 => Kind::AnonNoreserve,
+                2 => Kind::Shmem,
+                3 => Kind::File { file, pgoff },
+                4 => Kind::SharedFile { file, pgoff },
+                _ => Kind::SharedRoFile { file, pgoff },
+            },
+        },
+        6 | 7 => Op::Unmap { start, len },
+        8..=10 => Op::Protect { start, len, prot },
+        11..=15 => Op::Register {
+            ctx,
+            start,
+            len,
+            mode: Mode(if rng.gen_bool(0.1) {
+                rng.gen_range(0..16)
+            } else {
+                rng.gen_range(1..8)
+            }),
+        },
+        16..=18 => Op::Unregister { ctx, start, len },
+        _ => Op::Close { ctx },
+    };
+    op.fit(PAGES)
+}
+
+fn well_formed(l: &Layout, pages: Page) -> Result<(), String> {
+    let mut prev_end = 0;
+    for v in l.vmas() {
+        if v.start < prev_end || v.start >= v.end || v.end > pages {
+            return Err(format!("bad bounds: {v}"));
+        }
+        if v.uffd.is_empty() != v.ctx.is_none() {
+            return Err(format!("uffd bits without ctx or ctx without bits: {v}"));
+        }
+        prev_end = v.end;
+    }
+    Ok(())
+}
+
+/// (a) Hundreds of random sequences never change anything outside the arena,
+/// and every layout read back is well formed with no worker complaint.
+#[test]
+fn random_sequences_stay_inside_the_arena() {
+    let mut b = backend(PAGES);
+    // Warm up (the worker's heap and stack reach their working size).
+    run(&mut b, "map 0 32 rw- anon\nregister 0 0 32 missing");
+    b.layout();
+    b.outside_mappings();
+    b.reset();
+    let before = b.outside_mappings();
+    assert!(before.len() > 5, "{before:?}");
+
+    let seed: u64 = std::env::var("UFFD_CHECK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (sequences, ops_per) = (400, 30);
+    let mut non_minimal = 0;
+    let mut errnos = std::collections::BTreeMap::new();
+    let t = Instant::now();
+    for s in 0..sequences {
+        let mut trace = Vec::new();
+        for _ in 0..ops_per {
+            let op = random_op(&mut rng);
+            trace.push(op.to_string());
+            let r = b.apply(&op);
+            *errnos.entry(uffd_model::result_name(&r)).or_insert(0u32) += 1;
+            let layout = b.layout();
+            let report = b.take_report();
+            assert!(
+                report.violations.is_empty() && r != Err(Errno::Other(-1)),
+                "sequence {s} (seed {seed}):\n{}\n{report:?}",
+                trace.join("\n")
+            );
+            if let Err(e) = well_formed(&layout, PAGES) {
+                panic!("sequence {s} (seed {seed}):\n{}\n{e}", trace.join("\n"));
+            }
+            non_minimal += layout
+                .vmas()
+                .windows(2)
+                .filter(|w| w[0].mergeable_with(&w[1]))
+                .count();
+        }
+        b.reset();
+        assert!(b.layout().is_empty(), "reset left VMAs");
+        assert!(b.take_report().violations.is_empty());
+    }
+    let elapsed = t.elapsed();
+    let after = b.outside_mappings();
+    assert_eq!(before, after, "the mappings outside the arena changed");
+    let tm = b.timings();
+    eprintln!(
+        "{} ops + {} layouts in {elapsed:?}: {:.0} steps/s; op round trip {:?}/op, \
+         layout round trip {:?}/layout (smaps read {:?}, parse+ctx probe {:?}); \
+         results {errnos:?}; adjacent mergeable pairs seen: {non_minimal}",
+        tm.ops,
+        tm.layouts,
+        tm.ops as f64 / elapsed.as_secs_f64(),
+        tm.op_time / tm.ops as u32,
+        tm.layout_time / tm.layouts as u32,
+        tm.smaps_read / tm.layouts as u32,
+        tm.smaps_parse / tm.layouts as u32,
+    );
+    assert_eq!(tm.spawns, 1);
+}
+
+/// (b) A worker that dies is reported, and the next op runs on a fresh one.
+#[test]
+fn a_crashing_worker_is_reported_and_replaced() {
+    let mut b = backend(PAGES);
+    run(&mut b, "map 0 8 rw- anon");
+    b.inject_fault(Fault::Crash);
+    assert_eq!(b.map(8, 1, Prot::RW, Kind::Anon), Err(Errno::Other(-1)));
+    let report = b.take_report();
+    assert_eq!(report.violations.len(), 1, "{report:?}");
+    assert_eq!(report.violations[0].0, WORKER_VIOLATION);
+    assert!(
+        report.violations[0].1.contains("died"),
+        "{:?}",
+        report.violations[0]
+    );
+    // The fresh worker starts with an empty arena and keeps working.
+    assert!(b.layout().is_empty());
+    assert_eq!(run(&mut b, "map 0 4 rw- anon"), ["ok"]);
+    assert_eq!(lines(&b.layout()), ["[0,4) rw- anon@0 account maywrite"]);
+    assert_eq!(b.timings().spawns, 2);
+}
+
+/// (c) A worker that hangs is killed after the timeout, reported, replaced.
+#[test]
+fn a_hanging_worker_is_reported_and_replaced() {
+    let mut b = backend(PAGES);
+    b.set_timeout(Duration::from_millis(300));
+    run(&mut b, "map 0 8 rw- anon");
+    b.inject_fault(Fault::Hang);
+    let t = Instant::now();
+    assert_eq!(b.unmap(0, 1), Err(Errno::Other(-1)));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let report = b.take_report();
+    assert_eq!(report.violations.len(), 1, "{report:?}");
+    assert_eq!(report.violations[0].0, WORKER_VIOLATION);
+    assert!(
+        report.violations[0].1.contains("timeout"),
+        "{:?}",
+        report.violations[0]
+    );
+    assert_eq!(run(&mut b, "map 2 2 r-- anon"), ["ok"]);
+    assert_eq!(lines(&b.layout()), ["[2,4) r-- anon@2 maywrite"]);
+}
+
+/// A layout read during a crash is reported too, and is empty.
+#[test]
+fn a_crash_during_layout_is_reported() {
+    let mut b = backend(PAGES);
+    run(&mut b, "map 0 8 rw- anon");
+    b.inject_fault(Fault::Crash);
+    assert!(b.layout().is_empty());
+    let report = b.take_report();
+    assert_eq!(report.violations[0].0, WORKER_VIOLATION);
+    assert_eq!(run(&mut b, "map 0 1 rw- anon"), ["ok"]);
+}
+
+/// The guard mappings never merge with an arena VMA that looks like them.
+#[test]
+fn guards_do_not_merge_with_the_arena_edges() {
+    let mut b = backend(PAGES);
+    let outside = b.outside_mappings();
+    run(
+        &mut b,
+        "map 0 1 --- anon-noreserve\nmap 31 1 --- anon-noreserve",
+    );
+    assert_eq!(
+        lines(&b.layout()),
+        [
+            "[0,1) --- anon@0 noreserve maywrite",
+            "[31,32) --- anon@31 noreserve maywrite"
+        ]
+    );
+    assert!(b.take_report().violations.is_empty());
+    assert_eq!(b.outside_mappings(), outside);
+}
+
+/// (d) The LKML minimal case: unregister the tail of a registered range next
+/// to a plain VMA gives two VMAs, not three.
+#[test]
+fn lkml_unregister_tail_gives_two_vmas() {
+    let mut b = backend(PAGES);
+    run(
+        &mut b,
+        "map 0 20 rw- anon\nregister 0 0 10 missing\nunregister 0 5 5",
+    );
+    assert_eq!(
+        lines(&b.layout()),
+        [
+            "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
+            "[5,20) rw- anon@5 account maywrite"
+        ]
+    );
+}
+
+/// (d) The mirror: register the head of a plain VMA next to a registered one.
+#[test]
+fn lkml_mirror_register_merges_into_the_registered_neighbour() {
+    let mut b = backend(PAGES);
+    run(
+        &mut b,
+        "map 0 20 rw- anon\nregister 0 10 10 missing\nregister 0 5 5 missing",
+    );
+    assert_eq!(
+        lines(&b.layout()),
+        [
+            "[0,5) rw- anon@0 account maywrite",
+            "[5,20) rw- anon@5 account maywrite uffd=missing ctx=0"
+        ]
+    );
+}
+
+/// (d) The syzkaller case (16 MiB anon, register MISSING at +64 KiB, 8 KiB):
+/// three VMAs, the rest of the mapping intact.
+#[test]
+fn syzkaller_register_inside_a_large_vma_gives_three_vmas() {
+    let mut b = backend(4096);
+    run(&mut b, "map 0 4096 rw- anon\nregister 0 16 2 missing");
+    assert_eq!(
+        lines(&b.layout()),
+        [
+            "[0,16) rw- anon@0 account maywrite",
+            "[16,18) rw- anon@16 account maywrite uffd=missing ctx=0",
+            "[18,4096) rw- anon@18 account maywrite"
+        ]
+    );
+}
+
+/// The owner of each registration is read back (asked of the kernel).
+#[test]
+fn the_owning_ctx_is_read_back() {
+    let mut b = backend(PAGES);
+    run(
+        &mut b,
+        "map 0 12 rw- anon\nregister 2 0 4 missing\nregister 0 4 4 wp\nregister 3 8 4 missing+wp",
+    );
+    assert_eq!(
+        lines(&b.layout()),
+        [
+            "[0,4) rw- anon@0 account maywrite uffd=missing ctx=2",
+            "[4,8) rw- anon@4 account maywrite uffd=wp ctx=0",
+            "[8,12) rw- anon@8 account maywrite uffd=missing+wp ctx=3"
+        ]
+    );
+    // Reading the layout (and its ownership probes) changes nothing.
+    let again = b.layout();
+    assert_eq!(lines(&again).len(), 3);
+    assert_eq!(run(&mut b, "register 1 0 4 missing"), ["EBUSY"]);
+}
+
+/// reset empties the arena and closes every uffd, in the same worker.
+#[test]
+fn reset_empties_the_arena_and_closes_every_uffd() {
+    let mut b = backend(PAGES);
+    run(&mut b, "map 0 12 rw- anon\nregister 1 0 4 missing");
+    b.reset();
+    assert!(b.layout().is_empty());
+    assert_eq!(run(&mut b, "close 1"), ["EBADF"]);
+    assert_eq!(b.timings().spawns, 1);
+}
