@@ -1,1 +1,397 @@
-//! uffd-impl: placeholder until the interval implementation lands.
+//! # uffd-impl
+//!
+//! The VMAs of the arena are kept the way the kernel keeps them: a sorted,
+//! non-overlapping map of intervals, where every modifying operation touches
+//! only the VMAs in its range and merges only at the edges of that range,
+//! chaining `prev` left to right. With no faults (so no `anon_vma`), that keeps
+//! the layout maximally merged, and this crate's job is to show that it does,
+//! case by case, against the page model and the live kernel.
+//!
+//! The shape follows Linux 6.5 so that an mm developer can read it side by
+//! side with the source of that release:
+//!
+//! | here | Linux 6.5 |
+//! |---|---|
+//! | [`merge`]: `Vmg`, `vma_merge`, the case table [`MERGE_CASES`] | `vma_merge()` in mm/mmap.c |
+//! | [`mm`]: `mmap_region`, `munmap_range`, `do_mprotect`, `mprotect_fixup` | mm/mmap.c, mm/mprotect.c |
+//! | [`uffd`]: `userfaultfd_register`, `_unregister`, `_release` | fs/userfaultfd.c (with the May 2023 fixes) |
+//!
+//! Costs: VMAs live in a `BTreeMap` keyed by start, never in a per-page array,
+//! so `map`, `unmap`, `protect`, `register` and `unregister` cost
+//! O(log n + k) for n VMAs of which k are in the range. `close` walks every
+//! VMA, as the kernel's `userfaultfd_release` walks the whole mm.
+//!
+//! Preconditions are checked the way the kernel's `VM_WARN_ON` checks them: a
+//! violation is recorded as an `impl-internal` entry of the step's
+//! [`StepReport`] with the condition and the whole merge state, and the step
+//! goes on. Nothing here panics.
+//!
+//! [`Bugs`] puts back the two May 2023 bugs of the uffd callers (reference §7),
+//! with exactly the kernel's consequences, so the harness can show that it
+//! finds them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use uffd_model::{
+    Backend, Backing, Kind, Layout, Mode, OpResult, Page, Prot, StepReport, VmFlags, Vma,
+};
+
+pub mod merge;
+pub mod mm;
+pub mod uffd;
+
+pub use merge::{CaseRow, Shape, MERGE_CASES};
+
+/// The invariant name under which precondition violations are reported.
+pub const IMPL_INTERNAL: &str = "impl-internal";
+
+/// Records a violated precondition, like the kernel's `VM_WARN_ON_VMG`: the
+/// condition's text and the state it was checked against go into the step's
+/// report as an `impl-internal` violation. Evaluates to the condition, so a
+/// caller can also bail out.
+macro_rules! vm_warn_on {
+    ($imp:expr, $cond:expr, $state:expr) => {{
+        let hit: bool = $cond;
+        if hit {
+            $imp.warn(concat!("VM_WARN_ON(", stringify!($cond), ")"), &$state);
+        }
+        hit
+    }};
+}
+pub(crate) use vm_warn_on;
+
+/// The two May 2023 bugs of `userfaultfd_register` / `_unregister`
+/// (reference §7), each switchable on. Both off is the fixed kernel.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct Bugs {
+    /// (a) 6.1 to 6.4-rc: pass the VMA *before* the one the range starts in
+    /// as `prev`, even when `start` is strictly inside that VMA.
+    pub stale_prev: bool,
+    /// (b) since 4.3: pass `vma.pgoff` for the piece instead of
+    /// `vma.pgoff + (start - vma.start)`.
+    pub unadjusted_pgoff: bool,
+}
+
+/// Everything that decides whether two adjacent VMAs merge, besides their
+/// bounds and page offsets (reference §1): the kernel's `vm_flags` (prot,
+/// flags, uffd bits), `vm_file` and `vm_userfaultfd_ctx`. Also the attributes
+/// a merge proposes for a range.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Attrs {
+    pub prot: Prot,
+    pub flags: VmFlags,
+    pub object: Backing,
+    pub uffd: Mode,
+    pub ctx: Option<u8>,
+}
+
+/// One VMA: `[start, end)` at page offset `pgoff` into its object.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct VmaState {
+    pub start: Page,
+    pub end: Page,
+    pub pgoff: Page,
+    pub attrs: Attrs,
+}
+
+impl VmaState {
+    pub fn len(&self) -> Page {
+        self.end.wrapping_sub(self.start)
+    }
+    /// The vocabulary's view of this VMA.
+    pub fn to_vma(self) -> Vma {
+        Vma {
+            start: self.start,
+            end: self.end,
+            prot: self.attrs.prot,
+            backing: self.attrs.object,
+            pgoff: self.pgoff,
+            flags: self.attrs.flags,
+            uffd: self.attrs.uffd,
+            ctx: self.attrs.ctx,
+        }
+    }
+}
+
+impl fmt::Debug for VmaState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_vma())
+    }
+}
+
+/// The interval implementation of the [`Backend`] trait (see the crate docs).
+#[derive(Clone, Debug)]
+pub struct IntervalImpl {
+    pages: Page,
+    bugs: Bugs,
+    /// The VMAs, keyed by start.
+    vmas: BTreeMap<Page, VmaState>,
+    /// The uffd contexts that are open (opened by register or unregister,
+    /// closed by close).
+    open: BTreeSet<u8>,
+    /// Name of the next shmem object (one per `MAP_SHARED|MAP_ANONYMOUS` mmap).
+    next_shmem: u32,
+    report: StepReport,
+}
+
+impl IntervalImpl {
+    /// An empty arena of `pages` pages, with the kernel's fixes in.
+    pub fn new(pages: Page) -> Self {
+        Self::with_bugs(pages, Bugs::default())
+    }
+
+    /// An empty arena of `pages` pages, with the given 2023 bugs put back.
+    pub fn with_bugs(pages: Page, bugs: Bugs) -> Self {
+        IntervalImpl {
+            pages,
+            bugs,
+            vmas: BTreeMap::new(),
+            open: BTreeSet::new(),
+            next_shmem: 0,
+            report: StepReport::default(),
+        }
+    }
+
+    /// The bugs this implementation was made with.
+    pub fn bugs(&self) -> Bugs {
+        self.bugs
+    }
+
+    /// How many VMAs the arena has now (O(1)).
+    pub fn vma_count(&self) -> usize {
+        self.vmas.len()
+    }
+
+    // --- Lookups, each O(log n) or O(log n + k), named as in the kernel. ---
+
+    /// The VMAs that intersect `[start, end)`, left to right.
+    pub(crate) fn vmas_in(&self, start: Page, end: Page) -> impl Iterator<Item = VmaState> + '_ {
+        let head = self
+            .vmas
+            .range(..start)
+            .next_back()
+            .filter(|(_, v)| v.end > start && start < end);
+        let rest = self.vmas.range(start..end.max(start));
+        head.into_iter().chain(rest).map(|(_, v)| *v)
+    }
+
+    /// `find_vma_intersection(mm, start, end)`: the first VMA that intersects
+    /// `[start, end)`; none when the range is empty.
+    pub(crate) fn find_vma_intersection(&self, start: Page, end: Page) -> Option<VmaState> {
+        if start >= end {
+            return None;
+        }
+        self.vmas_in(start, end).next()
+    }
+
+    /// `vma_lookup(mm, addr)`: the VMA that contains `addr`.
+    pub(crate) fn vma_lookup(&self, addr: Page) -> Option<VmaState> {
+        self.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| *v)
+            .filter(|v| v.end > addr)
+    }
+
+    /// The VMA before the one that starts at `start` (or before the hole at
+    /// `start`): the last VMA that starts below `start`.
+    pub(crate) fn vma_before(&self, start: Page) -> Option<VmaState> {
+        self.vmas.range(..start).next_back().map(|(_, v)| *v)
+    }
+
+    // --- The primitive edits. ---
+
+    /// `__split_vma`: splits the VMA that starts at `key` at `at`; the upper
+    /// piece's pgoff stays linear. Returns the upper piece.
+    pub(crate) fn split(&mut self, key: Page, at: Page) -> Option<VmaState> {
+        let Some(lower) = self.vmas.get_mut(&key) else {
+            self.warn("split: no VMA starts at the key", &(key, at));
+            return None;
+        };
+        if !(lower.start < at && at < lower.end) {
+            let state = (*lower, at);
+            self.warn(
+                "split: the split point is not strictly inside the VMA",
+                &state,
+            );
+            return None;
+        }
+        let upper = VmaState {
+            start: at,
+            end: lower.end,
+            pgoff: lower.pgoff.wrapping_add(at - lower.start),
+            attrs: lower.attrs,
+        };
+        lower.end = at;
+        self.vmas.insert(at, upper);
+        Some(upper)
+    }
+
+    /// Sets the attributes of the VMA that starts at `key` (the callers'
+    /// `vm_flags_reset` / `userfaultfd_set_vm_flags` and ctx assignment).
+    pub(crate) fn set_attrs(&mut self, key: Page, attrs: Attrs) -> Option<VmaState> {
+        match self.vmas.get_mut(&key) {
+            Some(v) => {
+                v.attrs = attrs;
+                Some(*v)
+            }
+            None => {
+                self.warn("set_attrs: no VMA starts at the key", &(key, attrs));
+                None
+            }
+        }
+    }
+
+    /// Records an `impl-internal` violation (see [`vm_warn_on!`]).
+    pub(crate) fn warn(&mut self, cond: &str, state: &dyn fmt::Debug) {
+        self.report
+            .violations
+            .push((IMPL_INTERNAL, format!("{cond} with state {state:#?}")));
+    }
+
+    /// Checks the map around `[lo, hi)` after a step, in O(log n + k): every
+    /// VMA non-empty and inside the arena, neighbours sorted and not
+    /// overlapping, keys equal to starts, and uffd bits set iff a ctx is.
+    fn check_window(&mut self, lo: Page, hi: Page) {
+        let from = self.vma_before(lo).map_or(0, |v| v.start);
+        let after = self.vmas.range(hi..).next().map(|(k, _)| *k);
+        let mut bad = Vec::new();
+        let mut last: Option<VmaState> = None;
+        for (&key, &v) in self.vmas.range(from..) {
+            if after.is_some_and(|a| key > a) {
+                break;
+            }
+            if key != v.start || v.start >= v.end || v.end > self.pages {
+                bad.push(format!("malformed VMA under key {key}: {v:?}"));
+            }
+            if v.attrs.uffd.is_empty() != v.attrs.ctx.is_none() {
+                bad.push(format!("uffd bits set iff a ctx is set: {v:?}"));
+            }
+            if let Some(l) = last.filter(|l| l.end > v.start) {
+                bad.push(format!("overlap: {l:?} and {v:?}"));
+            }
+            last = Some(v);
+        }
+        for b in bad {
+            self.warn("well-formed map after the step", &b);
+        }
+    }
+
+    /// Runs one step: clears the report, runs `f`, checks the touched window.
+    fn step(&mut self, lo: Page, hi: Page, f: impl FnOnce(&mut Self) -> OpResult) -> OpResult {
+        self.report = StepReport::default();
+        let r = f(self);
+        self.check_window(lo, hi);
+        r
+    }
+}
+
+impl Backend for IntervalImpl {
+    fn name(&self) -> &'static str {
+        "impl"
+    }
+    fn pages(&self) -> Page {
+        self.pages
+    }
+    fn map(&mut self, start: Page, len: Page, prot: Prot, kind: Kind) -> OpResult {
+        let end = start.saturating_add(len);
+        self.step(start, end, |s| s.do_mmap(start, len, prot, kind))
+    }
+    fn unmap(&mut self, start: Page, len: Page) -> OpResult {
+        let end = start.saturating_add(len);
+        self.step(start, end, |s| s.do_munmap(start, len))
+    }
+    fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
+        let end = start.saturating_add(len);
+        self.step(start, end, |s| s.do_mprotect(start, len, prot))
+    }
+    fn register(&mut self, ctx: u8, start: Page, len: Page, mode: Mode) -> OpResult {
+        let end = start.saturating_add(len);
+        self.step(start, end, |s| {
+            s.userfaultfd_register(ctx, start, len, mode)
+        })
+    }
+    fn unregister(&mut self, ctx: u8, start: Page, len: Page) -> OpResult {
+        let end = start.saturating_add(len);
+        self.step(start, end, |s| s.userfaultfd_unregister(ctx, start, len))
+    }
+    fn close(&mut self, ctx: u8) -> OpResult {
+        let pages = self.pages;
+        self.step(0, pages, |s| s.userfaultfd_release(ctx))
+    }
+    fn layout(&mut self) -> Layout {
+        Layout::new(self.vmas.values().map(|v| v.to_vma()).collect())
+    }
+    fn reset(&mut self) {
+        *self = Self::with_bugs(self.pages, self.bugs);
+    }
+    fn take_report(&mut self) -> StepReport {
+        std::mem::take(&mut self.report)
+    }
+}
+
+/// Helpers for the unit tests of every module.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use uffd_model::Op;
+
+    /// Runs a trace (one op per line, `#` comments) and returns each op's
+    /// result and report.
+    pub fn run_all(imp: &mut IntervalImpl, trace: &str) -> Vec<(OpResult, StepReport)> {
+        let mut out = Vec::new();
+        for line in trace.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let op: Op = line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+            op.validate(imp.pages()).unwrap();
+            let r = imp.apply(&op);
+            out.push((r, imp.take_report()));
+        }
+        out
+    }
+
+    /// Runs a trace and returns the result and report of its last op.
+    pub fn run(imp: &mut IntervalImpl, trace: &str) -> (OpResult, StepReport) {
+        run_all(imp, trace).pop().expect("an empty trace")
+    }
+
+    /// The layout, one `Vma` display line per VMA.
+    pub fn lines(imp: &mut IntervalImpl) -> Vec<String> {
+        imp.layout().vmas().iter().map(|v| v.to_string()).collect()
+    }
+
+    /// Runs a trace that must succeed throughout, without violations.
+    pub fn ok(imp: &mut IntervalImpl, trace: &str) {
+        for (r, rep) in run_all(imp, trace) {
+            assert_eq!(r, Ok(()), "{trace}");
+            assert!(rep.violations.is_empty(), "{:#?}", rep.violations);
+        }
+    }
+
+    /// The bounds of the VMAs.
+    pub fn bounds(imp: &mut IntervalImpl) -> Vec<(Page, Page)> {
+        imp.layout()
+            .vmas()
+            .iter()
+            .map(|v| (v.start, v.end))
+            .collect()
+    }
+
+    /// Runs `trace` on a fresh, correct implementation of 64 pages and
+    /// returns the layout lines and the last op's report, asserting that
+    /// every op succeeded and no precondition was violated.
+    pub fn fixed(trace: &str) -> (Vec<String>, Vec<u8>) {
+        let mut imp = IntervalImpl::new(64);
+        let steps = run_all(&mut imp, trace);
+        for (r, rep) in &steps {
+            assert_eq!(*r, Ok(()), "{trace}");
+            assert!(rep.violations.is_empty(), "{:#?}", rep.violations);
+        }
+        let merges = steps.last().map(|s| s.1.merges.clone()).unwrap_or_default();
+        (lines(&mut imp), merges)
+    }
+}

@@ -1,0 +1,668 @@
+//! The merge step, shaped like Linux 6.5's `vma_merge()` (mm/mmap.c).
+//!
+//! A caller proposes a range `[start, end)` with new attributes and a page
+//! offset, and hands in `prev`: the VMA before the range, or the VMA the range
+//! starts in when it starts inside one. `vma_merge` looks up `curr` (the
+//! existing VMA the range covers, if any) and `next` (the VMA after the range),
+//! decides whether the range can join `prev`, `next` or both, *plans* the
+//! edits ([`Plan`]: extend one VMA, delete up to two, move one VMA's edge),
+//! and one commit function applies the plan. When nothing can merge it
+//! returns `None` and the caller splits (case 0).
+//!
+//! The legacy case numbers of the 2023 LKML thread live in one place only,
+//! [`MERGE_CASES`]; the code names each branch by its shape and the step's
+//! report records the number from the table.
+
+use std::fmt;
+
+use uffd_model::{MergeCase, Page};
+
+use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
+
+/// The shapes `vma_merge` handles. "New range" is a range in a hole (mmap);
+/// "existing range" lies in VMAs that are there (mprotect, uffd).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Shape {
+    /// Nothing could merge: the caller splits the range off (or inserts it).
+    NoMerge,
+    /// A new range between P and N, both compatible: P swallows it and N.
+    NewMergeBoth,
+    /// A new range after P, only P compatible: P extends over it.
+    NewMergeLeft,
+    /// A new range before N, only N compatible: N extends down over it.
+    NewMergeRight,
+    /// The range is the tail of P (the VMA it lies in), N compatible:
+    /// P shrinks, N extends down over the range.
+    ExistingTailMergeRight,
+    /// The range is the head of C, P compatible: P extends over it, C's
+    /// start moves up.
+    ExistingHeadMergeLeft,
+    /// The range is exactly C, P and N compatible: P swallows C and N.
+    ExistingWholeMergeBoth,
+    /// The range is exactly C, only P compatible: P swallows C.
+    ExistingWholeMergeLeft,
+    /// The range is exactly C, only N compatible: N extends down over C.
+    ExistingWholeMergeRight,
+}
+
+/// One row of [`MERGE_CASES`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CaseRow {
+    /// The legacy `vma_merge` case number (0: no merge, split).
+    pub case: MergeCase,
+    pub shape: Shape,
+    /// The range `****` with P, C and N before the step.
+    pub before: &'static str,
+    /// The VMAs after the step.
+    pub after: &'static str,
+}
+
+const fn row(case: MergeCase, shape: Shape, before: &'static str, after: &'static str) -> CaseRow {
+    CaseRow {
+        case,
+        shape,
+        before,
+        after,
+    }
+}
+
+/// THE table: legacy case number to shape (reference §5). `****` is the
+/// range, P the VMA before it, C the existing VMA it covers, N the one after;
+/// `pp**` is a range that is the tail of P, `**cc` one that is the head of C.
+#[rustfmt::skip]
+pub const MERGE_CASES: [CaseRow; 9] = [
+    row(0, Shape::NoMerge,                 "PPPP****NNNN none compatible", "PPPP****NNNN (split off / inserted)"),
+    row(1, Shape::NewMergeBoth,            "PPPP****NNNN new range",       "PPPPPPPPPPPP (N deleted)"),
+    row(2, Shape::NewMergeLeft,            "PPPP****NNNN new range",       "PPPPPPPPNNNN"),
+    row(3, Shape::NewMergeRight,           "PPPP****NNNN new range",       "PPPPNNNNNNNN (N's pgoff drops)"),
+    row(4, Shape::ExistingTailMergeRight,  "PPPPpp**NNNN",                 "PPPPppNNNNNN (P shrinks)"),
+    row(5, Shape::ExistingHeadMergeLeft,   "PPPP**ccCCCC",                 "PPPPPPccCCCC (C's start moves up)"),
+    row(6, Shape::ExistingWholeMergeBoth,  "PPPPCCCCNNNN **** = C",        "PPPPPPPPPPPP (C, N deleted)"),
+    row(7, Shape::ExistingWholeMergeLeft,  "PPPPCCCCNNNN **** = C",        "PPPPPPPPNNNN (C deleted)"),
+    row(8, Shape::ExistingWholeMergeRight, "PPPPCCCCNNNN **** = C",        "PPPPNNNNNNNN (C deleted)"),
+];
+
+impl Shape {
+    /// The legacy case number, from [`MERGE_CASES`].
+    pub fn case(self) -> MergeCase {
+        MERGE_CASES
+            .iter()
+            .find(|row| row.shape == self)
+            .map_or(0, |row| row.case)
+    }
+    /// The shape of a legacy case number, from [`MERGE_CASES`].
+    pub fn of_case(case: MergeCase) -> Option<Shape> {
+        MERGE_CASES
+            .iter()
+            .find(|row| row.case == case)
+            .map(|row| row.shape)
+    }
+}
+
+/// The merge state threaded through one merge (the kernel's
+/// `vma_merge_struct`): what the caller proposes, and what `vma_merge` found.
+pub(crate) struct Vmg {
+    /// Which caller asked (for the violation text).
+    pub caller: &'static str,
+    /// The VMA before the range, or the VMA the range starts in.
+    pub prev: Option<VmaState>,
+    /// The VMA the caller is modifying (none for a new range).
+    pub middle: Option<VmaState>,
+    pub start: Page,
+    pub end: Page,
+    /// The page offset proposed for `start`.
+    pub pgoff: Page,
+    pub attrs: Attrs,
+    // Found by `vma_merge`:
+    pub curr: Option<VmaState>,
+    pub next: Option<VmaState>,
+    pub merge_prev: bool,
+    pub merge_next: bool,
+}
+
+impl Vmg {
+    /// A new range in a hole (mmap_region).
+    pub fn new_range(
+        caller: &'static str,
+        prev: Option<VmaState>,
+        start: Page,
+        end: Page,
+        pgoff: Page,
+        attrs: Attrs,
+    ) -> Vmg {
+        Vmg {
+            caller,
+            prev,
+            middle: None,
+            start,
+            end,
+            pgoff,
+            attrs,
+            curr: None,
+            next: None,
+            merge_prev: false,
+            merge_next: false,
+        }
+    }
+
+    /// A range `[start, end)` inside the existing VMA `middle` that is to get
+    /// new attributes (mprotect, uffd).
+    pub fn existing(
+        caller: &'static str,
+        prev: Option<VmaState>,
+        middle: VmaState,
+        start: Page,
+        end: Page,
+        pgoff: Page,
+        attrs: Attrs,
+    ) -> Vmg {
+        Vmg {
+            middle: Some(middle),
+            ..Vmg::new_range(caller, prev, start, end, pgoff, attrs)
+        }
+    }
+
+    fn pglen(&self) -> Page {
+        self.end.wrapping_sub(self.start)
+    }
+}
+
+impl fmt::Debug for Vmg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vmg")
+            .field("caller", &self.caller)
+            .field("range", &format_args!("[{},{})", self.start, self.end))
+            .field("pgoff", &self.pgoff)
+            .field("attrs", &self.attrs)
+            .field("prev", &self.prev)
+            .field("middle", &self.middle)
+            .field("curr", &self.curr)
+            .field("next", &self.next)
+            .field("merge_prev", &self.merge_prev)
+            .field("merge_next", &self.merge_next)
+            .finish()
+    }
+}
+
+/// `is_mergeable_vma`: the same flags, object and ctx (no anon_vma, policy
+/// or name exists here).
+fn is_mergeable(vma: &VmaState, attrs: &Attrs) -> bool {
+    vma.attrs == *attrs
+}
+
+/// `can_vma_merge_after(prev, …, pgoff)`: may a range at `pgoff` follow `prev`?
+fn can_merge_after(prev: &VmaState, attrs: &Attrs, pgoff: Page) -> bool {
+    is_mergeable(prev, attrs) && prev.pgoff.wrapping_add(prev.len()) == pgoff
+}
+
+/// `can_vma_merge_before(next, …, pgoff_end)`: may a range ending at page
+/// offset `pgoff_end` precede `next`?
+fn can_merge_before(next: &VmaState, attrs: &Attrs, pgoff_end: Page) -> bool {
+    is_mergeable(next, attrs) && next.pgoff == pgoff_end
+}
+
+/// What a merge does, decided before anything changes. VMAs are named by
+/// their start now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub shape: Shape,
+    /// The VMA that ends up covering the range, and its new bounds and pgoff.
+    pub keep: Page,
+    pub start: Page,
+    pub end: Page,
+    pub pgoff: Page,
+    /// VMAs that disappear into `keep`.
+    pub delete: Vec<Page>,
+    /// A VMA that stays but whose edge moves: its key, new start, new end,
+    /// new pgoff (P shrinking in the tail shape, C's start moving up in the
+    /// head shape).
+    pub adjust: Option<(Page, Page, Page, Page)>,
+}
+
+/// Decides the shape and its edits from the merge state (the body of 6.5's
+/// `vma_merge` after `merge_prev` / `merge_next` are known).
+fn plan(vmg: &Vmg) -> Option<Plan> {
+    let (addr, end, pglen) = (vmg.start, vmg.end, vmg.pglen());
+    match (vmg.prev, vmg.curr, vmg.next) {
+        (Some(prev), curr, Some(next)) if vmg.merge_prev && vmg.merge_next => {
+            if let Some(curr) = curr {
+                //     PPPPPPCCCCCCNNNNNN   ->   PPPPPPPPPPPPPPPPPP
+                //     extend delete delete
+                Some(Plan {
+                    shape: Shape::ExistingWholeMergeBoth,
+                    keep: prev.start,
+                    start: prev.start,
+                    end: next.end,
+                    pgoff: prev.pgoff,
+                    delete: vec![curr.start, next.start],
+                    adjust: None,
+                })
+            } else {
+                //     PPPPPP******NNNNNN   ->   PPPPPPPPPPPPPPPPPP
+                //     extend        delete
+                Some(Plan {
+                    shape: Shape::NewMergeBoth,
+                    keep: prev.start,
+                    start: prev.start,
+                    end: next.end,
+                    pgoff: prev.pgoff,
+                    delete: vec![next.start],
+                    adjust: None,
+                })
+            }
+        }
+        (Some(prev), curr, _) if vmg.merge_prev => match curr {
+            //     PPPPPP******NNNNNN   ->   PPPPPPPPPPPPNNNNNN
+            //     extend
+            None => Some(Plan {
+                shape: Shape::NewMergeLeft,
+                keep: prev.start,
+                start: prev.start,
+                end,
+                pgoff: prev.pgoff,
+                delete: vec![],
+                adjust: None,
+            }),
+            //     PPPPPPCCCCCCNNNNNN   ->   PPPPPPPPPPPPNNNNNN
+            //     extend delete
+            Some(curr) if end == curr.end => Some(Plan {
+                shape: Shape::ExistingWholeMergeLeft,
+                keep: prev.start,
+                start: prev.start,
+                end,
+                pgoff: prev.pgoff,
+                delete: vec![curr.start],
+                adjust: None,
+            }),
+            //     PPPPPP***CCC         ->   PPPPPPPPPCCC
+            //     extend    adjust start up
+            Some(curr) => Some(Plan {
+                shape: Shape::ExistingHeadMergeLeft,
+                keep: prev.start,
+                start: prev.start,
+                end,
+                pgoff: prev.pgoff,
+                delete: vec![],
+                adjust: Some((
+                    curr.start,
+                    end,
+                    curr.end,
+                    curr.pgoff.wrapping_add(end.wrapping_sub(curr.start)),
+                )),
+            }),
+        },
+        (_, curr, Some(next)) if vmg.merge_next => {
+            if let Some(prev) = vmg.prev.filter(|p| addr < p.end) {
+                //     PPPPPP***NNNNNN      ->   PPPPPPNNNNNNNNN
+                //     shrink   extend down
+                let adj = prev.end.wrapping_sub(addr);
+                Some(Plan {
+                    shape: Shape::ExistingTailMergeRight,
+                    keep: next.start,
+                    start: addr,
+                    end: next.end,
+                    pgoff: next.pgoff.wrapping_sub(adj),
+                    delete: vec![],
+                    adjust: Some((prev.start, prev.start, addr, prev.pgoff)),
+                })
+            } else if let Some(curr) = curr {
+                //     PPPPPPCCCCCCNNNNNN   ->   PPPPPPNNNNNNNNNNNN
+                //            delete extend down
+                // The new pgoff is C's own, as in the kernel: right when the
+                // range is exactly C, which the caller must make sure of.
+                Some(Plan {
+                    shape: Shape::ExistingWholeMergeRight,
+                    keep: next.start,
+                    start: addr,
+                    end: next.end,
+                    pgoff: curr.pgoff,
+                    delete: vec![curr.start],
+                    adjust: None,
+                })
+            } else {
+                //     PPPPPP******NNNNNN   ->   PPPPPPNNNNNNNNNNNN
+                //                 extend down
+                Some(Plan {
+                    shape: Shape::NewMergeRight,
+                    keep: next.start,
+                    start: addr,
+                    end: next.end,
+                    pgoff: next.pgoff.wrapping_sub(pglen),
+                    delete: vec![],
+                    adjust: None,
+                })
+            }
+        }
+        _ => None,
+    }
+}
+
+impl IntervalImpl {
+    /// `vma_merge(prev, addr, end, vm_flags, file, pgoff, uffd_ctx)` of
+    /// Linux 6.5: merges the range with `prev` and/or `next` if it can, and
+    /// returns the VMA that now covers the range; `None` when nothing could
+    /// merge (the caller then splits). Records the case it took.
+    ///
+    /// Assumptions (checked like the kernel's `VM_WARN_ON`, which 6.4-rc
+    /// made unconditional):
+    /// - `prev`, if any, starts below the range;
+    /// - `curr`, the first VMA after `prev` that the range meets, if any,
+    ///   starts exactly at the range and does not end inside it; so when the
+    ///   range starts inside a VMA, `prev` must be that VMA;
+    /// - the range is not empty;
+    /// - the proposed attributes have uffd bits iff they have a ctx.
+    pub(crate) fn vma_merge(&mut self, mut vmg: Vmg) -> Option<VmaState> {
+        let (addr, end) = (vmg.start, vmg.end);
+        vmg.curr = self.find_vma_intersection(vmg.prev.map_or(0, |p| p.end), end);
+        // Is there a VMA next to the range: after a hole (new range) or
+        // after prev (tail), or right after curr (whole)? Not after a head.
+        vmg.next = match vmg.curr {
+            Some(curr) if end != curr.end => None,
+            _ => self.vma_lookup(end),
+        };
+        vmg.merge_prev = vmg
+            .prev
+            .is_some_and(|p| addr == p.end && can_merge_after(&p, &vmg.attrs, vmg.pgoff));
+        vmg.merge_next = vmg
+            .next
+            .is_some_and(|n| can_merge_before(&n, &vmg.attrs, vmg.pgoff.wrapping_add(vmg.pglen())));
+
+        // Verify some invariants that must be enforced by the caller.
+        vm_warn_on!(self, vmg.prev.is_some_and(|prev| addr <= prev.start), vmg);
+        vm_warn_on!(
+            self,
+            vmg.curr
+                .is_some_and(|curr| addr != curr.start || end > curr.end),
+            vmg
+        );
+        vm_warn_on!(self, addr >= end, vmg);
+        vm_warn_on!(
+            self,
+            vmg.attrs.uffd.is_empty() != vmg.attrs.ctx.is_none(),
+            vmg
+        );
+        let next_is_prev = vmg.merge_next && vmg.next.map(|n| n.start) == vmg.prev.map(|p| p.start);
+        if vm_warn_on!(self, next_is_prev, vmg) {
+            self.report.merges.push(Shape::NoMerge.case());
+            return None;
+        }
+
+        let Some(plan) = plan(&vmg) else {
+            self.report.merges.push(Shape::NoMerge.case());
+            return None;
+        };
+        self.report.merges.push(plan.shape.case());
+        self.commit(&plan, &vmg)
+    }
+
+    /// The callers' common step (6.5 open-codes it in each caller; later
+    /// kernels call it `vma_modify`): try to merge `[start, end)` of `vma`
+    /// with new attributes; if nothing merged, split the head and the tail
+    /// off (case 0); then set the attributes on the VMA that covers the
+    /// range, and return it (the caller's next `prev`).
+    pub(crate) fn vma_modify(&mut self, vmg: Vmg) -> Option<VmaState> {
+        let (vma, start, end, attrs) = (vmg.middle, vmg.start, vmg.end, vmg.attrs);
+        let res = match self.vma_merge(vmg) {
+            Some(res) => {
+                vm_warn_on!(self, res.attrs != attrs, (res, attrs));
+                res
+            }
+            None => {
+                let vma = vma?;
+                let mut key = vma.start;
+                if vma.start < start {
+                    key = self.split(vma.start, start)?.start;
+                }
+                if vma.end > end {
+                    self.split(key, end);
+                }
+                *self.vmas.get(&key)?
+            }
+        };
+        self.set_attrs(res.start, attrs)
+    }
+
+    /// Applies a plan: deletes, moves one edge, extends the kept VMA.
+    fn commit(&mut self, plan: &Plan, vmg: &Vmg) -> Option<VmaState> {
+        let mut missing = false;
+        for key in &plan.delete {
+            missing |= self.vmas.remove(key).is_none();
+        }
+        let adjusted = plan.adjust.map(|(key, start, end, pgoff)| {
+            self.vmas.remove(&key).map(|mut v| {
+                v.start = start;
+                v.end = end;
+                v.pgoff = pgoff;
+                v
+            })
+        });
+        let kept = self.vmas.remove(&plan.keep).map(|mut v| {
+            v.start = plan.start;
+            v.end = plan.end;
+            v.pgoff = plan.pgoff;
+            v
+        });
+        missing |= matches!(adjusted, Some(None)) || kept.is_none();
+        if vm_warn_on!(self, missing, (plan, vmg)) {
+            // Keep whatever was taken out rather than lose it.
+        }
+        if let Some(Some(v)) = adjusted {
+            self.vmas.insert(v.start, v);
+        }
+        let v = kept?;
+        self.vmas.insert(v.start, v);
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::fixed;
+
+    #[test]
+    fn the_case_table_is_one_to_one() {
+        for (i, row) in MERGE_CASES.iter().enumerate() {
+            assert_eq!(row.case as usize, i);
+            assert_eq!(row.shape.case(), row.case);
+            assert_eq!(Shape::of_case(row.case), Some(row.shape));
+        }
+        assert_eq!(Shape::of_case(9), None);
+    }
+
+    // Case 0: the range is strictly inside a VMA, no neighbour compatible.
+    #[test]
+    fn existing_range_strictly_inside_splits_in_three() {
+        let (layout, merges) = fixed(
+            "map 0 10 rw- anon
+             protect 3 4 r--",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[0,3) rw- anon@0 account maywrite",
+                "[3,7) r-- anon@3 maywrite",
+                "[7,10) rw- anon@7 account maywrite",
+            ]
+        );
+        assert_eq!(merges, [0]);
+    }
+
+    #[test]
+    fn new_range_next_to_incompatible_neighbours_is_inserted() {
+        let (layout, merges) = fixed(
+            "map 0 3 r-- anon
+             map 7 3 r-- anon
+             map 3 4 rw- anon",
+        );
+        assert_eq!(layout.len(), 3);
+        assert_eq!(merges, [0]);
+    }
+
+    // Case 1.
+    #[test]
+    fn new_range_fills_gap_between_compatible_neighbours() {
+        let (layout, merges) = fixed(
+            "map 0 3 rw- anon
+             map 7 3 rw- anon
+             map 3 4 rw- anon",
+        );
+        assert_eq!(layout, ["[0,10) rw- anon@0 account maywrite"]);
+        assert_eq!(merges, [1]);
+    }
+
+    // Case 2.
+    #[test]
+    fn new_range_after_compatible_prev_extends_prev() {
+        let (layout, merges) = fixed(
+            "map 0 3 rw- anon
+             map 7 3 r-- anon
+             map 3 4 rw- anon",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[0,7) rw- anon@0 account maywrite",
+                "[7,10) r-- anon@7 maywrite",
+            ]
+        );
+        assert_eq!(merges, [2]);
+    }
+
+    // Case 3.
+    #[test]
+    fn new_range_before_compatible_next_extends_next_down() {
+        let (layout, merges) = fixed(
+            "map 0 3 r-- anon
+             map 7 3 rw- file=1@17
+             map 3 4 rw- file=1@13",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[0,3) r-- anon@0 maywrite",
+                "[3,10) rw- file=1@13 account maywrite",
+            ]
+        );
+        assert_eq!(merges, [3]);
+    }
+
+    // Case 4.
+    #[test]
+    fn existing_range_at_tail_of_prev_moves_into_next() {
+        let (layout, merges) = fixed(
+            "map 0 10 rw- anon
+             map 10 10 r-- anon
+             protect 5 5 r--",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[0,5) rw- anon@0 account maywrite",
+                "[5,20) r-- anon@5 maywrite",
+            ]
+        );
+        assert_eq!(merges, [4]);
+    }
+
+    // Case 5.
+    #[test]
+    fn existing_range_at_head_of_curr_moves_into_prev() {
+        let (layout, merges) = fixed(
+            "map 0 10 r-- anon
+             map 10 10 rw- anon
+             protect 10 5 r--",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[0,15) r-- anon@0 maywrite",
+                "[15,20) rw- anon@15 account maywrite",
+            ]
+        );
+        assert_eq!(merges, [5]);
+    }
+
+    // Case 6.
+    #[test]
+    fn existing_range_wholly_curr_joins_prev_and_next() {
+        let (layout, merges) = fixed(
+            "map 0 5 r-- anon
+             map 5 5 rw- anon
+             map 10 5 r-- anon
+             protect 5 5 r--",
+        );
+        assert_eq!(layout, ["[0,15) r-- anon@0 maywrite"]);
+        assert_eq!(merges, [6]);
+    }
+
+    // Case 7.
+    #[test]
+    fn existing_range_wholly_curr_joins_prev() {
+        let (layout, merges) = fixed(
+            "map 0 5 r-- anon
+             map 5 5 rw- anon
+             map 10 5 rwx anon
+             protect 5 5 r--",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[0,10) r-- anon@0 maywrite",
+                "[10,15) rwx anon@10 account maywrite",
+            ]
+        );
+        assert_eq!(merges, [7]);
+    }
+
+    // Case 8.
+    #[test]
+    fn existing_range_wholly_curr_joins_next() {
+        let (layout, merges) = fixed(
+            "map 0 5 rwx anon
+             map 5 5 rw- anon
+             map 10 5 r-- anon
+             protect 5 5 r--",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[0,5) rwx anon@0 account maywrite",
+                "[5,15) r-- anon@5 maywrite",
+            ]
+        );
+        assert_eq!(merges, [8]);
+    }
+
+    #[test]
+    fn file_ranges_merge_only_when_pgoff_is_linear() {
+        let (layout, merges) = fixed(
+            "map 0 4 rw- file=0@0
+             map 4 4 rw- file=0@5",
+        );
+        assert_eq!(layout.len(), 2);
+        assert_eq!(merges, [0]);
+        let (layout, merges) = fixed(
+            "map 0 4 rw- file=0@0
+             map 4 4 rw- file=0@4",
+        );
+        assert_eq!(layout, ["[0,8) rw- file=0@0 account maywrite"]);
+        assert_eq!(merges, [2]);
+    }
+
+    #[test]
+    fn separate_shmem_mmaps_never_merge_but_their_pieces_do() {
+        let (layout, _) = fixed(
+            "map 0 4 rw- shmem
+             map 4 4 rw- shmem",
+        );
+        assert_eq!(layout.len(), 2);
+        let (layout, merges) = fixed(
+            "map 0 8 rw- shmem
+             protect 2 2 r--
+             protect 2 2 rw-",
+        );
+        assert_eq!(layout, ["[0,8) rw- shmem#0@0 shared mayshare maywrite"]);
+        assert_eq!(merges, [6]);
+    }
+}

@@ -1,0 +1,463 @@
+//! The userfaultfd callers, shaped like Linux 6.5's fs/userfaultfd.c with
+//! the May 2023 fixes (reference §2, §3, §7): `userfaultfd_register`,
+//! `userfaultfd_unregister` and `userfaultfd_release` (close).
+//!
+//! Both register and unregister walk the VMAs of the range left to right,
+//! passing each piece `[max(start, vma.start), min(end, vma.end))` to the
+//! merge with `prev` chained from the previous piece. The two places where
+//! the 2023 bugs lived are [`IntervalImpl::uffd_first_prev`] and
+//! [`IntervalImpl::uffd_piece_pgoff`].
+
+use uffd_model::{Backing, Errno, Mode, OpResult, Page, VmFlags};
+
+use crate::merge::Vmg;
+use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
+
+impl IntervalImpl {
+    /// The `prev` of the first VMA of the range. Fixed: the VMA the range
+    /// starts in when it starts strictly inside it
+    /// (`if (vma->vm_start < start) prev = vma;`), else the VMA before.
+    /// Bug (a) `stale_prev`: always the VMA before.
+    fn uffd_first_prev(&self, first: VmaState, start: Page) -> Option<VmaState> {
+        if first.start < start && !self.bugs.stale_prev {
+            Some(first)
+        } else {
+            self.vma_before(first.start)
+        }
+    }
+
+    /// The pgoff of the piece starting at `start` in `vma`. Fixed:
+    /// `vma->vm_pgoff + (start - vma->vm_start)`. Bug (b)
+    /// `unadjusted_pgoff`: `vma->vm_pgoff`.
+    fn uffd_piece_pgoff(&self, vma: VmaState, start: Page) -> Page {
+        if self.bugs.unadjusted_pgoff {
+            vma.pgoff
+        } else {
+            vma.pgoff.wrapping_add(start.wrapping_sub(vma.start))
+        }
+    }
+
+    /// UFFDIO_REGISTER: every check first (nothing changes on failure), then
+    /// per VMA: skip it if this ctx already tracks the mode, else the piece
+    /// in range gets exactly `mode` and `ctx`, merged or split off.
+    pub(crate) fn userfaultfd_register(
+        &mut self,
+        ctx: u8,
+        start: Page,
+        len: Page,
+        mode: Mode,
+    ) -> OpResult {
+        self.open.insert(ctx);
+        if mode.is_empty() || mode.has_unknown_bits() || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = start.saturating_add(len);
+        let Some(first) = self.find_vma_intersection(start, end) else {
+            return Err(Errno::EINVAL);
+        };
+        // Search for incompatible VMAs, left to right.
+        let refused = self.vmas_in(start, end).find_map(|cur| {
+            if mode.contains(Mode::MINOR) && cur.attrs.object == Backing::Anon {
+                Some(Errno::EINVAL)
+            } else if !cur.attrs.flags.has(VmFlags::MAYWRITE) {
+                Some(Errno::EPERM)
+            } else if cur.attrs.ctx.is_some_and(|c| c != ctx) {
+                Some(Errno::EBUSY)
+            } else {
+                None
+            }
+        });
+        if let Some(errno) = refused {
+            return Err(errno);
+        }
+
+        let mut prev = self.uffd_first_prev(first, start);
+        let mut start = start;
+        while let Some(vma) = self.find_vma_intersection(start, end) {
+            // Nothing to do: already registered into this ctx with the mode.
+            if vma.attrs.ctx == Some(ctx) && vma.attrs.uffd.contains(mode) {
+                prev = Some(vma);
+                start = vma.end;
+                continue;
+            }
+            start = start.max(vma.start);
+            let new = Attrs {
+                uffd: mode,
+                ctx: Some(ctx),
+                ..vma.attrs
+            };
+            let pgoff = self.uffd_piece_pgoff(vma, start);
+            let vmg = Vmg::existing(
+                "userfaultfd_register",
+                prev,
+                vma,
+                start,
+                vma.end.min(end),
+                pgoff,
+                new,
+            );
+            prev = self.vma_modify(vmg);
+            let Some(done) = prev else { break };
+            start = done.end;
+        }
+        Ok(())
+    }
+
+    /// UFFDIO_UNREGISTER: any VMA of the range owned by another ctx is
+    /// EINVAL with no change; then every owned piece loses its uffd bits and
+    /// ctx, merged or split off; VMAs with no ctx are skipped.
+    pub(crate) fn userfaultfd_unregister(&mut self, ctx: u8, start: Page, len: Page) -> OpResult {
+        self.open.insert(ctx);
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = start.saturating_add(len);
+        let Some(first) = self.find_vma_intersection(start, end) else {
+            return Err(Errno::EINVAL);
+        };
+        if self
+            .vmas_in(start, end)
+            .any(|cur| cur.attrs.ctx.is_some_and(|c| c != ctx))
+        {
+            return Err(Errno::EINVAL);
+        }
+
+        let mut prev = self.uffd_first_prev(first, start);
+        let mut start = start;
+        while let Some(vma) = self.find_vma_intersection(start, end) {
+            if vma.attrs.ctx.is_none() {
+                prev = Some(vma);
+                start = vma.end;
+                continue;
+            }
+            start = start.max(vma.start);
+            let new = Attrs {
+                uffd: Mode::NONE,
+                ctx: None,
+                ..vma.attrs
+            };
+            let pgoff = self.uffd_piece_pgoff(vma, start);
+            let vmg = Vmg::existing(
+                "userfaultfd_unregister",
+                prev,
+                vma,
+                start,
+                vma.end.min(end),
+                pgoff,
+                new,
+            );
+            prev = self.vma_modify(vmg);
+            let Some(done) = prev else { break };
+            start = done.end;
+        }
+        Ok(())
+    }
+
+    /// close(uffd), `userfaultfd_release`: walk every VMA, clear each one
+    /// this ctx owns, whole VMA by whole VMA, merging as it goes. O(n), like
+    /// the kernel's walk of the whole mm.
+    pub(crate) fn userfaultfd_release(&mut self, ctx: u8) -> OpResult {
+        if !self.open.remove(&ctx) {
+            return Err(Errno::EBADF);
+        }
+        let mut prev: Option<VmaState> = None;
+        let mut cursor = 0;
+        while let Some(vma) = self.vmas.range(cursor..).next().map(|(_, v)| *v) {
+            vm_warn_on!(
+                self,
+                vma.attrs.ctx.is_none() != vma.attrs.uffd.is_empty(),
+                vma
+            );
+            if vma.attrs.ctx != Some(ctx) {
+                prev = Some(vma);
+                cursor = vma.end;
+                continue;
+            }
+            let new = Attrs {
+                uffd: Mode::NONE,
+                ctx: None,
+                ..vma.attrs
+            };
+            let vmg = Vmg::existing(
+                "userfaultfd_release",
+                prev,
+                vma,
+                vma.start,
+                vma.end,
+                vma.pgoff,
+                new,
+            );
+            prev = self.vma_modify(vmg);
+            cursor = prev.map_or(vma.end, |p| p.end);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{bounds, fixed, lines, ok, run, run_all};
+    use crate::{Bugs, IntervalImpl, IMPL_INTERNAL};
+    use uffd_model::Errno;
+
+    const BUG_A: Bugs = Bugs {
+        stale_prev: true,
+        unadjusted_pgoff: false,
+    };
+    const BUG_B: Bugs = Bugs {
+        stale_prev: false,
+        unadjusted_pgoff: true,
+    };
+    const BOTH: Bugs = Bugs {
+        stale_prev: true,
+        unadjusted_pgoff: true,
+    };
+
+    /// [0,10) registered next to [10,20) plain; unregister [5,10).
+    const LKML: &str = "map 0 20 rw- anon
+                        register 0 0 10 missing
+                        unregister 0 5 5";
+    /// The mirror: [0,10) plain, [10,20) registered; register [5,10).
+    const MIRROR: &str = "map 0 20 rw- anon
+                          register 0 10 10 missing
+                          register 0 5 5 missing";
+
+    fn with(bugs: Bugs, pages: u64, trace: &str) -> (IntervalImpl, Vec<u8>, Vec<String>) {
+        let mut b = IntervalImpl::with_bugs(pages, bugs);
+        let steps = run_all(&mut b, trace);
+        assert!(steps.iter().all(|s| s.0.is_ok()), "{steps:?}");
+        let (_, rep) = steps.last().unwrap().clone();
+        let warnings = rep.violations.iter().map(|(n, t)| {
+            assert_eq!(*n, IMPL_INTERNAL);
+            t.clone()
+        });
+        let warnings = warnings.collect();
+        (b, rep.merges, warnings)
+    }
+
+    #[test]
+    fn unregister_tail_of_registered_next_to_plain_merges_right() {
+        let (layout, merges) = fixed(LKML);
+        assert_eq!(
+            layout,
+            [
+                "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
+                "[5,20) rw- anon@5 account maywrite",
+            ]
+        );
+        assert_eq!(merges, [4]);
+    }
+
+    #[test]
+    fn register_tail_of_plain_next_to_registered_merges_right() {
+        let (layout, merges) = fixed(MIRROR);
+        assert_eq!(
+            layout,
+            [
+                "[0,5) rw- anon@0 account maywrite",
+                "[5,20) rw- anon@5 account maywrite uffd=missing ctx=0",
+            ]
+        );
+        assert_eq!(merges, [4]);
+    }
+
+    #[test]
+    fn unadjusted_pgoff_leaves_three_vmas() {
+        for trace in [LKML, MIRROR] {
+            let (mut b, merges, warnings) = with(BUG_B, 64, trace);
+            assert_eq!(bounds(&mut b), [(0, 5), (5, 10), (10, 20)]);
+            assert_eq!(merges, [0]);
+            assert!(warnings.is_empty(), "{warnings:?}");
+        }
+    }
+
+    #[test]
+    fn stale_prev_fires_the_warning_on_the_syzkaller_case() {
+        let trace = "map 0 4096 rw- anon
+                     register 0 16 2 missing";
+        let (mut b, merges, warnings) = with(BUG_A, 4096, trace);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("VM_WARN_ON(vmg.curr")
+                && warnings[0].contains("userfaultfd_register"),
+            "{}",
+            warnings[0]
+        );
+        // Nothing could merge, so the split still gives the right layout.
+        assert_eq!(merges, [0]);
+        assert_eq!(bounds(&mut b), [(0, 16), (16, 18), (18, 4096)]);
+
+        let (_, merges, warnings) = with(Bugs::default(), 4096, trace);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(merges, [0]);
+    }
+
+    #[test]
+    fn stale_prev_with_adjusted_pgoff_takes_whole_merge_right_and_unmaps_head() {
+        // Unregister: C = [0,10) registered, N = [10,20) plain.
+        let (mut b, merges, warnings) = with(BUG_A, 64, LKML);
+        assert_eq!(merges, [8]);
+        assert!(!warnings.is_empty());
+        // [0,5) is gone, and N took C's pgoff.
+        assert_eq!(lines(&mut b), ["[5,20) rw- anon@0 account maywrite"]);
+
+        // Register: C = [0,10) plain, N = [10,20) registered.
+        let (mut b, merges, _) = with(BUG_A, 64, MIRROR);
+        assert_eq!(merges, [8]);
+        assert_eq!(
+            lines(&mut b),
+            ["[5,20) rw- anon@0 account maywrite uffd=missing ctx=0"]
+        );
+    }
+
+    #[test]
+    fn unadjusted_pgoff_hides_stale_prev() {
+        let (mut b, merges, warnings) = with(BOTH, 64, LKML);
+        assert_eq!(merges, [0]);
+        assert!(!warnings.is_empty());
+        assert_eq!(bounds(&mut b), [(0, 5), (5, 10), (10, 20)]);
+    }
+
+    #[test]
+    fn register_errno_order() {
+        let mut b = IntervalImpl::new(64);
+        // Mode and length come before looking at VMAs.
+        assert_eq!(run(&mut b, "register 0 0 4 0").0, Err(Errno::EINVAL));
+        assert_eq!(run(&mut b, "register 0 0 4 8").0, Err(Errno::EINVAL));
+        assert_eq!(run(&mut b, "register 0 0 0 missing").0, Err(Errno::EINVAL));
+        assert_eq!(run(&mut b, "register 0 0 4 missing").0, Err(Errno::EINVAL));
+        ok(
+            &mut b,
+            "map 0 4 rw- shmem
+             map 4 4 rw- anon
+             map 8 4 r-- shared-ro-file=0@0
+             register 1 0 4 minor",
+        );
+        let before = lines(&mut b);
+        // Left to right, the first VMA that fails decides.
+        assert_eq!(run(&mut b, "register 0 0 12 minor").0, Err(Errno::EBUSY));
+        assert_eq!(run(&mut b, "register 0 4 8 minor").0, Err(Errno::EINVAL));
+        assert_eq!(run(&mut b, "register 0 4 8 missing").0, Err(Errno::EPERM));
+        assert_eq!(run(&mut b, "register 0 8 4 minor").0, Err(Errno::EPERM));
+        assert_eq!(lines(&mut b), before);
+        // Holes are fine.
+        assert_eq!(run(&mut b, "register 0 4 20 wp").0, Err(Errno::EPERM));
+        assert_eq!(run(&mut b, "register 0 4 4 wp").0, Ok(()));
+        assert_eq!(run(&mut b, "register 1 2 4 wp").0, Err(Errno::EBUSY));
+    }
+
+    #[test]
+    fn register_replaces_mode_or_skips_when_contained() {
+        let (layout, _) = fixed(
+            "map 0 8 rw- anon
+             register 0 0 8 missing
+             register 0 0 8 wp",
+        );
+        assert_eq!(layout, ["[0,8) rw- anon@0 account maywrite uffd=wp ctx=0"]);
+        let (layout, merges) = fixed(
+            "map 0 8 rw- anon
+             register 0 0 8 missing+wp
+             register 0 2 4 missing",
+        );
+        assert_eq!(
+            layout,
+            ["[0,8) rw- anon@0 account maywrite uffd=missing+wp ctx=0"]
+        );
+        assert!(merges.is_empty());
+    }
+
+    #[test]
+    fn register_over_holes_and_several_vmas_chains_prev() {
+        let (layout, merges) = fixed(
+            "map 0 4 rw- anon
+             map 6 4 rw- anon
+             protect 8 2 r--
+             register 0 2 10 missing",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[0,2) rw- anon@0 account maywrite",
+                "[2,4) rw- anon@2 account maywrite uffd=missing ctx=0",
+                "[6,8) rw- anon@6 account maywrite uffd=missing ctx=0",
+                "[8,10) r-- anon@8 maywrite uffd=missing ctx=0",
+            ]
+        );
+        assert_eq!(merges, [0, 0, 0]);
+    }
+
+    #[test]
+    fn unregister_errno_order_and_other_ctx() {
+        let mut b = IntervalImpl::new(64);
+        assert_eq!(run(&mut b, "unregister 0 0 0").0, Err(Errno::EINVAL));
+        assert_eq!(run(&mut b, "unregister 0 0 4").0, Err(Errno::EINVAL));
+        ok(
+            &mut b,
+            "map 0 8 rw- anon
+             register 0 0 2 missing
+             register 1 6 2 missing",
+        );
+        let before = lines(&mut b);
+        assert_eq!(run(&mut b, "unregister 0 0 8").0, Err(Errno::EINVAL));
+        assert_eq!(lines(&mut b), before);
+        // Plain VMAs are skipped: unregister of never-registered memory is Ok.
+        assert_eq!(run(&mut b, "unregister 2 3 2").0, Ok(()));
+        assert_eq!(run(&mut b, "unregister 0 0 6").0, Ok(()));
+        assert_eq!(
+            lines(&mut b),
+            [
+                "[0,6) rw- anon@0 account maywrite",
+                "[6,8) rw- anon@6 account maywrite uffd=missing ctx=1",
+            ]
+        );
+    }
+
+    #[test]
+    fn close_releases_registrations_whole_vma_by_whole_vma() {
+        let mut b = IntervalImpl::new(64);
+        assert_eq!(run(&mut b, "close 0").0, Err(Errno::EBADF));
+        let (r, rep) = run(
+            &mut b,
+            "map 0 20 rw- anon
+             register 0 2 2 missing
+             register 1 6 2 missing
+             register 0 10 4 wp
+             close 0",
+        );
+        assert_eq!(r, Ok(()));
+        assert!(rep.violations.is_empty(), "{:?}", rep.violations);
+        assert_eq!(rep.merges, [6, 6]);
+        assert_eq!(
+            lines(&mut b),
+            [
+                "[0,6) rw- anon@0 account maywrite",
+                "[6,8) rw- anon@6 account maywrite uffd=missing ctx=1",
+                "[8,20) rw- anon@8 account maywrite",
+            ]
+        );
+        assert_eq!(run(&mut b, "close 0").0, Err(Errno::EBADF));
+        let (r, rep) = run(&mut b, "close 1");
+        assert_eq!(r, Ok(()));
+        assert_eq!(rep.merges, [6]);
+        assert_eq!(b.vma_count(), 1);
+    }
+
+    #[test]
+    fn a_failed_unregister_still_opens_the_ctx() {
+        let mut b = IntervalImpl::new(64);
+        assert_eq!(run(&mut b, "unregister 3 0 1").0, Err(Errno::EINVAL));
+        assert_eq!(run(&mut b, "close 3").0, Ok(()));
+        assert_eq!(run(&mut b, "close 3").0, Err(Errno::EBADF));
+    }
+
+    #[test]
+    fn split_registrations_remerge_on_unregister() {
+        let (layout, merges) = fixed(
+            "map 0 20 rw- shmem
+             register 0 5 10 missing
+             unregister 0 0 20",
+        );
+        assert_eq!(layout, ["[0,20) rw- shmem#0@0 shared mayshare maywrite"]);
+        assert_eq!(merges, [6]);
+    }
+}
