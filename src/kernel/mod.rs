@@ -172,7 +172,7 @@ impl Worker {
         self.stdin
             .write_all(&msg)
             .and_then(|_| self.stdin.flush())
-            .map_err(|e| format!("cannot write to the worker: {e}"))
+            .map_err(|e| format!("cannot write to the worker, it died ({e})"))
     }
 
     /// One answer line, waiting until `deadline`.

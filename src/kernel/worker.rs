@@ -61,6 +61,8 @@ mod linux {
         uffd: [Option<i32>; MAX_CTX as usize],
         smaps: File,
         buf: Vec<u8>,
+        /// `\nHI-GUARD_HI `: the start of the upper guard's smaps entry.
+        guard_marker: String,
     }
 
     enum Answer {
@@ -173,6 +175,11 @@ mod linux {
                 uffd: [None; MAX_CTX as usize],
                 smaps,
                 buf: Vec::with_capacity(1 << 20),
+                guard_marker: format!(
+                    "\n{:x}-{:x} ",
+                    base + pages * PAGE,
+                    base + (pages + 1) * PAGE
+                ),
             })
         }
 
@@ -303,13 +310,47 @@ mod linux {
             Answer::Ok
         }
 
+        /// Reads /proc/self/smaps up to the end of the upper guard's entry.
+        /// The arena lies below every other mapping, so its entries come
+        /// first, and smaps formats entries lazily as they are read: reading
+        /// in small chunks and stopping after the upper guard spares the
+        /// kernel the rest of the process (most of the cost). Without an
+        /// upper guard it reads everything.
         fn read_smaps(&mut self) -> Result<(), String> {
+            const CHUNK: usize = 4096;
             self.buf.clear();
             self.smaps
                 .seek(SeekFrom::Start(0))
-                .and_then(|_| self.smaps.read_to_end(&mut self.buf))
-                .map(|_| ())
-                .map_err(|e| format!("reading /proc/self/smaps: {e}"))
+                .map_err(|e| format!("seeking /proc/self/smaps: {e}"))?;
+            let marker = self.guard_marker.as_bytes();
+            let mut scan = 0;
+            loop {
+                let len = self.buf.len();
+                self.buf.resize(len + CHUNK, 0);
+                let n = loop {
+                    match self.smaps.read(&mut self.buf[len..]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(format!("reading /proc/self/smaps: {e}")),
+                    }
+                };
+                self.buf.truncate(len + n);
+                if n == 0 {
+                    return Ok(());
+                }
+                if let Some(p) = find(&self.buf[scan..], marker) {
+                    let at = scan + p;
+                    if let Some(q) = find(&self.buf[at..], b"\nVmFlags:") {
+                        let flags = at + q + 1;
+                        if let Some(r) = self.buf[flags..].iter().position(|&b| b == b'\n') {
+                            self.buf.truncate(flags + r + 1);
+                            return Ok(());
+                        }
+                    }
+                } else {
+                    scan = self.buf.len().saturating_sub(marker.len());
+                }
+            }
         }
 
         /// Writes the `layout` answer.
@@ -477,6 +518,11 @@ mod linux {
             }
             writeln!(out, "end")
         }
+    }
+
+    /// Where `needle` first occurs in `hay`.
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
     }
 
     /// One smaps entry of interest.
