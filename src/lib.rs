@@ -13,10 +13,12 @@
 //! after every step; [`gen`] makes random sequences; [`trace`] reads and
 //! writes trace files; [`draw`] draws layouts the LKML way.
 
+pub mod bench;
 pub mod check;
 pub mod draw;
 pub mod gen;
 pub mod kernel;
+pub mod runner;
 pub mod trace;
 
 pub use uffd_model as model;

@@ -1,5 +1,366 @@
-fn main() {
+//! `uffd-check`: the command line. `check` runs random differential
+//! sequences, `replay` runs a trace file, `bench` measures the backends.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use uffd_check::check::{run_trace_with, Stats};
+use uffd_check::kernel::KernelBackend;
+use uffd_check::runner::{self, RunConfig, Timed};
+use uffd_check::trace::Trace;
+use uffd_impl::IntervalImpl;
+use uffd_model::{result_name, Backend, Page, PageModel};
+
+#[derive(Parser)]
+#[command(
+    name = "uffd-check",
+    version,
+    about = "Model-check Linux VMA layouts under userfaultfd register/unregister"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run random op sequences on the model and the implementation (and the
+    /// live kernel with --kernel), checking every invariant after every step.
+    Check {
+        /// Seed of the sequences (default: from the clock; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How many sequences to run.
+        #[arg(long, default_value_t = 1000)]
+        cases: u32,
+        /// The longest sequence, in ops.
+        #[arg(long, default_value_t = 40)]
+        ops: usize,
+        /// The arena size, in pages.
+        #[arg(long, default_value_t = 16)]
+        pages: Page,
+        /// Run the live kernel as the third backend.
+        #[arg(long)]
+        kernel: bool,
+        /// Where a shrunk failing case is written.
+        #[arg(long, default_value = "failures")]
+        out: PathBuf,
+    },
+    /// Run a trace file, print each step's result and layout, and check
+    /// every invariant and `expect` line.
+    Replay {
+        file: PathBuf,
+        /// The backends to run, the first one printed
+        /// (default: model and impl).
+        #[arg(long, value_delimiter = ',')]
+        backend: Vec<Which>,
+        /// One JSON object per step instead of drawings.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure ops/s of the model and the implementation alone, side by side,
+    /// at growing VMA counts.
+    Bench {
+        /// VMA counts of the scaling table.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+        vmas: Vec<u64>,
+        /// Ops timed per row.
+        #[arg(long, default_value_t = 200_000)]
+        ops: u64,
+    },
+    #[command(name = "__worker", hide = true)]
+    Worker,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum Which {
+    Model,
+    Impl,
+    Kernel,
+}
+
+fn make(which: Which, pages: Page) -> Result<Box<dyn Backend>, String> {
+    Ok(match which {
+        Which::Model => Box::new(PageModel::new(pages)),
+        Which::Impl => Box::new(IntervalImpl::new(pages)),
+        Which::Kernel => {
+            uffd_check::kernel::available()?;
+            let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
+            Box::new(KernelBackend::spawn(pages, &exe)?)
+        }
+    })
+}
+
+fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__worker") {
         uffd_check::kernel::worker_main();
     }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check {
+            seed,
+            cases,
+            ops,
+            pages,
+            kernel,
+            out,
+        } => check(seed, cases, ops, pages, kernel, &out),
+        Command::Replay {
+            file,
+            backend,
+            json,
+        } => replay(&file, &backend, json),
+        Command::Bench { vmas, ops } => bench(&vmas, ops),
+        Command::Worker => unreachable!("handled above"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("uffd-check: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(
+    seed: Option<u64>,
+    cases: u32,
+    ops: usize,
+    pages: Page,
+    kernel: bool,
+    out: &Path,
+) -> Result<ExitCode, String> {
+    if pages == 0 || pages > 1 << 20 {
+        return Err(format!(
+            "--pages {pages}: the arena must be 1 to {} pages",
+            1 << 20
+        ));
+    }
+    if ops == 0 {
+        return Err("--ops 0: a sequence needs at least one op".into());
+    }
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let config = RunConfig {
+        seed,
+        cases,
+        ops,
+        pages,
+    };
+    println!(
+        "uffd-check check --seed {seed} --cases {cases} --ops {ops} --pages {pages}{}",
+        if kernel { " --kernel" } else { "" }
+    );
+    let mut model = Timed::new(PageModel::new(pages));
+    let mut imp = Timed::new(IntervalImpl::new(pages));
+    let mut kern = if kernel {
+        match make(Which::Kernel, pages) {
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        Some(Timed::new(KernelBackend::spawn(pages, &exe)?))
+    } else {
+        None
+    };
+    let bar = indicatif::ProgressBar::new(cases as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} sequences, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("the progress template is valid"),
+    );
+    let start = Instant::now();
+    let report = {
+        let mut backends: Vec<&mut dyn Backend> = vec![&mut model, &mut imp];
+        if let Some(k) = kern.as_mut() {
+            backends.push(k);
+        }
+        runner::run(&config, &mut backends, |s| {
+            bar.set_position(s.sequences);
+        })
+    };
+    bar.finish_and_clear();
+    let wall = start.elapsed();
+    print_stats(&report.stats);
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "\nthroughput: {} sequences, {} ops in {:.2} s: {:.0} sequences/s, {:.0} ops/s (wall {:.2} s)",
+        report.stats.sequences,
+        report.stats.steps,
+        secs,
+        report.stats.sequences as f64 / secs,
+        report.stats.steps as f64 / secs,
+        wall.as_secs_f64()
+    );
+    println!("time per backend (ops and layout reads):");
+    let row = |name: &str, ops: u64, t: Duration| {
+        println!(
+            "  {name:<7} {:>9.3} s  {:>12.0} ops/s",
+            t.as_secs_f64(),
+            ops as f64 / t.as_secs_f64().max(1e-9)
+        );
+    };
+    row("model", model.ops, model.time);
+    row("impl", imp.ops, imp.time);
+    if let Some(k) = &kern {
+        row("kernel", k.ops, k.time);
+        let t = k.inner.timings();
+        println!(
+            "  kernel split: ops {:.3} s ({} round trips), layouts {:.3} s ({} reads; worker read smaps {:.3} s, parsed {:.3} s), {} worker(s) started",
+            t.op_time.as_secs_f64(),
+            t.ops,
+            t.layout_time.as_secs_f64(),
+            t.layouts,
+            t.smaps_read.as_secs_f64(),
+            t.smaps_parse.as_secs_f64(),
+            t.spawns
+        );
+    }
+    let Some(f) = report.failure else {
+        println!("\nno failures");
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let path = out.join(format!("seed-{seed}.trace"));
+    let mut text = format!(
+        "# found by: uffd-check check --seed {seed} --cases {cases} --ops {ops} --pages {pages}{}\n\
+         # invariant `{}` failed at step {}\n",
+        if kernel { " --kernel" } else { "" },
+        f.invariant,
+        f.step + 1
+    );
+    text.push_str(&f.trace.to_text());
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!(
+        "\nFAILED after shrinking ({} shrink steps) to {} ops:\n\n{f}",
+        report.shrink_steps,
+        f.trace.steps.len()
+    );
+    println!(
+        "written to {p}\nreplay it: cargo run --release -- replay {p}{k}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
+        p = path.display(),
+        k = if kernel { " --backend model,impl,kernel" } else { "" }
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+fn print_stats(s: &Stats) {
+    println!("\nops:");
+    for name in uffd_model::Op::NAMES {
+        println!("  {name:<11} {:>10}", s.ops.get(name).copied().unwrap_or(0));
+    }
+    println!("results:");
+    for (name, n) in &s.results {
+        println!("  {name:<11} {n:>10}");
+    }
+    println!("merge cases (implementation):");
+    const SHAPES: [&str; 9] = [
+        "no merge: split only",
+        "new range, merge both",
+        "new range, merge left",
+        "new range, merge right",
+        "tail of prev, merge right",
+        "head of curr, merge left",
+        "exactly curr, merge both",
+        "exactly curr, merge left",
+        "exactly curr, merge right",
+    ];
+    for (case, n) in s.merges.iter().enumerate() {
+        println!("  case {case}  {:<27} {n:>10}", SHAPES[case]);
+    }
+}
+
+fn replay(file: &Path, which: &[Which], json: bool) -> Result<ExitCode, String> {
+    let trace = Trace::load(file).map_err(|e| e.to_string())?;
+    let which = if which.is_empty() {
+        vec![Which::Model, Which::Impl]
+    } else {
+        which.to_vec()
+    };
+    let mut boxes = which
+        .iter()
+        .map(|w| make(*w, trace.pages))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut backends = runner::as_refs(&mut boxes);
+    let names: Vec<&str> = backends.iter().map(|b| b.name()).collect();
+    if !json {
+        println!(
+            "replaying {} on {} ({} pages)",
+            file.display(),
+            names.join(", "),
+            trace.pages
+        );
+    }
+    let result = run_trace_with(&mut backends, &trace, |v| {
+        let o = &v.outcomes[0];
+        if json {
+            println!("{}", step_json(v.index + 1, v.op, o));
+        } else {
+            println!(
+                "\nstep {}: {}  -> {}",
+                v.index + 1,
+                v.op,
+                result_name(&o.result)
+            );
+            print!("{}", uffd_check::draw::draw(&o.layout, v.pages, "  "));
+        }
+    });
+    match result {
+        Ok(_) => {
+            if !json {
+                println!(
+                    "\nok: {} steps, every invariant held on {}",
+                    trace.steps.len(),
+                    names.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(f) => {
+            eprintln!("\n{f}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn step_json(step: usize, op: &uffd_model::Op, o: &uffd_check::check::Outcome) -> String {
+    use serde_json::json;
+    let layout: Vec<_> = o
+        .layout
+        .vmas()
+        .iter()
+        .map(|v| {
+            json!({
+                "start": v.start,
+                "end": v.end,
+                "prot": v.prot.to_string(),
+                "kind": v.backing.kind_name(),
+                "object": v.backing.object(),
+                "pgoff": v.pgoff,
+                "flags": v.flags.names(),
+                "uffd": v.uffd.names(),
+                "ctx": v.ctx,
+            })
+        })
+        .collect();
+    json!({
+        "step": step,
+        "op": op.to_string(),
+        "result": result_name(&o.result),
+        "layout": layout,
+    })
+    .to_string()
+}
+
+fn bench(vmas: &[u64], ops: u64) -> Result<ExitCode, String> {
+    println!("{}", uffd_check::bench::random_sequences_table());
+    println!("{}", uffd_check::bench::scaling_table(vmas, ops)?);
+    Ok(ExitCode::SUCCESS)
 }

@@ -342,8 +342,7 @@ pub fn parse_vma(s: &str) -> Result<Vma, (usize, String)> {
         uffd: Mode::NONE,
         ctx: None,
     };
-    for i in 2..w.len() {
-        let t = w[i].1;
+    for (i, &(_, t)) in w.iter().enumerate().skip(2) {
         if let Some(m) = t.strip_prefix("uffd=") {
             v.uffd = m.parse().map_err(|e| (at(i), e))?;
         } else if let Some(c) = t.strip_prefix("ctx=") {

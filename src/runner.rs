@@ -1,0 +1,225 @@
+//! Random differential runs: generate sequences with [`crate::gen`], run
+//! them through the checker on a set of backends, and on a failure let
+//! proptest shrink the sequence to a minimal one. Used by `uffd-check check`
+//! and by the tests that show the harness catches the 2023 bugs.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use rand::{RngCore, SeedableRng};
+use uffd_model::{Backend, Op, Page};
+
+use crate::check::{run_ops, Failure, Stats};
+use crate::gen;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Same seed, same sequences.
+    pub seed: u64,
+    /// How many passing sequences to run.
+    pub cases: u32,
+    /// The longest sequence, in ops.
+    pub ops: usize,
+    /// The arena size in pages.
+    pub pages: Page,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            seed: 0,
+            cases: 1000,
+            ops: 40,
+            pages: 16,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunReport {
+    pub stats: Stats,
+    /// Time spent on passing sequences (not on shrinking).
+    pub elapsed: Duration,
+    /// The shrunk failure, if any sequence failed.
+    pub failure: Option<Failure>,
+    /// How many sequences were tried while shrinking.
+    pub shrink_steps: u64,
+}
+
+/// Borrows boxed backends the way the checker takes them.
+pub fn as_refs(backends: &mut [Box<dyn Backend>]) -> Vec<&mut dyn Backend> {
+    backends
+        .iter_mut()
+        .map(|b| &mut **b as &mut dyn Backend)
+        .collect()
+}
+
+/// A deterministic proptest runner for `seed` (rand expands the seed).
+pub fn seeded_runner(seed: u64, cases: u32) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut bytes);
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 100_000,
+        ..Config::default()
+    };
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+}
+
+/// Runs `config.cases` random sequences on `backends` (the first is the
+/// reference); `progress` is called after each passing sequence with the
+/// stats so far.
+pub fn run(
+    config: &RunConfig,
+    backends: &mut [&mut dyn Backend],
+    progress: impl FnMut(&Stats),
+) -> RunReport {
+    let progress = RefCell::new(progress);
+    let backends = RefCell::new(backends);
+    let stats = RefCell::new(Stats::default());
+    let elapsed = RefCell::new(Duration::ZERO);
+    let failing = RefCell::new(false);
+    let shrink_steps = RefCell::new(0u64);
+    let mut runner = seeded_runner(config.seed, config.cases);
+    let strategy = gen::ops(config.pages, config.ops);
+    let outcome = runner.run(&strategy, |ops| {
+        let t = Instant::now();
+        let mut b = backends.borrow_mut();
+        match run_ops(&mut b, config.pages, &ops) {
+            Ok(s) => {
+                if !*failing.borrow() {
+                    *elapsed.borrow_mut() += t.elapsed();
+                    stats.borrow_mut().add(&s);
+                    (progress.borrow_mut())(&stats.borrow());
+                } else {
+                    *shrink_steps.borrow_mut() += 1;
+                }
+                Ok(())
+            }
+            Err(f) => {
+                if *failing.borrow() {
+                    *shrink_steps.borrow_mut() += 1;
+                }
+                *failing.borrow_mut() = true;
+                Err(TestCaseError::fail(f.invariant))
+            }
+        }
+    });
+    let failure = match outcome {
+        Ok(()) => None,
+        Err(TestError::Fail(_, minimal)) => {
+            let mut b = backends.borrow_mut();
+            run_ops(&mut b, config.pages, &minimal).err()
+        }
+        Err(TestError::Abort(why)) => panic!("proptest aborted the run: {why}"),
+    };
+    RunReport {
+        stats: stats.into_inner(),
+        elapsed: elapsed.into_inner(),
+        failure,
+        shrink_steps: shrink_steps.into_inner(),
+    }
+}
+
+/// Shrinks nothing, checks nothing: runs `ops` on one backend, for
+/// throughput measurements of a backend alone.
+pub fn time_alone(backend: &mut dyn Backend, sequences: &[Vec<Op>]) -> (u64, Duration) {
+    let t = Instant::now();
+    let mut n = 0;
+    for ops in sequences {
+        backend.reset();
+        for op in ops {
+            let _ = backend.apply(op);
+            n += 1;
+        }
+        let _ = backend.layout();
+    }
+    (n, t.elapsed())
+}
+
+/// `n` sequences from the generator for `seed`, for benchmarks.
+pub fn sample(config: &RunConfig, n: usize) -> Vec<Vec<Op>> {
+    use proptest::strategy::ValueTree;
+    let mut runner = seeded_runner(config.seed, 1);
+    let strategy = gen::ops(config.pages, config.ops);
+    (0..n)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect()
+}
+
+/// A backend wrapped to measure the time spent in it (ops and layouts),
+/// so one run can report each backend's cost side by side.
+pub struct Timed<B> {
+    pub inner: B,
+    pub ops: u64,
+    pub time: Duration,
+}
+
+impl<B: Backend> Timed<B> {
+    pub fn new(inner: B) -> Timed<B> {
+        Timed {
+            inner,
+            ops: 0,
+            time: Duration::ZERO,
+        }
+    }
+    fn timed<T>(&mut self, f: impl FnOnce(&mut B) -> T) -> T {
+        let t = Instant::now();
+        let r = f(&mut self.inner);
+        self.time += t.elapsed();
+        r
+    }
+}
+
+impl<B: Backend> Backend for Timed<B> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn pages(&self) -> Page {
+        self.inner.pages()
+    }
+    fn map(
+        &mut self,
+        s: Page,
+        l: Page,
+        p: uffd_model::Prot,
+        k: uffd_model::Kind,
+    ) -> uffd_model::OpResult {
+        self.ops += 1;
+        self.timed(|b| b.map(s, l, p, k))
+    }
+    fn unmap(&mut self, s: Page, l: Page) -> uffd_model::OpResult {
+        self.ops += 1;
+        self.timed(|b| b.unmap(s, l))
+    }
+    fn protect(&mut self, s: Page, l: Page, p: uffd_model::Prot) -> uffd_model::OpResult {
+        self.ops += 1;
+        self.timed(|b| b.protect(s, l, p))
+    }
+    fn register(&mut self, c: u8, s: Page, l: Page, m: uffd_model::Mode) -> uffd_model::OpResult {
+        self.ops += 1;
+        self.timed(|b| b.register(c, s, l, m))
+    }
+    fn unregister(&mut self, c: u8, s: Page, l: Page) -> uffd_model::OpResult {
+        self.ops += 1;
+        self.timed(|b| b.unregister(c, s, l))
+    }
+    fn close(&mut self, c: u8) -> uffd_model::OpResult {
+        self.ops += 1;
+        self.timed(|b| b.close(c))
+    }
+    fn layout(&mut self) -> uffd_model::Layout {
+        self.timed(|b| b.layout())
+    }
+    fn reset(&mut self) {
+        self.timed(|b| b.reset())
+    }
+    fn take_report(&mut self) -> uffd_model::StepReport {
+        self.inner.take_report()
+    }
+}

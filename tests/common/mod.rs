@@ -1,0 +1,44 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+/// How many random sequences a property runs: `UFFD_CHECK_CASES`, or `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("UFFD_CHECK_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A proptest config that persists failing seeds under `proptest-regressions/NAME.txt`
+/// (committed to git, replayed first on every run).
+pub fn config(name: &'static str, default_cases: u32) -> Config {
+    let path: &'static str = Box::leak(
+        format!(
+            "{}/proptest-regressions/{name}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        )
+        .into_boxed_str(),
+    );
+    Config {
+        cases: cases(default_cases),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(path))),
+        max_shrink_iters: 100_000,
+        ..Config::default()
+    }
+}
+
+/// Every `*.trace` under `cases/`, sorted.
+pub fn case_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "trace"))
+        .collect();
+    files.sort();
+    files
+}
