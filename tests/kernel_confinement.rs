@@ -209,10 +209,12 @@ fn a_hanging_worker_is_reported_and_replaced() {
     assert_eq!(lines(&b.layout()), ["[2,4) r-- anon@2 maywrite"]);
 }
 
-/// A layout read during a crash is reported too, and is empty.
+/// A layout read during a crash is reported too, and is empty. (With the
+/// layout prefetched along with the op, the crash would hit the next op.)
 #[test]
 fn a_crash_during_layout_is_reported() {
     let mut b = backend(PAGES);
+    b.set_prefetch(false);
     run(&mut b, "map 0 8 rw- anon");
     b.inject_fault(Fault::Crash);
     assert!(b.layout().is_empty());
@@ -312,6 +314,26 @@ fn the_owning_ctx_is_read_back() {
     let again = b.layout();
     assert_eq!(lines(&again).len(), 3);
     assert_eq!(run(&mut b, "register 1 0 4 missing"), ["EBUSY"]);
+}
+
+/// With the layout prefetched, a caller that skips layouts still gets each
+/// op's own answer, and the layout it reads is the current one.
+#[test]
+fn prefetched_layouts_that_are_not_read_are_dropped() {
+    let mut b = backend(PAGES);
+    assert_eq!(
+        run(
+            &mut b,
+            "map 0 8 rw- anon\nregister 0 0 4 missing\nunmap 6 2\nclose 0"
+        ),
+        ["ok", "ok", "ok", "ok"]
+    );
+    assert_eq!(b.outside_mappings().len(), b.outside_mappings().len());
+    assert_eq!(lines(&b.layout()), ["[0,6) rw- anon@0 account maywrite"]);
+    assert_eq!(lines(&b.layout()), ["[0,6) rw- anon@0 account maywrite"]);
+    b.set_prefetch(false);
+    assert_eq!(run(&mut b, "unmap 0 1"), ["ok"]);
+    assert_eq!(lines(&b.layout()), ["[1,6) rw- anon@1 account maywrite"]);
 }
 
 /// reset empties the arena and closes every uffd, in the same worker.

@@ -216,12 +216,42 @@ impl Worker {
     }
 }
 
+/// One request to the worker.
+enum Req<'a> {
+    /// Send `req`; its answer is one line, or lines up to `end` when `multi`.
+    Send { req: &'a str, multi: bool },
+    /// Send an op and `layout` together; answer the op, leave the layout pending.
+    OpThenLayout(&'a str),
+    /// Read the pending layout answer.
+    Pending,
+}
+
+/// Reads one answer: a line, or lines up to and including `end ...`.
+fn read_answer(w: &mut Worker, multi: bool, deadline: Instant) -> Result<Vec<String>, Failure> {
+    let mut lines = Vec::new();
+    loop {
+        let line = w.read_line(deadline).map_err(Failure::Dead)?;
+        if let Some(t) = line.strip_prefix("refused ") {
+            return Err(Failure::Refused(t.to_string()));
+        }
+        let done = !multi || line == "end" || line.starts_with("end ");
+        lines.push(line);
+        if done {
+            return Ok(lines);
+        }
+    }
+}
+
 /// The live kernel, through a worker process confined to an arena.
 pub struct KernelBackend {
     pages: Page,
     exe: PathBuf,
     worker: Option<Worker>,
     timeout: Duration,
+    /// Send `layout` along with every op (see [`KernelBackend::set_prefetch`]).
+    prefetch: bool,
+    /// A `layout` answer the worker owes us (sent along with the last op).
+    pending_layout: bool,
     report: StepReport,
     timings: KernelTimings,
 }
@@ -236,6 +266,8 @@ impl KernelBackend {
             exe: exe.to_path_buf(),
             worker: Some(worker),
             timeout: DEFAULT_TIMEOUT,
+            prefetch: true,
+            pending_layout: false,
             report: StepReport::default(),
             timings: KernelTimings {
                 spawns: 1,
@@ -247,6 +279,14 @@ impl KernelBackend {
     /// How long the worker may take to answer one request (default 5 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// Whether to send a `layout` request along with every op (default on):
+    /// the worker reads the layout while the caller does other work, and the
+    /// next [`Backend::layout`] costs no round trip. A caller that does not
+    /// read the layout after every op may turn it off.
+    pub fn set_prefetch(&mut self, on: bool) {
+        self.prefetch = on;
     }
 
     /// The cumulative costs so far.
@@ -280,7 +320,11 @@ impl KernelBackend {
     /// Sends one request; returns its answer lines (up to and including the
     /// `end` line when `multi`). Handles a dead, hung or refusing worker.
     fn ask(&mut self, req: &str, multi: bool) -> Result<Vec<String>, ()> {
-        match self.try_ask(req, multi) {
+        self.ask_req(Req::Send { req, multi }, req)
+    }
+
+    fn ask_req(&mut self, r: Req<'_>, req: &str) -> Result<Vec<String>, ()> {
+        match self.try_ask(r) {
             Ok(lines) => Ok(lines),
             Err(Failure::Refused(text)) => {
                 self.report.violations.push((
@@ -290,6 +334,7 @@ impl KernelBackend {
                 Err(())
             }
             Err(Failure::Dead(text)) => {
+                self.pending_layout = false;
                 let status = self.worker.take().map(|mut w| w.kill()).unwrap_or_default();
                 let respawn = match Worker::spawn(&self.exe, self.pages, self.timeout) {
                     Ok(w) => {
@@ -309,32 +354,48 @@ impl KernelBackend {
         }
     }
 
-    fn try_ask(&mut self, req: &str, multi: bool) -> Result<Vec<String>, Failure> {
+    fn try_ask(&mut self, r: Req<'_>) -> Result<Vec<String>, Failure> {
         if self.worker.is_none() {
+            self.pending_layout = false;
             let w = Worker::spawn(&self.exe, self.pages, self.timeout).map_err(Failure::Dead)?;
             self.timings.spawns += 1;
             self.worker = Some(w);
         }
-        let w = self.worker.as_mut().expect("a worker");
-        w.send(req).map_err(Failure::Dead)?;
         let deadline = Instant::now() + self.timeout;
-        let mut lines = Vec::new();
-        loop {
-            let line = w.read_line(deadline).map_err(Failure::Dead)?;
-            if let Some(t) = line.strip_prefix("refused ") {
-                return Err(Failure::Refused(t.to_string()));
+        let w = self.worker.as_mut().expect("a worker");
+        if let Req::Pending = r {
+            self.pending_layout = false;
+            return read_answer(w, true, deadline);
+        }
+        if self.pending_layout {
+            // An unread prefetched layout: read and drop it.
+            self.pending_layout = false;
+            read_answer(w, true, deadline)?;
+        }
+        let deadline = Instant::now() + self.timeout;
+        match r {
+            Req::Send { req, multi } => {
+                w.send(req).map_err(Failure::Dead)?;
+                read_answer(w, multi, deadline)
             }
-            let done = !multi || line == "end" || line.starts_with("end ");
-            lines.push(line);
-            if done {
-                return Ok(lines);
+            Req::OpThenLayout(req) => {
+                w.send(&format!("{req}\nlayout")).map_err(Failure::Dead)?;
+                self.pending_layout = true;
+                read_answer(w, false, deadline)
             }
+            Req::Pending => unreachable!("handled above"),
         }
     }
 
     fn op(&mut self, op: Op) -> OpResult {
         let t = Instant::now();
-        let r = match self.ask(&op.to_string(), false) {
+        let req = op.to_string();
+        let asked = if self.prefetch {
+            self.ask_req(Req::OpThenLayout(&req), &req)
+        } else {
+            self.ask(&req, false)
+        };
+        let r = match asked {
             Ok(lines) => match lines[0].as_str() {
                 "ok" => Ok(()),
                 other => match Errno::parse(other) {
@@ -431,7 +492,12 @@ impl Backend for KernelBackend {
     fn layout(&mut self) -> Layout {
         let t = Instant::now();
         let mut vmas = Vec::new();
-        if let Ok(lines) = self.ask("layout", true) {
+        let asked = if self.pending_layout && self.worker.is_some() {
+            self.ask_req(Req::Pending, "layout")
+        } else {
+            self.ask("layout", true)
+        };
+        if let Ok(lines) = asked {
             for line in &lines {
                 if let Some(text) = line.strip_prefix("error ") {
                     self.report
