@@ -13,8 +13,8 @@
 //! | here | Linux 6.5 |
 //! |---|---|
 //! | [`merge`]: `Vmg`, `vma_merge`, the case table [`MERGE_CASES`] | `vma_merge()` in mm/mmap.c |
-//! | [`mm`]: `mmap_region`, `munmap_range`, `do_mprotect`, `mprotect_fixup` | mm/mmap.c, mm/mprotect.c |
-//! | [`uffd`]: `userfaultfd_register`, `_unregister`, `_release` | fs/userfaultfd.c (with the May 2023 fixes) |
+//! | `mm.rs`: `mmap_region`, `munmap_range`, `do_mprotect`, `mprotect_fixup` | mm/mmap.c, mm/mprotect.c |
+//! | `uffd.rs`: `userfaultfd_register`, `_unregister`, `_release` | fs/userfaultfd.c (with the May 2023 fixes) |
 //!
 //! Costs: VMAs live in a `BTreeMap` keyed by start, never in a per-page array,
 //! so `map`, `unmap`, `protect`, `register` and `unregister` cost
@@ -38,8 +38,8 @@ use uffd_model::{
 };
 
 pub mod merge;
-pub mod mm;
-pub mod uffd;
+mod mm;
+mod uffd;
 
 pub use merge::{CaseRow, Shape, MERGE_CASES};
 
@@ -77,13 +77,27 @@ pub struct Bugs {
 /// bounds and page offsets (reference §1): the kernel's `vm_flags` (prot,
 /// flags, uffd bits), `vm_file` and `vm_userfaultfd_ctx`. Also the attributes
 /// a merge proposes for a range.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Attrs {
     pub prot: Prot,
     pub flags: VmFlags,
     pub object: Backing,
     pub uffd: Mode,
     pub ctx: Option<u8>,
+}
+
+impl fmt::Debug for Attrs {
+    /// `rw- anon account maywrite uffd=missing ctx=0`, as in a layout line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {:?}", self.prot, self.object, self.flags)?;
+        if !self.uffd.is_empty() {
+            write!(f, " uffd={}", self.uffd)?;
+        }
+        if let Some(c) = self.ctx {
+            write!(f, " ctx={c}")?;
+        }
+        Ok(())
+    }
 }
 
 /// One VMA: `[start, end)` at page offset `pgoff` into its object.
@@ -243,11 +257,11 @@ impl IntervalImpl {
         }
     }
 
-    /// Records an `impl-internal` violation (see [`vm_warn_on!`]).
+    /// Records an `impl-internal` violation (see `vm_warn_on!`).
     pub(crate) fn warn(&mut self, cond: &str, state: &dyn fmt::Debug) {
         self.report
             .violations
-            .push((IMPL_INTERNAL, format!("{cond} with state {state:#?}")));
+            .push((IMPL_INTERNAL, format!("{cond} with {state:?}")));
     }
 
     /// Checks the map around `[lo, hi)` after a step, in O(log n + k): every

@@ -5,7 +5,7 @@
 //! starts in when it starts inside one. `vma_merge` looks up `curr` (the
 //! existing VMA the range covers, if any) and `next` (the VMA after the range),
 //! decides whether the range can join `prev`, `next` or both, *plans* the
-//! edits ([`Plan`]: extend one VMA, delete up to two, move one VMA's edge),
+//! edits (a `Plan`: extend one VMA, delete up to two, move one VMA's edge),
 //! and one commit function applies the plan. When nothing can merge it
 //! returns `None` and the caller splits (case 0).
 //!
@@ -168,19 +168,25 @@ impl Vmg {
 }
 
 impl fmt::Debug for Vmg {
+    /// The whole merge state on one line per VMA, for violation texts.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Vmg")
-            .field("caller", &self.caller)
-            .field("range", &format_args!("[{},{})", self.start, self.end))
-            .field("pgoff", &self.pgoff)
-            .field("attrs", &self.attrs)
-            .field("prev", &self.prev)
-            .field("middle", &self.middle)
-            .field("curr", &self.curr)
-            .field("next", &self.next)
-            .field("merge_prev", &self.merge_prev)
-            .field("merge_next", &self.merge_next)
-            .finish()
+        let vma = |v: &Option<VmaState>| v.map_or("none".to_string(), |v| format!("{v:?}"));
+        write!(
+            f,
+            "merge state of {}: range [{},{}) pgoff {} attrs {:?}; merge_prev {} merge_next {}\n  \
+             prev   {}\n  middle {}\n  curr   {}\n  next   {}",
+            self.caller,
+            self.start,
+            self.end,
+            self.pgoff,
+            self.attrs,
+            self.merge_prev,
+            self.merge_next,
+            vma(&self.prev),
+            vma(&self.middle),
+            vma(&self.curr),
+            vma(&self.next),
+        )
     }
 }
 
@@ -350,6 +356,8 @@ impl IntervalImpl {
     ///   starts exactly at the range and does not end inside it; so when the
     ///   range starts inside a VMA, `prev` must be that VMA;
     /// - the range is not empty;
+    /// - for an existing range: it lies in `middle`, the VMA the caller
+    ///   modifies, and `prev` is `middle` when the range starts inside it;
     /// - the proposed attributes have uffd bits iff they have a ctx.
     pub(crate) fn vma_merge(&mut self, mut vmg: Vmg) -> Option<VmaState> {
         let (addr, end) = (vmg.start, vmg.end);
@@ -376,6 +384,19 @@ impl IntervalImpl {
             vmg
         );
         vm_warn_on!(self, addr >= end, vmg);
+        // The same rule, stated for the callers that modify a VMA: the range
+        // lies in `middle`, and if it starts inside it, `prev` is `middle`.
+        vm_warn_on!(
+            self,
+            vmg.middle.is_some_and(|m| addr < m.start || end > m.end),
+            vmg
+        );
+        vm_warn_on!(
+            self,
+            vmg.middle
+                .is_some_and(|m| m.start < addr && vmg.prev != Some(m)),
+            vmg
+        );
         vm_warn_on!(
             self,
             vmg.attrs.uffd.is_empty() != vmg.attrs.ctx.is_none(),

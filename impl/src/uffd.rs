@@ -5,8 +5,7 @@
 //! Both register and unregister walk the VMAs of the range left to right,
 //! passing each piece `[max(start, vma.start), min(end, vma.end))` to the
 //! merge with `prev` chained from the previous piece. The two places where
-//! the 2023 bugs lived are [`IntervalImpl::uffd_first_prev`] and
-//! [`IntervalImpl::uffd_piece_pgoff`].
+//! the 2023 bugs lived are `uffd_first_prev` and `uffd_piece_pgoff`.
 
 use uffd_model::{Backing, Errno, Mode, OpResult, Page, VmFlags};
 
@@ -276,12 +275,18 @@ mod tests {
         let trace = "map 0 4096 rw- anon
                      register 0 16 2 missing";
         let (mut b, merges, warnings) = with(BUG_A, 4096, trace);
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        // The kernel's own check, and this crate's restatement of it.
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(
             warnings[0].contains("VM_WARN_ON(vmg.curr")
                 && warnings[0].contains("userfaultfd_register"),
             "{}",
             warnings[0]
+        );
+        assert!(
+            warnings[1].contains("VM_WARN_ON(vmg.middle"),
+            "{}",
+            warnings[1]
         );
         // Nothing could merge, so the split still gives the right layout.
         assert_eq!(merges, [0]);
