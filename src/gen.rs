@@ -92,8 +92,9 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A sequence of 1 to `max_len` ops that starts by mapping something, so
-/// that the rest has a layout to work on.
+/// A sequence of up to `max_len` ops that usually starts by mapping
+/// something, so that the rest has a layout to work on. The first map is
+/// optional so that shrinking can drop it like any other op.
 pub fn ops(pages: Page, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
     let first = (1..=pages, prot(), kind(0)).prop_map(|(len, prot, kind)| Op::Map {
         start: 0,
@@ -101,10 +102,15 @@ pub fn ops(pages: Page, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
         prot,
         kind,
     });
-    (first, proptest::collection::vec(op(pages), 0..max_len)).prop_map(|(f, mut rest)| {
-        rest.insert(0, f);
-        rest
-    })
+    let max_len = max_len.max(1);
+    (
+        proptest::option::weighted(0.9, first),
+        proptest::collection::vec(op(pages), 0..max_len),
+    )
+        .prop_map(|(first, rest)| first.into_iter().chain(rest).collect())
+        .prop_filter("a sequence has at least one op", |v: &Vec<Op>| {
+            !v.is_empty()
+        })
 }
 
 #[cfg(test)]

@@ -47,6 +47,10 @@ enum Command {
         /// Where a shrunk failing case is written.
         #[arg(long, default_value = "failures")]
         out: PathBuf,
+        /// Put one of the May 2023 bugs back into the implementation, to see
+        /// the harness catch it.
+        #[arg(long, value_enum)]
+        inject_bug: Vec<Bug>,
     },
     /// Run a trace file, print each step's result and layout, and check
     /// every invariant and `expect` line.
@@ -59,6 +63,9 @@ enum Command {
         /// One JSON object per step instead of drawings.
         #[arg(long)]
         json: bool,
+        /// Put one of the May 2023 bugs back into the implementation.
+        #[arg(long, value_enum)]
+        inject_bug: Vec<Bug>,
     },
     /// Measure ops/s of the model and the implementation alone, side by side,
     /// at growing VMA counts.
@@ -75,16 +82,33 @@ enum Command {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum Bug {
+    /// userfaultfd_{,un}register hands vma_merge the VMA before a range that
+    /// starts inside a VMA (6.1 to 6.4-rc).
+    StalePrev,
+    /// userfaultfd_{,un}register hands vma_merge the whole VMA's pgoff, not
+    /// the piece's (4.3 to 6.4-rc).
+    UnadjustedPgoff,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
 enum Which {
     Model,
     Impl,
     Kernel,
 }
 
-fn make(which: Which, pages: Page) -> Result<Box<dyn Backend>, String> {
+fn bugs_of(bugs: &[Bug]) -> uffd_impl::Bugs {
+    uffd_impl::Bugs {
+        stale_prev: bugs.contains(&Bug::StalePrev),
+        unadjusted_pgoff: bugs.contains(&Bug::UnadjustedPgoff),
+    }
+}
+
+fn make(which: Which, pages: Page, bugs: uffd_impl::Bugs) -> Result<Box<dyn Backend>, String> {
     Ok(match which {
         Which::Model => Box::new(PageModel::new(pages)),
-        Which::Impl => Box::new(IntervalImpl::new(pages)),
+        Which::Impl => Box::new(IntervalImpl::with_bugs(pages, bugs)),
         Which::Kernel => {
             uffd_check::kernel::available()?;
             let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
@@ -106,12 +130,14 @@ fn main() -> ExitCode {
             pages,
             kernel,
             out,
-        } => check(seed, cases, ops, pages, kernel, &out),
+            inject_bug,
+        } => check(seed, cases, ops, pages, kernel, bugs_of(&inject_bug), &out),
         Command::Replay {
             file,
             backend,
             json,
-        } => replay(&file, &backend, json),
+            inject_bug,
+        } => replay(&file, &backend, json, bugs_of(&inject_bug)),
         Command::Bench { vmas, ops } => bench(&vmas, ops),
         Command::Worker => unreachable!("handled above"),
     };
@@ -130,6 +156,7 @@ fn check(
     ops: usize,
     pages: Page,
     kernel: bool,
+    bugs: uffd_impl::Bugs,
     out: &Path,
 ) -> Result<ExitCode, String> {
     if pages == 0 || pages > 1 << 20 {
@@ -153,18 +180,26 @@ fn check(
         ops,
         pages,
     };
-    println!(
-        "uffd-check check --seed {seed} --cases {cases} --ops {ops} --pages {pages}{}",
-        if kernel { " --kernel" } else { "" }
+    let command = format!(
+        "uffd-check check --seed {seed} --cases {cases} --ops {ops} --pages {pages}{}{}{}",
+        if kernel { " --kernel" } else { "" },
+        if bugs.stale_prev {
+            " --inject-bug stale-prev"
+        } else {
+            ""
+        },
+        if bugs.unadjusted_pgoff {
+            " --inject-bug unadjusted-pgoff"
+        } else {
+            ""
+        },
     );
+    println!("{command}");
     let mut model = Timed::new(PageModel::new(pages));
-    let mut imp = Timed::new(IntervalImpl::new(pages));
+    let mut imp = Timed::new(IntervalImpl::with_bugs(pages, bugs));
     let mut kern = if kernel {
-        match make(Which::Kernel, pages) {
-            Ok(_) => {}
-            Err(e) => return Err(e),
-        }
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        uffd_check::kernel::available()?;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
         Some(Timed::new(KernelBackend::spawn(pages, &exe)?))
     } else {
         None
@@ -230,9 +265,7 @@ fn check(
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let path = out.join(format!("seed-{seed}.trace"));
     let mut text = format!(
-        "# found by: uffd-check check --seed {seed} --cases {cases} --ops {ops} --pages {pages}{}\n\
-         # invariant `{}` failed at step {}\n",
-        if kernel { " --kernel" } else { "" },
+        "# found by: {command}\n# invariant `{}` failed at step {}\n",
         f.invariant,
         f.step + 1
     );
@@ -243,10 +276,19 @@ fn check(
         report.shrink_steps,
         f.trace.steps.len()
     );
+    let mut flags = String::new();
+    if kernel {
+        flags.push_str(" --backend model,impl,kernel");
+    }
+    if bugs.stale_prev {
+        flags.push_str(" --inject-bug stale-prev");
+    }
+    if bugs.unadjusted_pgoff {
+        flags.push_str(" --inject-bug unadjusted-pgoff");
+    }
     println!(
-        "written to {p}\nreplay it: cargo run --release -- replay {p}{k}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
+        "written to {p}\nreplay it: cargo run --release -- replay {p}{flags}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
         p = path.display(),
-        k = if kernel { " --backend model,impl,kernel" } else { "" }
     );
     Ok(ExitCode::FAILURE)
 }
@@ -260,24 +302,24 @@ fn print_stats(s: &Stats) {
     for (name, n) in &s.results {
         println!("  {name:<11} {n:>10}");
     }
-    println!("merge cases (implementation):");
-    const SHAPES: [&str; 9] = [
-        "no merge: split only",
-        "new range, merge both",
-        "new range, merge left",
-        "new range, merge right",
-        "tail of prev, merge right",
-        "head of curr, merge left",
-        "exactly curr, merge both",
-        "exactly curr, merge left",
-        "exactly curr, merge right",
-    ];
-    for (case, n) in s.merges.iter().enumerate() {
-        println!("  case {case}  {:<27} {n:>10}", SHAPES[case]);
+    println!("merge cases (implementation; the table is uffd_impl::MERGE_CASES):");
+    for row in uffd_impl::MERGE_CASES {
+        let n = s.merges[row.case as usize];
+        println!(
+            "  case {}  {:<24} {:<36} {n:>8}",
+            row.case,
+            format!("{:?}", row.shape),
+            row.after
+        );
     }
 }
 
-fn replay(file: &Path, which: &[Which], json: bool) -> Result<ExitCode, String> {
+fn replay(
+    file: &Path,
+    which: &[Which],
+    json: bool,
+    bugs: uffd_impl::Bugs,
+) -> Result<ExitCode, String> {
     let trace = Trace::load(file).map_err(|e| e.to_string())?;
     let which = if which.is_empty() {
         vec![Which::Model, Which::Impl]
@@ -286,7 +328,7 @@ fn replay(file: &Path, which: &[Which], json: bool) -> Result<ExitCode, String> 
     };
     let mut boxes = which
         .iter()
-        .map(|w| make(*w, trace.pages))
+        .map(|w| make(*w, trace.pages, bugs))
         .collect::<Result<Vec<_>, _>>()?;
     let mut backends = runner::as_refs(&mut boxes);
     let names: Vec<&str> = backends.iter().map(|b| b.name()).collect();

@@ -114,7 +114,9 @@ pub fn run(
         Ok(()) => None,
         Err(TestError::Fail(_, minimal)) => {
             let mut b = backends.borrow_mut();
-            run_ops(&mut b, config.pages, &minimal).err()
+            let (ops, tries) = delete_ops(&mut b, config.pages, minimal);
+            *shrink_steps.borrow_mut() += tries;
+            run_ops(&mut b, config.pages, &ops).err()
         }
         Err(TestError::Abort(why)) => panic!("proptest aborted the run: {why}"),
     };
@@ -123,6 +125,40 @@ pub fn run(
         elapsed: elapsed.into_inner(),
         failure,
         shrink_steps: shrink_steps.into_inner(),
+    }
+}
+
+/// A last shrinking pass after proptest's: proptest deletes ops only before
+/// it simplifies them, so an op that became deletable later stays. Delete
+/// ops one at a time while the sequence still fails the same invariant,
+/// until no single deletion does. Returns the ops and how many were tried.
+pub fn delete_ops(
+    backends: &mut [&mut dyn Backend],
+    pages: Page,
+    mut ops: Vec<Op>,
+) -> (Vec<Op>, u64) {
+    let Err(first) = run_ops(backends, pages, &ops) else {
+        return (ops, 1);
+    };
+    let mut tries = 1;
+    loop {
+        let mut changed = false;
+        let mut i = 0;
+        while i < ops.len() && ops.len() > 1 {
+            let mut candidate = ops.clone();
+            candidate.remove(i);
+            tries += 1;
+            match run_ops(backends, pages, &candidate) {
+                Err(f) if f.invariant == first.invariant => {
+                    ops = candidate;
+                    changed = true;
+                }
+                _ => i += 1,
+            }
+        }
+        if !changed {
+            return (ops, tries);
+        }
     }
 }
 

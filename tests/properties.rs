@@ -21,7 +21,7 @@ fn agree(pages: Page, ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(common::config("properties", 1000))]
+    #![proptest_config(common::config("properties", 5000))]
 
     /// A tiny arena: almost every op touches every VMA.
     #[test]
