@@ -205,10 +205,11 @@ fn expected(v: &StepView) -> Result<(), String> {
         if let Some(l) = &step.expect_layout {
             if *l != o.layout {
                 return Err(format!(
-                    "{}'s layout is not the one the trace expects (line {})\n{}",
-                    o.backend,
+                    "{b}'s layout is not the one the trace expects for the op at line {} \
+                     (< expected, > {b}):\n{}",
                     step.line,
-                    pretty_assertions::Comparison::new(l, &o.layout)
+                    pretty_assertions::Comparison::new(l, &o.layout),
+                    b = o.backend,
                 ));
             }
         }
