@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use uffd_model::{result_name, Backend, Layout, Op, OpResult, Page, StepReport};
+use uffd_model::{result_name, Backend, Backing, Layout, Mode, Op, OpResult, Page, StepReport};
 
 use crate::draw::draw;
 use crate::trace::{Step, Trace};
@@ -67,6 +67,10 @@ pub const INVARIANTS: &[Invariant] = &[
     Invariant {
         name: "minimal-fragmentation",
         check: minimal_fragmentation,
+    },
+    Invariant {
+        name: "minor-only-on-shmem",
+        check: minor_only_on_shmem,
     },
     Invariant {
         name: "expected",
@@ -180,6 +184,19 @@ fn minimal_fragmentation(v: &StepView) -> Result<(), String> {
                     "{}: {} and {} could be one VMA",
                     o.backend, w[0], w[1]
                 ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// No VMA registered with MINOR is private anonymous memory
+/// (MINOR needs shmem or hugetlb: reference §2).
+fn minor_only_on_shmem(v: &StepView) -> Result<(), String> {
+    for o in v.outcomes {
+        for vma in o.layout.vmas() {
+            if vma.uffd.contains(Mode::MINOR) && vma.backing == Backing::Anon {
+                return Err(format!("{}: {vma} is anonymous with MINOR", o.backend));
             }
         }
     }

@@ -33,7 +33,7 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
         /// How many sequences to run.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 10_000)]
         cases: u32,
         /// The longest sequence, in ops.
         #[arg(long, default_value_t = 40)]
