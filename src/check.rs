@@ -240,6 +240,22 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts one step that passed.
+    pub fn count(&mut self, op: &Op, outcomes: &[Outcome]) {
+        self.steps += 1;
+        *self.ops.entry(op.name()).or_default() += 1;
+        *self
+            .results
+            .entry(result_name(&outcomes[0].result))
+            .or_default() += 1;
+        // Merge cases from the first backend that reports any.
+        if let Some(o) = outcomes.iter().find(|o| !o.report.merges.is_empty()) {
+            for &c in &o.report.merges {
+                self.merges[(c as usize).min(8)] += 1;
+            }
+        }
+    }
+
     pub fn add(&mut self, other: &Stats) {
         self.sequences += other.sequences;
         self.steps += other.steps;
@@ -332,30 +348,11 @@ pub fn run_trace_with(
         b.take_report();
     }
     for (index, step) in trace.steps.iter().enumerate() {
-        let outcomes: Vec<Outcome> = backends
-            .iter_mut()
-            .map(|b| {
-                let result = b.apply(&step.op);
-                let report = b.take_report();
-                Outcome {
-                    backend: b.name(),
-                    result,
-                    layout: b.layout(),
-                    report,
-                }
-            })
-            .collect();
-        let view = StepView {
-            index,
-            op: &step.op,
-            pages: trace.pages,
-            outcomes: &outcomes,
-            expect: Some(step),
-        };
-        for inv in INVARIANTS {
-            if let Err(message) = (inv.check)(&view) {
+        let outcomes = match check_step(backends, trace.pages, index, step, &mut each) {
+            Ok(outcomes) => outcomes,
+            Err((invariant, message, outcomes)) => {
                 return Err(Failure {
-                    invariant: inv.name,
+                    invariant,
                     message,
                     step: index,
                     trace: Trace {
@@ -363,24 +360,53 @@ pub fn run_trace_with(
                         steps: trace.steps[..=index].to_vec(),
                     },
                     outcomes,
-                });
+                })
             }
-        }
-        each(&view);
-        stats.steps += 1;
-        *stats.ops.entry(step.op.name()).or_default() += 1;
-        *stats
-            .results
-            .entry(result_name(&outcomes[0].result))
-            .or_default() += 1;
-        // Merge cases from the first backend that reports any.
-        if let Some(o) = outcomes.iter().find(|o| !o.report.merges.is_empty()) {
-            for &c in &o.report.merges {
-                stats.merges[(c as usize).min(8)] += 1;
-            }
-        }
+        };
+        stats.count(&step.op, &outcomes);
     }
     Ok(stats)
+}
+
+/// One step: runs `step.op` on every backend, then every invariant over the
+/// outcomes. On success calls `each` with the view and returns the
+/// outcomes; otherwise returns the first failing invariant, what it said,
+/// and the outcomes.
+#[allow(clippy::type_complexity)]
+pub fn check_step(
+    backends: &mut [&mut dyn Backend],
+    pages: Page,
+    index: usize,
+    step: &Step,
+    mut each: impl FnMut(&StepView),
+) -> Result<Vec<Outcome>, (&'static str, String, Vec<Outcome>)> {
+    let outcomes: Vec<Outcome> = backends
+        .iter_mut()
+        .map(|b| {
+            let result = b.apply(&step.op);
+            let report = b.take_report();
+            Outcome {
+                backend: b.name(),
+                result,
+                layout: b.layout(),
+                report,
+            }
+        })
+        .collect();
+    let view = StepView {
+        index,
+        op: &step.op,
+        pages,
+        outcomes: &outcomes,
+        expect: Some(step),
+    };
+    for inv in INVARIANTS {
+        if let Err(message) = (inv.check)(&view) {
+            return Err((inv.name, message, outcomes));
+        }
+    }
+    each(&view);
+    Ok(outcomes)
 }
 
 /// [`run_trace`] for a plain op sequence.

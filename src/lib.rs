@@ -16,6 +16,7 @@
 pub mod bench;
 pub mod check;
 pub mod draw;
+pub mod explore;
 pub mod gen;
 pub mod kernel;
 pub mod runner;

@@ -67,6 +67,23 @@ enum Command {
         #[arg(long, value_enum)]
         inject_bug: Vec<Bug>,
     },
+    /// Check every sequence of up to --depth ops of a small alphabet on a
+    /// tiny arena, breadth first, model against implementation.
+    Explore {
+        /// The arena size, in pages.
+        #[arg(long, default_value_t = 4)]
+        pages: Page,
+        /// The longest sequence, in ops.
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Also replay every transition on the live kernel (slow: depth 2
+        /// takes seconds, depth 3 minutes).
+        #[arg(long)]
+        kernel: bool,
+        /// Put one of the May 2023 bugs back into the implementation.
+        #[arg(long, value_enum)]
+        inject_bug: Vec<Bug>,
+    },
     /// Measure ops/s of the model and the implementation alone, side by side,
     /// at growing VMA counts.
     Bench {
@@ -121,6 +138,12 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__worker") {
         uffd_check::kernel::worker_main();
     }
+    // Die quietly on a closed pipe (`uffd-check explore | head`), like any
+    // command-line tool, instead of panicking in println!.
+    // SAFETY: setting a signal's disposition to the default is always sound.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check {
@@ -139,6 +162,12 @@ fn main() -> ExitCode {
             inject_bug,
         } => replay(&file, &backend, json, bugs_of(&inject_bug)),
         Command::Bench { vmas, ops } => bench(&vmas, ops),
+        Command::Explore {
+            pages,
+            depth,
+            kernel,
+            inject_bug,
+        } => explore(pages, depth, kernel, bugs_of(&inject_bug)),
         Command::Worker => unreachable!("handled above"),
     };
     match result {
@@ -400,6 +429,46 @@ fn step_json(step: usize, op: &uffd_model::Op, o: &uffd_check::check::Outcome) -
         "layout": layout,
     })
     .to_string()
+}
+
+fn explore(
+    pages: Page,
+    depth: usize,
+    kernel: bool,
+    bugs: uffd_impl::Bugs,
+) -> Result<ExitCode, String> {
+    if !(1..=8).contains(&pages) {
+        return Err(format!("--pages {pages}: explore takes 1 to 8 pages"));
+    }
+    let mut kern = if kernel {
+        Some(make(Which::Kernel, pages, bugs)?)
+    } else {
+        None
+    };
+    let t = Instant::now();
+    let kern = kern.as_mut().map(|b| &mut **b as &mut dyn Backend);
+    let r = uffd_check::explore::explore(pages, depth, bugs, kern);
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "explored {pages} pages to depth {depth}: alphabet of {} ops, {} unique states \
+         (by depth {:?}), {} transitions in {secs:.2} s ({:.0}/s)",
+        r.alphabet,
+        r.states(),
+        r.states_by_depth,
+        r.transitions,
+        r.transitions as f64 / secs.max(1e-9)
+    );
+    print_stats(&r.stats);
+    match r.failure {
+        None => {
+            println!("\nno failures");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(f) => {
+            println!("\nFAILED (a shortest failing sequence):\n\n{f}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn bench(vmas: &[u64], ops: u64) -> Result<ExitCode, String> {

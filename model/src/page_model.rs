@@ -43,6 +43,12 @@ impl PageModel {
         }
     }
 
+    /// The uffd contexts that are open now (part of the state besides the
+    /// layout: closing a context that is not open is EBADF).
+    pub fn open_contexts(&self) -> Vec<u8> {
+        (0..MAX_CTX).filter(|&c| self.open[c as usize]).collect()
+    }
+
     fn range(start: Page, len: Page) -> std::ops::Range<usize> {
         start as usize..(start + len) as usize
     }
