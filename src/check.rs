@@ -211,6 +211,15 @@ fn expected(v: &StepView) -> Result<(), String> {
                 ));
             }
         }
+        if let Some(d) = &step.expect_draw {
+            let got = crate::draw::row(&o.layout, v.pages);
+            if !crate::draw::same_boundaries(d, &got) {
+                return Err(format!(
+                    "{} draws {got} but the trace expects {d} for the op at line {}",
+                    o.backend, step.line
+                ));
+            }
+        }
         if let Some(l) = &step.expect_layout {
             if *l != o.layout {
                 return Err(format!(

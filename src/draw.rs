@@ -65,10 +65,43 @@ pub fn draw(layout: &Layout, pages: Page, indent: &str) -> String {
     out
 }
 
+/// The layout as one letter a page (`A`, `B`, … in address order, `.` for a
+/// hole), unscaled: the form of a trace's `expect draw` line.
+pub fn row(layout: &Layout, pages: Page) -> String {
+    (0..pages)
+        .map(|p| {
+            layout
+                .vmas()
+                .iter()
+                .position(|v| v.start <= p && p < v.end)
+                .map(letter)
+                .unwrap_or('.')
+        })
+        .collect()
+}
+
+/// Do two rows draw the same VMA boundaries and holes, whatever the letters?
+/// A VMA ends where the letter changes or a hole starts.
+pub fn same_boundaries(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len()
+        && (0..a.len()).all(|i| {
+            (a[i] == b'.') == (b[i] == b'.') && (i == 0 || (a[i] == a[i - 1]) == (b[i] == b[i - 1]))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use uffd_model::{Backend, Op, PageModel};
+
+    #[test]
+    fn boundaries_compare_whatever_the_letters() {
+        assert!(same_boundaries("PPPPNNNN..CC", "AAAABBBB..CC"));
+        assert!(!same_boundaries("PPPPPPPP", "AAAABBBB"));
+        assert!(!same_boundaries("AAAA.", "AAAAA"));
+        assert!(!same_boundaries("AAA", "AAAA"));
+    }
 
     #[test]
     fn draws_letters_under_a_ruler() {

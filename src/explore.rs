@@ -131,6 +131,7 @@ pub fn explore(
                     line: node.path.len() + 2,
                     expect_result: None,
                     expect_layout: None,
+                    expect_draw: None,
                 };
                 let index = node.path.len();
                 let checked = check_step(&mut [&mut model, &mut imp], pages, index, &step, |_| {});

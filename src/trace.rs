@@ -19,7 +19,10 @@
 //! - `expect` lines after an op state what that step must give on every
 //!   backend: `expect ok` or `expect EINVAL` for the result, and either
 //!   `expect empty` or one `expect [S,E) …` line per VMA, in address order,
-//!   for the whole layout (the form `replay` prints).
+//!   for the whole layout (the form `replay` prints); and/or
+//!   `expect draw AAAABBBB..CC`, the layout drawn one letter a page, `.` a
+//!   hole: it states only where VMAs begin and end (any letters will do,
+//!   so the LKML thread's `PPPPNNNN` reads as it should).
 //!
 //! Every error names its place: `file:line:col: what is wrong`.
 
@@ -40,6 +43,8 @@ pub struct Step {
     pub line: usize,
     pub expect_result: Option<OpResult>,
     pub expect_layout: Option<Layout>,
+    /// `expect draw ROW`: the VMA boundaries and holes, one letter a page.
+    pub expect_draw: Option<String>,
 }
 
 /// A parsed trace.
@@ -83,6 +88,7 @@ impl Trace {
                     line: i + 2,
                     expect_result: None,
                     expect_layout: None,
+                    expect_draw: None,
                 })
                 .collect(),
         }
@@ -169,7 +175,49 @@ impl Trace {
                                 .into(),
                         ));
                     };
-                    if what.starts_with('[') {
+                    if what == "draw" {
+                        let (col2, row) =
+                            match w.as_slice() {
+                                [_, _, row] => *row,
+                                _ => return Err(err(
+                                    n,
+                                    col1,
+                                    "usage: `expect draw ROW`, one letter a page and `.` a hole"
+                                        .into(),
+                                )),
+                            };
+                        let arena = pages.unwrap_or(DEFAULT_PAGES);
+                        if let Some((i, ch)) = row
+                            .char_indices()
+                            .find(|(_, c)| !(c.is_ascii_alphabetic() || *c == '.'))
+                        {
+                            return Err(err(
+                                n,
+                                col2 + i,
+                                format!(
+                                    "{ch:?} in a drawing: use letters for VMAs and `.` for holes"
+                                ),
+                            ));
+                        }
+                        if row.len() as Page != arena {
+                            return Err(err(
+                                n,
+                                col2,
+                                format!(
+                                    "the drawing has {} columns but the arena has {arena} pages",
+                                    row.len()
+                                ),
+                            ));
+                        }
+                        if step.expect_draw.is_some() {
+                            return Err(err(
+                                n,
+                                col1,
+                                "this step's drawing was already given".into(),
+                            ));
+                        }
+                        step.expect_draw = Some(row.to_string());
+                    } else if what.starts_with('[') {
                         let rest = &line[col1 - 1..];
                         let v = parse_vma(rest).map_err(|(c, m)| err(n, col1 + c, m))?;
                         if step.expect_layout.is_some() {
@@ -232,6 +280,7 @@ impl Trace {
                         line: n,
                         expect_result: None,
                         expect_layout: None,
+                        expect_draw: None,
                     });
                 }
             }
@@ -260,6 +309,9 @@ impl Trace {
             out.push('\n');
             if let Some(r) = &s.expect_result {
                 out.push_str(&format!("expect {}\n", uffd_model::result_name(r)));
+            }
+            if let Some(d) = &s.expect_draw {
+                out.push_str(&format!("expect draw {d}\n"));
             }
             if let Some(l) = &s.expect_layout {
                 if l.is_empty() {
@@ -411,6 +463,11 @@ mod tests {
 
         let e = Trace::parse("map 0 1 rw- anon\nexpect EWHAT\n", "c").unwrap_err();
         assert_eq!((e.line, e.col), (2, 8));
+
+        let e = Trace::parse("arena 4\nmap 0 1 rw- anon\nexpect draw AA-A\n", "c").unwrap_err();
+        assert_eq!((e.line, e.col), (3, 15));
+        let e = Trace::parse("arena 4\nmap 0 1 rw- anon\nexpect draw AAA\n", "c").unwrap_err();
+        assert!(e.msg.contains("3 columns but the arena has 4 pages"), "{e}");
 
         let e = Trace::parse("map 0 1 rw- anon\narena 4\n", "c").unwrap_err();
         assert!(e.msg.contains("before the first op"));

@@ -46,3 +46,22 @@ fn merge_case_traces_take_their_case() {
         );
     }
 }
+
+#[test]
+fn a_wrong_expectation_fails_the_case() {
+    // The checker really reads `expect` lines: each wrong one is caught.
+    let good = "arena 12\nmap 0 12 rw- anon\nregister 0 8 4 missing\nregister 0 4 4 missing\n";
+    for wrong in [
+        "expect EINVAL",
+        "expect draw PPPPPPPPNNNN",
+        "expect draw PPPPNNNNNNN.",
+        "expect [0,12) rw- anon@0 account maywrite",
+    ] {
+        let trace = Trace::parse(&format!("{good}{wrong}\n"), "wrong.trace").unwrap();
+        let mut model = PageModel::new(trace.pages);
+        let mut imp = IntervalImpl::new(trace.pages);
+        let f = run_trace(&mut [&mut model, &mut imp], &trace)
+            .expect_err(&format!("{wrong:?} was not caught"));
+        assert_eq!(f.invariant, "expected", "{f}");
+    }
+}
