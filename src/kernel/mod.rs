@@ -54,8 +54,7 @@ pub fn available() -> Result<(), String> {
     {
         match sys::userfaultfd() {
             Ok(fd) => {
-                // SAFETY: our fd.
-                unsafe { libc::close(fd) };
+                drop(fd);
                 Ok(())
             }
             Err(e) => {

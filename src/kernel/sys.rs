@@ -1,18 +1,36 @@
 //! The raw Linux interfaces the kernel backend needs: userfaultfd(2) and its
-//! ioctls (the libc crate does not define them), errno helpers.
+//! ioctls, through rustix. The structs and ioctl numbers come from
+//! `linux/userfaultfd.h` (neither rustix nor libc defines them); the opcodes
+//! are composed with [`rustix::ioctl::opcode`] and checked against the
+//! header's numbers at compile time.
 
+use std::ffi::c_void;
 use std::io;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::ioctl::{ioctl, opcode, Ioctl, IoctlOutput, Opcode, Setter, Updater};
+use rustix::mm::UserfaultfdFlags;
 
 /// `UFFD_API`: the only API version.
 pub const UFFD_API: u64 = 0xAA;
-/// `_IOWR(0xAA, 0x3F, struct uffdio_api)` (24 bytes).
-pub const UFFDIO_API: u64 = 0xC018_AA3F;
-/// `_IOWR(0xAA, 0x00, struct uffdio_register)` (32 bytes).
-pub const UFFDIO_REGISTER: u64 = 0xC020_AA00;
-/// `_IOR(0xAA, 0x01, struct uffdio_range)` (16 bytes).
-pub const UFFDIO_UNREGISTER: u64 = 0x8010_AA01;
+/// The userfaultfd ioctl group, `UFFDIO`.
+const UFFDIO: u8 = 0xAA;
+/// `_IOWR(0xAA, 0x3F, struct uffdio_api)`.
+pub const UFFDIO_API: Opcode = opcode::read_write::<UffdioApi>(UFFDIO, 0x3F);
+/// `_IOWR(0xAA, 0x00, struct uffdio_register)`.
+pub const UFFDIO_REGISTER: Opcode = opcode::read_write::<UffdioRegister>(UFFDIO, 0x00);
+/// `_IOR(0xAA, 0x01, struct uffdio_range)`: the kernel only reads the range.
+pub const UFFDIO_UNREGISTER: Opcode = opcode::read::<UffdioRange>(UFFDIO, 0x01);
 /// `_IO(0xAA, 0x00)` on /dev/userfaultfd: a new userfaultfd.
-pub const USERFAULTFD_IOC_NEW: u64 = 0xAA00;
+pub const USERFAULTFD_IOC_NEW: Opcode = opcode::none(UFFDIO, 0x00);
+
+// The numbers of linux/userfaultfd.h on this ABI.
+const _: () = assert!(UFFDIO_API == 0xC018_AA3F);
+const _: () = assert!(UFFDIO_REGISTER == 0xC020_AA00);
+const _: () = assert!(UFFDIO_UNREGISTER == 0x8010_AA01);
+const _: () = assert!(USERFAULTFD_IOC_NEW == 0xAA00);
 
 #[repr(C)]
 #[derive(Default)]
@@ -37,84 +55,94 @@ pub struct UffdioRegister {
     pub ioctls: u64,
 }
 
-/// The errno of the last failed libc call.
-pub fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+/// `USERFAULTFD_IOC_NEW`: the flags go in the argument itself and the new fd
+/// comes back as the ioctl's return value, a shape none of rustix's ioctl
+/// patterns has.
+struct NewUffd(UserfaultfdFlags);
+
+// SAFETY: USERFAULTFD_IOC_NEW takes the flags as an integer argument, touches
+// no memory, and returns a new fd that nobody else owns.
+unsafe impl Ioctl for NewUffd {
+    type Output = OwnedFd;
+
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        USERFAULTFD_IOC_NEW
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        self.0.bits() as usize as *mut c_void
+    }
+
+    unsafe fn output_from_ptr(out: IoctlOutput, _: *mut c_void) -> rustix::io::Result<OwnedFd> {
+        // SAFETY: a successful USERFAULTFD_IOC_NEW returns a new fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(out) })
+    }
 }
 
 /// A new userfaultfd (O_CLOEXEC|O_NONBLOCK) through the syscall, or through
 /// /dev/userfaultfd when the syscall is refused; not yet through UFFDIO_API.
-pub fn userfaultfd_raw() -> Result<i32, String> {
-    let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
-    // SAFETY: userfaultfd(2) takes one int of flags and returns an fd.
-    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags) } as i32;
-    if fd >= 0 {
-        return Ok(fd);
-    }
-    let sys_err = io::Error::last_os_error();
-    // SAFETY: a plain open of a NUL-terminated path.
-    let dev = unsafe { libc::open(c"/dev/userfaultfd".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if dev < 0 {
-        return Err(format!(
+pub fn userfaultfd_raw() -> Result<OwnedFd, String> {
+    let flags = UserfaultfdFlags::CLOEXEC | UserfaultfdFlags::NONBLOCK;
+    // SAFETY: the fd lets us handle faults of our own memory; we only
+    // register and unregister ranges with it, never resolve faults.
+    let sys_err = match unsafe { rustix::mm::userfaultfd(flags) } {
+        Ok(fd) => return Ok(fd),
+        Err(e) => io::Error::from(e),
+    };
+    let dev = rustix::fs::open(
+        "/dev/userfaultfd",
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        format!(
             "userfaultfd(2) failed ({sys_err}) and /dev/userfaultfd cannot be opened ({})",
-            io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: USERFAULTFD_IOC_NEW takes the flags as its argument.
-    let fd = unsafe { libc::ioctl(dev, USERFAULTFD_IOC_NEW as _, flags) };
-    let dev_err = io::Error::last_os_error();
-    // SAFETY: dev is our fd.
-    unsafe { libc::close(dev) };
-    if fd < 0 {
-        return Err(format!(
-            "userfaultfd(2) failed ({sys_err}) and USERFAULTFD_IOC_NEW on /dev/userfaultfd failed ({dev_err})"
-        ));
-    }
-    Ok(fd)
+            io::Error::from(e)
+        )
+    })?;
+    // SAFETY: USERFAULTFD_IOC_NEW on /dev/userfaultfd, flags as its argument.
+    unsafe { ioctl(&dev, NewUffd(flags)) }.map_err(|e| {
+        format!(
+            "userfaultfd(2) failed ({sys_err}) and USERFAULTFD_IOC_NEW on /dev/userfaultfd failed ({})",
+            io::Error::from(e)
+        )
+    })
 }
 
 /// A userfaultfd after a successful UFFDIO_API handshake (features 0).
-pub fn userfaultfd() -> Result<i32, String> {
+pub fn userfaultfd() -> Result<OwnedFd, String> {
     let fd = userfaultfd_raw()?;
     let mut api = UffdioApi {
         api: UFFD_API,
         ..Default::default()
     };
     // SAFETY: UFFDIO_API reads and writes one struct uffdio_api.
-    let r = unsafe { libc::ioctl(fd, UFFDIO_API as _, &mut api as *mut UffdioApi) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        // SAFETY: fd is ours.
-        unsafe { libc::close(fd) };
-        return Err(format!("UFFDIO_API failed: {e}"));
-    }
+    unsafe { ioctl(&fd, Updater::<UFFDIO_API, UffdioApi>::new(&mut api)) }
+        .map_err(|e| format!("UFFDIO_API failed: {}", io::Error::from(e)))?;
     Ok(fd)
 }
 
-/// UFFDIO_REGISTER; the errno on failure.
-pub fn uffd_register(fd: i32, start: u64, len: u64, mode: u64) -> Result<(), i32> {
+/// UFFDIO_REGISTER of `[start, start+len)` with `mode` passed through as is.
+pub fn uffd_register(fd: BorrowedFd<'_>, start: u64, len: u64, mode: u64) -> Result<(), Errno> {
     let mut reg = UffdioRegister {
         range: UffdioRange { start, len },
         mode,
         ioctls: 0,
     };
     // SAFETY: UFFDIO_REGISTER reads and writes one struct uffdio_register.
-    let r = unsafe { libc::ioctl(fd, UFFDIO_REGISTER as _, &mut reg as *mut UffdioRegister) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(())
+    unsafe {
+        ioctl(
+            fd,
+            Updater::<UFFDIO_REGISTER, UffdioRegister>::new(&mut reg),
+        )
     }
 }
 
-/// UFFDIO_UNREGISTER; the errno on failure.
-pub fn uffd_unregister(fd: i32, start: u64, len: u64) -> Result<(), i32> {
-    let mut range = UffdioRange { start, len };
+/// UFFDIO_UNREGISTER of `[start, start+len)`.
+pub fn uffd_unregister(fd: BorrowedFd<'_>, start: u64, len: u64) -> Result<(), Errno> {
+    let range = UffdioRange { start, len };
     // SAFETY: UFFDIO_UNREGISTER reads one struct uffdio_range.
-    let r = unsafe { libc::ioctl(fd, UFFDIO_UNREGISTER as _, &mut range as *mut UffdioRange) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(())
-    }
+    unsafe { ioctl(fd, Setter::<UFFDIO_UNREGISTER, UffdioRange>::new(range)) }
 }

@@ -32,9 +32,15 @@ pub fn worker_main() -> ! {
 
 #[cfg(target_os = "linux")]
 mod linux {
+    use std::ffi::c_void;
     use std::fs::File;
     use std::io::{BufRead, Read, Seek, SeekFrom, Write};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
     use std::time::Instant;
+
+    use rustix::fs::{MemfdFlags, OFlags};
+    use rustix::io::Errno;
+    use rustix::mm::{Advice, MapFlags, MprotectFlags, ProtFlags};
 
     use uffd_model::{Kind, Mode, Op, Page, VmFlags, MAX_CTX, MAX_FILES, MAX_PGOFF};
 
@@ -49,8 +55,8 @@ mod linux {
     const ARENA_STEP: u64 = 0x100_0000_0000;
 
     struct MemFile {
-        rw: i32,
-        ro: i32,
+        rw: OwnedFd,
+        ro: OwnedFd,
         ino: u64,
     }
 
@@ -58,7 +64,7 @@ mod linux {
         base: u64,
         pages: Page,
         files: Vec<MemFile>,
-        uffd: [Option<i32>; MAX_CTX as usize],
+        uffd: [Option<OwnedFd>; MAX_CTX as usize],
         smaps: File,
         buf: Vec<u8>,
         /// `\nHI-GUARD_HI `: the start of the upper guard's smaps entry.
@@ -69,14 +75,6 @@ mod linux {
         Ok,
         Errno(i32),
         Refused(String),
-    }
-
-    fn check(r: i64) -> Result<(), i32> {
-        if r < 0 {
-            Err(sys::errno())
-        } else {
-            Ok(())
-        }
     }
 
     impl Worker {
@@ -93,25 +91,18 @@ mod linux {
                 let want = ARENA_HINT + k * ARENA_STEP;
                 // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
                 let p = unsafe {
-                    libc::mmap(
-                        want as *mut libc::c_void,
+                    rustix::mm::mmap_anonymous(
+                        want as *mut c_void,
                         bytes as usize,
-                        libc::PROT_NONE,
-                        libc::MAP_PRIVATE
-                            | libc::MAP_ANONYMOUS
-                            | libc::MAP_NORESERVE
-                            | libc::MAP_FIXED_NOREPLACE,
-                        -1,
-                        0,
+                        ProtFlags::empty(),
+                        MapFlags::PRIVATE | MapFlags::NORESERVE | MapFlags::FIXED_NOREPLACE,
                     )
                 };
-                if p == libc::MAP_FAILED {
-                    continue;
-                }
+                let Ok(p) = p else { continue };
                 if p as u64 != want {
                     // An old kernel that took the address as a hint only.
                     // SAFETY: p is the mapping just made.
-                    unsafe { libc::munmap(p, bytes as usize) };
+                    let _ = unsafe { rustix::mm::munmap(p, bytes as usize) };
                     continue;
                 }
                 at = Some(want);
@@ -121,50 +112,41 @@ mod linux {
             // The guards: PROT_NONE private anonymous with VM_DONTCOPY, flags
             // no op can produce, so they never merge with an arena VMA.
             // SAFETY: our own reservation.
-            check(unsafe {
-                libc::madvise(at as *mut libc::c_void, bytes as usize, libc::MADV_DONTFORK)
-            } as i64)
-            .map_err(|e| format!("madvise(MADV_DONTFORK) on the guards: errno {e}"))?;
+            unsafe {
+                rustix::mm::madvise(at as *mut c_void, bytes as usize, Advice::LinuxDontFork)
+            }
+            .map_err(|e| {
+                format!(
+                    "madvise(MADV_DONTFORK) on the guards: errno {}",
+                    e.raw_os_error()
+                )
+            })?;
             let base = at + PAGE;
             if pages > 0 {
                 // SAFETY: the arena's part of our own reservation.
-                check(
-                    unsafe { libc::munmap(base as *mut libc::c_void, (pages * PAGE) as usize) }
-                        as i64,
-                )
-                .map_err(|e| format!("munmap of the arena: errno {e}"))?;
+                unsafe { rustix::mm::munmap(base as *mut c_void, (pages * PAGE) as usize) }
+                    .map_err(|e| format!("munmap of the arena: errno {}", e.raw_os_error()))?;
             }
             let mut files = Vec::new();
             let size = (MAX_PGOFF + pages + 1) * PAGE;
             for f in 0..MAX_FILES {
-                let name = std::ffi::CString::new(format!("uffd-check-{f}")).unwrap();
-                // SAFETY: plain syscalls on fds we own.
-                unsafe {
-                    let rw = libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC);
-                    if rw < 0 {
-                        return Err(format!("memfd_create: errno {}", sys::errno()));
-                    }
-                    if libc::ftruncate(rw, size as i64) < 0 {
-                        return Err(format!("ftruncate of memfd {f}: errno {}", sys::errno()));
-                    }
-                    let path = std::ffi::CString::new(format!("/proc/self/fd/{rw}")).unwrap();
-                    let ro = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-                    if ro < 0 {
-                        return Err(format!(
-                            "read-only open of memfd {f}: errno {}",
-                            sys::errno()
-                        ));
-                    }
-                    let mut st: libc::stat = std::mem::zeroed();
-                    if libc::fstat(rw, &mut st) < 0 {
-                        return Err(format!("fstat of memfd {f}: errno {}", sys::errno()));
-                    }
-                    files.push(MemFile {
-                        rw,
-                        ro,
-                        ino: st.st_ino,
-                    });
-                }
+                let rw = rustix::fs::memfd_create(format!("uffd-check-{f}"), MemfdFlags::CLOEXEC)
+                    .map_err(|e| format!("memfd_create: errno {}", e.raw_os_error()))?;
+                rustix::fs::ftruncate(&rw, size)
+                    .map_err(|e| format!("ftruncate of memfd {f}: errno {}", e.raw_os_error()))?;
+                let ro = rustix::fs::open(
+                    format!("/proc/self/fd/{}", rw.as_raw_fd()),
+                    OFlags::RDONLY | OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(|e| format!("read-only open of memfd {f}: errno {}", e.raw_os_error()))?;
+                let st = rustix::fs::fstat(&rw)
+                    .map_err(|e| format!("fstat of memfd {f}: errno {}", e.raw_os_error()))?;
+                files.push(MemFile {
+                    rw,
+                    ro,
+                    ino: st.st_ino,
+                });
             }
             let smaps = File::open("/proc/self/smaps")
                 .map_err(|e| format!("cannot open /proc/self/smaps: {e}"))?;
@@ -172,7 +154,7 @@ mod linux {
                 base,
                 pages,
                 files,
-                uffd: [None; MAX_CTX as usize],
+                uffd: [const { None }; MAX_CTX as usize],
                 smaps,
                 buf: Vec::with_capacity(1 << 20),
                 guard_marker: format!(
@@ -192,13 +174,12 @@ mod linux {
         }
 
         /// The uffd of `ctx`, opened (and through UFFDIO_API) on first use.
-        fn uffd(&mut self, ctx: u8) -> Result<i32, String> {
-            if let Some(fd) = self.uffd[ctx as usize] {
-                return Ok(fd);
+        fn uffd(&mut self, ctx: u8) -> Result<BorrowedFd<'_>, String> {
+            let slot = &mut self.uffd[ctx as usize];
+            if slot.is_none() {
+                *slot = Some(sys::userfaultfd()?);
             }
-            let fd = sys::userfaultfd()?;
-            self.uffd[ctx as usize] = Some(fd);
-            Ok(fd)
+            Ok(slot.as_ref().expect("opened above").as_fd())
         }
 
         fn op(&mut self, op: &Op) -> Answer {
@@ -213,98 +194,133 @@ mod linux {
                     prot,
                     kind,
                 } => {
-                    let (flags, fd, off) = match kind {
-                        Kind::Anon => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0),
-                        Kind::AnonNoreserve => (
-                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                            -1,
-                            0,
-                        ),
-                        Kind::Shmem => (libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0),
-                        Kind::File { file, pgoff } => {
-                            (libc::MAP_PRIVATE, self.files[file as usize].rw, pgoff)
-                        }
-                        Kind::SharedFile { file, pgoff } => {
-                            (libc::MAP_SHARED, self.files[file as usize].rw, pgoff)
-                        }
-                        Kind::SharedRoFile { file, pgoff } => {
-                            (libc::MAP_SHARED, self.files[file as usize].ro, pgoff)
-                        }
-                    };
+                    let addr = self.addr(start) as *mut c_void;
+                    let size = (len * PAGE) as usize;
+                    let prot = ProtFlags::from_bits_retain(prot.bits().into());
+                    let fixed = MapFlags::FIXED;
+                    let files = &self.files;
                     // SAFETY: MAP_FIXED inside the arena, which holds nothing
                     // but the mappings of earlier ops.
-                    let p = unsafe {
-                        libc::mmap(
-                            self.addr(start) as *mut libc::c_void,
-                            (len * PAGE) as usize,
-                            prot.bits() as i32,
-                            flags | libc::MAP_FIXED,
-                            fd,
-                            (off * PAGE) as i64,
-                        )
+                    let r = unsafe {
+                        match kind {
+                            Kind::Anon => rustix::mm::mmap_anonymous(
+                                addr,
+                                size,
+                                prot,
+                                MapFlags::PRIVATE | fixed,
+                            ),
+                            Kind::AnonNoreserve => rustix::mm::mmap_anonymous(
+                                addr,
+                                size,
+                                prot,
+                                MapFlags::PRIVATE | MapFlags::NORESERVE | fixed,
+                            ),
+                            Kind::Shmem => rustix::mm::mmap_anonymous(
+                                addr,
+                                size,
+                                prot,
+                                MapFlags::SHARED | fixed,
+                            ),
+                            Kind::File { file, pgoff } => rustix::mm::mmap(
+                                addr,
+                                size,
+                                prot,
+                                MapFlags::PRIVATE | fixed,
+                                &files[file as usize].rw,
+                                pgoff * PAGE,
+                            ),
+                            Kind::SharedFile { file, pgoff } => rustix::mm::mmap(
+                                addr,
+                                size,
+                                prot,
+                                MapFlags::SHARED | fixed,
+                                &files[file as usize].rw,
+                                pgoff * PAGE,
+                            ),
+                            Kind::SharedRoFile { file, pgoff } => rustix::mm::mmap(
+                                addr,
+                                size,
+                                prot,
+                                MapFlags::SHARED | fixed,
+                                &files[file as usize].ro,
+                                pgoff * PAGE,
+                            ),
+                        }
                     };
-                    if p == libc::MAP_FAILED {
-                        Err(sys::errno())
-                    } else if p as u64 != self.addr(start) {
-                        return Answer::Refused(format!(
-                            "mmap(MAP_FIXED) returned {p:p}, not {:#x}",
-                            self.addr(start)
-                        ));
-                    } else {
-                        Ok(())
+                    match r {
+                        Err(e) => Err(e),
+                        Ok(p) if p != addr => {
+                            return Answer::Refused(format!(
+                                "mmap(MAP_FIXED) returned {p:p}, not {:#x}",
+                                self.addr(start)
+                            ));
+                        }
+                        Ok(_) => Ok(()),
                     }
                 }
-                Op::Unmap { start, len } => check(unsafe {
+                Op::Unmap { start, len } => unsafe {
                     // SAFETY: inside the arena.
-                    libc::munmap(self.addr(start) as *mut libc::c_void, (len * PAGE) as usize)
-                } as i64),
-                Op::Protect { start, len, prot } => check(unsafe {
+                    rustix::mm::munmap(self.addr(start) as *mut c_void, (len * PAGE) as usize)
+                },
+                Op::Protect { start, len, prot } => unsafe {
                     // SAFETY: inside the arena.
-                    libc::mprotect(
-                        self.addr(start) as *mut libc::c_void,
+                    rustix::mm::mprotect(
+                        self.addr(start) as *mut c_void,
                         (len * PAGE) as usize,
-                        prot.bits() as i32,
+                        MprotectFlags::from_bits_retain(prot.bits().into()),
                     )
-                } as i64),
+                },
                 Op::Register {
                     ctx,
                     start,
                     len,
                     mode,
-                } => match self.uffd(ctx) {
-                    Ok(fd) => sys::uffd_register(fd, self.addr(start), len * PAGE, mode.0),
-                    Err(e) => return Answer::Refused(e),
-                },
-                Op::Unregister { ctx, start, len } => match self.uffd(ctx) {
-                    Ok(fd) => sys::uffd_unregister(fd, self.addr(start), len * PAGE),
-                    Err(e) => return Answer::Refused(e),
-                },
+                } => {
+                    let addr = self.addr(start);
+                    match self.uffd(ctx) {
+                        Ok(fd) => sys::uffd_register(fd, addr, len * PAGE, mode.0),
+                        Err(e) => return Answer::Refused(e),
+                    }
+                }
+                Op::Unregister { ctx, start, len } => {
+                    let addr = self.addr(start);
+                    match self.uffd(ctx) {
+                        Ok(fd) => sys::uffd_unregister(fd, addr, len * PAGE),
+                        Err(e) => return Answer::Refused(e),
+                    }
+                }
                 Op::Close { ctx } => match self.uffd[ctx as usize].take() {
-                    // SAFETY: our uffd.
-                    Some(fd) => check(unsafe { libc::close(fd) } as i64),
-                    None => Err(libc::EBADF),
+                    // Dropping the OwnedFd closes it. close(2) of a uffd
+                    // cannot fail (it has no flush, and the fd is ours), so
+                    // nothing is lost by close errors going unreported.
+                    Some(fd) => {
+                        drop(fd);
+                        Ok(())
+                    }
+                    None => Err(Errno::BADF),
                 },
             };
             match r {
                 Ok(()) => Answer::Ok,
-                Err(e) => Answer::Errno(e),
+                Err(e) => Answer::Errno(e.raw_os_error()),
             }
         }
 
         fn reset(&mut self) -> Answer {
             for slot in &mut self.uffd {
-                if let Some(fd) = slot.take() {
-                    // SAFETY: our uffd.
-                    unsafe { libc::close(fd) };
-                }
+                // Dropping the OwnedFd closes the uffd.
+                *slot = None;
             }
             if self.pages > 0 {
                 // SAFETY: exactly the arena.
                 let r = unsafe {
-                    libc::munmap(self.base as *mut libc::c_void, (self.pages * PAGE) as usize)
+                    rustix::mm::munmap(self.base as *mut c_void, (self.pages * PAGE) as usize)
                 };
-                if r < 0 {
-                    return Answer::Refused(format!("munmap of the arena: errno {}", sys::errno()));
+                if let Err(e) = r {
+                    return Answer::Refused(format!(
+                        "munmap of the arena: errno {}",
+                        e.raw_os_error()
+                    ));
                 }
             }
             Answer::Ok
@@ -492,11 +508,11 @@ mod linux {
         fn owner(&self, addr: u64, len: u64, mode: Mode) -> Result<u8, String> {
             let mut seen = Vec::new();
             for (c, fd) in self.uffd.iter().enumerate() {
-                let Some(fd) = *fd else { continue };
-                match sys::uffd_register(fd, addr, len, mode.0) {
+                let Some(fd) = fd else { continue };
+                match sys::uffd_register(fd.as_fd(), addr, len, mode.0) {
                     Ok(()) => return Ok(c as u8),
-                    Err(libc::EBUSY) => {}
-                    Err(e) => seen.push(format!("ctx {c}: errno {e}")),
+                    Err(Errno::BUSY) => {}
+                    Err(e) => seen.push(format!("ctx {c}: errno {}", e.raw_os_error())),
                 }
             }
             Err(format!(
@@ -569,11 +585,14 @@ mod linux {
 
     /// The worker's entry point: `uffd-check __worker PAGES`. Never returns.
     pub fn worker_main() -> ! {
-        // SAFETY: plain process-attribute calls.
+        // Die with the parent, even when hung.
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+        // Keep malloc on the brk heap: no new mappings after start. mallopt
+        // is glibc's allocator tuning, not a syscall, so rustix has no
+        // counterpart: it stays on libc.
+        // SAFETY: a plain allocator setting, made before any thread starts.
         unsafe {
-            // Die with the parent, even when hung.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // Keep malloc on the brk heap: no new mappings after start.
             libc::mallopt(libc::M_MMAP_MAX, 0);
         }
         let stdout = std::io::stdout();
