@@ -176,7 +176,8 @@ impl Worker {
 
     /// One answer line, waiting until `deadline`.
     fn read_line(&mut self, deadline: Instant) -> Result<String, String> {
-        use std::os::fd::AsRawFd;
+        use rustix::event::{PollFd, PollFlags};
+        use rustix::io::Errno;
         loop {
             if let Some(i) = self.rbuf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.rbuf.drain(..=i).collect();
@@ -186,21 +187,23 @@ impl Worker {
             if now >= deadline {
                 return Err("no answer within the timeout".into());
             }
-            let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
-            let mut pfd = libc::pollfd {
-                fd: self.stdout.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one pollfd for our pipe.
-            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
+            let wait = rustix::event::Timespec::try_from(deadline - now).unwrap_or(
+                rustix::event::Timespec {
+                    tv_sec: i64::MAX,
+                    tv_nsec: 0,
+                },
+            );
+            let mut pfd = [PollFd::new(&self.stdout, PollFlags::IN)];
+            let n = match rustix::event::poll(&mut pfd, Some(&wait)) {
+                Ok(n) => n,
+                Err(Errno::INTR) => continue,
+                Err(e) => {
+                    return Err(format!(
+                        "poll on the worker's pipe: {}",
+                        std::io::Error::from(e)
+                    ))
                 }
-                return Err(format!("poll on the worker's pipe: {e}"));
-            }
+            };
             if n == 0 {
                 continue;
             }
