@@ -128,6 +128,24 @@ pub fn run(
     }
 }
 
+/// The longest sequence one fuzzer input runs.
+pub const FUZZ_MAX_OPS: usize = 64;
+
+/// One fuzzer input (`fuzz/`): an arena of `1 + size % 32` pages, at most
+/// [`FUZZ_MAX_OPS`] ops folded into it with [`Op::fit`], run on the model and
+/// the implementation (with `bugs` put back) with every invariant checked.
+pub fn check_fuzz_input(size: u8, ops: Vec<Op>, bugs: uffd_impl::Bugs) -> Result<(), Failure> {
+    let pages: Page = 1 + Page::from(size % 32);
+    let ops: Vec<Op> = ops
+        .into_iter()
+        .take(FUZZ_MAX_OPS)
+        .map(|op| op.fit(pages))
+        .collect();
+    let mut model = uffd_model::PageModel::new(pages);
+    let mut imp = uffd_impl::IntervalImpl::with_bugs(pages, bugs);
+    run_ops(&mut [&mut model, &mut imp], pages, &ops).map(|_| ())
+}
+
 /// A last shrinking pass after proptest's: proptest deletes ops only before
 /// it simplifies them, so an op that became deletable later stays. Delete
 /// ops one at a time while the sequence still fails the same invariant,

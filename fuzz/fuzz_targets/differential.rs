@@ -7,23 +7,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use uffd_impl::IntervalImpl;
-use uffd_model::{Op, Page, PageModel};
-
-/// Longest sequence one input runs.
-const MAX_OPS: usize = 64;
+use uffd_check::runner::check_fuzz_input;
+use uffd_impl::Bugs;
+use uffd_model::Op;
 
 fuzz_target!(|input: (u8, Vec<Op>)| {
-    let (size, ops) = input;
-    let pages: Page = 1 + Page::from(size % 32);
-    let ops: Vec<Op> = ops
-        .into_iter()
-        .take(MAX_OPS)
-        .map(|op| op.fit(pages))
-        .collect();
-    let mut model = PageModel::new(pages);
-    let mut imp = IntervalImpl::new(pages);
-    if let Err(failure) = uffd_check::check::run_ops(&mut [&mut model, &mut imp], pages, &ops) {
+    if let Err(failure) = check_fuzz_input(input.0, input.1, Bugs::default()) {
         panic!("{failure}");
     }
 });
