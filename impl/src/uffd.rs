@@ -36,6 +36,24 @@ impl IntervalImpl {
         }
     }
 
+    /// The piece `[max(start, vma.start), min(end, vma.end))` of `vma` gets
+    /// `new`, merged with its neighbours or split off (the kernel's
+    /// `vma_modify_flags_uffd`); returns the VMA that now holds the piece.
+    fn uffd_modify_piece(
+        &mut self,
+        caller: &'static str,
+        prev: Option<VmaState>,
+        vma: VmaState,
+        start: Page,
+        end: Page,
+        new: Attrs,
+    ) -> Option<VmaState> {
+        let start = start.max(vma.start);
+        let pgoff = self.uffd_piece_pgoff(vma, start);
+        let vmg = Vmg::existing(caller, prev, vma, start, vma.end.min(end), pgoff, new);
+        self.vma_modify(vmg)
+    }
+
     /// UFFDIO_REGISTER: every check first (nothing changes on failure), then
     /// per VMA: skip it if this ctx already tracks the mode, else the piece
     /// in range gets exactly `mode` and `ctx`, merged or split off.
@@ -79,23 +97,12 @@ impl IntervalImpl {
                 start = vma.end;
                 continue;
             }
-            start = start.max(vma.start);
             let new = Attrs {
                 uffd: mode,
                 ctx: Some(ctx),
                 ..vma.attrs
             };
-            let pgoff = self.uffd_piece_pgoff(vma, start);
-            let vmg = Vmg::existing(
-                "userfaultfd_register",
-                prev,
-                vma,
-                start,
-                vma.end.min(end),
-                pgoff,
-                new,
-            );
-            prev = self.vma_modify(vmg);
+            prev = self.uffd_modify_piece("userfaultfd_register", prev, vma, start, end, new);
             let Some(done) = prev else { break };
             start = done.end;
         }
@@ -129,23 +136,12 @@ impl IntervalImpl {
                 start = vma.end;
                 continue;
             }
-            start = start.max(vma.start);
             let new = Attrs {
                 uffd: Mode::NONE,
                 ctx: None,
                 ..vma.attrs
             };
-            let pgoff = self.uffd_piece_pgoff(vma, start);
-            let vmg = Vmg::existing(
-                "userfaultfd_unregister",
-                prev,
-                vma,
-                start,
-                vma.end.min(end),
-                pgoff,
-                new,
-            );
-            prev = self.vma_modify(vmg);
+            prev = self.uffd_modify_piece("userfaultfd_unregister", prev, vma, start, end, new);
             let Some(done) = prev else { break };
             start = done.end;
         }
