@@ -382,6 +382,18 @@ fn replay(
                 result_name(&o.result)
             );
             print!("{}", uffd_check::draw::draw(&o.layout, v.pages, "  "));
+            for b in v.outcomes.iter().filter(|b| !b.report.merges.is_empty()) {
+                let shapes: Vec<String> = b
+                    .report
+                    .merges
+                    .iter()
+                    .map(|&c| match uffd_impl::Shape::of_case(c) {
+                        Some(shape) => format!("case {c} ({shape:?})"),
+                        None => format!("case {c}"),
+                    })
+                    .collect();
+                println!("  {} took {}", b.backend, shapes.join(", "));
+            }
         }
     });
     match result {
