@@ -85,6 +85,9 @@ pub fn run(
     let elapsed = RefCell::new(Duration::ZERO);
     let failing = RefCell::new(false);
     let shrink_steps = RefCell::new(0u64);
+    // The failure of the last failing sequence: proptest accepts every
+    // failing simplification, so at the end this is the minimal one's.
+    let last_failure: RefCell<Option<Failure>> = RefCell::new(None);
     let mut runner = seeded_runner(config.seed, config.cases);
     let strategy = gen::ops(config.pages, config.ops);
     let outcome = runner.run(&strategy, |ops| {
@@ -106,7 +109,9 @@ pub fn run(
                     *shrink_steps.borrow_mut() += 1;
                 }
                 *failing.borrow_mut() = true;
-                Err(TestCaseError::fail(f.invariant))
+                let invariant = f.invariant;
+                *last_failure.borrow_mut() = Some(f);
+                Err(TestCaseError::fail(invariant))
             }
         }
     });
@@ -116,7 +121,18 @@ pub fn run(
             let mut b = backends.borrow_mut();
             let (ops, tries) = delete_ops(&mut b, config.pages, minimal);
             *shrink_steps.borrow_mut() += tries;
-            run_ops(&mut b, config.pages, &ops).err()
+            match run_ops(&mut b, config.pages, &ops) {
+                Err(f) => Some(f),
+                // It does not fail again (a worker that crashed or hung once):
+                // report it as it was seen, and say so.
+                Ok(_) => last_failure.into_inner().map(|mut f| {
+                    f.message.push_str(
+                        "\n(this failure did not happen again when the case was run once more: \
+                         a flaky backend, such as a worker that crashed or hung)",
+                    );
+                    f
+                }),
+            }
         }
         Err(TestError::Abort(why)) => panic!("proptest aborted the run: {why}"),
     };
