@@ -196,22 +196,6 @@ pub fn delete_ops(
     }
 }
 
-/// Shrinks nothing, checks nothing: runs `ops` on one backend, for
-/// throughput measurements of a backend alone.
-pub fn time_alone(backend: &mut dyn Backend, sequences: &[Vec<Op>]) -> (u64, Duration) {
-    let t = Instant::now();
-    let mut n = 0;
-    for ops in sequences {
-        backend.reset();
-        for op in ops {
-            let _ = backend.apply(op);
-            n += 1;
-        }
-        let _ = backend.layout();
-    }
-    (n, t.elapsed())
-}
-
 /// `n` sequences from the generator for `seed`, for benchmarks.
 pub fn sample(config: &RunConfig, n: usize) -> Vec<Vec<Op>> {
     use proptest::strategy::ValueTree;
