@@ -20,16 +20,17 @@ pub fn range(pages: Page) -> impl Strategy<Value = (Page, Page)> {
             2 => 0..=pages,
         ]
         .prop_map(move |x| x.min(pages))
+        .boxed()
     };
     prop_oneof![
         // Two edges, in order: the common case.
-        20 => (edge(), edge()).prop_map(|(a, b)| (a.min(b), a.max(b) - a.min(b))),
+        20 => (edge(), edge()).prop_map(|(a, b)| (a.min(b), a.max(b) - a.min(b))).boxed(),
         // Small ranges anywhere.
-        6 => (0..pages, 1..=3u64).prop_map(move |(s, l)| (s, l.min(pages - s))),
+        6 => (0..pages, 1..=3u64).prop_map(move |(s, l)| (s, l.min(pages - s))).boxed(),
         // Everything.
-        2 => Just((0, pages)),
+        2 => Just((0, pages)).boxed(),
         // Empty.
-        1 => (0..=pages).prop_map(|s| (s, 0)),
+        1 => (0..=pages).prop_map(|s| (s, 0)).boxed(),
     ]
 }
 
@@ -42,18 +43,38 @@ pub fn prot() -> impl Strategy<Value = Prot> {
     ]
 }
 
-pub fn kind(start: Page) -> impl Strategy<Value = Kind> {
+/// A kind to map at `start`, chosen before `start` is known (so the map
+/// strategy needs no `prop_flat_map`, which is slow to generate and shrinks
+/// badly): a file's offset is most often the page it is mapped at, so that
+/// neighbouring mappings of a file are linear and can merge.
+#[derive(Clone, Copy, Debug)]
+pub struct KindPick {
+    tag: u8,
+    file: u8,
+    /// `None`: the page it is mapped at; `Some(p)`: page offset `p`.
+    pgoff: Option<Page>,
+}
+
+impl KindPick {
+    pub fn at(self, start: Page) -> Kind {
+        let (file, pgoff) = (self.file, self.pgoff.unwrap_or(start));
+        match self.tag {
+            0 => Kind::Anon,
+            1 => Kind::AnonNoreserve,
+            2 => Kind::Shmem,
+            3 => Kind::File { file, pgoff },
+            4 => Kind::SharedFile { file, pgoff },
+            _ => Kind::SharedRoFile { file, pgoff },
+        }
+    }
+}
+
+/// Kinds for an arena of `pages` pages (see [`KindPick`]).
+pub fn kind(pages: Page) -> impl Strategy<Value = KindPick> {
+    let tag = prop_oneof![8 => Just(0u8), 2 => Just(1u8), 3 => Just(2u8), 3 => Just(3u8), 2 => Just(4u8), 1 => Just(5u8)];
     let file = prop_oneof![4 => Just(0u8), 2 => Just(1u8), 1 => 0..MAX_FILES];
-    let pgoff = prop_oneof![4 => Just(start), 1 => 0..(start + 8)];
-    let f = (file, pgoff);
-    prop_oneof![
-        8 => Just(Kind::Anon),
-        2 => Just(Kind::AnonNoreserve),
-        3 => Just(Kind::Shmem),
-        3 => f.clone().prop_map(|(file, pgoff)| Kind::File { file, pgoff }),
-        2 => f.clone().prop_map(|(file, pgoff)| Kind::SharedFile { file, pgoff }),
-        1 => f.prop_map(|(file, pgoff)| Kind::SharedRoFile { file, pgoff }),
-    ]
+    let pgoff = prop_oneof![4 => Just(None), 1 => (0..pages + 8).prop_map(Some)];
+    (tag, file, pgoff).prop_map(|(tag, file, pgoff)| KindPick { tag, file, pgoff })
 }
 
 pub fn ctx() -> impl Strategy<Value = u8> {
@@ -73,22 +94,30 @@ pub fn mode() -> impl Strategy<Value = Mode> {
 
 /// One op for an arena of `pages` pages (`pages` ≥ 1).
 pub fn op(pages: Page) -> impl Strategy<Value = Op> {
-    let map = range(pages).prop_flat_map(move |(start, len)| {
-        (prot(), kind(start)).prop_map(move |(prot, kind)| Op::Map {
+    // Each alternative is boxed: proptest's union value trees hold every
+    // alternative inline, and moving those large trees around was half of
+    // `check`'s time.
+    let map = (range(pages), prot(), kind(pages))
+        .prop_map(|((start, len), prot, kind)| Op::Map {
             start,
             len,
             prot,
-            kind,
+            kind: kind.at(start),
         })
-    });
+        .boxed();
     prop_oneof![
         6 => map,
-        2 => range(pages).prop_map(|(start, len)| Op::Unmap { start, len }),
-        4 => (range(pages), prot()).prop_map(|((start, len), prot)| Op::Protect { start, len, prot }),
+        2 => range(pages).prop_map(|(start, len)| Op::Unmap { start, len }).boxed(),
+        4 => (range(pages), prot())
+            .prop_map(|((start, len), prot)| Op::Protect { start, len, prot })
+            .boxed(),
         7 => (ctx(), range(pages), mode())
-            .prop_map(|(ctx, (start, len), mode)| Op::Register { ctx, start, len, mode }),
-        5 => (ctx(), range(pages)).prop_map(|(ctx, (start, len))| Op::Unregister { ctx, start, len }),
-        2 => ctx().prop_map(|ctx| Op::Close { ctx }),
+            .prop_map(|(ctx, (start, len), mode)| Op::Register { ctx, start, len, mode })
+            .boxed(),
+        5 => (ctx(), range(pages))
+            .prop_map(|(ctx, (start, len))| Op::Unregister { ctx, start, len })
+            .boxed(),
+        2 => ctx().prop_map(|ctx| Op::Close { ctx }).boxed(),
     ]
 }
 
@@ -96,11 +125,11 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
 /// something, so that the rest has a layout to work on. The first map is
 /// optional so that shrinking can drop it like any other op.
 pub fn ops(pages: Page, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
-    let first = (1..=pages, prot(), kind(0)).prop_map(|(len, prot, kind)| Op::Map {
+    let first = (1..=pages, prot(), kind(pages)).prop_map(|(len, prot, kind)| Op::Map {
         start: 0,
         len,
         prot,
-        kind,
+        kind: kind.at(0),
     });
     let max_len = max_len.max(1);
     (
