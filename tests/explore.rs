@@ -4,10 +4,12 @@
 //! pinned, so a change in the state space (a rule, the alphabet, the state
 //! key) is noticed.
 
+mod common;
+
 use std::path::Path;
 
 use uffd_check::explore::explore;
-use uffd_check::kernel::{available, KernelBackend};
+use uffd_check::kernel::KernelBackend;
 use uffd_impl::Bugs;
 use uffd_model::Op;
 
@@ -29,11 +31,7 @@ fn every_sequence_of_3_ops_on_4_pages_agrees() {
 
 #[test]
 fn every_sequence_of_2_ops_on_4_pages_agrees_with_the_kernel() {
-    if let Err(why) = available() {
-        if std::env::var_os("UFFD_CHECK_REQUIRE_KERNEL").is_some() {
-            panic!("UFFD_CHECK_REQUIRE_KERNEL is set but {why}");
-        }
-        eprintln!("SKIPPED: the live-kernel backend is not available here: {why}");
+    if !common::kernel_available() {
         return;
     }
     let mut k = KernelBackend::spawn(4, Path::new(env!("CARGO_BIN_EXE_uffd-check")))

@@ -1,20 +1,19 @@
 //! The kernel backend stays in its arena, survives a crashing or hanging
 //! worker, and reads back the live kernel's layout faithfully.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use uffd_check::kernel::{available, Fault, KernelBackend, WORKER_VIOLATION};
+use uffd_check::kernel::{Fault, KernelBackend, WORKER_VIOLATION};
 use uffd_model::{Backend, Errno, Kind, Layout, Mode, Op, Page, Prot};
 
 const PAGES: Page = 32;
 
 fn backend(pages: Page) -> KernelBackend {
-    if let Err(e) = available() {
-        panic!("these tests need userfaultfd: {e}");
-    }
     KernelBackend::spawn(pages, Path::new(env!("CARGO_BIN_EXE_uffd-check")))
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -101,6 +100,9 @@ fn well_formed(l: &Layout, pages: Page) -> Result<(), String> {
 /// and every layout read back is well formed with no worker complaint.
 #[test]
 fn random_sequences_stay_inside_the_arena() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     // Warm up (the worker's heap and stack reach their working size).
     run(&mut b, "map 0 32 rw- anon\nregister 0 0 32 missing");
@@ -168,6 +170,9 @@ fn random_sequences_stay_inside_the_arena() {
 /// (b) A worker that dies is reported, and the next op runs on a fresh one.
 #[test]
 fn a_crashing_worker_is_reported_and_replaced() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     run(&mut b, "map 0 8 rw- anon");
     b.inject_fault(Fault::Crash);
@@ -190,6 +195,9 @@ fn a_crashing_worker_is_reported_and_replaced() {
 /// (c) A worker that hangs is killed after the timeout, reported, replaced.
 #[test]
 fn a_hanging_worker_is_reported_and_replaced() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     b.set_timeout(Duration::from_millis(300));
     run(&mut b, "map 0 8 rw- anon");
@@ -213,6 +221,9 @@ fn a_hanging_worker_is_reported_and_replaced() {
 /// layout prefetched along with the op, the crash would hit the next op.)
 #[test]
 fn a_crash_during_layout_is_reported() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     b.set_prefetch(false);
     run(&mut b, "map 0 8 rw- anon");
@@ -226,6 +237,9 @@ fn a_crash_during_layout_is_reported() {
 /// The guard mappings never merge with an arena VMA that looks like them.
 #[test]
 fn guards_do_not_merge_with_the_arena_edges() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     let outside = b.outside_mappings();
     run(
@@ -247,6 +261,9 @@ fn guards_do_not_merge_with_the_arena_edges() {
 /// to a plain VMA gives two VMAs, not three.
 #[test]
 fn lkml_unregister_tail_gives_two_vmas() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     run(
         &mut b,
@@ -264,6 +281,9 @@ fn lkml_unregister_tail_gives_two_vmas() {
 /// (d) The mirror: register the head of a plain VMA next to a registered one.
 #[test]
 fn lkml_mirror_register_merges_into_the_registered_neighbour() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     run(
         &mut b,
@@ -282,6 +302,9 @@ fn lkml_mirror_register_merges_into_the_registered_neighbour() {
 /// three VMAs, the rest of the mapping intact.
 #[test]
 fn syzkaller_register_inside_a_large_vma_gives_three_vmas() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(4096);
     run(&mut b, "map 0 4096 rw- anon\nregister 0 16 2 missing");
     assert_eq!(
@@ -297,6 +320,9 @@ fn syzkaller_register_inside_a_large_vma_gives_three_vmas() {
 /// The owner of each registration is read back (asked of the kernel).
 #[test]
 fn the_owning_ctx_is_read_back() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     run(
         &mut b,
@@ -320,6 +346,9 @@ fn the_owning_ctx_is_read_back() {
 /// op's own answer, and the layout it reads is the current one.
 #[test]
 fn prefetched_layouts_that_are_not_read_are_dropped() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     assert_eq!(
         run(
@@ -339,6 +368,9 @@ fn prefetched_layouts_that_are_not_read_are_dropped() {
 /// reset empties the arena and closes every uffd, in the same worker.
 #[test]
 fn reset_empties_the_arena_and_closes_every_uffd() {
+    if !common::kernel_available() {
+        return;
+    }
     let mut b = backend(PAGES);
     run(&mut b, "map 0 12 rw- anon\nregister 1 0 4 missing");
     b.reset();

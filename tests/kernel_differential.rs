@@ -15,18 +15,15 @@ use std::path::Path;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use uffd_check::check::{run_ops, run_trace};
 use uffd_check::gen;
-use uffd_check::kernel::{available, KernelBackend};
+use uffd_check::kernel::KernelBackend;
 use uffd_check::trace::Trace;
 use uffd_impl::IntervalImpl;
 use uffd_model::{Kind, Mode, Op, OpResult, Page, PageModel, Prot};
 
-/// The kernel backend, or `None` (with the reason printed) where there is none.
+/// The kernel backend, or `None` where there is none (see
+/// `common::kernel_available`).
 fn kernel(pages: Page) -> Option<KernelBackend> {
-    if let Err(why) = available() {
-        if std::env::var_os("UFFD_CHECK_REQUIRE_KERNEL").is_some() {
-            panic!("UFFD_CHECK_REQUIRE_KERNEL is set but {why}");
-        }
-        eprintln!("SKIPPED: the live-kernel backend is not available here: {why}");
+    if !common::kernel_available() {
         return None;
     }
     Some(

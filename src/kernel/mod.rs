@@ -41,8 +41,12 @@ pub const LAYOUT_VIOLATION: &str = "kernel-layout";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Can this process use userfaultfd? `Err` says why not (not Linux, EPERM,
-/// ENOSYS...), for tests that skip.
+/// ENOSYS..., or `UFFD_CHECK_NO_KERNEL` set to leave the kernel out), for
+/// tests that skip.
 pub fn available() -> Result<(), String> {
+    if std::env::var_os("UFFD_CHECK_NO_KERNEL").is_some() {
+        return Err("UFFD_CHECK_NO_KERNEL is set".into());
+    }
     #[cfg(not(target_os = "linux"))]
     {
         Err(format!(

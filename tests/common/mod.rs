@@ -42,3 +42,29 @@ pub fn case_files() -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Can the live-kernel tests run here? Where userfaultfd cannot be used
+/// (not Linux, not permitted), this says why on stderr and returns false, and
+/// the test returns without running; with `UFFD_CHECK_REQUIRE_KERNEL` set (as
+/// `.ci/run` sets it) that is a failure instead.
+pub fn kernel_available() -> bool {
+    match uffd_check::kernel::available() {
+        Ok(()) => true,
+        Err(why) => {
+            if std::env::var_os("UFFD_CHECK_REQUIRE_KERNEL").is_some() {
+                panic!("UFFD_CHECK_REQUIRE_KERNEL is set but {why}");
+            }
+            // Straight to stderr, past the test harness's capture, once per
+            // test binary: a skip must be seen, not only in --nocapture runs.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: live-kernel tests: the live-kernel backend is not available here: {why}"
+                );
+            });
+            false
+        }
+    }
+}
