@@ -17,6 +17,7 @@
 //! its uffd bits is EBUSY from every ctx but the owner, and a no-op from the
 //! owner.
 
+#[cfg(target_os = "linux")]
 mod sys;
 pub mod worker;
 
