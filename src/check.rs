@@ -352,9 +352,11 @@ pub fn run_trace_with(
         sequences: 1,
         ..Stats::default()
     };
+    let ops = trace.ops();
     for b in backends.iter_mut() {
         b.reset();
         b.take_report();
+        b.plan(&ops);
     }
     for (index, step) in trace.steps.iter().enumerate() {
         let outcomes = match check_step(backends, trace.pages, index, step, &mut each) {

@@ -278,9 +278,10 @@ fn check(
         row("kernel", k.ops, k.time);
         let t = k.inner.timings();
         println!(
-            "  kernel split: ops {:.3} s ({} round trips), layouts {:.3} s ({} reads; worker read smaps {:.3} s, parsed {:.3} s), {} worker(s) started",
+            "  kernel split: ops {:.3} s waiting for {} answers (the syscalls themselves {:.3} s in the worker), layouts {:.3} s waiting for {} (the worker reading smaps {:.3} s, parsing {:.3} s), {} worker(s) started",
             t.op_time.as_secs_f64(),
             t.ops,
+            t.syscalls.as_secs_f64(),
             t.layout_time.as_secs_f64(),
             t.layouts,
             t.smaps_read.as_secs_f64(),

@@ -273,6 +273,9 @@ impl<B: Backend> Backend for Timed<B> {
     fn reset(&mut self) {
         self.timed(|b| b.reset())
     }
+    fn plan(&mut self, ops: &[Op]) {
+        self.timed(|b| b.plan(ops))
+    }
     fn take_report(&mut self) -> uffd_model::StepReport {
         self.inner.take_report()
     }

@@ -378,3 +378,58 @@ fn reset_empties_the_arena_and_closes_every_uffd() {
     assert_eq!(run(&mut b, "close 1"), ["EBADF"]);
     assert_eq!(b.timings().spawns, 1);
 }
+
+/// A planned sequence (sent to the worker ahead) that the caller leaves
+/// early is harmless: the answers owed are dropped at the next request and
+/// every later answer is the right one. A caller that departs from the plan
+/// (which `Backend::plan` forbids) sees the planned ops already run.
+#[test]
+fn a_planned_sequence_left_early_or_departed_from_stays_correct() {
+    if !common::kernel_available() {
+        return;
+    }
+    let mut b = backend(PAGES);
+    let ops: Vec<Op> = [
+        "map 0 20 rw- anon",
+        "register 0 0 10 missing",
+        "unregister 0 5 5",
+        "map 0 0 rw- anon",
+    ]
+    .iter()
+    .map(|l| l.parse().unwrap())
+    .collect();
+    // Left early: two of four steps, then reset.
+    b.reset();
+    b.plan(&ops);
+    assert_eq!(b.apply(&ops[0]), Ok(()));
+    assert_eq!(lines(&b.layout()), ["[0,20) rw- anon@0 account maywrite"]);
+    assert_eq!(b.apply(&ops[1]), Ok(()));
+    b.reset();
+    assert!(b.layout().is_empty(), "reset ran before the owed answers");
+    // Departed from, against the contract: plan all four, ask something else.
+    b.plan(&ops);
+    assert_eq!(b.apply(&"map 0 4 r-- anon".parse().unwrap()), Ok(()));
+    // The planned ops ran in the worker before it (they were sent first),
+    // so the layout is theirs followed by this map.
+    assert_eq!(
+        lines(&b.layout()),
+        [
+            "[0,4) r-- anon@0 maywrite",
+            "[4,5) rw- anon@4 account maywrite uffd=missing ctx=0",
+            "[5,20) rw- anon@5 account maywrite",
+        ]
+    );
+    // And the whole plan, followed to the end.
+    b.reset();
+    b.plan(&ops);
+    let results: Vec<String> = ops
+        .iter()
+        .map(|op| {
+            let r = uffd_model::result_name(&b.apply(op));
+            b.layout();
+            r
+        })
+        .collect();
+    assert_eq!(results, ["ok", "ok", "ok", "EINVAL"]);
+    assert!(b.take_report().violations.is_empty());
+}

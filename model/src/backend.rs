@@ -125,6 +125,13 @@ pub trait Backend {
     /// Back to an empty arena with no uffd open.
     fn reset(&mut self);
 
+    /// A promise: these ops will be asked next, in this order, each followed
+    /// by a [`Backend::layout`]; the caller may stop early, but then calls
+    /// [`Backend::reset`] before anything else (the checker does both). A
+    /// backend may run them ahead (the kernel backend sends them all to its
+    /// worker at once, saving a round trip per step). The default ignores it.
+    fn plan(&mut self, _ops: &[Op]) {}
+
     /// What the last op had to say besides its result (merge cases taken,
     /// violations); taking it clears it.
     fn take_report(&mut self) -> StepReport {

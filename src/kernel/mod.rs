@@ -21,6 +21,7 @@
 mod sys;
 pub mod worker;
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -93,6 +94,8 @@ pub struct KernelTimings {
     pub ops: u64,
     /// Round-trip time of all ops (the syscall plus two pipe hops).
     pub op_time: Duration,
+    /// Of which: the syscalls themselves, as the worker timed them.
+    pub syscalls: Duration,
     /// Layouts read.
     pub layouts: u64,
     /// Round-trip time of all layouts.
@@ -229,9 +232,23 @@ enum Req<'a> {
     Send { req: &'a str, multi: bool },
     /// Send an op and `layout` together; answer the op, leave the layout pending.
     OpThenLayout(&'a str),
-    /// Read the pending layout answer.
+    /// Read the answer to the op at the front of the pending queue.
+    PlannedOp,
+    /// Read the layout answer at the front of the pending queue.
     Pending,
 }
+
+/// An answer the worker owes: to an op (one line) or to `layout` (lines up
+/// to `end`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pending {
+    Op(String),
+    Layout,
+}
+
+/// The most request bytes sent ahead at once: well under a pipe's 64 KiB, so
+/// sending never waits for the worker.
+const PLAN_BYTES: usize = 32 * 1024;
 
 /// Reads one answer: a line, or lines up to and including `end ...`.
 fn read_answer(w: &mut Worker, multi: bool, deadline: Instant) -> Result<Vec<String>, Failure> {
@@ -257,8 +274,9 @@ pub struct KernelBackend {
     timeout: Duration,
     /// Send `layout` along with every op (see [`KernelBackend::set_prefetch`]).
     prefetch: bool,
-    /// A `layout` answer the worker owes us (sent along with the last op).
-    pending_layout: bool,
+    /// Answers the worker owes us, in order: requests sent ahead (a layout
+    /// sent along with an op, or a whole planned sequence).
+    pending: VecDeque<Pending>,
     report: StepReport,
     timings: KernelTimings,
 }
@@ -274,7 +292,7 @@ impl KernelBackend {
             worker: Some(worker),
             timeout: DEFAULT_TIMEOUT,
             prefetch: true,
-            pending_layout: false,
+            pending: VecDeque::new(),
             report: StepReport::default(),
             timings: KernelTimings {
                 spawns: 1,
@@ -341,7 +359,7 @@ impl KernelBackend {
                 Err(())
             }
             Err(Failure::Dead(text)) => {
-                self.pending_layout = false;
+                self.pending.clear();
                 let status = self.worker.take().map(|mut w| w.kill()).unwrap_or_default();
                 let respawn = match Worker::spawn(&self.exe, self.pages, self.timeout) {
                     Ok(w) => {
@@ -363,21 +381,28 @@ impl KernelBackend {
 
     fn try_ask(&mut self, r: Req<'_>) -> Result<Vec<String>, Failure> {
         if self.worker.is_none() {
-            self.pending_layout = false;
+            self.pending.clear();
             let w = Worker::spawn(&self.exe, self.pages, self.timeout).map_err(Failure::Dead)?;
             self.timings.spawns += 1;
             self.worker = Some(w);
         }
-        let deadline = Instant::now() + self.timeout;
         let w = self.worker.as_mut().expect("a worker");
-        if let Req::Pending = r {
-            self.pending_layout = false;
-            return read_answer(w, true, deadline);
+        let deadline = Instant::now() + self.timeout;
+        match r {
+            Req::PlannedOp => {
+                self.pending.pop_front();
+                return read_answer(w, false, deadline);
+            }
+            Req::Pending => {
+                self.pending.pop_front();
+                return read_answer(w, true, deadline);
+            }
+            _ => {}
         }
-        if self.pending_layout {
-            // An unread prefetched layout: read and drop it.
-            self.pending_layout = false;
-            read_answer(w, true, deadline)?;
+        // Answers owed for requests nobody will ask about any more: read and
+        // drop them, so the next answer is this request's.
+        while let Some(p) = self.pending.pop_front() {
+            read_answer(w, p == Pending::Layout, Instant::now() + self.timeout)?;
         }
         let deadline = Instant::now() + self.timeout;
         match r {
@@ -387,35 +412,48 @@ impl KernelBackend {
             }
             Req::OpThenLayout(req) => {
                 w.send(&format!("{req}\nlayout")).map_err(Failure::Dead)?;
-                self.pending_layout = true;
+                self.pending.push_back(Pending::Layout);
                 read_answer(w, false, deadline)
             }
-            Req::Pending => unreachable!("handled above"),
+            Req::PlannedOp | Req::Pending => unreachable!("handled above"),
         }
     }
 
     fn op(&mut self, op: Op) -> OpResult {
         let t = Instant::now();
         let req = op.to_string();
-        let asked = if self.prefetch {
+        let planned =
+            self.worker.is_some() && self.pending.front() == Some(&Pending::Op(req.clone()));
+        let asked = if planned {
+            self.ask_req(Req::PlannedOp, &req)
+        } else if self.prefetch {
             self.ask_req(Req::OpThenLayout(&req), &req)
         } else {
             self.ask(&req, false)
         };
         let r = match asked {
-            Ok(lines) => match lines[0].as_str() {
-                "ok" => Ok(()),
-                other => match Errno::parse(other) {
-                    Some(e) => Err(e),
-                    None => {
+            // `ok NS` or `EINVAL NS`: the result, and how long the worker
+            // spent in the op itself.
+            Ok(lines) => {
+                let (result, ns) = lines[0].split_once(' ').unwrap_or((&lines[0], ""));
+                let r = match result {
+                    "ok" => Some(Ok(())),
+                    e => Errno::parse(e).map(Err),
+                };
+                match (r, ns.parse::<u64>()) {
+                    (Some(r), Ok(ns)) => {
+                        self.timings.syscalls += Duration::from_nanos(ns);
+                        r
+                    }
+                    _ => {
                         self.report.violations.push((
                             WORKER_VIOLATION,
-                            format!("the kernel worker answered `{other}` to `{op}`"),
+                            format!("the kernel worker answered `{}` to `{op}`", lines[0]),
                         ));
                         Err(Errno::Other(-1))
                     }
-                },
-            },
+                }
+            }
             Err(()) => Err(Errno::Other(-1)),
         };
         self.timings.ops += 1;
@@ -499,7 +537,7 @@ impl Backend for KernelBackend {
     fn layout(&mut self) -> Layout {
         let t = Instant::now();
         let mut vmas = Vec::new();
-        let asked = if self.pending_layout && self.worker.is_some() {
+        let asked = if self.pending.front() == Some(&Pending::Layout) && self.worker.is_some() {
             self.ask_req(Req::Pending, "layout")
         } else {
             self.ask("layout", true)
@@ -537,6 +575,39 @@ impl Backend for KernelBackend {
                     format!("the kernel worker answered `{}` to `reset`", lines[0]),
                 ));
             }
+        }
+    }
+
+    /// Sends the whole sequence (each op, then `layout`) to the worker at
+    /// once, up to [`PLAN_BYTES`], so that the worker runs ahead and each
+    /// step costs no round trip; answers are then read in order as the ops
+    /// and layouts are asked for. Anything else asked first drops them.
+    fn plan(&mut self, ops: &[Op]) {
+        if !self.prefetch || !self.pending.is_empty() {
+            return;
+        }
+        let Some(w) = self.worker.as_mut() else {
+            return;
+        };
+        let mut batch = String::new();
+        let mut queued = Vec::new();
+        for op in ops {
+            let line = op.to_string();
+            if batch.len() + line.len() + 8 > PLAN_BYTES {
+                break;
+            }
+            batch.push_str(&line);
+            batch.push_str("\nlayout\n");
+            queued.push(Pending::Op(line));
+            queued.push(Pending::Layout);
+        }
+        if batch.is_empty() {
+            return;
+        }
+        batch.pop(); // `send` adds the last newline
+                     // If the worker is gone, the next request finds out and reports it.
+        if w.send(&batch).is_ok() {
+            self.pending.extend(queued);
         }
     }
 

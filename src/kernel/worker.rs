@@ -6,12 +6,16 @@
 //! | request | answer |
 //! |---|---|
 //! | (start) | `ready BASE PAGES` (BASE in hex), or `fail TEXT` and exit |
-//! | an op's trace line | `ok`, the errno name (`EINVAL`, `errno42`), or `refused TEXT` |
+//! | an op's trace line | `ok NS` or the errno name and `NS` (`EINVAL 2100`, `errno42 900`), NS the nanoseconds the op took in the worker; or `refused TEXT` |
 //! | `layout` | `vma START END PROT BACKING PGOFF FLAGS UFFD CTX` lines and `error TEXT` lines, then `end READ_NS PROBE_NS` |
 //! | `outside` | `/proc/self/maps` lines of everything outside the arena, then `end` |
 //! | `reset` | `ok` or `refused TEXT` |
 //! | `__crash` | none: the worker aborts |
 //! | `__hang` | none: the worker sleeps forever |
+//!
+//! Requests may be sent ahead: the worker answers them in order, so the
+//! parent can send a whole sequence at once (`Backend::plan`) and read the
+//! answers as it needs them.
 //!
 //! In a `vma` line START and END are arena pages, PROT is `rw-` style, BACKING
 //! is `anon`, `shmem:INODE` or `file:F`, PGOFF is in pages, FLAGS and UFFD are
@@ -635,8 +639,17 @@ mod linux {
                 },
                 _ => match req.parse::<Op>() {
                     Ok(op) => {
+                        let t = Instant::now();
                         let a = w.op(&op);
-                        answer(&mut out, a)
+                        let ns = t.elapsed().as_nanos();
+                        match a {
+                            // The result, then the time the op took in here.
+                            Answer::Ok => writeln!(out, "ok {ns}"),
+                            Answer::Errno(e) => {
+                                writeln!(out, "{} {ns}", uffd_model::Errno::from_raw(e))
+                            }
+                            a => answer(&mut out, a),
+                        }
                     }
                     Err(e) => answer(
                         &mut out,
