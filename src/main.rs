@@ -485,6 +485,9 @@ fn explore(
 }
 
 fn bench(vmas: &[u64], ops: u64) -> Result<ExitCode, String> {
+    if ops == 0 {
+        return Err("--ops 0: the scaling table needs at least one op per row".into());
+    }
     println!("{}", uffd_check::bench::random_sequences_table());
     println!("{}", uffd_check::bench::scaling_table(vmas, ops)?);
     Ok(ExitCode::SUCCESS)
