@@ -83,3 +83,19 @@ fn the_shortest_stale_prev_bug_is_two_ops() {
     let ops: Vec<String> = f.trace.ops().iter().map(Op::to_string).collect();
     assert_eq!(ops, ["map 0 2 rw- anon", "register 0 1 1 missing"]);
 }
+
+/// The long version, about two minutes: every sequence of up to 3 ops on 4
+/// pages (628,368 transitions) replayed on the live kernel.
+/// `cargo test --release --test explore -- --ignored`.
+#[test]
+#[ignore = "about two minutes; run with --ignored"]
+fn every_sequence_of_3_ops_on_4_pages_agrees_with_the_kernel() {
+    if !common::kernel_available() {
+        return;
+    }
+    let mut k = KernelBackend::spawn(4, Path::new(env!("CARGO_BIN_EXE_uffd-check")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = explore(4, 3, Bugs::default(), Some(&mut k));
+    assert!(r.failure.is_none(), "{}", r.failure.unwrap());
+    assert_eq!(r.states_by_depth, [1, 72, 2891, 68852]);
+}
