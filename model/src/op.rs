@@ -254,8 +254,10 @@ impl FromStr for Kind {
     }
 }
 
-/// One operation of the language (see DESIGN.md).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Arbitrary)]
+/// One operation of the language (see DESIGN.md). Its `Debug` is its trace
+/// line too, so proptest's "minimal failing input" and the seeds saved under
+/// `proptest-regressions/` read as traces.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Arbitrary)]
 pub enum Op {
     /// `map START LEN PROT KIND`: mmap(MAP_FIXED).
     Map {
@@ -453,6 +455,12 @@ impl fmt::Display for Op {
             Op::Unregister { ctx, start, len } => write!(f, "unregister {ctx} {start} {len}"),
             Op::Close { ctx } => write!(f, "close {ctx}"),
         }
+    }
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
