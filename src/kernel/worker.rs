@@ -201,54 +201,29 @@ mod linux {
                     let addr = self.addr(start) as *mut c_void;
                     let size = (len * PAGE) as usize;
                     let prot = ProtFlags::from_bits_retain(prot.bits().into());
-                    let fixed = MapFlags::FIXED;
+                    // Decide the sharing flags and the fd first, then one call.
                     let files = &self.files;
+                    let (flags, fd, pgoff) = match kind {
+                        Kind::Anon => (MapFlags::PRIVATE, None, 0),
+                        Kind::AnonNoreserve => (MapFlags::PRIVATE | MapFlags::NORESERVE, None, 0),
+                        Kind::Shmem => (MapFlags::SHARED, None, 0),
+                        Kind::File { file, pgoff } => {
+                            (MapFlags::PRIVATE, Some(&files[file as usize].rw), pgoff)
+                        }
+                        Kind::SharedFile { file, pgoff } => {
+                            (MapFlags::SHARED, Some(&files[file as usize].rw), pgoff)
+                        }
+                        Kind::SharedRoFile { file, pgoff } => {
+                            (MapFlags::SHARED, Some(&files[file as usize].ro), pgoff)
+                        }
+                    };
+                    let flags = flags | MapFlags::FIXED;
                     // SAFETY: MAP_FIXED inside the arena, which holds nothing
                     // but the mappings of earlier ops.
                     let r = unsafe {
-                        match kind {
-                            Kind::Anon => rustix::mm::mmap_anonymous(
-                                addr,
-                                size,
-                                prot,
-                                MapFlags::PRIVATE | fixed,
-                            ),
-                            Kind::AnonNoreserve => rustix::mm::mmap_anonymous(
-                                addr,
-                                size,
-                                prot,
-                                MapFlags::PRIVATE | MapFlags::NORESERVE | fixed,
-                            ),
-                            Kind::Shmem => rustix::mm::mmap_anonymous(
-                                addr,
-                                size,
-                                prot,
-                                MapFlags::SHARED | fixed,
-                            ),
-                            Kind::File { file, pgoff } => rustix::mm::mmap(
-                                addr,
-                                size,
-                                prot,
-                                MapFlags::PRIVATE | fixed,
-                                &files[file as usize].rw,
-                                pgoff * PAGE,
-                            ),
-                            Kind::SharedFile { file, pgoff } => rustix::mm::mmap(
-                                addr,
-                                size,
-                                prot,
-                                MapFlags::SHARED | fixed,
-                                &files[file as usize].rw,
-                                pgoff * PAGE,
-                            ),
-                            Kind::SharedRoFile { file, pgoff } => rustix::mm::mmap(
-                                addr,
-                                size,
-                                prot,
-                                MapFlags::SHARED | fixed,
-                                &files[file as usize].ro,
-                                pgoff * PAGE,
-                            ),
+                        match fd {
+                            None => rustix::mm::mmap_anonymous(addr, size, prot, flags),
+                            Some(fd) => rustix::mm::mmap(addr, size, prot, flags, fd, pgoff * PAGE),
                         }
                     };
                     match r {
