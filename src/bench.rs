@@ -7,7 +7,48 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use uffd_impl::IntervalImpl;
-use uffd_model::{Backend, Mode, Op, Page, PageModel, Prot};
+use uffd_model::PageModel;
+use uffd_vocab::{Backend, Kind, Layout, Mode, Op, OpResult, Page, Prot};
+
+/// The model and the implementation, timed on their own: an op without
+/// reading the layout back (which `Backend::step` always does, and which
+/// costs O(VMAs)), and the layout alone.
+trait Timeable {
+    fn name(&self) -> &'static str;
+    fn run_op(&mut self, op: &Op) -> OpResult;
+    fn layout(&self) -> Layout;
+    fn reset(&mut self);
+}
+
+impl Timeable for PageModel {
+    fn name(&self) -> &'static str {
+        "model"
+    }
+    fn run_op(&mut self, op: &Op) -> OpResult {
+        PageModel::run_op(self, op)
+    }
+    fn layout(&self) -> Layout {
+        PageModel::layout(self)
+    }
+    fn reset(&mut self) {
+        Backend::reset(self)
+    }
+}
+
+impl Timeable for IntervalImpl {
+    fn name(&self) -> &'static str {
+        "impl"
+    }
+    fn run_op(&mut self, op: &Op) -> OpResult {
+        IntervalImpl::run_op(self, op)
+    }
+    fn layout(&self) -> Layout {
+        IntervalImpl::layout(self)
+    }
+    fn reset(&mut self) {
+        Backend::reset(self)
+    }
+}
 
 use crate::runner::{sample, RunConfig};
 
@@ -17,13 +58,13 @@ fn per_sec(n: u64, t: Duration) -> f64 {
 
 /// Runs `seqs` on `b`; with `layouts`, reads the layout after every op as
 /// the checker does. Returns (ops, time).
-fn drive(b: &mut dyn Backend, seqs: &[Vec<Op>], layouts: bool) -> (u64, Duration) {
+fn drive(b: &mut dyn Timeable, seqs: &[Vec<Op>], layouts: bool) -> (u64, Duration) {
     let t = Instant::now();
     let mut n = 0;
     for ops in seqs {
         b.reset();
         for op in ops {
-            let _ = b.apply(op);
+            let _ = b.run_op(op);
             n += 1;
             if layouts {
                 std::hint::black_box(b.layout());
@@ -57,7 +98,7 @@ pub fn random_sequences_table() -> String {
     );
     let mut rates = Vec::new();
     for mut b in [
-        Box::new(PageModel::new(config.pages)) as Box<dyn Backend>,
+        Box::new(PageModel::new(config.pages)) as Box<dyn Timeable>,
         Box::new(IntervalImpl::new(config.pages)),
     ] {
         let (n, t) = drive(b.as_mut(), &seqs, false);
@@ -82,11 +123,20 @@ pub fn random_sequences_table() -> String {
 
 /// Builds a layout of `vmas` VMAs on `vmas` pages: rw- anon with every other
 /// page read-only, so no two neighbours merge.
-fn build(b: &mut dyn Backend, vmas: Page) {
+fn build(b: &mut dyn Timeable, vmas: Page) {
     b.reset();
-    let _ = b.map(0, vmas, Prot::RW, uffd_model::Kind::Anon);
+    let _ = b.run_op(&Op::Map {
+        start: 0,
+        len: vmas,
+        prot: Prot::RW,
+        kind: Kind::Anon,
+    });
     for p in (1..vmas).step_by(2) {
-        let _ = b.protect(p, 1, Prot::from_bits(Prot::READ));
+        let _ = b.run_op(&Op::Protect {
+            start: p,
+            len: 1,
+            prot: Prot::from_bits(Prot::READ),
+        });
     }
 }
 
@@ -150,14 +200,14 @@ pub fn scaling_table(sizes: &[u64], ops: u64) -> Result<String, String> {
         let work = workload(n, ops, n);
         let mut rows = Vec::new();
         for mut b in [
-            Box::new(IntervalImpl::new(n)) as Box<dyn Backend>,
+            Box::new(IntervalImpl::new(n)) as Box<dyn Timeable>,
             Box::new(PageModel::new(n)),
         ] {
             build(b.as_mut(), n);
             let before = b.layout().len() as u64;
             let t = Instant::now();
             for op in &work {
-                let _ = b.apply(op);
+                let _ = b.run_op(op);
             }
             let el = t.elapsed();
             let t = Instant::now();

@@ -10,19 +10,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use uffd_model::{result_name, Backend, Backing, Layout, Mode, Op, OpResult, Page, StepReport};
+pub use uffd_vocab::Outcome;
+use uffd_vocab::{result_name, Backend, Backing, Layout, Mode, Op, Page};
 
 use crate::draw::draw;
 use crate::trace::{Step, Trace};
-
-/// One backend's answer to one step.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub backend: &'static str,
-    pub result: OpResult,
-    pub layout: Layout,
-    pub report: StepReport,
-}
 
 /// What an invariant sees: one step on every backend.
 pub struct StepView<'a> {
@@ -63,6 +55,10 @@ pub const INVARIANTS: &[Invariant] = &[
     Invariant {
         name: "same-layout",
         check: same_layout,
+    },
+    Invariant {
+        name: "same-contexts",
+        check: same_contexts,
     },
     Invariant {
         name: "minimal-fragmentation",
@@ -153,11 +149,12 @@ fn same_result(v: &StepView) -> Result<(), String> {
     Ok(())
 }
 
-/// Every backend has the layout of the first one.
+/// Every backend has the layout of the first one, on every field both
+/// observe (a field one of them does not observe is unknown, not equal).
 fn same_layout(v: &StepView) -> Result<(), String> {
     let first = &v.outcomes[0];
     for o in &v.outcomes[1..] {
-        if o.layout != first.layout {
+        if !o.layout.agrees_with(&first.layout) {
             return Err(format!(
                 "{} and {} have different layouts",
                 first.backend, o.backend
@@ -167,14 +164,33 @@ fn same_layout(v: &StepView) -> Result<(), String> {
     Ok(())
 }
 
-/// No two adjacent VMAs of any backend could be one VMA.
+/// Every backend has the open uffd contexts of the first one.
+fn same_contexts(v: &StepView) -> Result<(), String> {
+    let first = &v.outcomes[0];
+    for o in &v.outcomes[1..] {
+        if o.open != first.open {
+            return Err(format!(
+                "{} has uffd contexts {} open but {} has {}",
+                first.backend, first.open, o.backend, o.open
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// No two adjacent VMAs of any backend could be one VMA. A pair whose merge
+/// depends on a field the backend does not observe is not judged there
+/// (`same-layout` holds its boundaries to the reference's).
 fn minimal_fragmentation(v: &StepView) -> Result<(), String> {
     for o in v.outcomes {
+        let hidden = o.layout.unobserved();
         for w in o.layout.vmas().windows(2) {
-            if w[0].mergeable_with(&w[1]) {
+            if w[0].surely_mergeable_with(&w[1], hidden) {
                 return Err(format!(
                     "{}: {} and {} could be one VMA",
-                    o.backend, w[0], w[1]
+                    o.backend,
+                    w[0].display(hidden),
+                    w[1].display(hidden)
                 ));
             }
         }
@@ -221,18 +237,74 @@ fn expected(v: &StepView) -> Result<(), String> {
             }
         }
         if let Some(l) = &step.expect_layout {
-            if *l != o.layout {
+            if !o.layout.agrees_with(l) {
                 return Err(format!(
                     "{b}'s layout is not the one the trace expects for the op at line {} \
                      (< expected, > {b}):\n{}",
                     step.line,
-                    pretty_assertions::Comparison::new(l, &o.layout),
+                    layout_diff(l, &o.layout),
                     b = o.backend,
                 ));
             }
         }
     }
     Ok(())
+}
+
+/// A plain line diff of two layouts: ` ` common, `<` only in `a`, `>` only
+/// in `b`; no colour, no header, so it survives a mail client. Compared on
+/// what both observe.
+pub fn layout_diff(a: &Layout, b: &Layout) -> String {
+    let both = a.unobserved().union(b.unobserved());
+    line_diff(&a.project(both).lines(), &b.project(both).lines())
+}
+
+/// A longest-common-subsequence line diff; past 1,000 lines a side it
+/// pairs lines by position (bounded memory).
+pub fn line_diff(a: &[String], b: &[String]) -> String {
+    let mut out = String::new();
+    if a.len() > 1000 || b.len() > 1000 {
+        for i in 0..a.len().max(b.len()) {
+            match (a.get(i), b.get(i)) {
+                (Some(x), Some(y)) if x == y => out.push_str(&format!(" {x}\n")),
+                (x, y) => {
+                    if let Some(x) = x {
+                        out.push_str(&format!("<{x}\n"));
+                    }
+                    if let Some(y) = y {
+                        out.push_str(&format!(">{y}\n"));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+    // lcs[i][j]: the LCS length of a[i..] and b[j..].
+    let mut lcs = vec![vec![0u16; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push_str(&format!(" {}\n", a[i]));
+            i += 1;
+            j += 1;
+        } else if j == b.len() || (i < a.len() && lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push_str(&format!("<{}\n", a[i]));
+            i += 1;
+        } else {
+            out.push_str(&format!(">{}\n", b[j]));
+            j += 1;
+        }
+    }
+    out
 }
 
 /// Counts of what a run did, for the `check` table.
@@ -246,6 +318,9 @@ pub struct Stats {
     pub results: BTreeMap<String, u64>,
     /// Merge case 0-8 -> count, from the backends that report them.
     pub merges: [u64; 9],
+    /// `backend: op` -> how many sequences that backend left at that op,
+    /// answering [`uffd_vocab::Unsupported`].
+    pub unsupported: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -276,6 +351,9 @@ impl Stats {
         }
         for (a, b) in self.merges.iter_mut().zip(other.merges) {
             *a += b;
+        }
+        for (k, n) in &other.unsupported {
+            *self.unsupported.entry(k.clone()).or_default() += n;
         }
     }
 }
@@ -319,13 +397,13 @@ impl fmt::Display for Failure {
         }
         let first = &self.outcomes[0];
         for o in &self.outcomes[1..] {
-            if o.layout != first.layout {
+            if !o.layout.agrees_with(&first.layout) {
                 writeln!(
                     f,
                     "\nlayout diff (< {}, > {}):\n{}",
                     first.backend,
                     o.backend,
-                    pretty_assertions::Comparison::new(&first.layout, &o.layout)
+                    layout_diff(&first.layout, &o.layout).trim_end()
                 )?;
             }
         }
@@ -342,6 +420,10 @@ pub fn run_trace(backends: &mut [&mut dyn Backend], trace: &Trace) -> Result<Sta
 }
 
 /// [`run_trace`], calling `each` with every step's view after it passed.
+///
+/// A backend that answers [`uffd_vocab::Unsupported`] is left out from that
+/// step to the end of the sequence and counted in [`Stats::unsupported`];
+/// the others go on.
 pub fn run_trace_with(
     backends: &mut [&mut dyn Backend],
     trace: &Trace,
@@ -355,69 +437,106 @@ pub fn run_trace_with(
     let ops = trace.ops();
     for b in backends.iter_mut() {
         b.reset();
-        b.take_report();
         b.plan(&ops);
     }
+    let mut active = vec![true; backends.len()];
     for (index, step) in trace.steps.iter().enumerate() {
-        let outcomes = match check_step(backends, trace.pages, index, step, &mut each) {
-            Ok(outcomes) => outcomes,
-            Err((invariant, message, outcomes)) => {
-                return Err(Failure {
-                    invariant,
-                    message,
-                    step: index,
-                    trace: Trace {
-                        pages: trace.pages,
-                        steps: trace.steps[..=index].to_vec(),
-                    },
-                    outcomes,
-                })
-            }
+        let outcomes = step_all(backends, &mut active, &step.op, &mut stats);
+        if outcomes.is_empty() {
+            // Nobody can run this op: the rest of the sequence is unchecked.
+            break;
+        }
+        let view = StepView {
+            index,
+            op: &step.op,
+            pages: trace.pages,
+            outcomes: &outcomes,
+            expect: Some(step),
         };
+        if let Err((invariant, message)) = check_view(&view) {
+            return Err(Failure {
+                invariant,
+                message,
+                step: index,
+                trace: Trace {
+                    pages: trace.pages,
+                    steps: trace.steps[..=index].to_vec(),
+                },
+                outcomes,
+            });
+        }
+        each(&view);
         stats.count(&step.op, &outcomes);
     }
     Ok(stats)
 }
 
-/// One step: runs `step.op` on every backend, then every invariant over the
-/// outcomes. On success calls `each` with the view and returns the
-/// outcomes; otherwise returns the first failing invariant, what it said,
-/// and the outcomes.
-#[allow(clippy::type_complexity)]
-pub fn check_step(
+/// Runs `op` on every active backend, in order. A backend that answers
+/// `Unsupported` becomes inactive (and is counted in `stats`).
+pub fn step_all(
     backends: &mut [&mut dyn Backend],
-    pages: Page,
-    index: usize,
-    step: &Step,
-    mut each: impl FnMut(&StepView),
-) -> Result<Vec<Outcome>, (&'static str, String, Vec<Outcome>)> {
-    let outcomes: Vec<Outcome> = backends
-        .iter_mut()
-        .map(|b| {
-            let result = b.apply(&step.op);
-            let report = b.take_report();
-            Outcome {
-                backend: b.name(),
-                result,
-                layout: b.layout(),
-                report,
+    active: &mut [bool],
+    op: &Op,
+    stats: &mut Stats,
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(backends.len());
+    for (b, on) in backends.iter_mut().zip(active.iter_mut()) {
+        if !*on {
+            continue;
+        }
+        match b.step(op) {
+            Ok(o) => outcomes.push(o),
+            Err(uffd_vocab::Unsupported) => {
+                *on = false;
+                *stats
+                    .unsupported
+                    .entry(format!("{}: {}", b.name(), op.name()))
+                    .or_default() += 1;
             }
-        })
-        .collect();
-    let view = StepView {
-        index,
-        op: &step.op,
-        pages,
-        outcomes: &outcomes,
-        expect: Some(step),
-    };
-    for inv in INVARIANTS {
-        if let Err(message) = (inv.check)(&view) {
-            return Err((inv.name, message, outcomes));
         }
     }
-    each(&view);
-    Ok(outcomes)
+    outcomes
+}
+
+/// Every invariant over one step's view: the first that fails, with what it
+/// said.
+pub fn check_view(view: &StepView) -> Result<(), (&'static str, String)> {
+    for inv in INVARIANTS {
+        (inv.check)(view).map_err(|m| (inv.name, m))?;
+    }
+    Ok(())
+}
+
+/// One step as a JSON object (`replay --json`): `{"step","op","result",
+/// "layout","backends","merges"}`; the layout is the first backend's.
+pub fn step_json(v: &StepView) -> serde_json::Value {
+    let o = &v.outcomes[0];
+    serde_json::json!({
+        "step": v.index + 1,
+        "op": v.op.to_string(),
+        "result": result_name(&o.result),
+        "layout": o.layout.to_json(),
+        "backends": v.outcomes.iter().map(|o| o.backend).collect::<Vec<_>>(),
+        "merges": v.outcomes.iter().flat_map(|o| o.report.merges.iter().copied()).collect::<Vec<_>>(),
+    })
+}
+
+/// A failure as a JSON object: the failing step with every backend's
+/// result and layout, the invariant and its message, and the trace.
+pub fn failure_json(f: &Failure) -> serde_json::Value {
+    serde_json::json!({
+        "step": f.step + 1,
+        "op": f.trace.steps[f.step].op.to_string(),
+        "failure": {"invariant": f.invariant, "message": f.message},
+        "outcomes": f.outcomes.iter().map(|o| serde_json::json!({
+            "backend": o.backend,
+            "result": result_name(&o.result),
+            "layout": o.layout.to_json(),
+            "merges": o.report.merges,
+            "violations": o.report.violations.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "trace": f.trace.to_text(),
+    })
 }
 
 /// [`run_trace`] for a plain op sequence.
@@ -427,4 +546,20 @@ pub fn run_ops(
     ops: &[Op],
 ) -> Result<Stats, Failure> {
     run_trace(backends, &Trace::from_ops(pages, ops))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_line_diff_is_plain() {
+        let d = line_diff(&l(&["a", "b", "c"]), &l(&["a", "x", "c", "d"]));
+        assert_eq!(d, " a\n<b\n>x\n c\n>d\n");
+        assert!(!d.contains('\x1b'));
+    }
 }

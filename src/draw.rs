@@ -11,7 +11,7 @@
 
 use std::fmt::Write;
 
-use uffd_model::{Layout, Page};
+use uffd_vocab::{Layout, Page};
 
 /// The widest drawing; a larger arena is drawn one column per `scale` pages.
 pub const MAX_COLUMNS: u64 = 128;
@@ -59,7 +59,7 @@ pub fn draw(layout: &Layout, pages: Page, indent: &str) -> String {
     if layout.is_empty() {
         let _ = writeln!(out, "{indent}(no VMAs)");
     }
-    for (i, v) in layout.vmas().iter().enumerate() {
+    for (i, v) in layout.lines().iter().enumerate() {
         let _ = writeln!(out, "{indent}{} {v}", letter(i));
     }
     out
@@ -93,7 +93,8 @@ pub fn same_boundaries(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uffd_model::{Backend, Op, PageModel};
+    use uffd_model::PageModel;
+    use uffd_vocab::{Backend, Op};
 
     #[test]
     fn boundaries_compare_whatever_the_letters() {
@@ -107,7 +108,7 @@ mod tests {
     fn draws_letters_under_a_ruler() {
         let mut m = PageModel::new(12);
         for l in ["map 0 4 rw- anon", "map 6 6 r-- anon"] {
-            m.apply(&l.parse::<Op>().unwrap()).unwrap();
+            m.step(&l.parse::<Op>().unwrap()).unwrap().result.unwrap();
         }
         let d = draw(&m.layout(), 12, "");
         let lines: Vec<&str> = d.lines().collect();

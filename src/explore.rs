@@ -12,14 +12,24 @@
 //! - `unmap`; `protect` to rw- or r--;
 //! - `register` on ctx 0 or 1 with `missing`, `wp`, `minor` or `missing+wp`;
 //! - `unregister` on ctx 0 or 1; `close` 0 or 1.
+//!
+//! Any list of backends can be explored (`--backends model,impl,kernel`);
+//! the first is the reference. States are deduplicated on a 128-bit
+//! fingerprint of the reference's canonical state (its layout and open
+//! contexts), and each state keeps only its parent and the op that reached
+//! it (8 bytes), so the shortest path to any state is rebuilt by following
+//! parents. To try every op from a state, each backend is brought there
+//! once: a backend that can [`Backend::fork`] (the model, the
+//! implementation) is forked for each op; one that cannot (the kernel) is
+//! reset and replays the path for each op.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 
-use uffd_impl::{Bugs, IntervalImpl};
-use uffd_model::{Backend, Kind, Layout, Mode, Op, Page, PageModel, Prot};
+use uffd_vocab::{Backend, Contexts, Kind, Layout, Mode, Op, Page, Prot};
 
-use crate::check::{check_step, run_ops, Failure, Stats};
-use crate::trace::{Step, Trace};
+use crate::check::{check_view, Failure, Outcome, Stats, StepView};
+use crate::trace::Trace;
 
 /// Every op of the alphabet (see the module docs).
 pub fn alphabet(pages: Page) -> Vec<Op> {
@@ -79,6 +89,8 @@ pub struct ExploreReport {
     pub stats: Stats,
     /// The first failure, a shortest one.
     pub failure: Option<Failure>,
+    /// The state budget ran out: the last depth was not explored to its end.
+    pub truncated: bool,
 }
 
 impl ExploreReport {
@@ -87,103 +99,166 @@ impl ExploreReport {
     }
 }
 
-/// One explored state: both backends as they are, and the ops that led here.
+/// The bounds of an exploration.
+#[derive(Clone, Copy, Debug)]
+pub struct ExploreConfig {
+    pub pages: Page,
+    pub depth: usize,
+    /// Stop (truncated) once this many unique states are known: memory is
+    /// about 40 bytes a state.
+    pub max_states: u64,
+}
+
+/// One explored state: how it was first reached.
+#[derive(Clone, Copy)]
 struct Node {
-    model: PageModel,
-    imp: IntervalImpl,
-    path: Vec<Op>,
+    /// Index of the parent in the node list (the root points at itself).
+    parent: u32,
+    /// Index of the op in the alphabet.
+    op: u32,
 }
 
-fn key(layout: &Layout, model: &PageModel) -> (Layout, Vec<u8>) {
-    (layout.clone(), model.open_contexts())
+/// A 128-bit fingerprint of a canonical state: two SipHash-1-3 runs with
+/// fixed keys (so the same state has the same fingerprint in every run).
+fn fingerprint(layout: &Layout, open: Contexts) -> u128 {
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    0xa5u8.hash(&mut b);
+    (layout, open).hash(&mut a);
+    (layout, open).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
-/// Explores every sequence of up to `depth` ops of the alphabet on an arena
-/// of `pages` pages, model against implementation; with `kernel`, every
-/// transition is also replayed from the empty arena on the kernel and
-/// checked, model against kernel, after every step.
+/// The ops that lead from the root to `node`.
+fn path_to(nodes: &[Node], alphabet: &[Op], mut node: u32) -> Vec<Op> {
+    let mut path = Vec::new();
+    while node != 0 {
+        let n = nodes[node as usize];
+        path.push(alphabet[n.op as usize]);
+        node = n.parent;
+    }
+    path.reverse();
+    path
+}
+
+/// Explores every sequence of up to `config.depth` ops of the alphabet on
+/// an arena of `config.pages` pages, on `backends` (the first is the
+/// reference), checking every invariant after every transition.
+/// `progress(depth, states, transitions)` is called now and then.
 pub fn explore(
-    pages: Page,
-    depth: usize,
-    bugs: Bugs,
-    mut kernel: Option<&mut dyn Backend>,
+    config: ExploreConfig,
+    backends: &mut [&mut dyn Backend],
+    mut progress: impl FnMut(usize, u64, u64),
 ) -> ExploreReport {
+    assert!(!backends.is_empty(), "explore needs a backend");
+    let pages = config.pages;
     let ops = alphabet(pages);
     let mut stats = Stats::default();
-    let mut transitions = 0;
-    let root = Node {
-        model: PageModel::new(pages),
-        imp: IntervalImpl::with_bugs(pages, bugs),
-        path: Vec::new(),
-    };
-    let mut seen: HashSet<(Layout, Vec<u8>)> = HashSet::new();
-    seen.insert(key(&Layout::default(), &root.model));
+    let mut transitions: u64 = 0;
+    let mut nodes = vec![Node { parent: 0, op: 0 }];
+    let mut seen: HashSet<u128> = HashSet::new();
+    seen.insert(fingerprint(&Layout::default(), Contexts::default()));
     let mut states_by_depth = vec![1];
-    let mut frontier = vec![root];
-    for _ in 0..depth {
-        let mut next = Vec::new();
-        for node in &frontier {
-            for op in &ops {
-                let mut model = node.model.clone();
-                let mut imp = node.imp.clone();
-                let step = Step {
-                    op: *op,
-                    line: node.path.len() + 2,
-                    expect_result: None,
-                    expect_layout: None,
-                    expect_draw: None,
-                };
-                let index = node.path.len();
-                let checked = check_step(&mut [&mut model, &mut imp], pages, index, &step, |_| {});
-                transitions += 1;
-                let mut path = node.path.clone();
-                path.push(*op);
-                let checked = match (checked, kernel.as_deref_mut()) {
-                    (Ok(outcomes), Some(k)) => {
-                        let mut fresh = PageModel::new(pages);
-                        match run_ops(&mut [&mut fresh, k], pages, &path) {
-                            Ok(_) => Ok(outcomes),
-                            Err(f) => Err((f.invariant, f.message, f.outcomes)),
-                        }
-                    }
-                    (checked, _) => checked,
-                };
-                match checked {
-                    Ok(outcomes) => {
-                        stats.count(op, &outcomes);
-                        if seen.insert(key(&outcomes[0].layout, &model)) {
-                            next.push(Node { model, imp, path });
-                        }
-                    }
-                    Err((invariant, message, outcomes)) => {
-                        return ExploreReport {
-                            states_by_depth,
-                            transitions,
-                            alphabet: ops.len(),
-                            stats,
-                            failure: Some(Failure {
-                                invariant,
-                                message,
-                                step: index,
-                                trace: Trace::from_ops(pages, &path),
-                                outcomes,
-                            }),
-                        };
-                    }
-                }
-            }
-        }
-        states_by_depth.push(next.len() as u64);
-        frontier = next;
-        if frontier.is_empty() {
-            break;
-        }
-    }
-    ExploreReport {
+    let mut level: Vec<u32> = vec![0];
+    let mut truncated = false;
+    let report = |states_by_depth, transitions, stats, failure, truncated| ExploreReport {
         states_by_depth,
         transitions,
         alphabet: ops.len(),
         stats,
-        failure: None,
+        failure,
+        truncated,
+    };
+    'depths: for depth in 0..config.depth {
+        let mut next: Vec<u32> = Vec::new();
+        for &node in &level {
+            let path = path_to(&nodes, &ops, node);
+            // Bring each backend that can fork to this state once.
+            let bases: Vec<Option<Box<dyn Backend>>> = backends
+                .iter_mut()
+                .map(|b| {
+                    let probe = b.fork()?;
+                    drop(probe);
+                    b.reset();
+                    for op in &path {
+                        let _ = b.step(op);
+                    }
+                    b.fork()
+                })
+                .collect();
+            for (i, op) in ops.iter().enumerate() {
+                let mut outcomes: Vec<Outcome> = Vec::with_capacity(backends.len());
+                for (b, base) in backends.iter_mut().zip(&bases) {
+                    let answer = match base.as_ref().and_then(|base| base.fork()) {
+                        Some(mut f) => f.step(op),
+                        None => {
+                            b.reset();
+                            let mut all = path.clone();
+                            all.push(*op);
+                            b.plan(&all);
+                            for p in &path {
+                                let _ = b.step(p);
+                            }
+                            b.step(op)
+                        }
+                    };
+                    match answer {
+                        Ok(o) => outcomes.push(o),
+                        Err(uffd_vocab::Unsupported) => {
+                            *stats
+                                .unsupported
+                                .entry(format!("{}: {}", b.name(), op.name()))
+                                .or_default() += 1;
+                        }
+                    }
+                }
+                transitions += 1;
+                if transitions.is_multiple_of(65_536) {
+                    progress(depth + 1, nodes.len() as u64, transitions);
+                }
+                if outcomes.is_empty() {
+                    continue;
+                }
+                let view = StepView {
+                    index: path.len(),
+                    op,
+                    pages,
+                    outcomes: &outcomes,
+                    expect: None,
+                };
+                if let Err((invariant, message)) = check_view(&view) {
+                    let mut all = path.clone();
+                    all.push(*op);
+                    let failure = Failure {
+                        invariant,
+                        message,
+                        step: path.len(),
+                        trace: Trace::from_ops(pages, &all),
+                        outcomes,
+                    };
+                    states_by_depth.push(next.len() as u64);
+                    return report(states_by_depth, transitions, stats, Some(failure), false);
+                }
+                stats.count(op, &outcomes);
+                if seen.insert(fingerprint(&outcomes[0].layout, outcomes[0].open)) {
+                    if nodes.len() as u64 >= config.max_states {
+                        truncated = true;
+                        states_by_depth.push(next.len() as u64);
+                        break 'depths;
+                    }
+                    nodes.push(Node {
+                        parent: node,
+                        op: i as u32,
+                    });
+                    next.push((nodes.len() - 1) as u32);
+                }
+            }
+        }
+        states_by_depth.push(next.len() as u64);
+        level = next;
+        if level.is_empty() {
+            break;
+        }
     }
+    report(states_by_depth, transitions, stats, None, truncated)
 }

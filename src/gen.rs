@@ -9,7 +9,7 @@
 //! read-only shared files) stay reachable.
 
 use proptest::prelude::*;
-use uffd_model::{Kind, Mode, Op, Page, Prot, MAX_CTX, MAX_FILES};
+use uffd_vocab::{Kind, Mode, Op, Page, Prot, MAX_CTX, MAX_FILES};
 
 /// A range inside an arena of `pages` pages: (start, len), len may be 0.
 pub fn range(pages: Page) -> impl Strategy<Value = (Page, Page)> {

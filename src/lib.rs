@@ -7,19 +7,26 @@
 //! - [`uffd_model::PageModel`]: the naive page-granular reference;
 //! - [`uffd_impl::IntervalImpl`]: the interval implementation shaped like
 //!   the kernel's `vma_merge`;
-//! - [`kernel::KernelBackend`]: the live Linux kernel, in a worker process.
+//! - [`uffd_kernel::KernelBackend`]: the live Linux kernel, in a worker
+//!   process.
+//!
+//! All three speak the vocabulary of [`uffd_vocab`] and answer its
+//! `Backend` trait one step at a time.
 //!
 //! [`check`] runs them in lock step and checks the [`check::INVARIANTS`]
 //! after every step; [`gen`] makes random sequences; [`trace`] reads and
 //! writes trace files; [`draw`] draws layouts the LKML way.
 
+pub mod backends;
 pub mod bench;
+pub mod cases;
 pub mod check;
 pub mod draw;
 pub mod explore;
 pub mod gen;
-pub mod kernel;
 pub mod runner;
 pub mod trace;
 
+pub use uffd_kernel as kernel;
 pub use uffd_model as model;
+pub use uffd_vocab as vocab;

@@ -1,17 +1,27 @@
 //! `uffd-check`: the command line. `check` runs random differential
-//! sequences, `replay` runs a trace file, `bench` measures the backends.
+//! sequences, `replay` runs a trace file, `explore` checks every short
+//! sequence, `bench` measures the backends. The work is in the library;
+//! this file parses arguments and prints.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use uffd_check::check::{run_trace_with, Stats};
-use uffd_check::kernel::KernelBackend;
+use uffd_check::backends::{as_refs, make_all, BackendList, Which};
+use uffd_check::check::{run_trace_with, Failure, Stats};
+use uffd_check::explore::ExploreConfig;
 use uffd_check::runner::{self, RunConfig, Timed};
 use uffd_check::trace::Trace;
-use uffd_impl::IntervalImpl;
-use uffd_model::{result_name, Backend, Page, PageModel};
+use uffd_vocab::{result_name, Backend, Page};
+
+/// The largest arena `check` and `explore` take (pages), and the longest
+/// sequence `check` makes (ops): past these, memory grows past what a
+/// run should take.
+const MAX_CHECK_PAGES: Page = 1 << 20;
+const MAX_CHECK_OPS: usize = 10_000;
+const MAX_EXPLORE_PAGES: Page = 8;
+const MAX_EXPLORE_DEPTH: usize = 8;
 
 #[derive(Parser)]
 #[command(
@@ -35,15 +45,18 @@ enum Command {
         /// How many sequences to run.
         #[arg(long, default_value_t = 10_000)]
         cases: u32,
-        /// The longest sequence, in ops.
+        /// The longest sequence, in ops (1 to 10,000).
         #[arg(long, default_value_t = 40)]
         ops: usize,
-        /// The arena size, in pages.
+        /// The arena size, in pages (1 to 1,048,576).
         #[arg(long, default_value_t = 16)]
         pages: Page,
-        /// Run the live kernel as the third backend.
+        /// Run the live kernel as the third backend (= --backends model,impl,kernel).
         #[arg(long)]
         kernel: bool,
+        /// The backends, the first the reference (default model,impl).
+        #[arg(long)]
+        backends: Option<BackendList>,
         /// Where a shrunk failing case is written.
         #[arg(long, default_value = "failures")]
         out: PathBuf,
@@ -56,10 +69,9 @@ enum Command {
     /// every invariant and `expect` line.
     Replay {
         file: PathBuf,
-        /// The backends to run, the first one printed
-        /// (default: model and impl).
-        #[arg(long, value_delimiter = ',')]
-        backend: Vec<Which>,
+        /// The backends to run, the first one printed (default model,impl).
+        #[arg(long, alias = "backends")]
+        backend: Option<BackendList>,
         /// One JSON object per step instead of drawings.
         #[arg(long)]
         json: bool,
@@ -68,18 +80,24 @@ enum Command {
         inject_bug: Vec<Bug>,
     },
     /// Check every sequence of up to --depth ops of a small alphabet on a
-    /// tiny arena, breadth first, model against implementation.
+    /// tiny arena, breadth first.
     Explore {
-        /// The arena size, in pages.
+        /// The arena size, in pages (1 to 8).
         #[arg(long, default_value_t = 4)]
         pages: Page,
-        /// The longest sequence, in ops.
+        /// The longest sequence, in ops (up to 8).
         #[arg(long, default_value_t = 3)]
         depth: usize,
-        /// Also replay every transition on the live kernel (slow: depth 2
-        /// takes seconds, depth 3 minutes).
+        /// Also replay every transition on the live kernel (= --backends
+        /// model,impl,kernel; slow: depth 2 takes seconds, depth 3 minutes).
         #[arg(long)]
         kernel: bool,
+        /// The backends, the first the reference (default model,impl).
+        #[arg(long)]
+        backends: Option<BackendList>,
+        /// Stop after this many unique states (about 40 bytes each).
+        #[arg(long, default_value_t = 5_000_000)]
+        max_states: u64,
         /// Put one of the May 2023 bugs back into the implementation.
         #[arg(long, value_enum)]
         inject_bug: Vec<Bug>,
@@ -87,7 +105,7 @@ enum Command {
     /// Measure ops/s of the model and the implementation alone, side by side,
     /// at growing VMA counts.
     Bench {
-        /// VMA counts of the scaling table.
+        /// VMA counts of the scaling table (2 to 10,000,000 each).
         #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
         vmas: Vec<u64>,
         /// Ops timed per row.
@@ -108,35 +126,63 @@ enum Bug {
     UnadjustedPgoff,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
-enum Which {
-    Model,
-    Impl,
-    Kernel,
-}
-
-fn bugs_of(bugs: &[Bug]) -> uffd_impl::Bugs {
-    uffd_impl::Bugs {
-        stale_prev: bugs.contains(&Bug::StalePrev),
-        unadjusted_pgoff: bugs.contains(&Bug::UnadjustedPgoff),
+impl Bug {
+    fn flag(self) -> &'static str {
+        match self {
+            Bug::StalePrev => " --inject-bug stale-prev",
+            Bug::UnadjustedPgoff => " --inject-bug unadjusted-pgoff",
+        }
     }
 }
 
-fn make(which: Which, pages: Page, bugs: uffd_impl::Bugs) -> Result<Box<dyn Backend>, String> {
-    Ok(match which {
-        Which::Model => Box::new(PageModel::new(pages)),
-        Which::Impl => Box::new(IntervalImpl::with_bugs(pages, bugs)),
-        Which::Kernel => {
-            uffd_check::kernel::available()?;
-            let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
-            Box::new(KernelBackend::spawn(pages, &exe)?)
+/// What a run ran on: the backends and the bugs put back. Prints the flags
+/// that reproduce it, in the one place that does.
+struct Setup {
+    backends: BackendList,
+    bugs: Vec<Bug>,
+}
+
+impl Setup {
+    fn new(kernel: bool, backends: Option<BackendList>, bugs: Vec<Bug>) -> Setup {
+        let backends = backends.unwrap_or_else(|| {
+            let mut v = vec![Which::Model, Which::Impl];
+            if kernel {
+                v.push(Which::Kernel);
+            }
+            BackendList(v)
+        });
+        Setup { backends, bugs }
+    }
+    fn impl_bugs(&self) -> uffd_impl::Bugs {
+        uffd_impl::Bugs {
+            stale_prev: self.bugs.contains(&Bug::StalePrev),
+            unadjusted_pgoff: self.bugs.contains(&Bug::UnadjustedPgoff),
         }
-    })
+    }
+    /// ` --backends … --inject-bug …`, as `flag` names the backend list.
+    fn flags(&self, flag: &str) -> String {
+        let mut s = format!(" {flag} {}", self.backends);
+        for b in &self.bugs {
+            s.push_str(b.flag());
+        }
+        s
+    }
+    fn make(&self, pages: Page) -> Result<Vec<Box<dyn Backend>>, String> {
+        make_all(&self.backends, pages, self.impl_bugs())
+    }
+    /// The command that replays a written trace.
+    fn replay_command(&self, path: &Path) -> String {
+        format!(
+            "uffd-check replay {}{}",
+            path.display(),
+            self.flags("--backend")
+        )
+    }
 }
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__worker") {
-        uffd_check::kernel::worker_main();
+        uffd_kernel::worker_main();
     }
     // Die quietly on a closed pipe (`uffd-check explore | head`), like any
     // command-line tool, instead of panicking in println!.
@@ -152,22 +198,31 @@ fn main() -> ExitCode {
             ops,
             pages,
             kernel,
+            backends,
             out,
             inject_bug,
-        } => check(seed, cases, ops, pages, kernel, bugs_of(&inject_bug), &out),
+        } => {
+            let setup = Setup::new(kernel, backends, inject_bug);
+            check(seed, cases, ops, pages, &setup, &out)
+        }
         Command::Replay {
             file,
             backend,
             json,
             inject_bug,
-        } => replay(&file, &backend, json, bugs_of(&inject_bug)),
+        } => replay(&file, &Setup::new(false, backend, inject_bug), json),
         Command::Bench { vmas, ops } => bench(&vmas, ops),
         Command::Explore {
             pages,
             depth,
             kernel,
+            backends,
+            max_states,
             inject_bug,
-        } => explore(pages, depth, kernel, bugs_of(&inject_bug)),
+        } => {
+            let setup = Setup::new(kernel, backends, inject_bug);
+            explore(pages, depth, max_states, &setup)
+        }
         Command::Worker => unreachable!("handled above"),
     };
     match result {
@@ -179,24 +234,65 @@ fn main() -> ExitCode {
     }
 }
 
+/// Makes `dir` (if needed) and checks that a file can be written in it,
+/// before a run whose finding would go there.
+fn writable_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("--out {}: cannot create it: {e}", dir.display()))?;
+    let probe = dir.join(format!(".uffd-check-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| format!("--out {}: cannot write in it: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Prints a failure, then writes its trace to `path`; if writing fails the
+/// trace is already on stdout, and a warning says so. Never loses it.
+fn report_failure(f: &Failure, header: &str, path: &Path, setup: &Setup, found_by: &str) {
+    println!("\n{header}\n\n{f}");
+    let mut text = format!(
+        "# found by: {found_by}\n# invariant `{}` failed at step {}\n",
+        f.invariant,
+        f.step + 1
+    );
+    text.push_str(&f.trace.to_text());
+    match std::fs::write(path, &text) {
+        Ok(()) => println!(
+            "written to {p}\nreplay it: {}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
+            setup.replay_command(path),
+            p = path.display(),
+        ),
+        Err(e) => {
+            eprintln!(
+                "uffd-check: warning: cannot write {}: {e}; the trace is above",
+                path.display()
+            );
+        }
+    }
+}
+
 fn check(
     seed: Option<u64>,
     cases: u32,
     ops: usize,
     pages: Page,
-    kernel: bool,
-    bugs: uffd_impl::Bugs,
+    setup: &Setup,
     out: &Path,
 ) -> Result<ExitCode, String> {
-    if pages == 0 || pages > 1 << 20 {
+    if pages == 0 || pages > MAX_CHECK_PAGES {
         return Err(format!(
-            "--pages {pages}: the arena must be 1 to {} pages",
-            1 << 20
+            "--pages {pages}: the arena must be 1 to {MAX_CHECK_PAGES} pages"
         ));
     }
-    if ops == 0 {
-        return Err("--ops 0: a sequence needs at least one op".into());
+    if ops == 0 || ops > MAX_CHECK_OPS {
+        return Err(format!(
+            "--ops {ops}: a sequence must be 1 to {MAX_CHECK_OPS} ops"
+        ));
     }
+    if cases == 0 {
+        return Err("--cases 0: run at least one sequence".into());
+    }
+    writable_dir(out)?;
     let seed = seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -210,29 +306,12 @@ fn check(
         pages,
     };
     let command = format!(
-        "uffd-check check --seed {seed} --cases {cases} --ops {ops} --pages {pages}{}{}{}",
-        if kernel { " --kernel" } else { "" },
-        if bugs.stale_prev {
-            " --inject-bug stale-prev"
-        } else {
-            ""
-        },
-        if bugs.unadjusted_pgoff {
-            " --inject-bug unadjusted-pgoff"
-        } else {
-            ""
-        },
+        "uffd-check check --seed {seed} --cases {cases} --ops {ops} --pages {pages}{}",
+        setup.flags("--backends")
     );
     println!("{command}");
-    let mut model = Timed::new(PageModel::new(pages));
-    let mut imp = Timed::new(IntervalImpl::with_bugs(pages, bugs));
-    let mut kern = if kernel {
-        uffd_check::kernel::available()?;
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
-        Some(Timed::new(KernelBackend::spawn(pages, &exe)?))
-    } else {
-        None
-    };
+    let mut timed: Vec<Timed<Box<dyn Backend>>> =
+        setup.make(pages)?.into_iter().map(Timed::new).collect();
     let bar = indicatif::ProgressBar::new(cases as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -242,10 +321,8 @@ fn check(
     );
     let start = Instant::now();
     let report = {
-        let mut backends: Vec<&mut dyn Backend> = vec![&mut model, &mut imp];
-        if let Some(k) = kern.as_mut() {
-            backends.push(k);
-        }
+        let mut backends: Vec<&mut dyn Backend> =
+            timed.iter_mut().map(|b| b as &mut dyn Backend).collect();
         runner::run(&config, &mut backends, |s| {
             bar.set_position(s.sequences);
         })
@@ -255,7 +332,7 @@ fn check(
     print_stats(&report.stats);
     let secs = wall.as_secs_f64().max(1e-9);
     println!(
-        "\nthroughput: {} sequences, {} ops in {:.2} s: {:.0} sequences/s, {:.0} ops/s \
+        "\nthroughput: {} sequences passed, {} ops in {:.2} s: {:.0} sequences/s, {:.0} ops/s \
          (generating, running and checking; {:.2} s of it running the backends and invariants)",
         report.stats.sequences,
         report.stats.steps,
@@ -264,69 +341,40 @@ fn check(
         report.stats.steps as f64 / secs,
         report.elapsed.as_secs_f64()
     );
-    println!("time per backend (ops and layout reads):");
-    let row = |name: &str, ops: u64, t: Duration| {
+    println!("time per backend (each step: the op and reading its layout):");
+    for b in &timed {
         println!(
-            "  {name:<7} {:>9.3} s  {:>12.0} ops/s",
-            t.as_secs_f64(),
-            ops as f64 / t.as_secs_f64().max(1e-9)
+            "  {:<7} {:>9.3} s  {:>12.0} steps/s",
+            b.inner.name(),
+            b.time.as_secs_f64(),
+            b.ops as f64 / b.time.as_secs_f64().max(1e-9)
         );
-    };
-    row("model", model.ops, model.time);
-    row("impl", imp.ops, imp.time);
-    if let Some(k) = &kern {
-        row("kernel", k.ops, k.time);
-        let t = k.inner.timings();
-        println!(
-            "  kernel split: ops {:.3} s waiting for {} answers (the syscalls themselves {:.3} s in the worker), layouts {:.3} s waiting for {} (the worker reading smaps {:.3} s, parsing {:.3} s), {} worker(s) started",
-            t.op_time.as_secs_f64(),
-            t.ops,
-            t.syscalls.as_secs_f64(),
-            t.layout_time.as_secs_f64(),
-            t.layouts,
-            t.smaps_read.as_secs_f64(),
-            t.smaps_parse.as_secs_f64(),
-            t.spawns
-        );
+        if let Some(costs) = b.inner.costs() {
+            println!("    {costs}");
+        }
     }
     let Some(f) = report.failure else {
         println!("\nno failures");
         return Ok(ExitCode::SUCCESS);
     };
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let path = out.join(format!("seed-{seed}.trace"));
-    let mut text = format!(
-        "# found by: {command}\n# invariant `{}` failed at step {}\n",
-        f.invariant,
-        f.step + 1
-    );
-    text.push_str(&f.trace.to_text());
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!(
-        "\nFAILED after shrinking ({} shrink steps) to {} ops:\n\n{f}",
+    let header = format!(
+        "FAILED after shrinking ({} shrink steps) to {} ops:",
         report.shrink_steps,
         f.trace.steps.len()
     );
-    let mut flags = String::new();
-    if kernel {
-        flags.push_str(" --backend model,impl,kernel");
-    }
-    if bugs.stale_prev {
-        flags.push_str(" --inject-bug stale-prev");
-    }
-    if bugs.unadjusted_pgoff {
-        flags.push_str(" --inject-bug unadjusted-pgoff");
-    }
-    println!(
-        "written to {p}\nreplay it: cargo run --release -- replay {p}{flags}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
-        p = path.display(),
+    report_failure(
+        &f,
+        &header,
+        &out.join(format!("seed-{seed}.trace")),
+        setup,
+        &command,
     );
     Ok(ExitCode::FAILURE)
 }
 
 fn print_stats(s: &Stats) {
     println!("\nops:");
-    for name in uffd_model::Op::NAMES {
+    for name in uffd_vocab::Op::NAMES {
         println!("  {name:<11} {:>10}", s.ops.get(name).copied().unwrap_or(0));
     }
     println!("results:");
@@ -343,38 +391,43 @@ fn print_stats(s: &Stats) {
             row.after
         );
     }
+    if !s.unsupported.is_empty() {
+        println!(
+            "left out (a backend that does not support an op yet, for the rest of the sequence):"
+        );
+        for (what, n) in &s.unsupported {
+            println!("  {what:<24} {n:>8} sequences");
+        }
+    }
 }
 
-fn replay(
-    file: &Path,
-    which: &[Which],
-    json: bool,
-    bugs: uffd_impl::Bugs,
-) -> Result<ExitCode, String> {
-    let trace = Trace::load(file).map_err(|e| e.to_string())?;
-    let which = if which.is_empty() {
-        vec![Which::Model, Which::Impl]
-    } else {
-        which.to_vec()
-    };
-    let mut boxes = which
+/// The merge cases a step took, as `case 4 (ExistingTailMergeNext)`.
+fn merge_names(merges: &[u8]) -> Vec<String> {
+    merges
         .iter()
-        .map(|w| make(*w, trace.pages, bugs))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut backends = runner::as_refs(&mut boxes);
-    let names: Vec<&str> = backends.iter().map(|b| b.name()).collect();
+        .map(|&c| match uffd_impl::Shape::of_case(c) {
+            Some(shape) => format!("case {c} ({shape:?})"),
+            None => format!("case {c}"),
+        })
+        .collect()
+}
+
+fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
+    let trace = Trace::load(file).map_err(|e| e.to_string())?;
+    let mut boxes = setup.make(trace.pages)?;
+    let mut backends = as_refs(&mut boxes);
+    let names = setup.backends.to_string();
     if !json {
         println!(
-            "replaying {} on {} ({} pages)",
+            "replaying {} on {names} ({} pages)",
             file.display(),
-            names.join(", "),
             trace.pages
         );
     }
     let result = run_trace_with(&mut backends, &trace, |v| {
         let o = &v.outcomes[0];
         if json {
-            println!("{}", step_json(v.index + 1, v.op, o));
+            println!("{}", uffd_check::check::step_json(v));
         } else {
             println!(
                 "\nstep {}: {}  -> {}",
@@ -384,16 +437,11 @@ fn replay(
             );
             print!("{}", uffd_check::draw::draw(&o.layout, v.pages, "  "));
             for b in v.outcomes.iter().filter(|b| !b.report.merges.is_empty()) {
-                let shapes: Vec<String> = b
-                    .report
-                    .merges
-                    .iter()
-                    .map(|&c| match uffd_impl::Shape::of_case(c) {
-                        Some(shape) => format!("case {c} ({shape:?})"),
-                        None => format!("case {c}"),
-                    })
-                    .collect();
-                println!("  {} took {}", b.backend, shapes.join(", "));
+                println!(
+                    "  {} took {}",
+                    b.backend,
+                    merge_names(&b.report.merges).join(", ")
+                );
             }
         }
     });
@@ -401,75 +449,69 @@ fn replay(
         Ok(_) => {
             if !json {
                 println!(
-                    "\nok: {} steps, every invariant held on {}",
+                    "\nok: {} steps, every invariant held on {names}",
                     trace.steps.len(),
-                    names.join(", ")
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(f) => {
-            eprintln!("\n{f}");
+            if json {
+                println!("{}", uffd_check::check::failure_json(&f));
+            } else {
+                println!("\nFAILED:\n\n{f}");
+            }
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
-fn step_json(step: usize, op: &uffd_model::Op, o: &uffd_check::check::Outcome) -> String {
-    use serde_json::json;
-    let layout: Vec<_> = o
-        .layout
-        .vmas()
-        .iter()
-        .map(|v| {
-            json!({
-                "start": v.start,
-                "end": v.end,
-                "prot": v.prot.to_string(),
-                "kind": v.backing.kind_name(),
-                "object": v.backing.object(),
-                "pgoff": v.pgoff,
-                "flags": v.flags.names(),
-                "uffd": v.uffd.names(),
-                "ctx": v.ctx,
-            })
-        })
-        .collect();
-    json!({
-        "step": step,
-        "op": op.to_string(),
-        "result": result_name(&o.result),
-        "layout": layout,
-    })
-    .to_string()
-}
-
-fn explore(
-    pages: Page,
-    depth: usize,
-    kernel: bool,
-    bugs: uffd_impl::Bugs,
-) -> Result<ExitCode, String> {
-    if !(1..=8).contains(&pages) {
-        return Err(format!("--pages {pages}: explore takes 1 to 8 pages"));
+fn explore(pages: Page, depth: usize, max_states: u64, setup: &Setup) -> Result<ExitCode, String> {
+    if !(1..=MAX_EXPLORE_PAGES).contains(&pages) {
+        return Err(format!(
+            "--pages {pages}: explore takes 1 to {MAX_EXPLORE_PAGES} pages"
+        ));
     }
-    let mut kern = if kernel {
-        Some(make(Which::Kernel, pages, bugs)?)
-    } else {
-        None
-    };
+    if depth > MAX_EXPLORE_DEPTH {
+        return Err(format!(
+            "--depth {depth}: explore takes 0 to {MAX_EXPLORE_DEPTH} ops (and --max-states bounds it)"
+        ));
+    }
+    let mut boxes = setup.make(pages)?;
+    let mut backends = as_refs(&mut boxes);
     let t = Instant::now();
-    let kern = kern.as_mut().map(|b| &mut **b as &mut dyn Backend);
-    let r = uffd_check::explore::explore(pages, depth, bugs, kern);
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let r = uffd_check::explore::explore(
+        ExploreConfig {
+            pages,
+            depth,
+            max_states,
+        },
+        &mut backends,
+        |d, states, transitions| {
+            if tty {
+                eprint!("\rdepth {d}: {states} states, {transitions} transitions ");
+            }
+        },
+    );
+    if tty {
+        eprint!("\r\x1b[K");
+    }
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "explored {pages} pages to depth {depth}: alphabet of {} ops, {} unique states \
-         (by depth {:?}), {} transitions in {secs:.2} s ({:.0}/s)",
+        "explored {pages} pages to depth {depth} on {}: alphabet of {} ops, {} unique states \
+         (by depth {:?}), {} transitions in {secs:.2} s ({:.0}/s){}",
+        setup.backends,
         r.alphabet,
         r.states(),
         r.states_by_depth,
         r.transitions,
-        r.transitions as f64 / secs.max(1e-9)
+        r.transitions as f64 / secs.max(1e-9),
+        if r.truncated {
+            format!(" -- TRUNCATED at --max-states {max_states}: the last depth is incomplete")
+        } else {
+            String::new()
+        }
     );
     print_stats(&r.stats);
     match r.failure {
@@ -487,6 +529,11 @@ fn explore(
 fn bench(vmas: &[u64], ops: u64) -> Result<ExitCode, String> {
     if ops == 0 {
         return Err("--ops 0: the scaling table needs at least one op per row".into());
+    }
+    if let Some(n) = vmas.iter().find(|&&n| !(2..=10_000_000).contains(&n)) {
+        return Err(format!(
+            "--vmas {n}: each VMA count must be 2 to 10,000,000"
+        ));
     }
     println!("{}", uffd_check::bench::random_sequences_table());
     println!("{}", uffd_check::bench::scaling_table(vmas, ops)?);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use rand::{RngCore, SeedableRng};
-use uffd_model::{Backend, Op, Page};
+use uffd_vocab::{Backend, Op, Outcome, Page, Unsupported};
 
 use crate::check::{run_ops, Failure, Stats};
 use crate::gen;
@@ -48,14 +48,6 @@ pub struct RunReport {
     pub failure: Option<Failure>,
     /// How many sequences were tried while shrinking.
     pub shrink_steps: u64,
-}
-
-/// Borrows boxed backends the way the checker takes them.
-pub fn as_refs(backends: &mut [Box<dyn Backend>]) -> Vec<&mut dyn Backend> {
-    backends
-        .iter_mut()
-        .map(|b| &mut **b as &mut dyn Backend)
-        .collect()
 }
 
 /// A deterministic proptest runner for `seed` (rand expands the seed).
@@ -206,7 +198,8 @@ pub fn sample(config: &RunConfig, n: usize) -> Vec<Vec<Op>> {
         .collect()
 }
 
-/// A backend wrapped to measure the time spent in it (ops and layouts),
+/// A backend wrapped to measure the time spent in it (each step: the op and
+/// its layout),
 /// so one run can report each backend's cost side by side.
 pub struct Timed<B> {
     pub inner: B,
@@ -237,38 +230,9 @@ impl<B: Backend> Backend for Timed<B> {
     fn pages(&self) -> Page {
         self.inner.pages()
     }
-    fn map(
-        &mut self,
-        s: Page,
-        l: Page,
-        p: uffd_model::Prot,
-        k: uffd_model::Kind,
-    ) -> uffd_model::OpResult {
+    fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
         self.ops += 1;
-        self.timed(|b| b.map(s, l, p, k))
-    }
-    fn unmap(&mut self, s: Page, l: Page) -> uffd_model::OpResult {
-        self.ops += 1;
-        self.timed(|b| b.unmap(s, l))
-    }
-    fn protect(&mut self, s: Page, l: Page, p: uffd_model::Prot) -> uffd_model::OpResult {
-        self.ops += 1;
-        self.timed(|b| b.protect(s, l, p))
-    }
-    fn register(&mut self, c: u8, s: Page, l: Page, m: uffd_model::Mode) -> uffd_model::OpResult {
-        self.ops += 1;
-        self.timed(|b| b.register(c, s, l, m))
-    }
-    fn unregister(&mut self, c: u8, s: Page, l: Page) -> uffd_model::OpResult {
-        self.ops += 1;
-        self.timed(|b| b.unregister(c, s, l))
-    }
-    fn close(&mut self, c: u8) -> uffd_model::OpResult {
-        self.ops += 1;
-        self.timed(|b| b.close(c))
-    }
-    fn layout(&mut self) -> uffd_model::Layout {
-        self.timed(|b| b.layout())
+        self.timed(|b| b.step(op))
     }
     fn reset(&mut self) {
         self.timed(|b| b.reset())
@@ -276,7 +240,7 @@ impl<B: Backend> Backend for Timed<B> {
     fn plan(&mut self, ops: &[Op]) {
         self.timed(|b| b.plan(ops))
     }
-    fn take_report(&mut self) -> uffd_model::StepReport {
-        self.inner.take_report()
+    fn costs(&self) -> Option<String> {
+        self.inner.costs()
     }
 }

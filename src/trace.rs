@@ -29,8 +29,7 @@
 use std::fmt;
 use std::path::Path;
 
-use uffd_model::op::words;
-use uffd_model::{Backing, Errno, Layout, Mode, Op, OpResult, Page, Prot, VmFlags, Vma};
+use uffd_vocab::{words, Layout, Op, OpResult, Page, Unobserved, Vma};
 
 /// The arena size of a trace with no `arena` line.
 pub const DEFAULT_PAGES: Page = 64;
@@ -120,14 +119,20 @@ impl Trace {
         };
         let mut pages: Option<Page> = None;
         let mut steps: Vec<Step> = Vec::new();
-        // The layout lines of the step being read, if it has any.
+        // The layout lines of the step being read, if it has any, and the
+        // fields they leave unknown (`anon@?`).
         let mut vmas: Vec<Vma> = Vec::new();
+        let mut unknown = Unobserved::NONE;
         let mut open_layout = false;
-        let finish = |steps: &mut Vec<Step>, vmas: &mut Vec<Vma>, open: &mut bool| {
+        let finish = |steps: &mut Vec<Step>,
+                      vmas: &mut Vec<Vma>,
+                      unknown: &mut Unobserved,
+                      open: &mut bool| {
             if *open {
                 if let Some(last) = steps.last_mut() {
-                    last.expect_layout = Some(Layout::new(std::mem::take(vmas)));
+                    last.expect_layout = Some(Layout::observed(std::mem::take(vmas), *unknown));
                 }
+                *unknown = Unobserved::NONE;
                 *open = false;
             }
         };
@@ -219,7 +224,8 @@ impl Trace {
                         step.expect_draw = Some(row.to_string());
                     } else if what.starts_with('[') {
                         let rest = &line[col1 - 1..];
-                        let v = parse_vma(rest).map_err(|(c, m)| err(n, col1 + c, m))?;
+                        let (v, u) = Vma::parse(rest).map_err(|(c, m)| err(n, col1 + c, m))?;
+                        unknown = unknown.union(u);
                         if step.expect_layout.is_some() {
                             return Err(err(
                                 n,
@@ -247,7 +253,7 @@ impl Trace {
                             }
                             step.expect_layout = Some(Layout::default());
                         } else {
-                            let r = parse_result(what).ok_or_else(|| {
+                            let r = uffd_vocab::parse_result(what).ok_or_else(|| {
                                 err(
                                     n,
                                     col1,
@@ -269,10 +275,10 @@ impl Trace {
                     }
                 }
                 _ => {
-                    finish(&mut steps, &mut vmas, &mut open_layout);
+                    finish(&mut steps, &mut vmas, &mut unknown, &mut open_layout);
                     let op: Op = line
                         .parse()
-                        .map_err(|e: uffd_model::ParseError| err(n, e.col, e.msg))?;
+                        .map_err(|e: uffd_vocab::ParseError| err(n, e.col, e.msg))?;
                     op.validate(pages.unwrap_or(DEFAULT_PAGES))
                         .map_err(|m| err(n, col0, m))?;
                     steps.push(Step {
@@ -285,7 +291,7 @@ impl Trace {
                 }
             }
         }
-        finish(&mut steps, &mut vmas, &mut open_layout);
+        finish(&mut steps, &mut vmas, &mut unknown, &mut open_layout);
         let pages = pages.unwrap_or(DEFAULT_PAGES);
         for s in &steps {
             if let Some(l) = &s.expect_layout {
@@ -308,7 +314,7 @@ impl Trace {
             out.push_str(&s.op.to_string());
             out.push('\n');
             if let Some(r) = &s.expect_result {
-                out.push_str(&format!("expect {}\n", uffd_model::result_name(r)));
+                out.push_str(&format!("expect {}\n", uffd_vocab::result_name(r)));
             }
             if let Some(d) = &s.expect_draw {
                 out.push_str(&format!("expect draw {d}\n"));
@@ -317,108 +323,13 @@ impl Trace {
                 if l.is_empty() {
                     out.push_str("expect empty\n");
                 }
-                for v in l.vmas() {
+                for v in l.lines() {
                     out.push_str(&format!("expect {v}\n"));
                 }
             }
         }
         out
     }
-}
-
-/// `ok`, `EINVAL`, `errno42`.
-pub fn parse_result(s: &str) -> Option<OpResult> {
-    if s == "ok" {
-        Some(Ok(()))
-    } else {
-        Errno::parse(s).map(Err)
-    }
-}
-
-/// Parses the `Display` form of a [`Vma`]:
-/// `[S,E) PROT BACKING@PGOFF FLAG… [uffd=MODE] [ctx=C]`.
-/// An error is (0-based column within `s`, message).
-pub fn parse_vma(s: &str) -> Result<Vma, (usize, String)> {
-    let close = s
-        .find(')')
-        .ok_or((0, "a VMA starts `[START,END)`".to_string()))?;
-    let bounds = &s[1..close];
-    let (a, b) = bounds
-        .split_once(',')
-        .ok_or((0, "a VMA starts `[START,END)`".to_string()))?;
-    let num = |t: &str, at: usize| {
-        t.trim()
-            .parse::<Page>()
-            .map_err(|_| (at, format!("expected a page number, found {t:?}")))
-    };
-    let start = num(a, 1)?;
-    let end = num(b, 2 + a.len())?;
-    if end <= start {
-        return Err((0, format!("empty or reversed VMA [{start},{end})")));
-    }
-    let rest_off = close + 1;
-    let w = words(&s[rest_off..]);
-    let at = |i: usize| rest_off + w[i].0 - 1;
-    if w.len() < 2 {
-        return Err((
-            rest_off,
-            "a VMA needs `PROT BACKING@PGOFF` after its bounds".into(),
-        ));
-    }
-    let prot: Prot = w[0].1.parse().map_err(|m| (at(0), m))?;
-    let (backing, pgoff) = w[1]
-        .1
-        .split_once('@')
-        .ok_or((at(1), format!("expected BACKING@PGOFF, found {:?}", w[1].1)))?;
-    let bad_backing = || {
-        (
-            at(1),
-            format!("bad backing {backing:?}: expected `anon`, `shmem#N` or `file=F`"),
-        )
-    };
-    let backing = if backing == "anon" {
-        Backing::Anon
-    } else if let Some(n) = backing.strip_prefix("shmem#") {
-        Backing::Shmem(n.parse().map_err(|_| bad_backing())?)
-    } else if let Some(n) = backing.strip_prefix("file=") {
-        Backing::File(n.parse().map_err(|_| bad_backing())?)
-    } else {
-        return Err(bad_backing());
-    };
-    let pgoff: Page = pgoff
-        .parse()
-        .map_err(|_| (at(1), format!("bad page offset {pgoff:?}")))?;
-    let mut v = Vma {
-        start,
-        end,
-        prot,
-        backing,
-        pgoff,
-        flags: VmFlags::default(),
-        uffd: Mode::NONE,
-        ctx: None,
-    };
-    for (i, &(_, t)) in w.iter().enumerate().skip(2) {
-        if let Some(m) = t.strip_prefix("uffd=") {
-            v.uffd = m.parse().map_err(|e| (at(i), e))?;
-        } else if let Some(c) = t.strip_prefix("ctx=") {
-            v.ctx = Some(
-                c.parse()
-                    .map_err(|_| (at(i), format!("bad context {c:?}")))?,
-            );
-        } else if let Some((bit, _, _)) = VmFlags::NAMES.iter().find(|(_, n, _)| *n == t) {
-            v.flags.set(*bit, true);
-        } else {
-            return Err((
-                at(i),
-                format!(
-                    "unknown word {t:?}: expected a flag (account, noreserve, shared, mayshare, \
-                     maywrite), `uffd=MODE` or `ctx=C`"
-                ),
-            ));
-        }
-    }
-    Ok(v)
 }
 
 #[cfg(test)]
@@ -474,16 +385,5 @@ mod tests {
 
         let e = Trace::load(Path::new("/nonexistent/x.trace")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/x.trace"), "{e}");
-    }
-
-    #[test]
-    fn vma_display_round_trips() {
-        for s in [
-            "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
-            "[3,9) r-- shmem#1@4 shared mayshare maywrite",
-            "[3,9) r-x file=2@7 mayshare uffd=missing+wp ctx=3",
-        ] {
-            assert_eq!(parse_vma(s).unwrap().to_string(), s);
-        }
     }
 }

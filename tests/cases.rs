@@ -1,8 +1,10 @@
 //! Every trace under `cases/` replays on the model and the implementation,
-//! with every invariant after every step and every `expect` line holding.
+//! with every invariant after every step and every `expect` line holding
+//! (through the one case runner, `uffd_check::cases`).
 
 mod common;
 
+use uffd_check::cases::run_cases;
 use uffd_check::check::run_trace;
 use uffd_check::trace::Trace;
 use uffd_impl::IntervalImpl;
@@ -12,22 +14,18 @@ use uffd_model::PageModel;
 fn every_case_replays_on_model_and_impl() {
     let files = common::case_files();
     assert!(files.len() >= 12, "cases/ lost traces: {files:?}");
-    let mut failures = Vec::new();
-    for path in &files {
-        let trace = Trace::load(path).unwrap_or_else(|e| panic!("{e}"));
-        let mut model = PageModel::new(trace.pages);
-        let mut imp = IntervalImpl::new(trace.pages);
-        if let Err(f) = run_trace(&mut [&mut model, &mut imp], &trace) {
-            failures.push(format!("{}:\n{f}", path.display()));
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    let r = run_cases(&files, |pages| Ok(common::model_and_impl(pages)));
+    assert!(r.failed.is_empty(), "\n{}", r.failures_text());
+    assert_eq!(r.passed.len(), files.len());
 }
 
 #[test]
 fn merge_case_traces_take_their_case() {
     // merge-case-N-*.trace must make the implementation report case N.
-    for path in common::case_files() {
+    let files = common::case_files();
+    let r = run_cases(&files, |pages| Ok(common::model_and_impl(pages)));
+    let mut seen = 0;
+    for (path, stats) in &r.passed {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let Some(n) = name
             .strip_prefix("merge-case-")
@@ -35,16 +33,14 @@ fn merge_case_traces_take_their_case() {
         else {
             continue;
         };
-        let trace = Trace::load(&path).unwrap();
-        let mut model = PageModel::new(trace.pages);
-        let mut imp = IntervalImpl::new(trace.pages);
-        let stats = run_trace(&mut [&mut model, &mut imp], &trace).unwrap();
+        seen += 1;
         assert!(
             stats.merges[n] > 0,
             "{name} did not take merge case {n}: {:?}",
             stats.merges
         );
     }
+    assert_eq!(seen, 9, "one trace per merge case 0 to 8");
 }
 
 #[test]
@@ -56,6 +52,7 @@ fn a_wrong_expectation_fails_the_case() {
         "expect draw PPPPPPPPNNNN",
         "expect draw PPPPNNNNNNN.",
         "expect [0,12) rw- anon@0 account maywrite",
+        "expect [0,4) rw- anon@? account maywrite\nexpect [4,12) rw- anon@? maywrite uffd=missing ctx=0",
     ] {
         let trace = Trace::parse(&format!("{good}{wrong}\n"), "wrong.trace").unwrap();
         let mut model = PageModel::new(trace.pages);
@@ -64,4 +61,14 @@ fn a_wrong_expectation_fails_the_case() {
             .expect_err(&format!("{wrong:?} was not caught"));
         assert_eq!(f.invariant, "expected", "{f}");
     }
+    // An unknown page offset (`anon@?`) states nothing about it, and the
+    // rest still counts.
+    let trace = Trace::parse(
+        &format!("{good}expect [0,4) rw- anon@? account maywrite\nexpect [4,12) rw- anon@? account maywrite uffd=missing ctx=0\n"),
+        "unknown.trace",
+    )
+    .unwrap();
+    let mut model = PageModel::new(trace.pages);
+    let mut imp = IntervalImpl::new(trace.pages);
+    run_trace(&mut [&mut model, &mut imp], &trace).unwrap();
 }

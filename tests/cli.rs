@@ -58,9 +58,9 @@ fn check_catches_an_injected_bug_and_writes_the_case() {
     assert!(trace.contains("--inject-bug unadjusted-pgoff"), "{trace}");
     // Replays as a failure with the bug, and passes without it.
     let p = written.to_str().unwrap();
-    let (code, _, err) = uffd_check(&["replay", p, "--inject-bug", "unadjusted-pgoff"]);
+    let (code, out, err) = uffd_check(&["replay", p, "--inject-bug", "unadjusted-pgoff"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("invariant `same-layout` failed"), "{err}");
+    assert!(out.contains("invariant `same-layout` failed"), "{out}");
     let (code, out, err) = uffd_check(&["replay", p]);
     assert_eq!(code, 0, "{out}\n{err}");
 }

@@ -6,16 +6,33 @@
 
 mod common;
 
-use std::path::Path;
+use uffd_check::explore::{explore, ExploreConfig, ExploreReport};
+use uffd_impl::{Bugs, IntervalImpl};
+use uffd_model::PageModel;
+use uffd_vocab::{Backend, Op};
 
-use uffd_check::explore::explore;
-use uffd_check::kernel::KernelBackend;
-use uffd_impl::Bugs;
-use uffd_model::Op;
+/// Explores `pages` pages to `depth` on the model, the implementation with
+/// `bugs`, and optionally the live kernel.
+fn run(pages: u64, depth: usize, bugs: Bugs, kernel: bool) -> ExploreReport {
+    let mut model = PageModel::new(pages);
+    let mut imp = IntervalImpl::with_bugs(pages, bugs);
+    let mut backends: Vec<&mut dyn Backend> = vec![&mut model, &mut imp];
+    let mut k;
+    if kernel {
+        k = common::kernel_backend(pages);
+        backends.push(&mut k);
+    }
+    let config = ExploreConfig {
+        pages,
+        depth,
+        max_states: u64::MAX,
+    };
+    explore(config, &mut backends, |_, _, _| {})
+}
 
 #[test]
 fn every_sequence_of_3_ops_on_4_pages_agrees() {
-    let r = explore(4, 3, Bugs::default(), None);
+    let r = run(4, 3, Bugs::default(), false);
     assert!(r.failure.is_none(), "{}", r.failure.unwrap());
     assert_eq!(r.alphabet, 212);
     assert_eq!(r.states_by_depth, [1, 72, 2891, 68852]);
@@ -34,23 +51,21 @@ fn every_sequence_of_2_ops_on_4_pages_agrees_with_the_kernel() {
     if !common::kernel_available() {
         return;
     }
-    let mut k = KernelBackend::spawn(4, Path::new(env!("CARGO_BIN_EXE_uffd-check")))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let r = explore(4, 2, Bugs::default(), Some(&mut k));
+    let r = run(4, 2, Bugs::default(), true);
     assert!(r.failure.is_none(), "{}", r.failure.unwrap());
     assert_eq!(r.states_by_depth, [1, 72, 2891]);
 }
 
 #[test]
 fn the_shortest_pgoff_bug_is_three_ops() {
-    let r = explore(
+    let r = run(
         4,
         3,
         Bugs {
             unadjusted_pgoff: true,
             ..Bugs::default()
         },
-        None,
+        false,
     );
     let f = r.failure.expect("the pgoff bug is within 3 ops");
     assert_eq!(f.invariant, "same-layout");
@@ -69,14 +84,14 @@ fn the_shortest_pgoff_bug_is_three_ops() {
 
 #[test]
 fn the_shortest_stale_prev_bug_is_two_ops() {
-    let r = explore(
+    let r = run(
         4,
         3,
         Bugs {
             stale_prev: true,
             ..Bugs::default()
         },
-        None,
+        false,
     );
     let f = r.failure.expect("the stale prev bug is within 2 ops");
     assert_eq!(f.invariant, "impl-internal");
@@ -93,9 +108,7 @@ fn every_sequence_of_3_ops_on_4_pages_agrees_with_the_kernel() {
     if !common::kernel_available() {
         return;
     }
-    let mut k = KernelBackend::spawn(4, Path::new(env!("CARGO_BIN_EXE_uffd-check")))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let r = explore(4, 3, Bugs::default(), Some(&mut k));
+    let r = run(4, 3, Bugs::default(), true);
     assert!(r.failure.is_none(), "{}", r.failure.unwrap());
     assert_eq!(r.states_by_depth, [1, 72, 2891, 68852]);
 }

@@ -10,7 +10,8 @@ use proptest::prelude::*;
 use uffd_check::check::run_ops;
 use uffd_check::gen;
 use uffd_impl::IntervalImpl;
-use uffd_model::{Op, Page, PageModel};
+use uffd_model::PageModel;
+use uffd_vocab::{Op, Page};
 
 fn agree(pages: Page, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut model = PageModel::new(pages);

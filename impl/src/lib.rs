@@ -33,8 +33,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use uffd_model::{
-    Backend, Backing, Kind, Layout, Mode, OpResult, Page, Prot, StepReport, VmFlags, Vma,
+use uffd_vocab::{
+    Backend, Backing, Contexts, Layout, Mode, Op, OpResult, Outcome, Page, Prot, StepReport,
+    Unsupported, VmFlags, Vma,
 };
 
 pub mod merge;
@@ -292,12 +293,48 @@ impl IntervalImpl {
         }
     }
 
-    /// Runs one step: clears the report, runs `f`, checks the touched window.
-    fn step(&mut self, lo: Page, hi: Page, f: impl FnOnce(&mut Self) -> OpResult) -> OpResult {
+    /// Runs one op (without reading the layout back): clears the report,
+    /// runs it, checks the touched window.
+    pub fn run_op(&mut self, op: &Op) -> OpResult {
         self.report = StepReport::default();
-        let r = f(self);
+        let (lo, hi) = match op.range() {
+            Some((start, len)) => (start, start.saturating_add(len)),
+            None => (0, self.pages),
+        };
+        let r = match *op {
+            Op::Map {
+                start,
+                len,
+                prot,
+                kind,
+            } => self.do_mmap(start, len, prot, kind),
+            Op::Unmap { start, len } => self.do_munmap(start, len),
+            Op::Protect { start, len, prot } => self.do_mprotect(start, len, prot),
+            Op::Register {
+                ctx,
+                start,
+                len,
+                mode,
+            } => self.userfaultfd_register(ctx, start, len, mode),
+            Op::Unregister { ctx, start, len } => self.userfaultfd_unregister(ctx, start, len),
+            Op::Close { ctx } => self.userfaultfd_release(ctx),
+        };
         self.check_window(lo, hi);
         r
+    }
+
+    /// The VMAs of the arena now.
+    pub fn layout(&self) -> Layout {
+        Layout::new(self.vmas.values().map(|v| v.to_vma()).collect())
+    }
+
+    /// The uffd contexts open now.
+    pub fn open_contexts(&self) -> Contexts {
+        let mut c = Contexts::default();
+        for &ctx in &self.open {
+            c.insert(ctx);
+        }
+        c
     }
 }
 
@@ -308,40 +345,21 @@ impl Backend for IntervalImpl {
     fn pages(&self) -> Page {
         self.pages
     }
-    fn map(&mut self, start: Page, len: Page, prot: Prot, kind: Kind) -> OpResult {
-        let end = start.saturating_add(len);
-        self.step(start, end, |s| s.do_mmap(start, len, prot, kind))
-    }
-    fn unmap(&mut self, start: Page, len: Page) -> OpResult {
-        let end = start.saturating_add(len);
-        self.step(start, end, |s| s.do_munmap(start, len))
-    }
-    fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
-        let end = start.saturating_add(len);
-        self.step(start, end, |s| s.do_mprotect(start, len, prot))
-    }
-    fn register(&mut self, ctx: u8, start: Page, len: Page, mode: Mode) -> OpResult {
-        let end = start.saturating_add(len);
-        self.step(start, end, |s| {
-            s.userfaultfd_register(ctx, start, len, mode)
+    fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
+        let result = self.run_op(op);
+        Ok(Outcome {
+            backend: "impl",
+            result,
+            layout: self.layout(),
+            open: self.open_contexts(),
+            report: std::mem::take(&mut self.report),
         })
-    }
-    fn unregister(&mut self, ctx: u8, start: Page, len: Page) -> OpResult {
-        let end = start.saturating_add(len);
-        self.step(start, end, |s| s.userfaultfd_unregister(ctx, start, len))
-    }
-    fn close(&mut self, ctx: u8) -> OpResult {
-        let pages = self.pages;
-        self.step(0, pages, |s| s.userfaultfd_release(ctx))
-    }
-    fn layout(&mut self) -> Layout {
-        Layout::new(self.vmas.values().map(|v| v.to_vma()).collect())
     }
     fn reset(&mut self) {
         *self = Self::with_bugs(self.pages, self.bugs);
     }
-    fn take_report(&mut self) -> StepReport {
-        std::mem::take(&mut self.report)
+    fn fork(&self) -> Option<Box<dyn Backend>> {
+        Some(Box::new(self.clone()))
     }
 }
 
@@ -349,7 +367,6 @@ impl Backend for IntervalImpl {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
-    use uffd_model::Op;
 
     /// Runs a trace (one op per line, `#` comments) and returns each op's
     /// result and report.
@@ -362,8 +379,8 @@ pub(crate) mod testing {
             }
             let op: Op = line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
             op.validate(imp.pages()).unwrap();
-            let r = imp.apply(&op);
-            out.push((r, imp.take_report()));
+            let o = imp.step(&op).expect("the implementation knows every op");
+            out.push((o.result, o.report));
         }
         out
     }

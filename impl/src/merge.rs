@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use uffd_model::{MergeCase, Page};
+use uffd_vocab::{MergeCase, Page};
 
 use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
 

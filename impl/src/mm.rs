@@ -2,7 +2,7 @@
 //! shaped like Linux 6.5's `mmap_region`, `do_vmi_munmap`,
 //! `do_mprotect_pkey` and `mprotect_fixup` (reference §4).
 
-use uffd_model::{Backing, Errno, Kind, Mode, OpResult, Page, Prot, VmFlags};
+use uffd_vocab::{Backing, Errno, Kind, Mode, OpResult, Page, Prot, VmFlags};
 
 use crate::merge::Vmg;
 use crate::{Attrs, IntervalImpl, VmaState};
@@ -159,7 +159,7 @@ impl IntervalImpl {
 mod tests {
     use crate::testing::{lines, ok, run, run_all};
     use crate::IntervalImpl;
-    use uffd_model::Errno;
+    use uffd_vocab::Errno;
 
     fn imp() -> IntervalImpl {
         IntervalImpl::new(64)

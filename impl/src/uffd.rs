@@ -7,7 +7,7 @@
 //! merge with `prev` chained from the previous piece. The two places where
 //! the 2023 bugs lived are `uffd_first_prev` and `uffd_piece_pgoff`.
 
-use uffd_model::{Backing, Errno, Mode, OpResult, Page, VmFlags};
+use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, VmFlags};
 
 use crate::merge::Vmg;
 use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
@@ -193,7 +193,7 @@ impl IntervalImpl {
 mod tests {
     use crate::testing::{bounds, fixed, lines, ok, run, run_all};
     use crate::{Bugs, IntervalImpl, IMPL_INTERNAL};
-    use uffd_model::Errno;
+    use uffd_vocab::Errno;
 
     const BUG_A: Bugs = Bugs {
         stale_prev: true,

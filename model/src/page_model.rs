@@ -10,9 +10,10 @@
 //! Nothing here is clever on purpose. If a rule needs cleverness to be
 //! written here, the rule is wrong or the model is the wrong place for it.
 
-use crate::backend::{Backend, Errno, OpResult};
-use crate::layout::{Backing, Layout, VmFlags, Vma};
-use crate::op::{Kind, Mode, Page, Prot, MAX_CTX};
+use uffd_vocab::{
+    Backend, Backing, Contexts, Errno, Kind, Layout, Mode, Op, OpResult, Outcome, Page, Prot,
+    StepReport, Unsupported, VmFlags, Vma,
+};
 
 /// Everything one mapped page knows about itself.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -30,7 +31,7 @@ struct PageState {
 #[derive(Clone, Debug)]
 pub struct PageModel {
     pages: Vec<Option<PageState>>,
-    open: [bool; MAX_CTX as usize],
+    open: Contexts,
     next_shmem: u32,
 }
 
@@ -38,15 +39,15 @@ impl PageModel {
     pub fn new(pages: Page) -> PageModel {
         PageModel {
             pages: vec![None; pages as usize],
-            open: [false; MAX_CTX as usize],
+            open: Contexts::default(),
             next_shmem: 0,
         }
     }
 
     /// The uffd contexts that are open now (part of the state besides the
     /// layout: closing a context that is not open is EBADF).
-    pub fn open_contexts(&self) -> Vec<u8> {
-        (0..MAX_CTX).filter(|&c| self.open[c as usize]).collect()
+    pub fn open_contexts(&self) -> Contexts {
+        self.open
     }
 
     fn range(start: Page, len: Page) -> std::ops::Range<usize> {
@@ -69,8 +70,51 @@ impl Backend for PageModel {
         self.pages.len() as Page
     }
 
+    fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
+        let result = self.run_op(op);
+        Ok(Outcome {
+            backend: "model",
+            result,
+            layout: self.layout(),
+            open: self.open,
+            report: StepReport::default(),
+        })
+    }
+
+    fn reset(&mut self) {
+        *self = PageModel::new(self.pages());
+    }
+
+    fn fork(&self) -> Option<Box<dyn Backend>> {
+        Some(Box::new(self.clone()))
+    }
+}
+
+impl PageModel {
+    /// Runs one op (without reading the layout back).
+    pub fn run_op(&mut self, op: &Op) -> OpResult {
+        match *op {
+            Op::Map {
+                start,
+                len,
+                prot,
+                kind,
+            } => self.map(start, len, prot, kind),
+            Op::Unmap { start, len } => self.unmap(start, len),
+            Op::Protect { start, len, prot } => self.protect(start, len, prot),
+            Op::Register {
+                ctx,
+                start,
+                len,
+                mode,
+            } => self.register(ctx, start, len, mode),
+            Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
+            Op::Close { ctx } => self.close(ctx),
+        }
+    }
+
     /// mmap(MAP_FIXED): replaces every page of the range.
-    fn map(&mut self, start: Page, len: Page, prot: Prot, kind: Kind) -> OpResult {
+    pub fn map(&mut self, start: Page, len: Page, prot: Prot, kind: Kind) -> OpResult {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -117,7 +161,7 @@ impl Backend for PageModel {
     }
 
     /// munmap: holes are fine.
-    fn unmap(&mut self, start: Page, len: Page) -> OpResult {
+    pub fn unmap(&mut self, start: Page, len: Page) -> OpResult {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -129,7 +173,7 @@ impl Backend for PageModel {
 
     /// mprotect: page by page from `start`; the first hole stops it with
     /// ENOMEM, keeping what was already changed.
-    fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
+    pub fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
         for page in &mut self.pages[Self::range(start, len)] {
             let Some(p) = page else {
                 return Err(Errno::ENOMEM);
@@ -157,8 +201,8 @@ impl Backend for PageModel {
         Ok(())
     }
 
-    fn register(&mut self, ctx: u8, start: Page, len: Page, mode: Mode) -> OpResult {
-        self.open[ctx as usize] = true;
+    pub fn register(&mut self, ctx: u8, start: Page, len: Page, mode: Mode) -> OpResult {
+        self.open.insert(ctx);
         if mode.is_empty() || mode.has_unknown_bits() || len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -187,8 +231,8 @@ impl Backend for PageModel {
         Ok(())
     }
 
-    fn unregister(&mut self, ctx: u8, start: Page, len: Page) -> OpResult {
-        self.open[ctx as usize] = true;
+    pub fn unregister(&mut self, ctx: u8, start: Page, len: Page) -> OpResult {
+        self.open.insert(ctx);
         if len == 0 || !self.any_mapped(start, len) {
             return Err(Errno::EINVAL);
         }
@@ -207,11 +251,11 @@ impl Backend for PageModel {
         Ok(())
     }
 
-    fn close(&mut self, ctx: u8) -> OpResult {
-        if !self.open[ctx as usize] {
+    pub fn close(&mut self, ctx: u8) -> OpResult {
+        if !self.open.contains(ctx) {
             return Err(Errno::EBADF);
         }
-        self.open[ctx as usize] = false;
+        self.open.remove(ctx);
         for p in self.pages.iter_mut().flatten() {
             if p.ctx == Some(ctx) {
                 p.uffd = Mode::NONE;
@@ -223,7 +267,7 @@ impl Backend for PageModel {
 
     /// Maximal runs of pages that are equal but for a page offset that
     /// advances by one per page.
-    fn layout(&mut self) -> Layout {
+    pub fn layout(&self) -> Layout {
         let mut vmas: Vec<Vma> = Vec::new();
         for (i, page) in self.pages.iter().enumerate() {
             let Some(p) = *page else { continue };
@@ -254,16 +298,11 @@ impl Backend for PageModel {
         }
         Layout::new(vmas)
     }
-
-    fn reset(&mut self) {
-        *self = PageModel::new(self.pages());
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::Op;
 
     fn run(pages: Page, trace: &str) -> (PageModel, Vec<OpResult>) {
         let mut m = PageModel::new(pages);
@@ -271,18 +310,18 @@ mod tests {
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
-            .map(|l| m.apply(&l.parse::<Op>().unwrap()))
+            .map(|l| m.step(&l.parse::<Op>().unwrap()).unwrap().result)
             .collect();
         (m, results)
     }
 
-    fn lines(m: &mut PageModel) -> Vec<String> {
+    fn lines(m: &PageModel) -> Vec<String> {
         m.layout().vmas().iter().map(|v| v.to_string()).collect()
     }
 
     #[test]
     fn unregister_tail_of_registered_next_to_plain_merges_right() {
-        let (mut m, r) = run(
+        let (m, r) = run(
             20,
             "map 0 20 rw- anon
              register 0 0 10 missing
@@ -290,7 +329,7 @@ mod tests {
         );
         assert!(r.iter().all(|r| r.is_ok()));
         assert_eq!(
-            lines(&mut m),
+            lines(&m),
             [
                 "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
                 "[5,20) rw- anon@5 account maywrite",
@@ -322,35 +361,35 @@ mod tests {
 
     #[test]
     fn register_replaces_the_mode_or_skips_a_superset() {
-        let (mut m, _) = run(
+        let (m, _) = run(
             4,
             "map 0 4 rw- anon
              register 0 0 2 missing+wp
              register 0 0 4 missing",
         );
         assert_eq!(
-            lines(&mut m),
+            lines(&m),
             [
                 "[0,2) rw- anon@0 account maywrite uffd=missing+wp ctx=0",
                 "[2,4) rw- anon@2 account maywrite uffd=missing ctx=0",
             ]
         );
-        let (mut m, _) = run(
+        let (m, _) = run(
             4,
             "map 0 4 rw- anon\nregister 0 0 4 missing\nregister 0 0 4 wp",
         );
         assert_eq!(
-            lines(&mut m),
+            lines(&m),
             ["[0,4) rw- anon@0 account maywrite uffd=wp ctx=0"]
         );
     }
 
     #[test]
     fn protect_stops_at_the_first_hole_keeping_earlier_changes() {
-        let (mut m, r) = run(8, "map 0 3 rw- anon\nmap 4 4 rw- anon\nprotect 0 8 r--");
+        let (m, r) = run(8, "map 0 3 rw- anon\nmap 4 4 rw- anon\nprotect 0 8 r--");
         assert_eq!(r[2], Err(Errno::ENOMEM));
         assert_eq!(
-            lines(&mut m),
+            lines(&m),
             [
                 "[0,3) r-- anon@0 maywrite",
                 "[4,8) rw- anon@4 account maywrite",
@@ -360,7 +399,7 @@ mod tests {
 
     #[test]
     fn foreign_unregister_is_einval_and_changes_nothing() {
-        let (mut m, r) = run(
+        let (m, r) = run(
             8,
             "map 0 8 rw- anon\nregister 1 0 4 missing\nunregister 0 0 8",
         );
@@ -370,17 +409,17 @@ mod tests {
 
     #[test]
     fn close_releases_and_remerges() {
-        let (mut m, r) = run(8, "map 0 8 rw- anon\nregister 2 2 4 wp\nclose 2\nclose 2");
+        let (m, r) = run(8, "map 0 8 rw- anon\nregister 2 2 4 wp\nclose 2\nclose 2");
         assert_eq!(r[2], Ok(()));
         assert_eq!(r[3], Err(Errno::EBADF));
-        assert_eq!(lines(&mut m), ["[0,8) rw- anon@0 account maywrite"]);
+        assert_eq!(lines(&m), ["[0,8) rw- anon@0 account maywrite"]);
     }
 
     #[test]
     fn shmem_objects_of_two_mmaps_never_merge() {
-        let (mut m, _) = run(8, "map 0 4 rw- shmem\nmap 4 4 rw- shmem");
+        let (m, _) = run(8, "map 0 4 rw- shmem\nmap 4 4 rw- shmem");
         assert_eq!(m.layout().len(), 2);
-        let (mut m, _) = run(8, "map 0 8 rw- shmem\nprotect 2 2 r--\nprotect 2 2 rw-");
+        let (m, _) = run(8, "map 0 8 rw- shmem\nprotect 2 2 r--\nprotect 2 2 rw-");
         assert_eq!(m.layout().len(), 1);
     }
 }

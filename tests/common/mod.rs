@@ -34,13 +34,22 @@ pub fn config(name: &'static str, default_cases: u32) -> Config {
 /// Every `*.trace` under `cases/`, sorted.
 pub fn case_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "trace"))
-        .collect();
-    files.sort();
-    files
+    uffd_check::cases::case_files(&dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A live-kernel backend with an arena of `pages` pages, from the binary
+/// cargo built for the tests.
+pub fn kernel_backend(pages: u64) -> uffd_check::kernel::KernelBackend {
+    uffd_check::kernel::KernelBackend::spawn(pages, Path::new(env!("CARGO_BIN_EXE_uffd-check")))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The model and the implementation for an arena of `pages` pages.
+pub fn model_and_impl(pages: u64) -> Vec<Box<dyn uffd_vocab::Backend>> {
+    vec![
+        Box::new(uffd_model::PageModel::new(pages)),
+        Box::new(uffd_impl::IntervalImpl::new(pages)),
+    ]
 }
 
 /// Can the live-kernel tests run here? Where userfaultfd cannot be used

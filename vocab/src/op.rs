@@ -34,6 +34,9 @@ impl Prot {
     pub const WRITE: u8 = 2;
     pub const EXEC: u8 = 4;
     pub const RW: Prot = Prot(3);
+    /// The smaps `VmFlags` codes of the bits.
+    pub const SMAPS_CODES: [(u8, &'static str); 3] =
+        [(Self::READ, "rd"), (Self::WRITE, "wr"), (Self::EXEC, "ex")];
 
     /// Any value is accepted; bits above `rwx` are dropped.
     pub const fn from_bits(bits: u8) -> Prot {
@@ -111,6 +114,9 @@ impl Mode {
     pub const WP: Mode = Mode(2);
     pub const MINOR: Mode = Mode(4);
     pub const KNOWN: u64 = 7;
+    /// The smaps `VmFlags` codes of the VM_UFFD_* bits.
+    pub const SMAPS_CODES: [(Mode, &'static str); 3] =
+        [(Self::MISSING, "um"), (Self::WP, "uw"), (Self::MINOR, "ui")];
 
     pub const fn is_empty(self) -> bool {
         self.0 == 0

@@ -7,20 +7,27 @@
 //! |---|---|
 //! | (start) | `ready BASE PAGES` (BASE in hex), or `fail TEXT` and exit |
 //! | an op's trace line | `ok NS` or the errno name and `NS` (`EINVAL 2100`, `errno42 900`), NS the nanoseconds the op took in the worker; or `refused TEXT` |
-//! | `layout` | `vma START END PROT BACKING PGOFF FLAGS UFFD CTX` lines and `error TEXT` lines, then `end READ_NS PROBE_NS` |
+//! | `layout` | `vma VMA` lines (VMA in the vocabulary's one text form), `error TEXT` lines, `open CTXS` (the open uffd contexts, `0,2` or `none`), then `end READ_NS PROBE_NS` |
 //! | `outside` | `/proc/self/maps` lines of everything outside the arena, then `end` |
 //! | `reset` | `ok` or `refused TEXT` |
-//! | `__crash` | none: the worker aborts |
-//! | `__hang` | none: the worker sleeps forever |
+//! | `__fault KIND [N]` | none: arms a fault (`crash`, `hang`, `crash-reading-layout`) for op N since the last reset (default: the next op), for tests |
 //!
 //! Requests may be sent ahead: the worker answers them in order, so the
 //! parent can send a whole sequence at once (`Backend::plan`) and read the
 //! answers as it needs them.
 //!
-//! In a `vma` line START and END are arena pages, PROT is `rw-` style, BACKING
-//! is `anon`, `shmem:INODE` or `file:F`, PGOFF is in pages, FLAGS and UFFD are
-//! the [`uffd_model::VmFlags`] and [`uffd_model::Mode`] bits in decimal, CTX
-//! is a context number or `-`.
+//! A `vma` line is the text form of [`uffd_vocab::Vma`] with arena pages:
+//! `vma [0,5) rw- anon@? account maywrite uffd=missing ctx=0`. The page
+//! offset of private anonymous memory is `?` (smaps prints 0 for it: the
+//! worker does not observe it); a shmem object is named by its inode
+//! (`shmem#INODE`), which the parent renumbers.
+//!
+//! The guards: one page below and one above the arena, each a private
+//! PROT_NONE mapping of the worker's own guard memfd. A VMA merges only
+//! with a VMA of the same file, and no op of the language can map that
+//! file (ops map anonymous memory, a new shmem object, or memfds 0 to
+//! MAX_FILES-1), so whatever an op does to the arena, no arena VMA can ever
+//! merge with a guard, nor can an op grow into one (it is mapped).
 
 #[cfg(target_os = "linux")]
 pub use linux::worker_main;
@@ -44,11 +51,14 @@ mod linux {
 
     use rustix::fs::{MemfdFlags, OFlags};
     use rustix::io::Errno;
-    use rustix::mm::{Advice, MapFlags, MprotectFlags, ProtFlags};
+    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
-    use uffd_model::{Kind, Mode, Op, Page, VmFlags, MAX_CTX, MAX_FILES, MAX_PGOFF};
+    use uffd_vocab::{
+        Backing, Contexts, Kind, Mode, Op, Page, Prot, SmapsFlags, Unobserved, VmFlags, Vma,
+        MAX_CTX, MAX_FILES, MAX_PGOFF,
+    };
 
-    use crate::kernel::sys;
+    use crate::sys;
 
     const PAGE: u64 = 4096;
     /// Where the worker tries to put its arena: far below the executable
@@ -64,10 +74,23 @@ mod linux {
         ino: u64,
     }
 
+    /// A fault armed for tests: what, and at which op since the last reset.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Fault {
+        Crash,
+        Hang,
+        CrashReadingLayout,
+    }
+
     struct Worker {
         base: u64,
         pages: Page,
         files: Vec<MemFile>,
+        /// The inode of the guards' memfd.
+        guard_ino: u64,
+        /// Ops run since the last reset (for armed faults).
+        ops: u64,
+        fault: Option<(Fault, u64)>,
         uffd: [Option<OwnedFd>; MAX_CTX as usize],
         smaps: File,
         buf: Vec<u8>,
@@ -113,18 +136,31 @@ mod linux {
                 break;
             }
             let at = at.ok_or("cannot reserve the arena: no free address range found")?;
-            // The guards: PROT_NONE private anonymous with VM_DONTCOPY, flags
-            // no op can produce, so they never merge with an arena VMA.
-            // SAFETY: our own reservation.
-            unsafe {
-                rustix::mm::madvise(at as *mut c_void, bytes as usize, Advice::LinuxDontFork)
+            // The guards: one page at each end of the reservation, a private
+            // PROT_NONE mapping of a memfd of their own (see the module docs
+            // for why nothing in the arena can merge with them).
+            let guard = rustix::fs::memfd_create("uffd-check-guard", MemfdFlags::CLOEXEC)
+                .map_err(|e| format!("memfd_create of the guard: errno {}", e.raw_os_error()))?;
+            rustix::fs::ftruncate(&guard, PAGE)
+                .map_err(|e| format!("ftruncate of the guard: errno {}", e.raw_os_error()))?;
+            let guard_ino = rustix::fs::fstat(&guard)
+                .map_err(|e| format!("fstat of the guard: errno {}", e.raw_os_error()))?
+                .st_ino;
+            for g in [at, at + (pages + 1) * PAGE] {
+                // SAFETY: MAP_FIXED over a page of our own reservation.
+                unsafe {
+                    rustix::mm::mmap(
+                        g as *mut c_void,
+                        PAGE as usize,
+                        ProtFlags::empty(),
+                        MapFlags::PRIVATE | MapFlags::FIXED,
+                        &guard,
+                        0,
+                    )
+                }
+                .map_err(|e| format!("mmap of a guard: errno {}", e.raw_os_error()))?;
             }
-            .map_err(|e| {
-                format!(
-                    "madvise(MADV_DONTFORK) on the guards: errno {}",
-                    e.raw_os_error()
-                )
-            })?;
+            drop(guard);
             let base = at + PAGE;
             if pages > 0 {
                 // SAFETY: the arena's part of our own reservation.
@@ -158,6 +194,9 @@ mod linux {
                 base,
                 pages,
                 files,
+                guard_ino,
+                ops: 0,
+                fault: None,
                 uffd: [const { None }; MAX_CTX as usize],
                 smaps,
                 buf: Vec::with_capacity(1 << 20),
@@ -286,6 +325,7 @@ mod linux {
         }
 
         fn reset(&mut self) -> Answer {
+            self.ops = 0;
             for slot in &mut self.uffd {
                 // Dropping the OwnedFd closes the uffd.
                 *slot = None;
@@ -382,7 +422,7 @@ mod linux {
                         e.vmflags = String::from_utf8_lossy(flags).trim().to_string();
                         let guard = (e.start == guard_lo && e.end == lo)
                             || (e.start == hi && e.end == guard_hi);
-                        if guard && e.perms.starts_with("---p") && e.has_flag("dc") {
+                        if guard && e.perms.starts_with("---p") && e.inode == self.guard_ino {
                             guards += 1;
                         } else if e.start < lo || e.end > hi {
                             errors.push(format!(
@@ -411,39 +451,26 @@ mod linux {
             for e in errors {
                 writeln!(out, "error {e}")?;
             }
+            let mut open = Contexts::default();
+            for (c, fd) in self.uffd.iter().enumerate() {
+                if fd.is_some() {
+                    open.insert(c as u8);
+                }
+            }
+            writeln!(out, "open {open}")?;
             let t2 = Instant::now();
             writeln!(out, "end {} {}", (t1 - t0).as_nanos(), (t2 - t1).as_nanos())
         }
 
         /// One arena VMA as a `vma` line; the ctx is asked of the kernel.
         fn describe(&mut self, e: &Entry) -> Result<String, String> {
-            let mut flags = VmFlags::default();
-            let mut uffd = Mode::NONE;
-            for code in e.vmflags.split_ascii_whitespace() {
-                match code {
-                    "ac" => flags.set(VmFlags::ACCOUNT, true),
-                    "nr" => flags.set(VmFlags::NORESERVE, true),
-                    "sh" => flags.set(VmFlags::SHARED, true),
-                    "ms" => flags.set(VmFlags::MAYSHARE, true),
-                    "mw" => flags.set(VmFlags::MAYWRITE, true),
-                    "um" => uffd = uffd.union(Mode::MISSING),
-                    "uw" => uffd = uffd.union(Mode::WP),
-                    "ui" => uffd = uffd.union(Mode::MINOR),
-                    "rd" | "wr" | "ex" | "mr" | "me" => {}
-                    other => {
-                        return Err(format!(
-                            "unexpected VmFlags code `{other}` in an arena VMA: {} (VmFlags: {})",
-                            e.line, e.vmflags
-                        ))
-                    }
-                }
-            }
-            let perms = e.perms.as_bytes();
-            let prot: String = e.perms.chars().take(3).collect();
-            let consistent = (perms[0] == b'r') == e.has_flag("rd")
-                && (perms[1] == b'w') == e.has_flag("wr")
-                && (perms[2] == b'x') == e.has_flag("ex")
-                && (perms[3] == b's') == flags.has(VmFlags::MAYSHARE);
+            let SmapsFlags { prot, flags, uffd } =
+                SmapsFlags::decode(&e.vmflags).map_err(|err| {
+                    format!("{err} in an arena VMA: {} (VmFlags: {})", e.line, e.vmflags)
+                })?;
+            let perms: String = e.perms.chars().take(3).collect();
+            let consistent = perms == prot.to_string()
+                && (e.perms.as_bytes()[3] == b's') == flags.has(VmFlags::MAYSHARE);
             if !consistent {
                 return Err(format!(
                     "perms and VmFlags disagree: {} (VmFlags: {})",
@@ -453,30 +480,38 @@ mod linux {
             let start = (e.start - self.base) / PAGE;
             let end = (e.end - self.base) / PAGE;
             let (backing, pgoff) = if e.inode == 0 && e.path.is_empty() {
-                ("anon".to_string(), start)
+                // smaps prints 0: unobserved, and so `?` on the wire.
+                (Backing::Anon, 0)
             } else if let Some(f) = self
                 .files
                 .iter()
                 .position(|f| f.ino == e.inode && e.path.starts_with("/memfd:uffd-check-"))
             {
-                (format!("file:{f}"), e.offset / PAGE)
+                (Backing::File(f as u8), e.offset / PAGE)
             } else if e.inode != 0 && e.path.starts_with("/dev/zero") {
-                (format!("shmem:{}", e.inode as u32), e.offset / PAGE)
+                (Backing::Shmem(e.inode as u32), e.offset / PAGE)
             } else {
                 return Err(format!("cannot classify the arena VMA {}", e.line));
             };
             let ctx = if uffd.is_empty() {
-                "-".to_string()
+                None
             } else {
                 match self.owner(e.start, e.end - e.start, uffd) {
-                    Ok(c) => c.to_string(),
+                    Ok(c) => Some(c),
                     Err(err) => return Err(format!("{err}: {}", e.line)),
                 }
             };
-            Ok(format!(
-                "vma {start} {end} {prot} {backing} {pgoff} {} {} {ctx}",
-                flags.0, uffd.0
-            ))
+            let vma = Vma {
+                start,
+                end,
+                prot: Prot::from_bits(prot.bits()),
+                backing,
+                pgoff,
+                flags,
+                uffd,
+                ctx,
+            };
+            Ok(format!("vma {}", vma.display(Unobserved::ANON_PGOFF)))
         }
 
         /// Which open uffd owns the VMA `[addr, addr+len)` that has the uffd
@@ -556,10 +591,6 @@ mod linux {
                 vmflags: String::new(),
             })
         }
-
-        fn has_flag(&self, code: &str) -> bool {
-            self.vmflags.split_ascii_whitespace().any(|c| c == code)
-        }
     }
 
     /// The worker's entry point: `uffd-check __worker PAGES`. Never returns.
@@ -605,15 +636,37 @@ mod linux {
             }
             let req = line.trim();
             let r = match req {
-                "layout" => w.layout(&mut out),
+                "layout" => {
+                    if w.fault == Some((Fault::CrashReadingLayout, w.ops.wrapping_sub(1))) {
+                        std::process::abort();
+                    }
+                    w.layout(&mut out)
+                }
                 "outside" => w.outside(&mut out),
                 "reset" => answer(&mut out, w.reset()),
-                "__crash" => std::process::abort(),
-                "__hang" => loop {
-                    std::thread::sleep(std::time::Duration::from_secs(3600));
-                },
+                _ if req.starts_with("__fault ") => {
+                    let mut words = req.split(' ').skip(1);
+                    let kind = match words.next() {
+                        Some("crash") => Some(Fault::Crash),
+                        Some("hang") => Some(Fault::Hang),
+                        Some("crash-reading-layout") => Some(Fault::CrashReadingLayout),
+                        _ => None,
+                    };
+                    let at = words.next().and_then(|n| n.parse().ok()).unwrap_or(w.ops);
+                    w.fault = kind.map(|k| (k, at));
+                    Ok(())
+                }
                 _ => match req.parse::<Op>() {
                     Ok(op) => {
+                        let n = w.ops;
+                        w.ops += 1;
+                        match w.fault {
+                            Some((Fault::Crash, at)) if at == n => std::process::abort(),
+                            Some((Fault::Hang, at)) if at == n => loop {
+                                std::thread::sleep(std::time::Duration::from_secs(3600));
+                            },
+                            _ => {}
+                        }
                         let t = Instant::now();
                         let a = w.op(&op);
                         let ns = t.elapsed().as_nanos();
@@ -621,7 +674,7 @@ mod linux {
                             // The result, then the time the op took in here.
                             Answer::Ok => writeln!(out, "ok {ns}"),
                             Answer::Errno(e) => {
-                                writeln!(out, "{} {ns}", uffd_model::Errno::from_raw(e))
+                                writeln!(out, "{} {ns}", uffd_vocab::Errno::from_raw(e))
                             }
                             a => answer(&mut out, a),
                         }
@@ -641,7 +694,7 @@ mod linux {
     fn answer(out: &mut impl Write, a: Answer) -> std::io::Result<()> {
         match a {
             Answer::Ok => writeln!(out, "ok"),
-            Answer::Errno(e) => writeln!(out, "{}", uffd_model::Errno::from_raw(e)),
+            Answer::Errno(e) => writeln!(out, "{}", uffd_vocab::Errno::from_raw(e)),
             Answer::Refused(t) => writeln!(out, "refused {t}"),
         }
     }

@@ -13,6 +13,10 @@ use rustix::io::Errno;
 use rustix::ioctl::{ioctl, opcode, Ioctl, IoctlOutput, Opcode, Setter, Updater};
 use rustix::mm::UserfaultfdFlags;
 
+/// `UFFD_USER_MODE_ONLY`: report only faults from user mode (rustix has no
+/// name for it).
+const USER_MODE_ONLY: UserfaultfdFlags = UserfaultfdFlags::from_bits_retain(1);
+
 /// `UFFD_API`: the only API version.
 pub const UFFD_API: u64 = 0xAA;
 /// The userfaultfd ioctl group, `UFFDIO`.
@@ -91,6 +95,13 @@ pub fn userfaultfd_raw() -> Result<OwnedFd, String> {
         Ok(fd) => return Ok(fd),
         Err(e) => io::Error::from(e),
     };
+    // An unprivileged user with vm.unprivileged_userfaultfd=0 may still ask
+    // for faults from user mode only (UFFD_USER_MODE_ONLY, Linux 5.11+),
+    // which is all that register/unregister need.
+    // SAFETY: as above.
+    if let Ok(fd) = unsafe { rustix::mm::userfaultfd(flags | USER_MODE_ONLY) } {
+        return Ok(fd);
+    }
     let dev = rustix::fs::open(
         "/dev/userfaultfd",
         OFlags::RDWR | OFlags::CLOEXEC,

@@ -1,3 +1,5 @@
+//! # uffd-kernel
+//!
 //! The live Linux kernel as a backend.
 //!
 //! [`KernelBackend`] drives a worker process (the harness binary run as
@@ -6,11 +8,16 @@
 //! (MAP_FIXED), munmap, mprotect, userfaultfd(2) with UFFDIO_REGISTER and
 //! UFFDIO_UNREGISTER, close. The layout is read back from /proc/self/smaps.
 //!
+//! What it does not observe: the page offset of private anonymous memory
+//! (smaps prints 0 for it). Its layouts say so ([`Unobserved::ANON_PGOFF`]),
+//! and the checker compares that field as unknown.
+//!
 //! Confinement: the worker never maps outside its arena (it re-validates every
-//! op) and its guards carry VM_DONTCOPY, which no op can produce, so arena VMAs
-//! never merge with them. A worker that dies or gives no answer within the
-//! timeout is killed, reported as a `kernel-worker` violation, and replaced by
-//! a fresh one (with an empty arena), so a run goes on.
+//! op) and its guards are private mappings of a memfd of their own, which no
+//! op can map, so no arena VMA can ever merge with them (see the worker). A
+//! worker that dies or gives no answer within the timeout is killed, reported
+//! as a `kernel-worker` violation, and replaced by a fresh one (with an empty
+//! arena), so a run goes on.
 //!
 //! Ownership of registrations (the VMA's uffd ctx) is not in smaps; the worker
 //! asks the kernel: UFFDIO_REGISTER of exactly one registered VMA with exactly
@@ -27,8 +34,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use uffd_model::{
-    Backend, Backing, Errno, Kind, Layout, Mode, Op, OpResult, Page, Prot, StepReport, VmFlags, Vma,
+use uffd_vocab::{
+    Backend, Contexts, Errno, Layout, Op, OpResult, Outcome, Page, StepReport, Unobserved,
+    Unsupported, Vma,
 };
 
 pub use worker::worker_main;
@@ -80,10 +88,22 @@ pub fn available() -> Result<(), String> {
 /// A fault to inject into the worker (tests of the backend's robustness).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// The worker aborts on receiving it.
+    /// The worker aborts instead of running the op.
     Crash,
-    /// The worker sleeps forever on receiving it.
+    /// The worker sleeps forever instead of running the op.
     Hang,
+    /// The worker runs the op, then aborts while reading the layout after it.
+    CrashReadingLayout,
+}
+
+impl Fault {
+    fn word(self) -> &'static str {
+        match self {
+            Fault::Crash => "crash",
+            Fault::Hang => "hang",
+            Fault::CrashReadingLayout => "crash-reading-layout",
+        }
+    }
 }
 
 /// Cumulative costs of the kernel backend, as the parent sees them (round
@@ -319,14 +339,17 @@ impl KernelBackend {
         self.timings
     }
 
-    /// Sends a fault to the worker; the next request finds it dead or hung.
-    pub fn inject_fault(&mut self, fault: Fault) {
-        let cmd = match fault {
-            Fault::Crash => "__crash",
-            Fault::Hang => "__hang",
+    /// Arms a fault in the worker: it strikes at op number `at` (0-based)
+    /// since the worker's last reset, or at the next op with `None`. It is
+    /// armed in the worker itself, so it strikes in a planned sequence too,
+    /// exactly where a real failure would. A fresh worker has none.
+    pub fn inject_fault(&mut self, fault: Fault, at: Option<u64>) {
+        let cmd = match at {
+            Some(n) => format!("__fault {} {n}", fault.word()),
+            None => format!("__fault {}", fault.word()),
         };
         if let Some(w) = self.worker.as_mut() {
-            let _ = w.send(cmd);
+            let _ = w.send(&cmd);
         }
     }
 
@@ -419,7 +442,9 @@ impl KernelBackend {
         }
     }
 
-    fn op(&mut self, op: Op) -> OpResult {
+    /// Runs one op; a worker failure is recorded in the report and gives
+    /// `errno-1`.
+    pub fn run_op(&mut self, op: &Op) -> OpResult {
         let t = Instant::now();
         let req = op.to_string();
         let planned =
@@ -461,32 +486,54 @@ impl KernelBackend {
         r
     }
 
-    fn parse_vma(&self, line: &str) -> Option<Vma> {
-        let w: Vec<&str> = line.split(' ').collect();
-        if w.len() != 9 || w[0] != "vma" {
-            return None;
-        }
-        let backing = match w[4].split_once(':') {
-            None if w[4] == "anon" => Backing::Anon,
-            Some(("shmem", n)) => Backing::Shmem(n.parse().ok()?),
-            Some(("file", f)) => Backing::File(f.parse().ok()?),
-            _ => return None,
+    /// Reads the arena's layout (and the open contexts) back from the
+    /// worker; anything wrong on the way goes into the report.
+    pub fn read_layout(&mut self) -> (Layout, Contexts) {
+        let t = Instant::now();
+        let mut vmas: Vec<Vma> = Vec::new();
+        let mut open = Contexts::default();
+        let asked = if self.pending.front() == Some(&Pending::Layout) && self.worker.is_some() {
+            self.ask_req(Req::Pending, "layout")
+        } else {
+            self.ask("layout", true)
         };
-        let uffd = Mode(w[7].parse().ok()?);
-        Some(Vma {
-            start: w[1].parse().ok()?,
-            end: w[2].parse().ok()?,
-            prot: w[3].parse::<Prot>().ok()?,
-            backing,
-            pgoff: w[5].parse().ok()?,
-            flags: VmFlags(w[6].parse().ok()?),
-            uffd,
-            ctx: if w[8] == "-" {
-                None
-            } else {
-                Some(w[8].parse().ok()?)
-            },
-        })
+        if let Ok(lines) = asked {
+            for line in &lines {
+                if let Some(text) = line.strip_prefix("error ") {
+                    self.report
+                        .violations
+                        .push((LAYOUT_VIOLATION, text.to_string()));
+                } else if let Some(times) = line.strip_prefix("end ") {
+                    let mut ns = times.split(' ').map(|n| n.parse::<u64>().unwrap_or(0));
+                    self.timings.smaps_read += Duration::from_nanos(ns.next().unwrap_or(0));
+                    self.timings.smaps_parse += Duration::from_nanos(ns.next().unwrap_or(0));
+                } else if let Some(ctxs) = line.strip_prefix("open ") {
+                    for c in ctxs.split(',').filter_map(|c| c.parse().ok()) {
+                        open.insert(c);
+                    }
+                } else if let Some(Ok((v, _))) = line.strip_prefix("vma ").map(Vma::parse) {
+                    vmas.push(v);
+                } else {
+                    self.report.violations.push((
+                        WORKER_VIOLATION,
+                        format!("cannot parse the worker's layout line {line:?}"),
+                    ));
+                }
+            }
+        }
+        self.timings.layouts += 1;
+        self.timings.layout_time += t.elapsed();
+        (Layout::observed(vmas, Unobserved::ANON_PGOFF), open)
+    }
+
+    /// The layout alone (see [`KernelBackend::read_layout`]).
+    pub fn layout(&mut self) -> Layout {
+        self.read_layout().0
+    }
+
+    /// What the steps since the last call had to report; taking it clears it.
+    pub fn take_report(&mut self) -> StepReport {
+        std::mem::take(&mut self.report)
     }
 }
 
@@ -505,66 +552,36 @@ impl Backend for KernelBackend {
     fn pages(&self) -> Page {
         self.pages
     }
-    fn map(&mut self, start: Page, len: Page, prot: Prot, kind: Kind) -> OpResult {
-        self.op(Op::Map {
-            start,
-            len,
-            prot,
-            kind,
-        })
-    }
-    fn unmap(&mut self, start: Page, len: Page) -> OpResult {
-        self.op(Op::Unmap { start, len })
-    }
-    fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
-        self.op(Op::Protect { start, len, prot })
-    }
-    fn register(&mut self, ctx: u8, start: Page, len: Page, mode: Mode) -> OpResult {
-        self.op(Op::Register {
-            ctx,
-            start,
-            len,
-            mode,
-        })
-    }
-    fn unregister(&mut self, ctx: u8, start: Page, len: Page) -> OpResult {
-        self.op(Op::Unregister { ctx, start, len })
-    }
-    fn close(&mut self, ctx: u8) -> OpResult {
-        self.op(Op::Close { ctx })
+
+    fn costs(&self) -> Option<String> {
+        let t = self.timings;
+        Some(format!(
+            "kernel split: ops {:.3} s waiting for {} answers (the syscalls themselves {:.3} s in \
+             the worker), layouts {:.3} s waiting for {} (the worker reading smaps {:.3} s, \
+             parsing {:.3} s), {} worker(s) started",
+            t.op_time.as_secs_f64(),
+            t.ops,
+            t.syscalls.as_secs_f64(),
+            t.layout_time.as_secs_f64(),
+            t.layouts,
+            t.smaps_read.as_secs_f64(),
+            t.smaps_parse.as_secs_f64(),
+            t.spawns
+        ))
     }
 
-    fn layout(&mut self) -> Layout {
-        let t = Instant::now();
-        let mut vmas = Vec::new();
-        let asked = if self.pending.front() == Some(&Pending::Layout) && self.worker.is_some() {
-            self.ask_req(Req::Pending, "layout")
-        } else {
-            self.ask("layout", true)
-        };
-        if let Ok(lines) = asked {
-            for line in &lines {
-                if let Some(text) = line.strip_prefix("error ") {
-                    self.report
-                        .violations
-                        .push((LAYOUT_VIOLATION, text.to_string()));
-                } else if let Some(times) = line.strip_prefix("end ") {
-                    let mut ns = times.split(' ').map(|n| n.parse::<u64>().unwrap_or(0));
-                    self.timings.smaps_read += Duration::from_nanos(ns.next().unwrap_or(0));
-                    self.timings.smaps_parse += Duration::from_nanos(ns.next().unwrap_or(0));
-                } else if let Some(v) = self.parse_vma(line) {
-                    vmas.push(v);
-                } else {
-                    self.report.violations.push((
-                        WORKER_VIOLATION,
-                        format!("cannot parse the worker's layout line {line:?}"),
-                    ));
-                }
-            }
-        }
-        self.timings.layouts += 1;
-        self.timings.layout_time += t.elapsed();
-        Layout::new(vmas)
+    /// The op, then the layout; the report covers both, so a failure seen
+    /// while reading the layout belongs to this step.
+    fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
+        let result = self.run_op(op);
+        let (layout, open) = self.read_layout();
+        Ok(Outcome {
+            backend: "kernel",
+            result,
+            layout,
+            open,
+            report: self.take_report(),
+        })
     }
 
     fn reset(&mut self) {
@@ -609,9 +626,5 @@ impl Backend for KernelBackend {
         if w.send(&batch).is_ok() {
             self.pending.extend(queued);
         }
-    }
-
-    fn take_report(&mut self) -> StepReport {
-        std::mem::take(&mut self.report)
     }
 }

@@ -1,0 +1,273 @@
+//! The one trait that the model, the implementation and the live kernel
+//! answer: a backend answers one step at a time with an [`Outcome`] (the
+//! op's result, the layout after it, the open uffd contexts, and whatever
+//! else it has to report), so that the checker drives all three the same way
+//! and a wrapper (timing, fault injection) wraps one method.
+
+use std::fmt;
+
+use crate::layout::Layout;
+use crate::op::{Op, Page, MAX_CTX};
+
+/// An errno a backend returned. Errnos are *results*, not rejections: every
+/// backend must return the same one for the same op in the same state.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Errno {
+    EPERM,
+    EBADF,
+    ENOMEM,
+    EACCES,
+    EFAULT,
+    EBUSY,
+    EEXIST,
+    EINVAL,
+    /// Any other errno, by number.
+    Other(i32),
+}
+
+/// The named errnos with their Linux x86-64 numbers: the one table that
+/// [`Errno::from_raw`], [`Errno::raw`] and [`Errno::parse`] read.
+const ERRNOS: [(Errno, i32, &str); 8] = [
+    (Errno::EPERM, 1, "EPERM"),
+    (Errno::EBADF, 9, "EBADF"),
+    (Errno::ENOMEM, 12, "ENOMEM"),
+    (Errno::EACCES, 13, "EACCES"),
+    (Errno::EFAULT, 14, "EFAULT"),
+    (Errno::EBUSY, 16, "EBUSY"),
+    (Errno::EEXIST, 17, "EEXIST"),
+    (Errno::EINVAL, 22, "EINVAL"),
+];
+
+impl Errno {
+    /// The errno for a Linux x86-64 error number.
+    pub fn from_raw(n: i32) -> Errno {
+        ERRNOS
+            .iter()
+            .find(|(_, raw, _)| *raw == n)
+            .map_or(Errno::Other(n), |(e, _, _)| *e)
+    }
+    /// The Linux x86-64 error number.
+    pub fn raw(self) -> i32 {
+        match self {
+            Errno::Other(n) => n,
+            e => ERRNOS
+                .iter()
+                .find(|(x, _, _)| *x == e)
+                .map_or(-1, |(_, raw, _)| *raw),
+        }
+    }
+    /// Parses `EINVAL` or `errno42`.
+    pub fn parse(s: &str) -> Option<Errno> {
+        if let Some((e, _, _)) = ERRNOS.iter().find(|(_, _, name)| *name == s) {
+            return Some(*e);
+        }
+        Some(Errno::from_raw(s.strip_prefix("errno")?.parse().ok()?))
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Errno::Other(n) => write!(f, "errno{n}"),
+            e => write!(f, "{e:?}"),
+        }
+    }
+}
+
+/// What an op returned: `Ok(())` or the errno.
+pub type OpResult = Result<(), Errno>;
+
+/// `ok` or the errno's name: the one text form of a result (trace `expect`
+/// lines, the worker's answers, `replay`, JSON).
+pub fn result_name(r: &OpResult) -> String {
+    match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The inverse of [`result_name`]: `ok`, `EINVAL`, `errno42`.
+pub fn parse_result(s: &str) -> Option<OpResult> {
+    if s == "ok" {
+        Some(Ok(()))
+    } else {
+        Errno::parse(s).map(Err)
+    }
+}
+
+/// Which of the kernel's merge shapes a step took, by the legacy `vma_merge`
+/// case number of the 2023 LKML thread: 0 is "no merge, split only", 1 to 8
+/// are the merge cases (the table is `uffd_impl::MERGE_CASES`).
+pub type MergeCase = u8;
+
+/// The uffd contexts that are open, as a set of context numbers
+/// (`0..MAX_CTX`). Part of the state besides the layout: closing a context
+/// that is not open is EBADF.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Contexts(u8);
+
+impl Contexts {
+    pub const fn contains(self, ctx: u8) -> bool {
+        ctx < MAX_CTX && self.0 & (1 << ctx) != 0
+    }
+    pub fn insert(&mut self, ctx: u8) {
+        if ctx < MAX_CTX {
+            self.0 |= 1 << ctx;
+        }
+    }
+    pub fn remove(&mut self, ctx: u8) {
+        if ctx < MAX_CTX {
+            self.0 &= !(1 << ctx);
+        }
+    }
+    /// The open contexts, in order.
+    pub fn iter(self) -> impl Iterator<Item = u8> {
+        (0..MAX_CTX).filter(move |&c| self.contains(c))
+    }
+}
+
+impl fmt::Display for Contexts {
+    /// `0,2`, or `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v: Vec<String> = self.iter().map(|c| c.to_string()).collect();
+        if v.is_empty() {
+            write!(f, "none")
+        } else {
+            write!(f, "{}", v.join(","))
+        }
+    }
+}
+
+impl fmt::Debug for Contexts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What a backend has to say about a step besides its result and layout.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct StepReport {
+    /// The merge cases the step took, in order (implementation only).
+    pub merges: Vec<MergeCase>,
+    /// Violated preconditions (the kernel's VM_WARN_ON conditions) or a
+    /// backend failure (a worker that died or hung, a layout it could not
+    /// read), each as `(invariant name, text)`.
+    pub violations: Vec<(&'static str, String)>,
+}
+
+/// One backend's answer to one step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The backend's name (`model`, `impl`, `kernel`).
+    pub backend: &'static str,
+    pub result: OpResult,
+    /// The VMAs of the arena after the op, with what the backend does not
+    /// observe marked as unknown ([`Layout::unobserved`]).
+    pub layout: Layout,
+    /// The uffd contexts open after the op.
+    pub open: Contexts,
+    /// Everything the backend noticed during the step, reading the layout
+    /// included.
+    pub report: StepReport,
+}
+
+/// A backend's answer to an op it does not implement (yet): the checker
+/// leaves that backend out for the rest of the sequence, and counts it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Unsupported;
+
+/// A backend: answers one op at a time. Arena-relative pages throughout; ops
+/// are already validated for the arena size the backend was made with.
+///
+/// A new op costs each backend one arm in its `step`; wrappers (timing,
+/// fault injection) wrap `step` and so cannot forget an op.
+pub trait Backend {
+    /// `model`, `impl` or `kernel`.
+    fn name(&self) -> &'static str;
+    /// The arena size in pages.
+    fn pages(&self) -> Page;
+
+    /// Runs one op and answers with its result, the layout after it, the
+    /// open contexts and the step's report; or [`Unsupported`].
+    fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported>;
+
+    /// Back to an empty arena with no uffd open.
+    fn reset(&mut self);
+
+    /// A promise: these ops will be asked next, in this order; the caller
+    /// may stop early, but then calls [`Backend::reset`] before anything
+    /// else (the checker does both). A backend may run them ahead (the
+    /// kernel backend sends them all to its worker at once, saving a round
+    /// trip per step). The default ignores it.
+    fn plan(&mut self, _ops: &[Op]) {}
+
+    /// A copy of this backend in its present state, when one is cheap to
+    /// make (the model and the implementation; not the kernel). `explore`
+    /// uses it to try every op from a state without replaying the path to
+    /// it; without it, the path is replayed.
+    fn fork(&self) -> Option<Box<dyn Backend>> {
+        None
+    }
+
+    /// A line about where the backend's own time went, for `check`'s
+    /// throughput table (the kernel: syscalls versus reading smaps).
+    fn costs(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn pages(&self) -> Page {
+        (**self).pages()
+    }
+    fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
+        (**self).step(op)
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn plan(&mut self, ops: &[Op]) {
+        (**self).plan(ops)
+    }
+    fn fork(&self) -> Option<Box<dyn Backend>> {
+        (**self).fork()
+    }
+    fn costs(&self) -> Option<String> {
+        (**self).costs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_names_and_numbers_round_trip() {
+        for (e, raw, name) in ERRNOS {
+            assert_eq!(Errno::from_raw(raw), e);
+            assert_eq!(e.raw(), raw);
+            assert_eq!(Errno::parse(name), Some(e));
+            assert_eq!(e.to_string(), name);
+        }
+        assert_eq!(Errno::parse("errno42"), Some(Errno::Other(42)));
+        assert_eq!(Errno::Other(42).to_string(), "errno42");
+        assert_eq!(parse_result("ok"), Some(Ok(())));
+        assert_eq!(parse_result("EBUSY"), Some(Err(Errno::EBUSY)));
+        assert_eq!(parse_result("bogus"), None);
+    }
+
+    #[test]
+    fn contexts_are_a_small_set() {
+        let mut c = Contexts::default();
+        assert_eq!(c.to_string(), "none");
+        c.insert(2);
+        c.insert(0);
+        c.insert(200);
+        assert_eq!(c.to_string(), "0,2");
+        c.remove(0);
+        assert!(c.contains(2) && !c.contains(0));
+    }
+}

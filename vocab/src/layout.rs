@@ -1,0 +1,598 @@
+//! What every backend reports after a step: the list of VMAs in the arena,
+//! and the one text form of a VMA.
+//!
+//! A [`Layout`] is sorted by address and is in *canonical form*: shmem objects
+//! (one per `MAP_SHARED|MAP_ANONYMOUS` mmap, known to each backend by its own
+//! private name) are renumbered 0, 1, 2… in order of first appearance, so two
+//! layouts compare equal exactly when they are equal up to renaming objects.
+//!
+//! A layout also says which fields its backend does NOT observe
+//! ([`Unobserved`]): the live kernel cannot see the page offset of private
+//! anonymous memory (smaps prints 0 for it). Such a field is blanked and
+//! printed as `?` (`anon@?`); [`Layout::agrees_with`] compares two layouts on
+//! what both observe, and never treats an unknown as equal by construction:
+//! the raw `==` of a layout with unknowns and one without is false.
+//!
+//! The text form of a VMA (its `Display`, parsed by [`Vma::parse`]) is
+//! `[S,E) PROT BACKING@PGOFF FLAG… [uffd=MODE] [ctx=C]`, for example
+//! `[0,5) rw- anon@0 account maywrite uffd=missing ctx=0`. Trace `expect`
+//! lines, the kernel worker's answers and `replay` all use it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::op::{words, Mode, Page, Prot};
+
+/// The object behind a VMA (the kernel's `vm_file`, or none).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Backing {
+    /// Private anonymous memory (`vm_file == NULL`).
+    Anon,
+    /// The shmem object of one `MAP_SHARED|MAP_ANONYMOUS` mmap.
+    Shmem(u32),
+    /// Memfd number F of the sequence.
+    File(u8),
+}
+
+impl Backing {
+    /// The JSON `kind`: `anon`, `shmem` or `file`.
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            Backing::Anon => "anon",
+            Backing::Shmem(_) => "shmem",
+            Backing::File(_) => "file",
+        }
+    }
+    /// The JSON `object`: the shmem or file number, none for anonymous memory.
+    pub fn object(self) -> Option<u32> {
+        match self {
+            Backing::Anon => None,
+            Backing::Shmem(n) => Some(n),
+            Backing::File(f) => Some(f as u32),
+        }
+    }
+}
+
+impl fmt::Display for Backing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backing::Anon => write!(f, "anon"),
+            Backing::Shmem(n) => write!(f, "shmem#{n}"),
+            Backing::File(n) => write!(f, "file={n}"),
+        }
+    }
+}
+
+/// The VmFlags bits (besides prot and uffd) that decide merging and that
+/// smaps shows: `ac nr sh ms mw`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct VmFlags(pub u8);
+
+impl VmFlags {
+    /// VM_ACCOUNT (`ac`).
+    pub const ACCOUNT: u8 = 1;
+    /// VM_NORESERVE (`nr`).
+    pub const NORESERVE: u8 = 2;
+    /// VM_SHARED (`sh`).
+    pub const SHARED: u8 = 4;
+    /// VM_MAYSHARE (`ms`).
+    pub const MAYSHARE: u8 = 8;
+    /// VM_MAYWRITE (`mw`).
+    pub const MAYWRITE: u8 = 16;
+
+    /// Names in display order, with the smaps code of each.
+    pub const NAMES: [(u8, &'static str, &'static str); 5] = [
+        (Self::ACCOUNT, "account", "ac"),
+        (Self::NORESERVE, "noreserve", "nr"),
+        (Self::SHARED, "shared", "sh"),
+        (Self::MAYSHARE, "mayshare", "ms"),
+        (Self::MAYWRITE, "maywrite", "mw"),
+    ];
+
+    pub const fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+    pub fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.0 |= bit
+        } else {
+            self.0 &= !bit
+        }
+    }
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMES
+            .iter()
+            .filter(|(b, _, _)| self.has(*b))
+            .map(|(_, n, _)| *n)
+            .collect()
+    }
+}
+
+/// The `VmFlags:` line of an smaps entry, decoded through the tables of
+/// the vocabulary ([`VmFlags::NAMES`], [`Mode::SMAPS_CODES`], the prot
+/// codes `rd wr ex`): the one place the kernel worker reads flags from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SmapsFlags {
+    /// `rd wr ex` as [`Prot`] bits.
+    pub prot: Prot,
+    pub flags: VmFlags,
+    pub uffd: Mode,
+}
+
+/// Codes that every arena VMA may carry and that decide nothing here:
+/// VM_MAYREAD and VM_MAYEXEC (every mapping of the arena has both).
+pub const SMAPS_IGNORED: [&str; 2] = ["mr", "me"];
+
+impl SmapsFlags {
+    /// Decodes the codes after `VmFlags:`. A code outside the tables is an
+    /// error: a flag the harness would otherwise silently ignore.
+    pub fn decode(codes: &str) -> Result<SmapsFlags, String> {
+        let mut out = SmapsFlags {
+            prot: Prot::NONE,
+            flags: VmFlags::default(),
+            uffd: Mode::NONE,
+        };
+        for code in codes.split_ascii_whitespace() {
+            if let Some((bit, _, _)) = VmFlags::NAMES.iter().find(|(_, _, c)| *c == code) {
+                out.flags.set(*bit, true);
+            } else if let Some((m, _)) = Mode::SMAPS_CODES.iter().find(|(_, c)| *c == code) {
+                out.uffd = out.uffd.union(*m);
+            } else if let Some((b, _)) = Prot::SMAPS_CODES.iter().find(|(_, c)| *c == code) {
+                out.prot = Prot::from_bits(out.prot.bits() | b);
+            } else if !SMAPS_IGNORED.contains(&code) {
+                return Err(format!("unexpected VmFlags code `{code}`"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for VmFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.names().join(" "))
+    }
+}
+
+/// The fields a backend may be unable to observe. A layout carries the set
+/// its backend does not observe; those fields are blanked in it (set to 0)
+/// and printed as `?`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct Unobserved(pub u8);
+
+impl Unobserved {
+    /// Everything observed.
+    pub const NONE: Unobserved = Unobserved(0);
+    /// The page offset (vm_pgoff) of private anonymous memory: smaps prints
+    /// 0 for it, so the live kernel cannot be asked.
+    pub const ANON_PGOFF: Unobserved = Unobserved(1);
+
+    pub const fn contains(self, other: Unobserved) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+    pub const fn union(self, other: Unobserved) -> Unobserved {
+        Unobserved(self.0 | other.0)
+    }
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Is the page offset of `vma` unobserved?
+    pub fn hides_pgoff(self, vma: &Vma) -> bool {
+        self.contains(Self::ANON_PGOFF) && vma.backing == Backing::Anon
+    }
+}
+
+/// One VMA as every backend reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Vma {
+    pub start: Page,
+    pub end: Page,
+    pub prot: Prot,
+    pub backing: Backing,
+    /// vm_pgoff relative to the arena for anonymous memory (so it is the page
+    /// the memory was mapped at), the file page offset otherwise.
+    pub pgoff: Page,
+    pub flags: VmFlags,
+    /// VM_UFFD_MISSING / VM_UFFD_WP / VM_UFFD_MINOR.
+    pub uffd: Mode,
+    /// The owning userfaultfd context; `None` iff `uffd` is empty.
+    pub ctx: Option<u8>,
+}
+
+impl Vma {
+    pub fn len(&self) -> Page {
+        self.end - self.start
+    }
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// May `self` (left) and `right` (adjacent, to its right) be one VMA?
+    /// Equal flags, prot, uffd bits and ctx, the same object, and a linear
+    /// page offset (the kernel's `is_mergeable_vma` and
+    /// `can_vma_merge_before/after`, without anon_vma, which nothing here
+    /// creates).
+    pub fn mergeable_with(&self, right: &Vma) -> bool {
+        self.end == right.start
+            && self.prot == right.prot
+            && self.flags == right.flags
+            && self.uffd == right.uffd
+            && self.ctx == right.ctx
+            && self.backing == right.backing
+            && self.pgoff + self.len() == right.pgoff
+    }
+
+    /// [`Vma::mergeable_with`], judged only on what is observed: a pair
+    /// whose merge depends on an unobserved field is not surely mergeable.
+    pub fn surely_mergeable_with(&self, right: &Vma, unobserved: Unobserved) -> bool {
+        if unobserved.hides_pgoff(self) || unobserved.hides_pgoff(right) {
+            return false;
+        }
+        self.mergeable_with(right)
+    }
+
+    /// The text form with the `unobserved` fields printed as `?`.
+    pub fn display(&self, unobserved: Unobserved) -> impl fmt::Display + '_ {
+        VmaText(self, unobserved)
+    }
+
+    /// Parses the text form. Returns the VMA and the fields it leaves
+    /// unknown (`anon@?`); an error is (0-based column within `s`, message).
+    pub fn parse(s: &str) -> Result<(Vma, Unobserved), (usize, String)> {
+        let s_trim = s.trim_start();
+        let lead = s.len() - s_trim.len();
+        let s = s_trim;
+        let bad_bounds = || (lead, "a VMA starts `[START,END)`".to_string());
+        if !s.starts_with('[') {
+            return Err(bad_bounds());
+        }
+        let close = s.find(')').ok_or_else(bad_bounds)?;
+        let bounds = &s[1..close];
+        let (a, b) = bounds.split_once(',').ok_or_else(bad_bounds)?;
+        let num = |t: &str, at: usize| {
+            t.trim()
+                .parse::<Page>()
+                .map_err(|_| (lead + at, format!("expected a page number, found {t:?}")))
+        };
+        let start = num(a, 1)?;
+        let end = num(b, 2 + a.len())?;
+        if end <= start {
+            return Err((lead, format!("empty or reversed VMA [{start},{end})")));
+        }
+        let rest_off = lead + close + 1;
+        let w = words(&s[close + 1..]);
+        let at = |i: usize| rest_off + w[i].0 - 1;
+        if w.len() < 2 {
+            return Err((
+                rest_off,
+                "a VMA needs `PROT BACKING@PGOFF` after its bounds".into(),
+            ));
+        }
+        let prot: Prot = w[0].1.parse().map_err(|m| (at(0), m))?;
+        let (backing, pgoff) = w[1]
+            .1
+            .split_once('@')
+            .ok_or((at(1), format!("expected BACKING@PGOFF, found {:?}", w[1].1)))?;
+        let bad_backing = || {
+            (
+                at(1),
+                format!("bad backing {backing:?}: expected `anon`, `shmem#N` or `file=F`"),
+            )
+        };
+        let backing = if backing == "anon" {
+            Backing::Anon
+        } else if let Some(n) = backing.strip_prefix("shmem#") {
+            Backing::Shmem(n.parse().map_err(|_| bad_backing())?)
+        } else if let Some(n) = backing.strip_prefix("file=") {
+            Backing::File(n.parse().map_err(|_| bad_backing())?)
+        } else {
+            return Err(bad_backing());
+        };
+        let mut unobserved = Unobserved::NONE;
+        let pgoff: Page = if pgoff == "?" && backing == Backing::Anon {
+            unobserved = Unobserved::ANON_PGOFF;
+            0
+        } else {
+            pgoff.parse().map_err(|_| {
+                (
+                    at(1),
+                    format!(
+                        "bad page offset {pgoff:?}: a number (`?` only for `anon`, where it is unknown)"
+                    ),
+                )
+            })?
+        };
+        let mut v = Vma {
+            start,
+            end,
+            prot,
+            backing,
+            pgoff,
+            flags: VmFlags::default(),
+            uffd: Mode::NONE,
+            ctx: None,
+        };
+        for (i, &(_, t)) in w.iter().enumerate().skip(2) {
+            if let Some(m) = t.strip_prefix("uffd=") {
+                v.uffd = m.parse().map_err(|e| (at(i), e))?;
+            } else if let Some(c) = t.strip_prefix("ctx=") {
+                v.ctx = Some(
+                    c.parse()
+                        .map_err(|_| (at(i), format!("bad context {c:?}")))?,
+                );
+            } else if let Some((bit, _, _)) = VmFlags::NAMES.iter().find(|(_, n, _)| *n == t) {
+                v.flags.set(*bit, true);
+            } else {
+                let names: Vec<&str> = VmFlags::NAMES.iter().map(|(_, n, _)| *n).collect();
+                return Err((
+                    at(i),
+                    format!(
+                        "unknown word {t:?}: expected a flag ({}), `uffd=MODE` or `ctx=C`",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok((v, unobserved))
+    }
+
+    /// The JSON object of `replay --json`: `{"start","end","prot","kind",
+    /// "object","pgoff","flags","uffd","ctx"}`, `pgoff` null when unobserved.
+    pub fn to_json(&self, unobserved: Unobserved) -> serde_json::Value {
+        serde_json::json!({
+            "start": self.start,
+            "end": self.end,
+            "prot": self.prot.to_string(),
+            "kind": self.backing.kind_name(),
+            "object": self.backing.object(),
+            "pgoff": if unobserved.hides_pgoff(self) { None } else { Some(self.pgoff) },
+            "flags": self.flags.names(),
+            "uffd": self.uffd.names(),
+            "ctx": self.ctx,
+        })
+    }
+}
+
+struct VmaText<'a>(&'a Vma, Unobserved);
+
+impl fmt::Display for VmaText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        write!(f, "[{},{}) {} {}@", v.start, v.end, v.prot, v.backing)?;
+        if self.1.hides_pgoff(v) {
+            write!(f, "?")?;
+        } else {
+            write!(f, "{}", v.pgoff)?;
+        }
+        for n in v.flags.names() {
+            write!(f, " {n}")?;
+        }
+        if !v.uffd.is_empty() {
+            write!(f, " uffd={}", v.uffd)?;
+        }
+        if let Some(c) = v.ctx {
+            write!(f, " ctx={c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Vma {
+    /// `[0,5) rw- anon@0 account maywrite uffd=missing ctx=0`: the text form
+    /// (see the module docs), everything observed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        VmaText(self, Unobserved::NONE).fmt(f)
+    }
+}
+
+/// The VMAs of the arena, sorted, in canonical form, with the fields their
+/// backend does not observe (see the module docs).
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Layout {
+    vmas: Vec<Vma>,
+    unobserved: Unobserved,
+}
+
+impl Layout {
+    /// Sorts the VMAs and renumbers shmem objects by first appearance;
+    /// everything observed.
+    pub fn new(vmas: Vec<Vma>) -> Layout {
+        Layout::observed(vmas, Unobserved::NONE)
+    }
+
+    /// [`Layout::new`] for a backend that does not observe `unobserved`:
+    /// those fields are blanked.
+    pub fn observed(mut vmas: Vec<Vma>, unobserved: Unobserved) -> Layout {
+        vmas.sort_by_key(|v| (v.start, v.end));
+        let mut names: BTreeMap<u32, u32> = BTreeMap::new();
+        for v in &mut vmas {
+            if let Backing::Shmem(id) = v.backing {
+                let next = names.len() as u32;
+                v.backing = Backing::Shmem(*names.entry(id).or_insert(next));
+            }
+            if unobserved.hides_pgoff(v) {
+                v.pgoff = 0;
+            }
+        }
+        Layout { vmas, unobserved }
+    }
+
+    pub fn vmas(&self) -> &[Vma] {
+        &self.vmas
+    }
+    /// The fields this layout's backend does not observe.
+    pub fn unobserved(&self) -> Unobserved {
+        self.unobserved
+    }
+    pub fn len(&self) -> usize {
+        self.vmas.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.vmas.is_empty()
+    }
+    /// The VMA that contains `page`, if any.
+    pub fn find(&self, page: Page) -> Option<&Vma> {
+        self.vmas.iter().find(|v| v.start <= page && page < v.end)
+    }
+
+    /// This layout as a backend that also misses `more` would see it.
+    pub fn project(&self, more: Unobserved) -> Layout {
+        Layout::observed(self.vmas.clone(), self.unobserved.union(more))
+    }
+
+    /// Equal on every field that both layouts observe.
+    pub fn agrees_with(&self, other: &Layout) -> bool {
+        if self.unobserved == other.unobserved {
+            return self == other;
+        }
+        let both = self.unobserved.union(other.unobserved);
+        self.project(both) == other.project(both)
+    }
+
+    /// The layout's `expect` lines' bodies, one per VMA, in the text form.
+    pub fn lines(&self) -> Vec<String> {
+        self.vmas
+            .iter()
+            .map(|v| v.display(self.unobserved).to_string())
+            .collect()
+    }
+
+    /// The JSON array of `replay --json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.vmas
+                .iter()
+                .map(|v| v.to_json(self.unobserved))
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Debug for Layout {
+    /// One VMA per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.vmas.is_empty() {
+            return writeln!(f, "(no VMAs)");
+        }
+        for v in &self.vmas {
+            writeln!(f, "{}", v.display(self.unobserved))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vma(start: Page, end: Page, backing: Backing) -> Vma {
+        Vma {
+            start,
+            end,
+            prot: Prot::RW,
+            backing,
+            pgoff: 0,
+            flags: VmFlags(VmFlags::SHARED | VmFlags::MAYSHARE | VmFlags::MAYWRITE),
+            uffd: Mode::NONE,
+            ctx: None,
+        }
+    }
+
+    #[test]
+    fn shmem_objects_are_renumbered_by_first_appearance() {
+        let a = Layout::new(vec![
+            vma(4, 6, Backing::Shmem(77)),
+            vma(0, 2, Backing::Shmem(9)),
+            vma(2, 4, Backing::Shmem(77)),
+        ]);
+        let b = Layout::new(vec![
+            vma(0, 2, Backing::Shmem(1)),
+            vma(2, 4, Backing::Shmem(0)),
+            vma(4, 6, Backing::Shmem(0)),
+        ]);
+        assert_eq!(a, b);
+        assert_eq!(a.vmas()[0].backing, Backing::Shmem(0));
+        assert_eq!(a.vmas()[2].backing, Backing::Shmem(1));
+    }
+
+    #[test]
+    fn smaps_flags_decode_through_the_tables() {
+        let d = SmapsFlags::decode("rd wr mr mw me ac um uw").unwrap();
+        assert_eq!(d.prot, Prot::RW);
+        assert_eq!(d.flags, VmFlags(VmFlags::ACCOUNT | VmFlags::MAYWRITE));
+        assert_eq!(d.uffd, Mode(3));
+        let d = SmapsFlags::decode("rd ex sh mr mw me ms nr ui").unwrap();
+        assert_eq!(d.prot, Prot::from_bits(5));
+        assert_eq!(d.uffd, Mode::MINOR);
+        assert!(SmapsFlags::decode("rd dc").unwrap_err().contains("`dc`"));
+    }
+
+    #[test]
+    fn text_form_round_trips() {
+        for s in [
+            "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
+            "[3,9) r-- shmem#1@4 shared mayshare maywrite",
+            "[3,9) r-x file=2@7 mayshare uffd=missing+wp ctx=3",
+        ] {
+            let (v, u) = Vma::parse(s).unwrap();
+            assert!(u.is_empty());
+            assert_eq!(v.to_string(), s);
+        }
+        let (v, u) = Vma::parse("[2,4) rw- anon@? account maywrite").unwrap();
+        assert_eq!(u, Unobserved::ANON_PGOFF);
+        assert_eq!(
+            v.display(u).to_string(),
+            "[2,4) rw- anon@? account maywrite"
+        );
+        assert!(Vma::parse("[2,4) rw- file=1@? maywrite").is_err());
+        assert_eq!(Vma::parse("[0,1) rw- anon@0 bogus").unwrap_err().0, 17);
+    }
+
+    #[test]
+    fn unobserved_fields_are_unknown_not_equal() {
+        let mut v = vma(0, 4, Backing::Anon);
+        v.pgoff = 7;
+        let model = Layout::new(vec![v]);
+        let kernel = Layout::observed(vec![v], Unobserved::ANON_PGOFF);
+        assert_ne!(
+            model, kernel,
+            "a blanked field is not equal by construction"
+        );
+        assert!(model.agrees_with(&kernel));
+        assert_eq!(
+            kernel.lines(),
+            ["[0,4) rw- anon@? shared mayshare maywrite"]
+        );
+        assert_eq!(kernel.to_json()[0]["pgoff"], serde_json::Value::Null);
+        let mut w = v;
+        w.prot = Prot::NONE;
+        assert!(
+            !Layout::new(vec![w]).agrees_with(&kernel),
+            "observed fields still count"
+        );
+        // Two anon neighbours whose pgoffs are unknown are not judged mergeable.
+        let (a, b) = (vma(0, 2, Backing::Anon), vma(2, 4, Backing::Anon));
+        let mut b2 = b;
+        b2.pgoff = 2;
+        assert!(a.mergeable_with(&b2));
+        assert!(!a.surely_mergeable_with(&b2, Unobserved::ANON_PGOFF));
+        assert!(a.surely_mergeable_with(&b2, Unobserved::NONE));
+    }
+
+    #[test]
+    fn display_is_the_expect_form() {
+        let mut v = vma(0, 5, Backing::Anon);
+        v.flags = VmFlags(VmFlags::ACCOUNT | VmFlags::MAYWRITE);
+        v.uffd = Mode::MISSING;
+        v.ctx = Some(0);
+        assert_eq!(
+            v.to_string(),
+            "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0"
+        );
+    }
+}
