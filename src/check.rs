@@ -556,6 +556,83 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The page model, but it does not know `close` yet.
+    struct NoClose(uffd_model::PageModel);
+
+    impl Backend for NoClose {
+        fn name(&self) -> &'static str {
+            "no-close"
+        }
+        fn pages(&self) -> Page {
+            self.0.pages()
+        }
+        fn step(&mut self, op: &Op) -> Result<Outcome, uffd_vocab::Unsupported> {
+            if matches!(op, Op::Close { .. }) {
+                return Err(uffd_vocab::Unsupported);
+            }
+            self.0.step(op).map(|o| Outcome {
+                backend: "no-close",
+                ..o
+            })
+        }
+        fn reset(&mut self) {
+            self.0.reset()
+        }
+    }
+
+    #[test]
+    fn an_unsupported_op_leaves_that_backend_out_for_the_rest_and_is_counted() {
+        let ops: Vec<Op> = [
+            "map 0 8 rw- anon",
+            "register 0 0 4 wp",
+            "close 0",
+            "unmap 0 2",
+        ]
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
+        let mut model = uffd_model::PageModel::new(8);
+        let mut nc = NoClose(uffd_model::PageModel::new(8));
+        let mut imp = uffd_impl::IntervalImpl::new(8);
+        let mut seen = Vec::new();
+        let stats = run_trace_with(
+            &mut [&mut nc, &mut model, &mut imp],
+            &Trace::from_ops(8, &ops),
+            |v| seen.push(v.outcomes.iter().map(|o| o.backend).collect::<Vec<_>>()),
+        )
+        .unwrap();
+        assert_eq!(stats.steps, 4, "the others went on");
+        assert_eq!(stats.unsupported.get("no-close: close"), Some(&1));
+        assert_eq!(seen[1], ["no-close", "model", "impl"]);
+        assert_eq!(seen[2], ["model", "impl"]);
+        assert_eq!(
+            seen[3],
+            ["model", "impl"],
+            "left out for the rest of the sequence"
+        );
+        // A disagreement among the others is still caught after it.
+        let mut bad = uffd_impl::IntervalImpl::with_bugs(
+            8,
+            uffd_impl::Bugs {
+                unadjusted_pgoff: true,
+                ..Default::default()
+            },
+        );
+        let mut nc = NoClose(uffd_model::PageModel::new(8));
+        let mut model = uffd_model::PageModel::new(8);
+        let ops: Vec<Op> = [
+            "close 0",
+            "map 0 3 rw- anon",
+            "register 0 0 2 missing",
+            "unregister 0 1 1",
+        ]
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
+        let f = run_ops(&mut [&mut nc, &mut model, &mut bad], 8, &ops).unwrap_err();
+        assert_eq!(f.invariant, "same-layout", "{f}");
+    }
+
     #[test]
     fn the_line_diff_is_plain() {
         let d = line_diff(&l(&["a", "b", "c"]), &l(&["a", "x", "c", "d"]));

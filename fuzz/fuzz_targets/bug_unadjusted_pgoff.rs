@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use uffd_check::runner::check_fuzz_input;
 use uffd_impl::Bugs;
-use uffd_model::Op;
+use uffd_vocab::Op;
 
 fuzz_target!(|input: (u8, Vec<Op>)| {
     let bugs = Bugs {
