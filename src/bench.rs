@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use uffd_impl::IntervalImpl;
 use uffd_model::PageModel;
 use uffd_vocab::{Backend, Kind, Layout, Mode, Op, OpResult, Page, Prot};
@@ -147,9 +147,9 @@ fn workload(vmas: Page, ops: u64, seed: u64) -> Vec<Op> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(ops as usize);
     while (out.len() as u64) < ops {
-        let len = rng.gen_range(1..=8.min(vmas));
-        let start = rng.gen_range(0..=vmas - len);
-        if rng.gen_bool(0.5) {
+        let len = rng.random_range(1..=8.min(vmas));
+        let start = rng.random_range(0..=vmas - len);
+        if rng.random_bool(0.5) {
             out.push(Op::Register {
                 ctx: 0,
                 start,

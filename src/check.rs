@@ -199,7 +199,7 @@ fn minimal_fragmentation(v: &StepView) -> Result<(), String> {
 }
 
 /// No VMA registered with MINOR is private anonymous memory
-/// (MINOR needs shmem or hugetlb: reference §2).
+/// (MINOR needs shmem or hugetlb: docs/kernel-rules.md §2).
 fn minor_only_on_shmem(v: &StepView) -> Result<(), String> {
     for o in v.outcomes {
         for vma in o.layout.vmas() {

@@ -18,7 +18,7 @@ use uffd_vocab::{result_name, Backend, Page};
 /// The largest arena `check` and `explore` take (pages), and the longest
 /// sequence `check` makes (ops): past these, memory grows past what a
 /// run should take.
-const MAX_CHECK_PAGES: Page = 1 << 20;
+const MAX_CHECK_PAGES: Page = uffd_vocab::MAX_PAGES;
 const MAX_CHECK_OPS: usize = 10_000;
 const MAX_EXPLORE_PAGES: Page = 8;
 const MAX_EXPLORE_DEPTH: usize = 8;
@@ -98,6 +98,9 @@ enum Command {
         /// Stop after this many unique states (about 40 bytes each).
         #[arg(long, default_value_t = 5_000_000)]
         max_states: u64,
+        /// Where a failing case is written.
+        #[arg(long, default_value = "failures")]
+        out: PathBuf,
         /// Put one of the May 2023 bugs back into the implementation.
         #[arg(long, value_enum)]
         inject_bug: Vec<Bug>,
@@ -105,10 +108,10 @@ enum Command {
     /// Measure ops/s of the model and the implementation alone, side by side,
     /// at growing VMA counts.
     Bench {
-        /// VMA counts of the scaling table (2 to 10,000,000 each).
+        /// VMA counts of the scaling table (2 to 1,048,576 each).
         #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
         vmas: Vec<u64>,
-        /// Ops timed per row.
+        /// Ops timed per row (1 to 1,000,000).
         #[arg(long, default_value_t = 200_000)]
         ops: u64,
     },
@@ -170,6 +173,12 @@ impl Setup {
     fn make(&self, pages: Page) -> Result<Vec<Box<dyn Backend>>, String> {
         make_all(&self.backends, pages, self.impl_bugs())
     }
+    /// `live kernel: Linux 6.18.44`, when the kernel is one of the backends.
+    fn kernel_note(&self) -> Option<String> {
+        self.backends
+            .contains(Which::Kernel)
+            .then(|| format!("live kernel: Linux {}", uffd_kernel::release()))
+    }
     /// The command that replays a written trace.
     fn replay_command(&self, path: &Path) -> String {
         format!(
@@ -189,6 +198,12 @@ fn main() -> ExitCode {
     // SAFETY: setting a signal's disposition to the default is always sound.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // Ctrl-C stops a run and prints what it has (a second one kills).
+    // SAFETY: the handler only stores to an atomic and resets the
+    // disposition, both async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
     }
     let cli = Cli::parse();
     let result = match cli.command {
@@ -218,10 +233,11 @@ fn main() -> ExitCode {
             kernel,
             backends,
             max_states,
+            out,
             inject_bug,
         } => {
             let setup = Setup::new(kernel, backends, inject_bug);
-            explore(pages, depth, max_states, &setup)
+            explore(pages, depth, max_states, &setup, &out)
         }
         Command::Worker => unreachable!("handled above"),
     };
@@ -231,6 +247,14 @@ fn main() -> ExitCode {
             eprintln!("uffd-check: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    runner::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
     }
 }
 
@@ -255,6 +279,9 @@ fn report_failure(f: &Failure, header: &str, path: &Path, setup: &Setup, found_b
         f.invariant,
         f.step + 1
     );
+    if let Some(k) = setup.kernel_note() {
+        text.push_str(&format!("# {k}\n"));
+    }
     text.push_str(&f.trace.to_text());
     match std::fs::write(path, &text) {
         Ok(()) => println!(
@@ -310,6 +337,9 @@ fn check(
         setup.flags("--backends")
     );
     println!("{command}");
+    if let Some(k) = setup.kernel_note() {
+        println!("{k}");
+    }
     let mut timed: Vec<Timed<Box<dyn Backend>>> =
         setup.make(pages)?.into_iter().map(Timed::new).collect();
     let bar = indicatif::ProgressBar::new(cases as u64);
@@ -354,6 +384,13 @@ fn check(
         }
     }
     let Some(f) = report.failure else {
+        if report.interrupted {
+            println!(
+                "\ninterrupted: no failure in the {} sequences run",
+                report.stats.sequences
+            );
+            return Ok(ExitCode::from(130));
+        }
         println!("\nno failures");
         return Ok(ExitCode::SUCCESS);
     };
@@ -466,7 +503,13 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
     }
 }
 
-fn explore(pages: Page, depth: usize, max_states: u64, setup: &Setup) -> Result<ExitCode, String> {
+fn explore(
+    pages: Page,
+    depth: usize,
+    max_states: u64,
+    setup: &Setup,
+    out: &Path,
+) -> Result<ExitCode, String> {
     if !(1..=MAX_EXPLORE_PAGES).contains(&pages) {
         return Err(format!(
             "--pages {pages}: explore takes 1 to {MAX_EXPLORE_PAGES} pages"
@@ -476,6 +519,15 @@ fn explore(pages: Page, depth: usize, max_states: u64, setup: &Setup) -> Result<
         return Err(format!(
             "--depth {depth}: explore takes 0 to {MAX_EXPLORE_DEPTH} ops (and --max-states bounds it)"
         ));
+    }
+    writable_dir(out)?;
+    let command = format!(
+        "uffd-check explore --pages {pages} --depth {depth} --max-states {max_states}{}",
+        setup.flags("--backends")
+    );
+    println!("{command}");
+    if let Some(k) = setup.kernel_note() {
+        println!("{k}");
     }
     let mut boxes = setup.make(pages)?;
     let mut backends = as_refs(&mut boxes);
@@ -520,7 +572,13 @@ fn explore(pages: Page, depth: usize, max_states: u64, setup: &Setup) -> Result<
             Ok(ExitCode::SUCCESS)
         }
         Some(f) => {
-            println!("\nFAILED (a shortest failing sequence):\n\n{f}");
+            report_failure(
+                &f,
+                "FAILED (a shortest failing sequence):",
+                &out.join(format!("explore-{pages}p-{}ops.trace", f.trace.steps.len())),
+                setup,
+                &command,
+            );
             Ok(ExitCode::FAILURE)
         }
     }

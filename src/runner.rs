@@ -4,11 +4,12 @@
 //! and by the tests that show the harness catches the 2023 bugs.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use uffd_vocab::{Backend, Op, Outcome, Page, Unsupported};
 
 use crate::check::{run_ops, Failure, Stats};
@@ -38,9 +39,20 @@ impl Default for RunConfig {
     }
 }
 
+/// Set (by the command line's SIGINT handler) to stop a run: the sequence
+/// running ends, nothing more is generated or shrunk, and the run reports
+/// what it has, a failure seen included.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
 /// What a run did.
 #[derive(Debug)]
 pub struct RunReport {
+    /// The run was stopped by [`INTERRUPTED`].
+    pub interrupted: bool,
     pub stats: Stats,
     /// Time spent on passing sequences (not on shrinking).
     pub elapsed: Duration,
@@ -83,6 +95,11 @@ pub fn run(
     let mut runner = seeded_runner(config.seed, config.cases);
     let strategy = gen::ops(config.pages, config.ops);
     let outcome = runner.run(&strategy, |ops| {
+        if interrupted() {
+            // Ends the run at once (proptest then "shrinks" through this
+            // arm in no time); the real failure, if any, is kept below.
+            return Err(TestCaseError::fail("interrupted"));
+        }
         let t = Instant::now();
         let mut b = backends.borrow_mut();
         match run_ops(&mut b, config.pages, &ops) {
@@ -109,6 +126,11 @@ pub fn run(
     });
     let failure = match outcome {
         Ok(()) => None,
+        Err(_) if interrupted() => last_failure.into_inner().map(|mut f| {
+            f.message
+                .push_str("\n(interrupted: this case may not be shrunk to the end)");
+            f
+        }),
         Err(TestError::Fail(_, minimal)) => {
             let mut b = backends.borrow_mut();
             let (ops, tries) = delete_ops(&mut b, config.pages, minimal);
@@ -129,6 +151,7 @@ pub fn run(
         Err(TestError::Abort(why)) => panic!("proptest aborted the run: {why}"),
     };
     RunReport {
+        interrupted: interrupted(),
         stats: stats.into_inner(),
         elapsed: elapsed.into_inner(),
         failure,
@@ -170,7 +193,7 @@ pub fn delete_ops(
     loop {
         let mut changed = false;
         let mut i = 0;
-        while i < ops.len() && ops.len() > 1 {
+        while i < ops.len() && ops.len() > 1 && !interrupted() {
             let mut candidate = ops.clone();
             candidate.remove(i);
             tries += 1;

@@ -29,10 +29,16 @@
 use std::fmt;
 use std::path::Path;
 
-use uffd_vocab::{words, Layout, Op, OpResult, Page, Unobserved, Vma};
+use std::io::Read;
+
+use uffd_vocab::{words, Layout, Op, OpResult, Page, Unobserved, Vma, MAX_PAGES};
 
 /// The arena size of a trace with no `arena` line.
 pub const DEFAULT_PAGES: Page = 64;
+/// The largest trace file read, in bytes.
+pub const MAX_TRACE_BYTES: u64 = 16 << 20;
+/// The longest line of a trace, in bytes.
+pub const MAX_LINE_BYTES: usize = 4096;
 
 /// One op of a trace with what the trace expects of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,15 +103,64 @@ impl Trace {
         self.steps.iter().map(|s| s.op).collect()
     }
 
-    /// Reads and parses a trace file.
+    /// Reads and parses a trace file; `-` is standard input. At most
+    /// [`MAX_TRACE_BYTES`] are read, line by line, and no line may be longer
+    /// than [`MAX_LINE_BYTES`], so any input (`/dev/zero`, a binary) ends
+    /// in a located error with bounded memory.
     pub fn load(path: &Path) -> Result<Trace, TraceError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| TraceError {
+        let name = if path == Path::new("-") {
+            "<stdin>".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let err = |line: usize, msg: String| TraceError {
             file: name.clone(),
-            line: 0,
-            col: 0,
-            msg: format!("cannot read the trace: {e}"),
-        })?;
+            line,
+            col: if line == 0 { 0 } else { 1 },
+            msg,
+        };
+        let input: Box<dyn std::io::Read> = if path == Path::new("-") {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(
+                std::fs::File::open(path)
+                    .map_err(|e| err(0, format!("cannot read the trace: {e}")))?,
+            )
+        };
+        let mut input = std::io::BufReader::new(input.take(MAX_TRACE_BYTES + 1));
+        let mut text = String::new();
+        let mut line = Vec::new();
+        for n in 1.. {
+            line.clear();
+            let got = std::io::BufRead::read_until(
+                &mut (&mut input).take(MAX_LINE_BYTES as u64 + 1),
+                b'\n',
+                &mut line,
+            )
+            .map_err(|e| err(0, format!("cannot read the trace: {e}")))?;
+            if got == 0 {
+                break;
+            }
+            if text.len() + got > MAX_TRACE_BYTES as usize {
+                return Err(err(
+                    n,
+                    format!("the trace is longer than {MAX_TRACE_BYTES} bytes"),
+                ));
+            }
+            if got > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+                return Err(err(
+                    n,
+                    format!("the line is longer than {MAX_LINE_BYTES} bytes"),
+                ));
+            }
+            let s = std::str::from_utf8(&line).map_err(|e| TraceError {
+                file: name.clone(),
+                line: n,
+                col: e.valid_up_to() + 1,
+                msg: "the line is not UTF-8 text".into(),
+            })?;
+            text.push_str(s);
+        }
         Trace::parse(&text, &name)
     }
 
@@ -159,11 +214,11 @@ impl Trace {
                     let p: Page = arg.parse().map_err(|_| {
                         err(n, col, format!("expected a page count, found {arg:?}"))
                     })?;
-                    if p == 0 || p > 1 << 24 {
+                    if p == 0 || p > MAX_PAGES {
                         return Err(err(
                             n,
                             col,
-                            format!("arena of {p} pages: it must be 1 to {} pages", 1 << 24),
+                            format!("arena of {p} pages: it must be 1 to {MAX_PAGES} pages"),
                         ));
                     }
                     pages = Some(p);
@@ -276,9 +331,15 @@ impl Trace {
                 }
                 _ => {
                     finish(&mut steps, &mut vmas, &mut unknown, &mut open_layout);
-                    let op: Op = line
-                        .parse()
-                        .map_err(|e: uffd_vocab::ParseError| err(n, e.col, e.msg))?;
+                    let op: Op = line.parse().map_err(|e: uffd_vocab::ParseError| {
+                        let mut msg = e.msg;
+                        if e.col == col0 && msg.starts_with("unknown operation") {
+                            msg.push_str(
+                                " (or a trace line: `arena PAGES`, `expect …`, `# comment`)",
+                            );
+                        }
+                        err(n, e.col, msg)
+                    })?;
                     op.validate(pages.unwrap_or(DEFAULT_PAGES))
                         .map_err(|m| err(n, col0, m))?;
                     steps.push(Step {

@@ -124,3 +124,172 @@ fn bad_input_gets_a_located_error_not_a_panic() {
     assert!(err.contains("--pages 0"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Runs the binary with `stdin` as standard input.
+fn uffd_check_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uffd-check"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_size_has_a_limit_checked_before_any_work() {
+    for (args, says) in [
+        (&["check", "--ops", "18446744073709551615"][..], "--ops"),
+        (&["check", "--ops", "100000000"][..], "1 to 10000 ops"),
+        (&["check", "--cases", "0"][..], "--cases 0"),
+        (&["check", "--pages", "1048577"][..], "--pages 1048577"),
+        (&["check", "--backends", "model,model"][..], "twice"),
+        (&["explore", "--depth", "9"][..], "--depth 9"),
+        (&["explore", "--pages", "9"][..], "--pages 9"),
+        (&["bench", "--vmas", "0"][..], "--vmas 0"),
+        (&["bench", "--ops", "0"][..], "--ops 0"),
+        (&["check", "--out", "/proc/nope"][..], "--out /proc/nope"),
+    ] {
+        let t = std::time::Instant::now();
+        let (code, out, err) = uffd_check(args);
+        assert_eq!(code, 2, "{args:?}: {out}\n{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            !out.contains("sequences"),
+            "{args:?} ran before refusing: {out}"
+        );
+        assert!(t.elapsed().as_secs() < 5, "{args:?} took {:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn traces_are_read_line_by_line_with_limits() {
+    let (code, _, err) = uffd_check(&["replay", "/dev/zero"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/dev/zero:1:1: the line is longer than 4096 bytes"),
+        "{err}"
+    );
+    let bad = temp(
+        "utf8.trace",
+        "arena 4\nmap 0 1 rw- anon\nmap 1 1 rw\u{0}- anon\n",
+    );
+    let mut bytes = std::fs::read(&bad).unwrap();
+    bytes.extend_from_slice(b"map 2 1 r\xff- anon\n");
+    std::fs::write(&bad, bytes).unwrap();
+    let (code, _, err) = uffd_check(&["replay", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("utf8.trace:4:10: the line is not UTF-8"),
+        "{err}"
+    );
+    let p = temp("frob.trace", "frob 1\n");
+    let (code, _, err) = uffd_check(&["replay", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`arena PAGES`"), "{err}");
+    // `-` is standard input.
+    let (code, out, err) = uffd_check_stdin(&["replay", "-"], "arena 4\nmap 0 4 rw- anon\n");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("replaying <stdin>") || out.contains("replaying -"),
+        "{out}"
+    );
+}
+
+#[test]
+fn output_is_plain_text_when_piped() {
+    let (code, out, err) = uffd_check(&[
+        "check",
+        "--seed",
+        "3",
+        "--cases",
+        "300",
+        "--inject-bug",
+        "unadjusted-pgoff",
+        "--out",
+        std::env::temp_dir()
+            .join("uffd-check-plain")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("layout diff (< model, > impl):"), "{out}");
+    assert!(!out.contains('\x1b') && !err.contains('\x1b'), "{out:?}");
+    assert!(!out.contains("Diff <"), "{out}");
+}
+
+#[test]
+fn replay_json_carries_the_failure() {
+    let p = temp(
+        "pgoff.trace",
+        "arena 12\nmap 0 12 rw- anon\nregister 0 0 8 missing\nunregister 0 1 7\n",
+    );
+    let (code, out, _) = uffd_check(&[
+        "replay",
+        p.to_str().unwrap(),
+        "--json",
+        "--inject-bug",
+        "unadjusted-pgoff",
+    ]);
+    assert_eq!(code, 1);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 3);
+    assert_eq!(last["failure"]["invariant"], "same-layout");
+    assert_eq!(last["outcomes"][1]["backend"], "impl");
+    assert_eq!(last["outcomes"][1]["merges"], serde_json::json!([0]));
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["backends"], serde_json::json!(["model", "impl"]));
+}
+
+#[test]
+fn explore_writes_its_failing_case() {
+    let dir = std::env::temp_dir().join(format!("uffd-check-explore-{}", std::process::id()));
+    let (code, out, err) = uffd_check(&[
+        "explore",
+        "--pages",
+        "3",
+        "--depth",
+        "3",
+        "--inject-bug",
+        "stale-prev",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let written = dir.join("explore-3p-2ops.trace");
+    let text = std::fs::read_to_string(&written).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(
+        text.contains("register 0 1 1 missing") || text.contains("register 0"),
+        "{text}"
+    );
+    assert!(out.contains("uffd-check replay"), "{out}");
+}
+
+#[test]
+fn explore_stops_at_its_state_budget() {
+    let (code, out, err) = uffd_check(&[
+        "explore",
+        "--pages",
+        "6",
+        "--depth",
+        "5",
+        "--max-states",
+        "2000",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("TRUNCATED at --max-states 2000"), "{out}");
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use uffd_check::kernel::{Fault, KernelBackend, WORKER_VIOLATION};
 use uffd_vocab::{Backend, Errno, Kind, Layout, Mode, Op, Page, Prot};
 
@@ -36,26 +36,26 @@ fn lines(l: &Layout) -> Vec<String> {
 }
 
 fn random_op(rng: &mut StdRng) -> Op {
-    let start = rng.gen_range(0..=PAGES);
-    let len = if rng.gen_bool(0.1) {
+    let start = rng.random_range(0..=PAGES);
+    let len = if rng.random_bool(0.1) {
         0
     } else {
-        rng.gen_range(1..=12)
+        rng.random_range(1..=12)
     };
-    let prot = Prot::from_bits(rng.gen_range(0..8));
-    let ctx = rng.gen_range(0..4);
-    let file = rng.gen_range(0..2);
-    let pgoff = if rng.gen_bool(0.05) {
-        uffd_vocab::MAX_PGOFF - rng.gen_range(0..4)
+    let prot = Prot::from_bits(rng.random_range(0..8));
+    let ctx = rng.random_range(0..4);
+    let file = rng.random_range(0..2);
+    let pgoff = if rng.random_bool(0.05) {
+        uffd_vocab::MAX_PGOFF - rng.random_range(0..4)
     } else {
-        rng.gen_range(0..40)
+        rng.random_range(0..40)
     };
-    let op = match rng.gen_range(0..20) {
+    let op = match rng.random_range(0..20) {
         0..=5 => Op::Map {
             start,
             len,
             prot,
-            kind: match rng.gen_range(0..6) {
+            kind: match rng.random_range(0..6) {
                 0 => Kind::Anon,
                 1 => Kind::AnonNoreserve,
                 2 => Kind::Shmem,
@@ -70,10 +70,10 @@ fn random_op(rng: &mut StdRng) -> Op {
             ctx,
             start,
             len,
-            mode: Mode(if rng.gen_bool(0.1) {
-                rng.gen_range(0..16)
+            mode: Mode(if rng.random_bool(0.1) {
+                rng.random_range(0..16)
             } else {
-                rng.gen_range(1..8)
+                rng.random_range(1..8)
             }),
         },
         16..=18 => Op::Unregister { ctx, start, len },
@@ -460,4 +460,63 @@ fn a_planned_sequence_left_early_or_departed_from_stays_correct() {
         .collect();
     assert_eq!(results, ["ok", "ok", "ok", "EINVAL"]);
     assert!(b.take_report().violations.is_empty());
+}
+
+/// The kernel backend works for an unprivileged user: with
+/// `vm.unprivileged_userfaultfd=0` the worker falls back to
+/// UFFD_USER_MODE_ONLY. Run as uid/gid 65534 through `setpriv` where this
+/// test runs as root; skipped, saying why, elsewhere.
+#[test]
+fn the_kernel_backend_works_for_an_unprivileged_user() {
+    if !common::kernel_available() {
+        return;
+    }
+    let skip = |why: &str| eprintln!("SKIPPED: unprivileged kernel backend: {why}");
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if unsafe { libc::geteuid() } != 0 {
+        // Already unprivileged: every other kernel test is this test.
+        return skip("not root, so the other kernel tests already run unprivileged");
+    }
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(setpriv) = setpriv else {
+        return skip("setpriv is not installed");
+    };
+    let dir = std::env::temp_dir().join(format!("uffd-check-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_uffd-check"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, out) = run(&["check", "--kernel", "--cases", "200", "--seed", "1"]);
+    if code == 2
+        && out.contains("Permission denied")
+        && out.contains("cannot start the kernel worker")
+    {
+        return skip(&format!("uid 65534 cannot run the test binary here: {out}"));
+    }
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("no failures") && out.contains("kernel"),
+        "{out}"
+    );
+    let case = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/cases/lkml-unregister-tail-merges-right.trace"
+    );
+    let (code, out) = run(&["replay", case, "--backend", "model,impl,kernel"]);
+    assert_eq!(code, 0, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

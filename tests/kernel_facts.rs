@@ -1,10 +1,11 @@
 //! Facts about the live kernel (Linux 6.18 x86-64), each a small trace run
 //! through the kernel backend with its results and resulting layout. These
-//! pin down the rules the reference (shared/reference) states, and the ones
+//! pin down the rules of docs/kernel-rules.md, and the ones
 //! it is silent about, so a kernel that behaves differently shows up here.
 
 mod common;
 
+use pretty_assertions::assert_eq;
 use uffd_vocab::Op;
 
 /// Runs the trace on a fresh 32-page worker: each op's result and the final layout.

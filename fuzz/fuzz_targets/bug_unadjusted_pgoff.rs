@@ -1,6 +1,6 @@
 //! Demonstration target: the same differential check as `differential`, but
 //! against the implementation with the May 2023 pgoff bug put back
-//! (reference §7 b). It is expected to crash: the fuzzer finds the bug on
+//! (docs/kernel-rules.md §7 b). It is expected to crash: the fuzzer finds the bug on
 //! its own, from an empty corpus, in about a minute.
 
 #![no_main]

@@ -26,7 +26,7 @@
 //! [`StepReport`] with the condition and the whole merge state, and the step
 //! goes on. Nothing here panics.
 //!
-//! [`Bugs`] puts back the two May 2023 bugs of the uffd callers (reference §7),
+//! [`Bugs`] puts back the two May 2023 bugs of the uffd callers (docs/kernel-rules.md §7),
 //! with exactly the kernel's consequences, so the harness can show that it
 //! finds them.
 
@@ -48,14 +48,14 @@ pub use merge::{CaseRow, Shape, MERGE_CASES};
 pub const IMPL_INTERNAL: &str = "impl-internal";
 
 /// Records a violated precondition, like the kernel's `VM_WARN_ON_VMG`: the
-/// condition's text and the state it was checked against go into the step's
-/// report as an `impl-internal` violation. Evaluates to the condition, so a
-/// caller can also bail out.
+/// condition, written as the kernel writes it (`$text`), and the state it
+/// was checked against go into the step's report as an `impl-internal`
+/// violation. Evaluates to the condition, so a caller can also bail out.
 macro_rules! vm_warn_on {
-    ($imp:expr, $cond:expr, $state:expr) => {{
+    ($imp:expr, $text:literal, $cond:expr, $state:expr) => {{
         let hit: bool = $cond;
         if hit {
-            $imp.warn(concat!("VM_WARN_ON(", stringify!($cond), ")"), &$state);
+            $imp.warn(concat!("VM_WARN_ON(", $text, ")"), &$state);
         }
         hit
     }};
@@ -63,7 +63,7 @@ macro_rules! vm_warn_on {
 pub(crate) use vm_warn_on;
 
 /// The two May 2023 bugs of `userfaultfd_register` / `_unregister`
-/// (reference §7), each switchable on. Both off is the fixed kernel.
+/// (docs/kernel-rules.md §7), each switchable on. Both off is the fixed kernel.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
 pub struct Bugs {
     /// (a) 6.1 to 6.4-rc: pass the VMA *before* the one the range starts in
@@ -75,7 +75,7 @@ pub struct Bugs {
 }
 
 /// Everything that decides whether two adjacent VMAs merge, besides their
-/// bounds and page offsets (reference §1): the kernel's `vm_flags` (prot,
+/// bounds and page offsets (docs/kernel-rules.md §1): the kernel's `vm_flags` (prot,
 /// flags, uffd bits), `vm_file` and `vm_userfaultfd_ctx`. Also the attributes
 /// a merge proposes for a range.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -258,11 +258,25 @@ impl IntervalImpl {
         }
     }
 
-    /// Records an `impl-internal` violation (see `vm_warn_on!`).
+    /// Records an `impl-internal` violation (see `vm_warn_on!`). Conditions
+    /// that fire on the same state in one step share one violation: the
+    /// conditions first, then the state once.
     pub(crate) fn warn(&mut self, cond: &str, state: &dyn fmt::Debug) {
+        let state = format!("{state:?}");
+        if let Some((_, text)) = self
+            .report
+            .violations
+            .iter_mut()
+            .rev()
+            .find(|(name, text)| *name == IMPL_INTERNAL && text.ends_with(&state))
+        {
+            let at = text.len() - state.len();
+            text.insert_str(at, &format!("{cond}\n"));
+            return;
+        }
         self.report
             .violations
-            .push((IMPL_INTERNAL, format!("{cond} with {state:?}")));
+            .push((IMPL_INTERNAL, format!("{cond}\n{state}")));
     }
 
     /// Checks the map around `[lo, hi)` after a step, in O(log n + k): every

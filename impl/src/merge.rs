@@ -66,7 +66,7 @@ const fn row(case: MergeCase, shape: Shape, before: &'static str, after: &'stati
     }
 }
 
-/// THE table: legacy case number to shape (reference §5). `****` is the
+/// THE table: legacy case number to shape (docs/kernel-rules.md §5). `****` is the
 /// range, P the VMA before it, C the existing VMA it covers, N the one after;
 /// `pp**` is a range that is the tail of P, `**cc` one that is the head of C.
 #[rustfmt::skip]
@@ -173,15 +173,15 @@ impl fmt::Debug for Vmg {
         let vma = |v: &Option<VmaState>| v.map_or("none".to_string(), |v| format!("{v:?}"));
         write!(
             f,
-            "merge state of {}: range [{},{}) pgoff {} attrs {:?}; merge_prev {} merge_next {}\n  \
-             prev   {}\n  middle {}\n  curr   {}\n  next   {}",
+            "merge state of {}:\n  range  [{},{}) pgoff {}, merge_prev {} merge_next {}\n  \
+             attrs  {:?}\n  prev   {}\n  middle {}\n  curr   {}\n  next   {}",
             self.caller,
             self.start,
             self.end,
             self.pgoff,
-            self.attrs,
             self.merge_prev,
             self.merge_next,
+            self.attrs,
             vma(&self.prev),
             vma(&self.middle),
             vma(&self.curr),
@@ -376,34 +376,43 @@ impl IntervalImpl {
             .is_some_and(|n| can_merge_before(&n, &vmg.attrs, vmg.pgoff.wrapping_add(vmg.pglen())));
 
         // Verify some invariants that must be enforced by the caller.
-        vm_warn_on!(self, vmg.prev.is_some_and(|prev| addr <= prev.start), vmg);
         vm_warn_on!(
             self,
+            "prev && addr <= prev->vm_start",
+            vmg.prev.is_some_and(|prev| addr <= prev.start),
+            vmg
+        );
+        vm_warn_on!(
+            self,
+            "curr && (addr != curr->vm_start || end > curr->vm_end)",
             vmg.curr
                 .is_some_and(|curr| addr != curr.start || end > curr.end),
             vmg
         );
-        vm_warn_on!(self, addr >= end, vmg);
+        vm_warn_on!(self, "addr >= end", addr >= end, vmg);
         // The same rule, stated for the callers that modify a VMA: the range
         // lies in `middle`, and if it starts inside it, `prev` is `middle`.
         vm_warn_on!(
             self,
+            "middle && (addr < middle->vm_start || end > middle->vm_end)",
             vmg.middle.is_some_and(|m| addr < m.start || end > m.end),
             vmg
         );
         vm_warn_on!(
             self,
+            "middle && middle->vm_start < addr && prev != middle",
             vmg.middle
                 .is_some_and(|m| m.start < addr && vmg.prev != Some(m)),
             vmg
         );
         vm_warn_on!(
             self,
+            "!(vm_flags & __VM_UFFD_FLAGS) != !uffd_ctx",
             vmg.attrs.uffd.is_empty() != vmg.attrs.ctx.is_none(),
             vmg
         );
         let next_is_prev = vmg.merge_next && vmg.next.map(|n| n.start) == vmg.prev.map(|p| p.start);
-        if vm_warn_on!(self, next_is_prev, vmg) {
+        if vm_warn_on!(self, "merge_next && next == prev", next_is_prev, vmg) {
             self.report.merges.push(Shape::NoMerge.case());
             return None;
         }
@@ -425,7 +434,12 @@ impl IntervalImpl {
         let (vma, start, end, attrs) = (vmg.middle, vmg.start, vmg.end, vmg.attrs);
         let res = match self.vma_merge(vmg) {
             Some(res) => {
-                vm_warn_on!(self, res.attrs != attrs, (res, attrs));
+                vm_warn_on!(
+                    self,
+                    "the merged VMA lacks the requested flags",
+                    res.attrs != attrs,
+                    (res, attrs)
+                );
                 res
             }
             None => {
@@ -464,7 +478,7 @@ impl IntervalImpl {
             v
         });
         missing |= matches!(adjusted, Some(None)) || kept.is_none();
-        if vm_warn_on!(self, missing, (plan, vmg)) {
+        if vm_warn_on!(self, "a VMA of the plan is missing", missing, (plan, vmg)) {
             // Keep whatever was taken out rather than lose it.
         }
         if let Some(Some(v)) = adjusted {

@@ -1,6 +1,6 @@
 //! The callers that build layouts: mmap (MAP_FIXED), munmap and mprotect,
 //! shaped like Linux 6.5's `mmap_region`, `do_vmi_munmap`,
-//! `do_mprotect_pkey` and `mprotect_fixup` (reference §4).
+//! `do_mprotect_pkey` and `mprotect_fixup` (docs/kernel-rules.md §4).
 
 use uffd_vocab::{Backing, Errno, Kind, Mode, OpResult, Page, Prot, VmFlags};
 

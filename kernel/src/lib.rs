@@ -85,6 +85,52 @@ pub fn available() -> Result<(), String> {
     }
 }
 
+/// The running kernel's release (`uname -r`), for reports.
+pub fn release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| format!("unknown ({})", std::env::consts::OS))
+}
+
+/// Can this machine map an arena of `pages` pages whole without the
+/// kernel's overcommit accounting refusing it? A refusal would be an ENOMEM
+/// that says nothing about VMAs (the model has no memory limit), a false
+/// alarm: better refused here, before the run, with the reason.
+pub fn arena_fits(pages: Page) -> Result<(), String> {
+    let bytes = pages.saturating_mul(4096);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |key: &str| -> Option<u64> {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(key))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    let limit = match mode {
+        1 => return Ok(()),
+        2 => kib("CommitLimit:")
+            .zip(kib("Committed_AS:"))
+            .map(|(l, c)| l.saturating_sub(c)),
+        _ => kib("MemTotal:").zip(kib("SwapTotal:")).map(|(m, s)| m + s),
+    };
+    match limit {
+        Some(kib) if bytes / 1024 > kib => Err(format!(
+            "an arena of {pages} pages ({} MiB) is more than this machine lets one mmap commit \
+             (vm.overcommit_memory={mode}: {} MiB); the kernel would answer ENOMEM where the \
+             model says ok, a false alarm: use a smaller arena",
+            bytes >> 20,
+            kib >> 10
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A fault to inject into the worker (tests of the backend's robustness).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -305,6 +351,7 @@ impl KernelBackend {
     /// Starts a worker with an arena of `pages` pages. `exe` is the
     /// uffd-check binary (it runs the worker when called as `exe __worker`).
     pub fn spawn(pages: Page, exe: &Path) -> Result<KernelBackend, String> {
+        arena_fits(pages)?;
         let worker = Worker::spawn(exe, pages, DEFAULT_TIMEOUT)?;
         Ok(KernelBackend {
             pages,

@@ -1,6 +1,6 @@
 //! The naive reference: one entry per page, every op a loop over pages.
 //!
-//! Each page carries every attribute a VMA carries (reference §1), including
+//! Each page carries every attribute a VMA carries (docs/kernel-rules.md §1), including
 //! its own page offset. The rules of the reference (§2 to §4) are applied
 //! page by page, in address order, which is the kernel's VMA order: a VMA's
 //! pages all share its attributes, so "the first VMA that fails a check" is

@@ -20,4 +20,6 @@ pub use backend::{
     Unsupported,
 };
 pub use layout::{Backing, Layout, SmapsFlags, Unobserved, VmFlags, Vma};
-pub use op::{words, Kind, Mode, Op, Page, ParseError, Prot, MAX_CTX, MAX_FILES, MAX_PGOFF};
+pub use op::{
+    words, Kind, Mode, Op, Page, ParseError, Prot, MAX_CTX, MAX_FILES, MAX_PAGES, MAX_PGOFF,
+};

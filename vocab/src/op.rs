@@ -22,6 +22,9 @@ pub const MAX_CTX: u8 = 4;
 pub const MAX_FILES: u8 = 4;
 /// Largest file page offset an op may name (keeps file sizes small).
 pub const MAX_PGOFF: Page = 1 << 20;
+/// The largest arena, in pages (4 GiB): the page model keeps an entry per
+/// page (about 50 MB at this size), and the kernel backend maps it whole.
+pub const MAX_PAGES: Page = 1 << 20;
 
 /// Page protection: any combination of read, write and exec.
 /// The bits are the kernel's `PROT_READ` (1), `PROT_WRITE` (2), `PROT_EXEC` (4).
