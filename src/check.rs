@@ -321,7 +321,83 @@ pub struct Stats {
     /// `backend: op` -> how many sequences that backend left at that op,
     /// answering [`uffd_vocab::Unsupported`].
     pub unsupported: BTreeMap<String, u64>,
+    /// Coverage event -> count, from the backends that report them.
+    pub events: BTreeMap<&'static str, u64>,
 }
+
+/// A coverage goal (stateright's `sometimes`): a situation a good run goes
+/// through, reached when any of its coverage events occurred.
+pub struct Goal {
+    pub name: &'static str,
+    /// The `StepReport::events` that reach it.
+    pub events: &'static [&'static str],
+}
+
+impl Goal {
+    /// How often a run reached it.
+    pub fn count(&self, s: &Stats) -> u64 {
+        self.events
+            .iter()
+            .map(|e| s.events.get(e).copied().unwrap_or(0))
+            .sum()
+    }
+}
+
+/// Every coverage goal: `check` prints how often each was reached, and the
+/// coverage tests require each of them.
+pub const GOALS: &[Goal] = &[
+    Goal {
+        name: "a fault reuses a neighbour's anon_vma",
+        events: &[
+            "fault: anon_vma reused from next",
+            "fault: anon_vma reused from prev",
+        ],
+    },
+    Goal {
+        name: "anon_vma reuse refused: another object",
+        events: &["fault: anon_vma reuse refused: another object"],
+    },
+    Goal {
+        name: "anon_vma reuse refused: uffd bits differ",
+        events: &["fault: anon_vma reuse refused: uffd bits differ"],
+    },
+    Goal {
+        name: "anon_vma reuse refused: flags differ beyond prot",
+        events: &["fault: anon_vma reuse refused: flags differ beyond prot"],
+    },
+    Goal {
+        name: "anon_vma reuse refused: page offsets not linear",
+        events: &["fault: anon_vma reuse refused: page offsets not linear"],
+    },
+    Goal {
+        name: "an unfaulted VMA merges with a faulted one",
+        events: &["merge of a VMA without anon_vma with one that has one"],
+    },
+    Goal {
+        name: "two faulted neighbours left apart",
+        events: &["merge refused: two different anon_vmas"],
+    },
+    Goal {
+        name: "a range joins the left one of two neighbours with different anon_vmas",
+        events: &["merge with both refused: prev and next have different anon_vmas"],
+    },
+    Goal {
+        name: "VM_ACCOUNT kept after RW->R because of a fault",
+        events: &["mprotect keeps VM_ACCOUNT: the VMA has an anon_vma"],
+    },
+    Goal {
+        name: "a write refused by userfaultfd (MISSING, anonymous)",
+        events: &["fault refused by userfaultfd (missing, anonymous)"],
+    },
+    Goal {
+        name: "a write refused by userfaultfd (MISSING, page not cached)",
+        events: &["fault refused by userfaultfd (missing, page not cached)"],
+    },
+    Goal {
+        name: "a write refused by userfaultfd (MINOR, page cached)",
+        events: &["fault refused by userfaultfd (minor, page cached)"],
+    },
+];
 
 impl Stats {
     /// Counts one step that passed.
@@ -336,6 +412,11 @@ impl Stats {
         if let Some(o) = outcomes.iter().find(|o| !o.report.merges.is_empty()) {
             for &c in &o.report.merges {
                 self.merges[(c as usize).min(8)] += 1;
+            }
+        }
+        if let Some(o) = outcomes.iter().find(|o| !o.report.events.is_empty()) {
+            for &e in &o.report.events {
+                *self.events.entry(e).or_default() += 1;
             }
         }
     }
@@ -354,6 +435,9 @@ impl Stats {
         }
         for (k, n) in &other.unsupported {
             *self.unsupported.entry(k.clone()).or_default() += n;
+        }
+        for (k, n) in &other.events {
+            *self.events.entry(k).or_default() += n;
         }
     }
 }

@@ -11,7 +11,8 @@
 //!   neighbouring file mappings are linear and can merge);
 //! - `unmap`; `protect` to rw- or r--;
 //! - `register` on ctx 0 or 1 with `missing`, `wp`, `minor` or `missing+wp`;
-//! - `unregister` on ctx 0 or 1; `close` 0 or 1.
+//! - `unregister` on ctx 0 or 1; `close` 0 or 1;
+//! - `fault` of every page.
 //!
 //! Any list of backends can be explored (`--backends model,impl,kernel`);
 //! the first is the reference. States are deduplicated on a 128-bit
@@ -24,7 +25,6 @@
 //! reset and replays the path for each op.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 
 use uffd_vocab::{Backend, Contexts, Kind, Layout, Mode, Op, Page, Prot};
 
@@ -75,6 +75,7 @@ pub fn alphabet(pages: Page) -> Vec<Op> {
         }
     }
     ops.extend((0..2).map(|ctx| Op::Close { ctx }));
+    ops.extend((0..pages).map(|page| Op::Fault { page }));
     ops
 }
 
@@ -89,8 +90,11 @@ pub struct ExploreReport {
     pub stats: Stats,
     /// The first failure, a shortest one.
     pub failure: Option<Failure>,
-    /// The state budget ran out: the last depth was not explored to its end.
+    /// The state budget ran out, or the run was interrupted: the last depth
+    /// was not explored to its end.
     pub truncated: bool,
+    /// Stopped by Ctrl-C ([`crate::runner::INTERRUPTED`]).
+    pub interrupted: bool,
 }
 
 impl ExploreReport {
@@ -105,7 +109,7 @@ pub struct ExploreConfig {
     pub pages: Page,
     pub depth: usize,
     /// Stop (truncated) once this many unique states are known: memory is
-    /// about 40 bytes a state.
+    /// about 60 bytes a state.
     pub max_states: u64,
 }
 
@@ -118,15 +122,11 @@ struct Node {
     op: u32,
 }
 
-/// A 128-bit fingerprint of a canonical state: two SipHash-1-3 runs with
-/// fixed keys (so the same state has the same fingerprint in every run).
-fn fingerprint(layout: &Layout, open: Contexts) -> u128 {
-    let mut a = std::collections::hash_map::DefaultHasher::new();
-    let mut b = std::collections::hash_map::DefaultHasher::new();
-    0xa5u8.hash(&mut b);
-    (layout, open).hash(&mut a);
-    (layout, open).hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+/// The fingerprint of the reference's state after a step: its own
+/// ([`Backend::fingerprint`]) when it has one, else its layout and open
+/// contexts.
+fn fingerprint(reference: Option<u128>, layout: &Layout, open: Contexts) -> u128 {
+    reference.unwrap_or_else(|| uffd_vocab::fingerprint128(&(layout, open)))
 }
 
 /// The ops that lead from the root to `node`.
@@ -157,7 +157,12 @@ pub fn explore(
     let mut transitions: u64 = 0;
     let mut nodes = vec![Node { parent: 0, op: 0 }];
     let mut seen: HashSet<u128> = HashSet::new();
-    seen.insert(fingerprint(&Layout::default(), Contexts::default()));
+    backends[0].reset();
+    seen.insert(fingerprint(
+        backends[0].fingerprint(),
+        &Layout::default(),
+        Contexts::default(),
+    ));
     let mut states_by_depth = vec![1];
     let mut level: Vec<u32> = vec![0];
     let mut truncated = false;
@@ -168,10 +173,16 @@ pub fn explore(
         stats,
         failure,
         truncated,
+        interrupted: crate::runner::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed),
     };
     'depths: for depth in 0..config.depth {
         let mut next: Vec<u32> = Vec::new();
         for &node in &level {
+            if crate::runner::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+                truncated = true;
+                states_by_depth.push(next.len() as u64);
+                break 'depths;
+            }
             let path = path_to(&nodes, &ops, node);
             // Bring each backend that can fork to this state once.
             let bases: Vec<Option<Box<dyn Backend>>> = backends
@@ -188,9 +199,16 @@ pub fn explore(
                 .collect();
             for (i, op) in ops.iter().enumerate() {
                 let mut outcomes: Vec<Outcome> = Vec::with_capacity(backends.len());
-                for (b, base) in backends.iter_mut().zip(&bases) {
+                let mut reference_print = None;
+                for (k, (b, base)) in backends.iter_mut().zip(&bases).enumerate() {
                     let answer = match base.as_ref().and_then(|base| base.fork()) {
-                        Some(mut f) => f.step(op),
+                        Some(mut f) => {
+                            let a = f.step(op);
+                            if k == 0 {
+                                reference_print = f.fingerprint();
+                            }
+                            a
+                        }
                         None => {
                             b.reset();
                             let mut all = path.clone();
@@ -199,7 +217,11 @@ pub fn explore(
                             for p in &path {
                                 let _ = b.step(p);
                             }
-                            b.step(op)
+                            let a = b.step(op);
+                            if k == 0 {
+                                reference_print = b.fingerprint();
+                            }
+                            a
                         }
                     };
                     match answer {
@@ -240,7 +262,8 @@ pub fn explore(
                     return report(states_by_depth, transitions, stats, Some(failure), false);
                 }
                 stats.count(op, &outcomes);
-                if seen.insert(fingerprint(&outcomes[0].layout, outcomes[0].open)) {
+                let print = fingerprint(reference_print, &outcomes[0].layout, outcomes[0].open);
+                if seen.insert(print) {
                     if nodes.len() as u64 >= config.max_states {
                         truncated = true;
                         states_by_depth.push(next.len() as u64);

@@ -34,6 +34,17 @@ pub fn range(pages: Page) -> impl Strategy<Value = (Page, Page)> {
     ]
 }
 
+/// A page to write: on the coarse grid of [`range`]'s edges more often than
+/// not (where ranges start, so writes meet the VMAs other ops made), else
+/// anywhere.
+pub fn page(pages: Page) -> impl Strategy<Value = Page> {
+    let grid = (pages / 4).max(1);
+    prop_oneof![
+        3 => (0..pages.div_ceil(grid)).prop_map(move |i| (i * grid).min(pages - 1)),
+        2 => 0..pages,
+    ]
+}
+
 pub fn prot() -> impl Strategy<Value = Prot> {
     prop_oneof![
         6 => Just(Prot::RW),
@@ -73,7 +84,14 @@ impl KindPick {
 pub fn kind(pages: Page) -> impl Strategy<Value = KindPick> {
     let tag = prop_oneof![8 => Just(0u8), 2 => Just(1u8), 3 => Just(2u8), 3 => Just(3u8), 2 => Just(4u8), 1 => Just(5u8)];
     let file = prop_oneof![4 => Just(0u8), 2 => Just(1u8), 1 => 0..MAX_FILES];
-    let pgoff = prop_oneof![4 => Just(None), 1 => (0..pages + 8).prop_map(Some)];
+    // Mostly linear with the address; sometimes anywhere; sometimes one of
+    // the first few pages, so that two mappings share file pages (a page
+    // one mapping wrote is then cached for the other: MINOR faults).
+    let pgoff = prop_oneof![
+        6 => Just(None),
+        1 => (0..pages + 8).prop_map(Some),
+        2 => (0..4u64).prop_map(Some),
+    ];
     (tag, file, pgoff).prop_map(|(tag, file, pgoff)| KindPick { tag, file, pgoff })
 }
 
@@ -86,7 +104,7 @@ pub fn mode() -> impl Strategy<Value = Mode> {
         5 => Just(Mode::MISSING),
         3 => Just(Mode::WP),
         2 => Just(Mode(3)),
-        1 => Just(Mode::MINOR),
+        2 => Just(Mode::MINOR),
         1 => (1..8u64).prop_map(Mode),
         1 => prop_oneof![Just(Mode(0)), Just(Mode(8)), Just(Mode(9))],
     ]
@@ -118,6 +136,7 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
             .prop_map(|(ctx, (start, len))| Op::Unregister { ctx, start, len })
             .boxed(),
         2 => ctx().prop_map(|ctx| Op::Close { ctx }).boxed(),
+        6 => page(pages).prop_map(|page| Op::Fault { page }).boxed(),
     ]
 }
 
@@ -135,11 +154,68 @@ pub fn ops(pages: Page, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
     (
         proptest::option::weighted(0.9, first),
         proptest::collection::vec(op(pages), 0..max_len),
+        proptest::bool::weighted(0.2),
     )
-        .prop_map(|(first, rest)| first.into_iter().chain(rest).collect())
+        .prop_map(|(first, rest, memfd)| {
+            let all = first.into_iter().chain(rest);
+            if memfd {
+                all.map(memfd_flavour).collect()
+            } else {
+                all.collect()
+            }
+        })
         .prop_filter("a sequence has at least one op", |v: &Vec<Op>| {
             !v.is_empty()
         })
+}
+
+/// Swarm testing: one sequence in five is made of memfd mappings only,
+/// with MINOR where the others have MISSING, so that the situations of
+/// memory shared between mappings (a page one mapping wrote is cached for
+/// the others: MINOR refuses a write there) are frequent, not rare.
+fn memfd_flavour(op: Op) -> Op {
+    match op {
+        Op::Map {
+            start,
+            len,
+            prot,
+            kind: Kind::Anon,
+        } => Op::Map {
+            start,
+            len,
+            prot,
+            kind: Kind::File {
+                file: 0,
+                pgoff: start % 4,
+            },
+        },
+        Op::Map {
+            start,
+            len,
+            prot,
+            kind: Kind::AnonNoreserve,
+        } => Op::Map {
+            start,
+            len,
+            prot,
+            kind: Kind::SharedFile {
+                file: 0,
+                pgoff: start % 4,
+            },
+        },
+        Op::Register {
+            ctx,
+            start,
+            len,
+            mode,
+        } if mode.contains(Mode::MISSING) && !mode.has_unknown_bits() => Op::Register {
+            ctx,
+            start,
+            len,
+            mode: Mode((mode.0 & !Mode::MISSING.0) | Mode::MINOR.0),
+        },
+        op => op,
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ const MAX_CHECK_PAGES: Page = uffd_vocab::MAX_PAGES;
 const MAX_CHECK_OPS: usize = 10_000;
 const MAX_EXPLORE_PAGES: Page = 8;
 const MAX_EXPLORE_DEPTH: usize = 8;
+const MAX_EXPLORE_STATES: u64 = 20_000_000;
 
 #[derive(Parser)]
 #[command(
@@ -95,8 +96,9 @@ enum Command {
         /// The backends, the first the reference (default model,impl).
         #[arg(long)]
         backends: Option<BackendList>,
-        /// Stop after this many unique states (about 40 bytes each).
-        #[arg(long, default_value_t = 5_000_000)]
+        /// Stop after this many unique states (1 to 20,000,000; about 60
+        /// bytes each).
+        #[arg(long, default_value_t = 2_000_000)]
         max_states: u64,
         /// Where a failing case is written.
         #[arg(long, default_value = "failures")]
@@ -127,6 +129,10 @@ enum Bug {
     /// userfaultfd_{,un}register hands vma_merge the whole VMA's pgoff, not
     /// the piece's (4.3 to 6.4-rc).
     UnadjustedPgoff,
+    /// is_mergeable_anon_vma tests the target's anon_vma chain, so a faulted
+    /// range cannot merge into an unfaulted neighbour (to 6.15; fixed by
+    /// 879bca0a2c4f in 6.16).
+    DisallowedAnonMerge,
 }
 
 impl Bug {
@@ -134,6 +140,7 @@ impl Bug {
         match self {
             Bug::StalePrev => " --inject-bug stale-prev",
             Bug::UnadjustedPgoff => " --inject-bug unadjusted-pgoff",
+            Bug::DisallowedAnonMerge => " --inject-bug disallowed-anon-merge",
         }
     }
 }
@@ -160,6 +167,7 @@ impl Setup {
         uffd_impl::Bugs {
             stale_prev: self.bugs.contains(&Bug::StalePrev),
             unadjusted_pgoff: self.bugs.contains(&Bug::UnadjustedPgoff),
+            disallowed_anon_merge: self.bugs.contains(&Bug::DisallowedAnonMerge),
         }
     }
     /// ` --backends … --inject-bug …`, as `flag` names the backend list.
@@ -205,6 +213,23 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
     }
+    // A closed or full standard output (`> /dev/full`) ends the program
+    // with a message, not a panic; a finding goes to its file regardless
+    // (see report_failure).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") {
+            eprintln!("uffd-check: cannot write to standard output: {msg}");
+            std::process::exit(2);
+        }
+        default_hook(info)
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check {
@@ -272,8 +297,8 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
 
 /// Prints a failure, then writes its trace to `path`; if writing fails the
 /// trace is already on stdout, and a warning says so. Never loses it.
-fn report_failure(f: &Failure, header: &str, path: &Path, setup: &Setup, found_by: &str) {
-    println!("\n{header}\n\n{f}");
+/// The file text of a failing case.
+fn failure_text(f: &Failure, setup: &Setup, found_by: &str) -> String {
     let mut text = format!(
         "# found by: {found_by}\n# invariant `{}` failed at step {}\n",
         f.invariant,
@@ -283,18 +308,42 @@ fn report_failure(f: &Failure, header: &str, path: &Path, setup: &Setup, found_b
         text.push_str(&format!("# {k}\n"));
     }
     text.push_str(&f.trace.to_text());
-    match std::fs::write(path, &text) {
-        Ok(()) => println!(
-            "written to {p}\nreplay it: {}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
-            setup.replay_command(path),
-            p = path.display(),
-        ),
-        Err(e) => {
-            eprintln!(
-                "uffd-check: warning: cannot write {}: {e}; the trace is above",
-                path.display()
+    text
+}
+
+/// Reports a failure: its trace is written to `path` at once (so a closed
+/// or full standard output cannot lose it), then the failure is printed in
+/// full with the command that replays it; if the file could not be
+/// written, the printed trace is the copy and a warning says so.
+fn report_failure(f: &Failure, header: &str, path: &Path, setup: &Setup, found_by: &str) {
+    use std::io::Write;
+    let written = std::fs::write(path, failure_text(f, setup, found_by));
+    let mut out = std::io::stdout().lock();
+    let printed = writeln!(out, "\n{header}\n\n{f}").is_ok();
+    match written {
+        Ok(()) => {
+            let _ = writeln!(
+                out,
+                "written to {p}\nreplay it: {}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
+                setup.replay_command(path),
+                p = path.display(),
             );
+            if !printed {
+                eprintln!(
+                    "uffd-check: cannot write to standard output; the failing case is in {}",
+                    path.display()
+                );
+            }
         }
+        Err(e) if printed => eprintln!(
+            "uffd-check: warning: cannot write {}: {e}; the trace is above",
+            path.display()
+        ),
+        Err(e) => eprintln!(
+            "uffd-check: cannot write {} ({e}) nor to standard output; the failing case:\n{}",
+            path.display(),
+            failure_text(f, setup, found_by)
+        ),
     }
 }
 
@@ -359,6 +408,11 @@ fn check(
     };
     bar.finish_and_clear();
     let wall = start.elapsed();
+    let path = out.join(format!("seed-{seed}.trace"));
+    if let Some(f) = &report.failure {
+        // Written before any table is printed: see report_failure.
+        let _ = std::fs::write(&path, failure_text(f, setup, &command));
+    }
     print_stats(&report.stats);
     let secs = wall.as_secs_f64().max(1e-9);
     println!(
@@ -399,13 +453,7 @@ fn check(
         report.shrink_steps,
         f.trace.steps.len()
     );
-    report_failure(
-        &f,
-        &header,
-        &out.join(format!("seed-{seed}.trace")),
-        setup,
-        &command,
-    );
+    report_failure(&f, &header, &path, setup, &command);
     Ok(ExitCode::FAILURE)
 }
 
@@ -427,6 +475,10 @@ fn print_stats(s: &Stats) {
             format!("{:?}", row.shape),
             row.after
         );
+    }
+    println!("coverage goals (the list is uffd_check::check::GOALS):");
+    for g in uffd_check::check::GOALS {
+        println!("  {:<72} {:>8}", g.name, g.count(s));
     }
     if !s.unsupported.is_empty() {
         println!(
@@ -515,6 +567,11 @@ fn explore(
             "--pages {pages}: explore takes 1 to {MAX_EXPLORE_PAGES} pages"
         ));
     }
+    if !(1..=MAX_EXPLORE_STATES).contains(&max_states) {
+        return Err(format!(
+            "--max-states {max_states}: explore keeps 1 to {MAX_EXPLORE_STATES} states (about 60 bytes each)"
+        ));
+    }
     if depth > MAX_EXPLORE_DEPTH {
         return Err(format!(
             "--depth {depth}: explore takes 0 to {MAX_EXPLORE_DEPTH} ops (and --max-states bounds it)"
@@ -549,6 +606,11 @@ fn explore(
     if tty {
         eprint!("\r\x1b[K");
     }
+    let path = |f: &Failure| out.join(format!("explore-{pages}p-{}ops.trace", f.trace.steps.len()));
+    if let Some(f) = &r.failure {
+        // Written before any table is printed: see report_failure.
+        let _ = std::fs::write(path(f), failure_text(f, setup, &command));
+    }
     let secs = t.elapsed().as_secs_f64();
     println!(
         "explored {pages} pages to depth {depth} on {}: alphabet of {} ops, {} unique states \
@@ -559,7 +621,9 @@ fn explore(
         r.states_by_depth,
         r.transitions,
         r.transitions as f64 / secs.max(1e-9),
-        if r.truncated {
+        if r.interrupted {
+            " -- INTERRUPTED: the last depth is incomplete".to_string()
+        } else if r.truncated {
             format!(" -- TRUNCATED at --max-states {max_states}: the last depth is incomplete")
         } else {
             String::new()
@@ -575,7 +639,7 @@ fn explore(
             report_failure(
                 &f,
                 "FAILED (a shortest failing sequence):",
-                &out.join(format!("explore-{pages}p-{}ops.trace", f.trace.steps.len())),
+                &path(&f),
                 setup,
                 &command,
             );
@@ -585,13 +649,14 @@ fn explore(
 }
 
 fn bench(vmas: &[u64], ops: u64) -> Result<ExitCode, String> {
-    if ops == 0 {
-        return Err("--ops 0: the scaling table needs at least one op per row".into());
-    }
-    if let Some(n) = vmas.iter().find(|&&n| !(2..=10_000_000).contains(&n)) {
+    if !(1..=1_000_000).contains(&ops) {
         return Err(format!(
-            "--vmas {n}: each VMA count must be 2 to 10,000,000"
+            "--ops {ops}: the scaling table times 1 to 1,000,000 ops per row"
         ));
+    }
+    let max = uffd_vocab::MAX_PAGES;
+    if let Some(n) = vmas.iter().find(|&&n| !(2..=max).contains(&n)) {
+        return Err(format!("--vmas {n}: each VMA count must be 2 to {max}"));
     }
     println!("{}", uffd_check::bench::random_sequences_table());
     println!("{}", uffd_check::bench::scaling_table(vmas, ops)?);

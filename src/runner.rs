@@ -266,4 +266,7 @@ impl<B: Backend> Backend for Timed<B> {
     fn costs(&self) -> Option<String> {
         self.inner.costs()
     }
+    fn fingerprint(&self) -> Option<u128> {
+        self.inner.fingerprint()
+    }
 }

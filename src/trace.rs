@@ -33,6 +33,19 @@ use std::io::Read;
 
 use uffd_vocab::{words, Layout, Op, OpResult, Page, Unobserved, Vma, MAX_PAGES};
 
+/// The line without its comment: from the first `#` that starts a word (so
+/// `shmem#0@0` in an `expect` line is not a comment).
+pub fn strip_comment(line: &str) -> &str {
+    let mut prev_space = true;
+    for (i, c) in line.char_indices() {
+        if c == '#' && prev_space {
+            return &line[..i];
+        }
+        prev_space = c.is_whitespace();
+    }
+    line
+}
+
 /// The arena size of a trace with no `arena` line.
 pub const DEFAULT_PAGES: Page = 64;
 /// The largest trace file read, in bytes.
@@ -193,7 +206,7 @@ impl Trace {
         };
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
-            let line = raw.split('#').next().unwrap_or("");
+            let line = strip_comment(raw);
             let w = words(line);
             let Some(&(col0, first)) = w.first() else {
                 continue;
@@ -354,8 +367,25 @@ impl Trace {
         }
         finish(&mut steps, &mut vmas, &mut unknown, &mut open_layout);
         let pages = pages.unwrap_or(DEFAULT_PAGES);
+        if steps.is_empty() {
+            return Err(err(
+                0,
+                0,
+                "the trace has no op (an empty or truncated file?)".into(),
+            ));
+        }
         for s in &steps {
             if let Some(l) = &s.expect_layout {
+                if let Some(w) = l.vmas().windows(2).find(|w| w[0].end > w[1].start) {
+                    return Err(err(
+                        s.line,
+                        1,
+                        format!(
+                            "the expected layout of this op has overlapping VMAs {} and {}",
+                            w[0], w[1]
+                        ),
+                    ));
+                }
                 if let Some(v) = l.vmas().iter().find(|v| v.end > pages) {
                     return Err(err(
                         s.line,
@@ -396,6 +426,35 @@ impl Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hash_starts_a_comment_only_at_the_start_of_a_word() {
+        let t = Trace::parse(
+            "arena 8 # eight\nmap 0 4 rw- shmem #map it\nexpect [0,4) rw- shmem#0@0 shared mayshare maywrite\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(t.steps[0].expect_layout.as_ref().unwrap().len(), 1);
+        assert_eq!(strip_comment("a b#c # d"), "a b#c ");
+    }
+
+    #[test]
+    fn an_empty_trace_or_an_overlapping_expectation_is_an_error() {
+        for text in ["", "# only a comment\n", "arena 4\n"] {
+            let e = Trace::parse(text, "e.trace").unwrap_err();
+            assert!(e.msg.contains("no op"), "{e}");
+        }
+        let e = Trace::parse(
+            "map 0 4 rw- anon\nexpect [0,4) rw- anon@0 account maywrite\nexpect [0,4) rw- anon@0 account maywrite\n",
+            "o.trace",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("o.trace:1:1: the expected layout"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn parses_ops_expectations_and_comments() {

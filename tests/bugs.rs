@@ -45,6 +45,21 @@ fn catches_the_unadjusted_pgoff_bug() {
     }
 }
 
+/// The pre-6.16 `is_mergeable_anon_vma` (879bca0a2c4f): found and shrunk to
+/// 4 ops, the shortest (explore finds nothing in 3, below).
+#[test]
+fn catches_the_disallowed_anon_merge_bug() {
+    let f = run_with(Bugs {
+        disallowed_anon_merge: true,
+        ..Bugs::default()
+    });
+    eprintln!("{f}");
+    assert_eq!(f.invariant, "same-layout", "{f}");
+    assert_eq!(f.trace.steps.len(), 4, "not shrunk to 4 ops:\n{f}");
+    // A write fault (which made the anon_vma) before the merge it blocks.
+    assert!(f.trace.ops().iter().any(|op| op.name() == "fault"), "{f}");
+}
+
 #[test]
 fn catches_the_stale_prev_bug() {
     let f = run_with(Bugs {

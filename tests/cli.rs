@@ -85,7 +85,7 @@ fn replay_json_is_one_object_per_step() {
     assert_eq!(
         last["layout"][0],
         serde_json::json!({"start":0,"end":5,"prot":"rw-","kind":"anon","object":null,"pgoff":0,
-            "flags":["account","maywrite"],"uffd":["missing"],"ctx":0})
+            "flags":["account","maywrite"],"anon_vma":null,"uffd":["missing"],"ctx":0})
     );
     assert_eq!(last["layout"][1]["start"], 5);
     assert_eq!(last["layout"][1]["ctx"], serde_json::Value::Null);
@@ -159,6 +159,9 @@ fn every_size_has_a_limit_checked_before_any_work() {
         (&["check", "--backends", "model,model"][..], "twice"),
         (&["explore", "--depth", "9"][..], "--depth 9"),
         (&["explore", "--pages", "9"][..], "--pages 9"),
+        (&["explore", "--max-states", "0"][..], "--max-states 0"),
+        (&["bench", "--ops", "1000001"][..], "--ops 1000001"),
+        (&["bench", "--vmas", "1048577"][..], "--vmas 1048577"),
         (&["bench", "--vmas", "0"][..], "--vmas 0"),
         (&["bench", "--ops", "0"][..], "--ops 0"),
         (&["check", "--out", "/proc/nope"][..], "--out /proc/nope"),

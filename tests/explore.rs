@@ -34,9 +34,9 @@ fn run(pages: u64, depth: usize, bugs: Bugs, kernel: bool) -> ExploreReport {
 fn every_sequence_of_3_ops_on_4_pages_agrees() {
     let r = run(4, 3, Bugs::default(), false);
     assert!(r.failure.is_none(), "{}", r.failure.unwrap());
-    assert_eq!(r.alphabet, 212);
-    assert_eq!(r.states_by_depth, [1, 72, 2891, 68852]);
-    assert_eq!(r.transitions, 212 * (1 + 72 + 2891));
+    assert_eq!(r.alphabet, 216);
+    assert_eq!(r.states_by_depth, [1, 72, 2951, 75159]);
+    assert_eq!(r.transitions, 216 * (1 + 72 + 2951));
     for (case, n) in r.stats.merges.iter().enumerate() {
         assert!(
             *n > 0,
@@ -53,7 +53,7 @@ fn every_sequence_of_2_ops_on_4_pages_agrees_with_the_kernel() {
     }
     let r = run(4, 2, Bugs::default(), true);
     assert!(r.failure.is_none(), "{}", r.failure.unwrap());
-    assert_eq!(r.states_by_depth, [1, 72, 2891]);
+    assert_eq!(r.states_by_depth, [1, 72, 2951]);
 }
 
 #[test]
@@ -99,6 +99,24 @@ fn the_shortest_stale_prev_bug_is_two_ops() {
     assert_eq!(ops, ["map 0 2 rw- anon", "register 0 1 1 missing"]);
 }
 
+#[test]
+fn the_disallowed_anon_merge_bug_needs_four_ops() {
+    let r = run(
+        4,
+        3,
+        Bugs {
+            disallowed_anon_merge: true,
+            ..Bugs::default()
+        },
+        false,
+    );
+    assert!(
+        r.failure.is_none(),
+        "shorter than 4 ops: {}",
+        r.failure.unwrap()
+    );
+}
+
 /// The long version, about two minutes: every sequence of up to 3 ops on 4
 /// pages (628,368 transitions) replayed on the live kernel.
 /// `cargo test --release --test explore -- --ignored`.
@@ -110,5 +128,5 @@ fn every_sequence_of_3_ops_on_4_pages_agrees_with_the_kernel() {
     }
     let r = run(4, 3, Bugs::default(), true);
     assert!(r.failure.is_none(), "{}", r.failure.unwrap());
-    assert_eq!(r.states_by_depth, [1, 72, 2891, 68852]);
+    assert_eq!(r.states_by_depth, [1, 72, 2951, 75159]);
 }

@@ -196,7 +196,10 @@ fn a_crashing_worker_is_reported_and_replaced() {
     // The fresh worker starts with an empty arena and keeps working.
     assert!(b.layout().is_empty());
     assert_eq!(run(&mut b, "map 0 4 rw- anon"), ["ok"]);
-    assert_eq!(lines(&b.layout()), ["[0,4) rw- anon@? account maywrite"]);
+    assert_eq!(
+        lines(&b.layout()),
+        ["[0,4) rw- anon@? account maywrite anon_vma=?"]
+    );
     assert_eq!(b.timings().spawns, 2);
 }
 
@@ -225,7 +228,7 @@ fn a_hanging_worker_is_reported_and_replaced() {
         report.violations[0]
     );
     assert_eq!(run(&mut b, "map 2 2 r-- anon"), ["ok"]);
-    assert_eq!(lines(&b.layout()), ["[2,4) r-- anon@? maywrite"]);
+    assert_eq!(lines(&b.layout()), ["[2,4) r-- anon@? maywrite anon_vma=?"]);
 }
 
 /// A worker that dies while reading a layout is reported, and the layout
@@ -260,8 +263,8 @@ fn guards_do_not_merge_with_the_arena_edges() {
     assert_eq!(
         lines(&b.layout()),
         [
-            "[0,1) --- anon@? noreserve maywrite",
-            "[31,32) --- anon@? noreserve maywrite"
+            "[0,1) --- anon@? noreserve maywrite anon_vma=?",
+            "[31,32) --- anon@? noreserve maywrite anon_vma=?"
         ]
     );
     assert!(b.take_report().violations.is_empty());
@@ -283,8 +286,8 @@ fn lkml_unregister_tail_gives_two_vmas() {
     assert_eq!(
         lines(&b.layout()),
         [
-            "[0,5) rw- anon@? account maywrite uffd=missing ctx=0",
-            "[5,20) rw- anon@? account maywrite"
+            "[0,5) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
+            "[5,20) rw- anon@? account maywrite anon_vma=?"
         ]
     );
 }
@@ -303,8 +306,8 @@ fn lkml_mirror_register_merges_into_the_registered_neighbour() {
     assert_eq!(
         lines(&b.layout()),
         [
-            "[0,5) rw- anon@? account maywrite",
-            "[5,20) rw- anon@? account maywrite uffd=missing ctx=0"
+            "[0,5) rw- anon@? account maywrite anon_vma=?",
+            "[5,20) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0"
         ]
     );
 }
@@ -321,9 +324,9 @@ fn syzkaller_register_inside_a_large_vma_gives_three_vmas() {
     assert_eq!(
         lines(&b.layout()),
         [
-            "[0,16) rw- anon@? account maywrite",
-            "[16,18) rw- anon@? account maywrite uffd=missing ctx=0",
-            "[18,4096) rw- anon@? account maywrite"
+            "[0,16) rw- anon@? account maywrite anon_vma=?",
+            "[16,18) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
+            "[18,4096) rw- anon@? account maywrite anon_vma=?"
         ]
     );
 }
@@ -342,9 +345,9 @@ fn the_owning_ctx_is_read_back() {
     assert_eq!(
         lines(&b.layout()),
         [
-            "[0,4) rw- anon@? account maywrite uffd=missing ctx=2",
-            "[4,8) rw- anon@? account maywrite uffd=wp ctx=0",
-            "[8,12) rw- anon@? account maywrite uffd=missing+wp ctx=3"
+            "[0,4) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=2",
+            "[4,8) rw- anon@? account maywrite anon_vma=? uffd=wp ctx=0",
+            "[8,12) rw- anon@? account maywrite anon_vma=? uffd=missing+wp ctx=3"
         ]
     );
     // Reading the layout (and its ownership probes) changes nothing.
@@ -386,11 +389,20 @@ fn prefetched_layouts_that_are_not_read_are_dropped() {
             .all(|l| !l.starts_with("vma ") && !l.starts_with("ok") && !l.starts_with("open ")),
         "{outside:#?}"
     );
-    assert_eq!(lines(&b.layout()), ["[0,6) rw- anon@? account maywrite"]);
-    assert_eq!(lines(&b.layout()), ["[0,6) rw- anon@? account maywrite"]);
+    assert_eq!(
+        lines(&b.layout()),
+        ["[0,6) rw- anon@? account maywrite anon_vma=?"]
+    );
+    assert_eq!(
+        lines(&b.layout()),
+        ["[0,6) rw- anon@? account maywrite anon_vma=?"]
+    );
     b.set_prefetch(false);
     assert_eq!(run(&mut b, "unmap 0 1"), ["ok"]);
-    assert_eq!(lines(&b.layout()), ["[1,6) rw- anon@? account maywrite"]);
+    assert_eq!(
+        lines(&b.layout()),
+        ["[1,6) rw- anon@? account maywrite anon_vma=?"]
+    );
 }
 
 /// reset empties the arena and closes every uffd, in the same worker.
@@ -430,7 +442,10 @@ fn a_planned_sequence_left_early_or_departed_from_stays_correct() {
     b.reset();
     b.plan(&ops);
     assert_eq!(b.run_op(&ops[0]), Ok(()));
-    assert_eq!(lines(&b.layout()), ["[0,20) rw- anon@? account maywrite"]);
+    assert_eq!(
+        lines(&b.layout()),
+        ["[0,20) rw- anon@? account maywrite anon_vma=?"]
+    );
     assert_eq!(b.run_op(&ops[1]), Ok(()));
     b.reset();
     assert!(b.layout().is_empty(), "reset ran before the owed answers");
@@ -442,9 +457,9 @@ fn a_planned_sequence_left_early_or_departed_from_stays_correct() {
     assert_eq!(
         lines(&b.layout()),
         [
-            "[0,4) r-- anon@? maywrite",
-            "[4,5) rw- anon@? account maywrite uffd=missing ctx=0",
-            "[5,20) rw- anon@? account maywrite",
+            "[0,4) r-- anon@? maywrite anon_vma=?",
+            "[4,5) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
+            "[5,20) rw- anon@? account maywrite anon_vma=?",
         ]
     );
     // And the whole plan, followed to the end.

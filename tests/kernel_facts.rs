@@ -43,7 +43,7 @@ fn register_mode_0_is_einval() {
         kernel("map 0 4 rw- anon\nregister 0 0 4 0"),
         (
             vec!["ok".into(), "EINVAL".into()],
-            vec!["[0,4) rw- anon@? account maywrite".into()]
+            vec!["[0,4) rw- anon@? account maywrite anon_vma=?".into()]
         )
     );
 }
@@ -88,7 +88,7 @@ fn register_minor_on_shmem_and_on_memfd_private_or_shared_is_allowed() {
         [
             "[0,4) rw- shmem#0@0 shared mayshare maywrite uffd=minor ctx=0",
             "[4,8) rw- file=0@0 shared mayshare maywrite uffd=minor ctx=0",
-            "[8,12) rw- file=1@0 account maywrite uffd=minor ctx=0",
+            "[8,12) rw- file=1@0 account maywrite anon_vma=? uffd=minor ctx=0",
         ]
     );
 }
@@ -108,7 +108,7 @@ fn register_wp_on_shmem_and_memfd_is_allowed() {
         [
             "[0,4) rw- shmem#0@0 shared mayshare maywrite uffd=wp ctx=0",
             "[4,8) rw- file=0@0 shared mayshare maywrite uffd=wp ctx=1",
-            "[8,12) rw- file=1@0 account maywrite uffd=missing+wp ctx=2",
+            "[8,12) rw- file=1@0 account maywrite anon_vma=? uffd=missing+wp ctx=2",
         ]
     );
 }
@@ -137,7 +137,7 @@ fn register_failing_on_a_later_vma_changes_nothing() {
     assert_eq!(
         l,
         [
-            "[0,4) rw- anon@? account maywrite",
+            "[0,4) rw- anon@? account maywrite anon_vma=?",
             "[4,8) r-- file=0@0 mayshare",
         ]
     );
@@ -153,8 +153,8 @@ fn register_on_a_vma_of_another_ctx_is_ebusy_and_changes_nothing() {
     assert_eq!(
         l,
         [
-            "[0,4) rw- anon@? account maywrite uffd=missing ctx=0",
-            "[4,8) rw- anon@? account maywrite",
+            "[0,4) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
+            "[4,8) rw- anon@? account maywrite anon_vma=?",
         ]
     );
 }
@@ -171,8 +171,8 @@ fn register_skips_holes_but_a_range_of_only_holes_is_einval() {
     assert_eq!(
         l,
         [
-            "[0,2) rw- anon@? account maywrite uffd=missing ctx=0",
-            "[6,8) rw- anon@? account maywrite uffd=missing ctx=0",
+            "[0,2) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
+            "[6,8) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
         ]
     );
 }
@@ -189,8 +189,8 @@ fn register_replaces_the_mode_unless_it_already_contains_it() {
     assert_eq!(
         l,
         [
-            "[0,4) rw- anon@? account maywrite uffd=wp ctx=0",
-            "[4,8) rw- anon@? account maywrite uffd=missing+wp ctx=0",
+            "[0,4) rw- anon@? account maywrite anon_vma=? uffd=wp ctx=0",
+            "[4,8) rw- anon@? account maywrite anon_vma=? uffd=missing+wp ctx=0",
         ]
     );
 }
@@ -218,7 +218,10 @@ fn unregister_with_a_foreign_ctx_is_einval_and_changes_nothing() {
     }
     let (r, l) = kernel("map 0 10 rw- anon\nregister 0 0 10 missing\nunregister 1 2 3");
     assert_eq!(r[2], "EINVAL");
-    assert_eq!(l, ["[0,10) rw- anon@? account maywrite uffd=missing ctx=0"]);
+    assert_eq!(
+        l,
+        ["[0,10) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0"]
+    );
 }
 
 #[test]
@@ -247,8 +250,8 @@ fn lkml_case_unregister_tail_next_to_plain_gives_two_vmas() {
     assert_eq!(
         l,
         [
-            "[0,5) rw- anon@? account maywrite uffd=missing ctx=0",
-            "[5,20) rw- anon@? account maywrite",
+            "[0,5) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
+            "[5,20) rw- anon@? account maywrite anon_vma=?",
         ]
     );
 }
@@ -275,8 +278,8 @@ fn close_releases_every_registration_and_re_merges() {
     assert_eq!(
         l,
         [
-            "[0,9) rw- anon@? account maywrite",
-            "[9,10) rw- anon@? account maywrite uffd=missing ctx=1",
+            "[0,9) rw- anon@? account maywrite anon_vma=?",
+            "[9,10) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=1",
         ]
     );
 }
@@ -316,8 +319,8 @@ fn mprotect_applies_up_to_a_hole_then_fails_enomem() {
     assert_eq!(
         l,
         [
-            "[0,4) r-- anon@? maywrite",
-            "[6,10) rw- anon@? account maywrite",
+            "[0,4) r-- anon@? maywrite anon_vma=?",
+            "[6,10) rw- anon@? account maywrite anon_vma=?",
         ]
     );
 }
@@ -329,7 +332,7 @@ fn mprotect_starting_in_a_hole_is_enomem_and_changes_nothing() {
     }
     let (r, l) = kernel("map 4 4 rw- anon\nprotect 2 6 r--");
     assert_eq!(r[1], "ENOMEM");
-    assert_eq!(l, ["[4,8) rw- anon@? account maywrite"]);
+    assert_eq!(l, ["[4,8) rw- anon@? account maywrite anon_vma=?"]);
 }
 
 #[test]
@@ -356,9 +359,9 @@ fn mprotect_adding_write_to_shared_ro_file_is_eacces_after_earlier_vmas_changed(
     assert_eq!(
         l,
         [
-            "[0,4) rw- anon@? account maywrite",
+            "[0,4) rw- anon@? account maywrite anon_vma=?",
             "[4,8) r-- file=0@4 mayshare",
-            "[8,12) r-- anon@? maywrite",
+            "[8,12) r-- anon@? maywrite anon_vma=?",
         ]
     );
 }
@@ -378,7 +381,7 @@ fn mprotect_exec_on_memfd_mappings_is_allowed_even_read_only() {
         [
             "[0,2) rwx file=0@0 shared mayshare maywrite",
             "[2,4) rw- file=0@2 shared mayshare maywrite",
-            "[4,8) r-x file=1@0 account maywrite",
+            "[4,8) r-x file=1@0 account maywrite anon_vma=?",
             "[8,12) r-x file=2@0 mayshare",
         ]
     );
@@ -393,9 +396,9 @@ fn mprotect_keeps_the_uffd_registration() {
     assert_eq!(
         l,
         [
-            "[0,2) rw- anon@? account maywrite uffd=missing ctx=0",
-            "[2,4) r-- anon@? maywrite uffd=missing ctx=0",
-            "[4,8) rw- anon@? account maywrite uffd=missing ctx=0",
+            "[0,2) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
+            "[2,4) r-- anon@? maywrite anon_vma=? uffd=missing ctx=0",
+            "[4,8) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0",
         ]
     );
 }
@@ -415,15 +418,15 @@ fn account_at_mmap_only_on_private_writable_without_noreserve() {
     assert_eq!(
         l,
         [
-            "[0,2) rw- anon@? account maywrite",
-            "[3,5) rw- anon@? noreserve maywrite",
+            "[0,2) rw- anon@? account maywrite anon_vma=?",
+            "[3,5) rw- anon@? noreserve maywrite anon_vma=?",
             "[6,8) rw- shmem#0@0 shared mayshare maywrite",
-            "[9,11) rw- file=0@0 account maywrite",
+            "[9,11) rw- file=0@0 account maywrite anon_vma=?",
             "[12,14) rw- file=1@0 shared mayshare maywrite",
             "[15,17) r-- file=2@0 mayshare",
-            "[18,20) r-- anon@? maywrite",
-            "[21,23) r-- file=3@0 maywrite",
-            "[24,26) --- anon@? noreserve maywrite",
+            "[18,20) r-- anon@? maywrite anon_vma=?",
+            "[21,23) r-- file=3@0 maywrite anon_vma=?",
+            "[24,26) --- anon@? noreserve maywrite anon_vma=?",
         ]
     );
 }
@@ -434,11 +437,11 @@ fn account_is_dropped_by_mprotect_read_only_on_unfaulted_anon_and_regained() {
         return;
     }
     let (_, l) = kernel("map 0 2 rw- anon\nprotect 0 2 r--");
-    assert_eq!(l, ["[0,2) r-- anon@? maywrite"]);
+    assert_eq!(l, ["[0,2) r-- anon@? maywrite anon_vma=?"]);
     let (_, l) = kernel("map 0 2 rw- anon\nprotect 0 2 r--\nprotect 0 2 rw-");
-    assert_eq!(l, ["[0,2) rw- anon@? account maywrite"]);
+    assert_eq!(l, ["[0,2) rw- anon@? account maywrite anon_vma=?"]);
     let (_, l) = kernel("map 0 2 r-- anon\nprotect 0 2 rw-");
-    assert_eq!(l, ["[0,2) rw- anon@? account maywrite"]);
+    assert_eq!(l, ["[0,2) rw- anon@? account maywrite anon_vma=?"]);
 }
 
 #[test]
@@ -447,7 +450,7 @@ fn account_is_kept_by_mprotect_read_only_on_a_private_file_mapping() {
         return;
     }
     let (_, l) = kernel("map 4 2 rw- file=0@0\nprotect 4 2 r--");
-    assert_eq!(l, ["[4,6) r-- file=0@0 account maywrite"]);
+    assert_eq!(l, ["[4,6) r-- file=0@0 account maywrite anon_vma=?"]);
 }
 
 #[test]
@@ -459,7 +462,7 @@ fn noreserve_gives_nr_and_mprotect_writable_adds_no_account() {
     assert_eq!(
         l,
         [
-            "[0,2) rw- anon@? noreserve maywrite",
+            "[0,2) rw- anon@? noreserve maywrite anon_vma=?",
             "[4,6) rw- shmem#0@0 shared mayshare maywrite",
         ]
     );
@@ -473,7 +476,7 @@ fn account_differences_split_otherwise_equal_anon_neighbours() {
     // [0,2) keeps VM_ACCOUNT from mmap; [2,4) was mapped read-only and made
     // writable, which adds it back: equal flags, so they merge.
     let (_, l) = kernel("map 0 2 rw- anon\nmap 2 2 r-- anon\nprotect 2 2 rw-");
-    assert_eq!(l, ["[0,4) rw- anon@? account maywrite"]);
+    assert_eq!(l, ["[0,4) rw- anon@? account maywrite anon_vma=?"]);
     let (_, l) = kernel("map 0 2 rw- anon\nmap 2 2 rw- anon-noreserve");
     assert_eq!(l.len(), 2, "{l:?}");
 }
@@ -510,7 +513,7 @@ fn munmap_len_0_is_einval_and_holes_are_fine() {
     }
     let (r, l) = kernel("map 0 4 rw- anon\nunmap 0 0\nunmap 32 0\nunmap 2 10\nunmap 20 4");
     assert_eq!(r, ["ok", "EINVAL", "EINVAL", "ok", "ok"]);
-    assert_eq!(l, ["[0,2) rw- anon@? account maywrite"]);
+    assert_eq!(l, ["[0,2) rw- anon@? account maywrite anon_vma=?"]);
 }
 
 #[test]
@@ -519,7 +522,7 @@ fn map_over_a_registered_range_is_unregistered_and_merges() {
         return;
     }
     let (_, l) = kernel("map 0 8 rw- anon\nregister 0 2 4 missing\nmap 2 4 rw- anon");
-    assert_eq!(l, ["[0,8) rw- anon@? account maywrite"]);
+    assert_eq!(l, ["[0,8) rw- anon@? account maywrite anon_vma=?"]);
 }
 
 #[test]
@@ -534,10 +537,10 @@ fn adjacent_private_memfd_mappings_with_linear_pgoff_merge() {
     assert_eq!(
         l,
         [
-            "[0,4) rw- file=0@10 account maywrite",
-            "[4,6) rw- file=0@15 account maywrite",
+            "[0,4) rw- file=0@10 account maywrite anon_vma=?",
+            "[4,6) rw- file=0@15 account maywrite anon_vma=?",
             "[6,10) rw- file=1@0 shared mayshare maywrite",
-            "[10,12) rw- file=1@4 account maywrite",
+            "[10,12) rw- file=1@4 account maywrite anon_vma=?",
         ]
     );
 }
@@ -579,5 +582,5 @@ fn adjacent_anon_mappings_merge_whatever_order_they_were_made_in() {
     // made in. What is observed here is the boundaries: one VMA.
     let (_, l) =
         kernel("map 4 4 rw- anon\nmap 0 4 rw- anon\nmap 8 4 rw- anon\nunmap 2 2\nmap 2 2 rw- anon");
-    assert_eq!(l, ["[0,12) rw- anon@? account maywrite"]);
+    assert_eq!(l, ["[0,12) rw- anon@? account maywrite anon_vma=?"]);
 }

@@ -78,4 +78,34 @@ fn the_generator_reaches_every_merge_case_and_errno() {
             "{name} never generated"
         );
     }
+    // EFAULT is a fault's result (a hole, no write permission, refused).
+    assert!(s.results.get("EFAULT").copied().unwrap_or(0) >= 10);
+}
+
+/// The coverage goals of faults and anon_vmas (`check::GOALS`, stateright's
+/// `sometimes`): a default `check` run (10,000 sequences on 16 pages) goes
+/// through every one of them.
+#[test]
+fn a_default_run_reaches_every_coverage_goal() {
+    use uffd_check::check::GOALS;
+    use uffd_check::runner::{run, RunConfig};
+    let config = RunConfig {
+        seed: 7,
+        cases: 10_000,
+        ..RunConfig::default()
+    };
+    let mut model = PageModel::new(config.pages);
+    let mut imp = IntervalImpl::new(config.pages);
+    let report = run(&config, &mut [&mut model, &mut imp], |_| {});
+    assert!(report.failure.is_none(), "{}", report.failure.unwrap());
+    let missed: Vec<String> = GOALS
+        .iter()
+        .filter(|g| g.count(&report.stats) == 0)
+        .map(|g| g.name.to_string())
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "never reached: {missed:#?}\n{:#?}",
+        report.stats.events
+    );
 }

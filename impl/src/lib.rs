@@ -38,6 +38,7 @@ use uffd_vocab::{
     Unsupported, VmFlags, Vma,
 };
 
+mod fault;
 pub mod merge;
 mod mm;
 mod uffd;
@@ -72,6 +73,10 @@ pub struct Bugs {
     /// (b) since 4.3: pass `vma.pgoff` for the piece instead of
     /// `vma.pgoff + (start - vma.start)`.
     pub unadjusted_pgoff: bool,
+    /// Before 6.16 (879bca0a2c4f): `is_mergeable_anon_vma` tested the
+    /// anon_vma chain of the VMA merged INTO, so a range with an anon_vma
+    /// could not merge into a neighbour without one.
+    pub disallowed_anon_merge: bool,
 }
 
 /// Everything that decides whether two adjacent VMAs merge, besides their
@@ -108,6 +113,8 @@ pub(crate) struct VmaState {
     pub end: Page,
     pub pgoff: Page,
     pub attrs: Attrs,
+    /// `vma->anon_vma`, by identity.
+    pub anon_vma: Option<u32>,
 }
 
 impl VmaState {
@@ -125,6 +132,7 @@ impl VmaState {
             flags: self.attrs.flags,
             uffd: self.attrs.uffd,
             ctx: self.attrs.ctx,
+            anon_vma: self.anon_vma,
         }
     }
 }
@@ -147,6 +155,13 @@ pub struct IntervalImpl {
     open: BTreeSet<u8>,
     /// Name of the next shmem object (one per `MAP_SHARED|MAP_ANONYMOUS` mmap).
     next_shmem: u32,
+    /// Name of the next anon_vma.
+    next_anon_vma: u32,
+    /// The page tables: arena pages with a page mapped (written since they
+    /// were mapped), so a write there takes no fault.
+    ptes: BTreeSet<Page>,
+    /// The page cache of the memfds and shmem objects: (object, page offset).
+    page_cache: BTreeSet<(Backing, Page)>,
     report: StepReport,
 }
 
@@ -164,6 +179,9 @@ impl IntervalImpl {
             vmas: BTreeMap::new(),
             open: BTreeSet::new(),
             next_shmem: 0,
+            next_anon_vma: 0,
+            ptes: BTreeSet::new(),
+            page_cache: BTreeSet::new(),
             report: StepReport::default(),
         }
     }
@@ -237,6 +255,8 @@ impl IntervalImpl {
             end: lower.end,
             pgoff: lower.pgoff.wrapping_add(at - lower.start),
             attrs: lower.attrs,
+            // anon_vma_clone(): the halves share it.
+            anon_vma: lower.anon_vma,
         };
         lower.end = at;
         self.vmas.insert(at, upper);
@@ -256,6 +276,11 @@ impl IntervalImpl {
                 None
             }
         }
+    }
+
+    /// Records a coverage event of the step (see `StepReport::events`).
+    pub(crate) fn event(&mut self, name: &'static str) {
+        self.report.events.push(name);
     }
 
     /// Records an `impl-internal` violation (see `vm_warn_on!`). Conditions
@@ -332,6 +357,7 @@ impl IntervalImpl {
             } => self.userfaultfd_register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.userfaultfd_unregister(ctx, start, len),
             Op::Close { ctx } => self.userfaultfd_release(ctx),
+            Op::Fault { page } => self.handle_write_fault(page),
         };
         self.check_window(lo, hi);
         r

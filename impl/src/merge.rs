@@ -113,6 +113,9 @@ pub(crate) struct Vmg {
     /// The page offset proposed for `start`.
     pub pgoff: Page,
     pub attrs: Attrs,
+    /// The range's anon_vma (the kernel's `vmg->anon_vma`): `middle`'s for
+    /// an existing range, none for a new one.
+    pub anon_vma: Option<u32>,
     // Found by `vma_merge`:
     pub curr: Option<VmaState>,
     pub next: Option<VmaState>,
@@ -138,6 +141,7 @@ impl Vmg {
             end,
             pgoff,
             attrs,
+            anon_vma: None,
             curr: None,
             next: None,
             merge_prev: false,
@@ -158,6 +162,7 @@ impl Vmg {
     ) -> Vmg {
         Vmg {
             middle: Some(middle),
+            anon_vma: middle.anon_vma,
             ..Vmg::new_range(caller, prev, start, end, pgoff, attrs)
         }
     }
@@ -173,12 +178,13 @@ impl fmt::Debug for Vmg {
         let vma = |v: &Option<VmaState>| v.map_or("none".to_string(), |v| format!("{v:?}"));
         write!(
             f,
-            "merge state of {}:\n  range  [{},{}) pgoff {}, merge_prev {} merge_next {}\n  \
-             attrs  {:?}\n  prev   {}\n  middle {}\n  curr   {}\n  next   {}",
+            "merge state of {}:\n  range  [{},{}) pgoff {}, anon_vma {:?}, merge_prev {} \
+             merge_next {}\n  attrs  {:?}\n  prev   {}\n  middle {}\n  curr   {}\n  next   {}",
             self.caller,
             self.start,
             self.end,
             self.pgoff,
+            self.anon_vma,
             self.merge_prev,
             self.merge_next,
             self.attrs,
@@ -196,15 +202,41 @@ fn is_mergeable(vma: &VmaState, attrs: &Attrs) -> bool {
     vma.attrs == *attrs
 }
 
+/// `is_mergeable_anon_vma(vmg, merge_next)` of 6.16+: may a range whose
+/// anon_vma is `src` join `tgt`? Yes when either has none (the one without
+/// takes the other's), or both have the same (no fork here, so no VMA is a
+/// fork child). With `bug` (before 6.16, 879bca0a2c4f), the 6.5 test
+/// `(!src || !tgt_anon) && list_is_singular(&tgt->anon_vma_chain)`: the
+/// chain tested is the target's, empty when the target has no anon_vma, so
+/// a range with one cannot join a neighbour without.
+fn is_mergeable_anon_vma(src: Option<u32>, tgt: &VmaState, bug: bool) -> bool {
+    let one_missing = src.is_none() || tgt.anon_vma.is_none();
+    if bug {
+        let tgt_chain_singular = tgt.anon_vma.is_some();
+        return (one_missing && tgt_chain_singular) || src == tgt.anon_vma;
+    }
+    one_missing || src == tgt.anon_vma
+}
+
 /// `can_vma_merge_after(prev, …, pgoff)`: may a range at `pgoff` follow `prev`?
-fn can_merge_after(prev: &VmaState, attrs: &Attrs, pgoff: Page) -> bool {
-    is_mergeable(prev, attrs) && prev.pgoff.wrapping_add(prev.len()) == pgoff
+fn can_merge_after(prev: &VmaState, vmg: &Vmg, bug: bool) -> bool {
+    is_mergeable(prev, &vmg.attrs)
+        && prev.pgoff.wrapping_add(prev.len()) == vmg.pgoff
+        && is_mergeable_anon_vma(vmg.anon_vma, prev, bug)
 }
 
 /// `can_vma_merge_before(next, …, pgoff_end)`: may a range ending at page
 /// offset `pgoff_end` precede `next`?
-fn can_merge_before(next: &VmaState, attrs: &Attrs, pgoff_end: Page) -> bool {
-    is_mergeable(next, attrs) && next.pgoff == pgoff_end
+fn can_merge_before(next: &VmaState, vmg: &Vmg, bug: bool) -> bool {
+    is_mergeable(next, &vmg.attrs)
+        && next.pgoff == vmg.pgoff.wrapping_add(vmg.pglen())
+        && is_mergeable_anon_vma(vmg.anon_vma, next, bug)
+}
+
+/// Would `prev` and `next` both merging be one VMA with one anon_vma?
+/// (6.5: `is_mergeable_anon_vma(prev->anon_vma, next->anon_vma, NULL)`.)
+fn prev_next_anon_vmas_compatible(prev: &VmaState, next: &VmaState) -> bool {
+    prev.anon_vma.is_none() || next.anon_vma.is_none() || prev.anon_vma == next.anon_vma
 }
 
 /// What a merge does, decided before anything changes. VMAs are named by
@@ -230,7 +262,9 @@ pub(crate) struct Plan {
 fn plan(vmg: &Vmg) -> Option<Plan> {
     let (addr, end, pglen) = (vmg.start, vmg.end, vmg.pglen());
     match (vmg.prev, vmg.curr, vmg.next) {
-        (Some(prev), curr, Some(next)) if vmg.merge_prev && vmg.merge_next => {
+        (Some(prev), curr, Some(next))
+            if vmg.merge_prev && vmg.merge_next && prev_next_anon_vmas_compatible(&prev, &next) =>
+        {
             if let Some(curr) = curr {
                 //     PPPPPPCCCCCCNNNNNN   ->   PPPPPPPPPPPPPPPPPP
                 //     extend delete delete
@@ -368,12 +402,12 @@ impl IntervalImpl {
             Some(curr) if end != curr.end => None,
             _ => self.vma_lookup(end),
         };
+        let bug = self.bugs.disallowed_anon_merge;
         vmg.merge_prev = vmg
             .prev
-            .is_some_and(|p| addr == p.end && can_merge_after(&p, &vmg.attrs, vmg.pgoff));
-        vmg.merge_next = vmg
-            .next
-            .is_some_and(|n| can_merge_before(&n, &vmg.attrs, vmg.pgoff.wrapping_add(vmg.pglen())));
+            .is_some_and(|p| addr == p.end && can_merge_after(&p, &vmg, bug));
+        vmg.merge_next = vmg.next.is_some_and(|n| can_merge_before(&n, &vmg, bug));
+        self.anon_vma_merge_events(&vmg);
 
         // Verify some invariants that must be enforced by the caller.
         vm_warn_on!(
@@ -425,6 +459,35 @@ impl IntervalImpl {
         self.commit(&plan, &vmg)
     }
 
+    /// Coverage: merges that the anon_vmas decide.
+    fn anon_vma_merge_events(&mut self, vmg: &Vmg) {
+        let linear_prev = |p: &VmaState| {
+            is_mergeable(p, &vmg.attrs) && p.pgoff.wrapping_add(p.len()) == vmg.pgoff
+        };
+        let linear_next = |n: &VmaState| {
+            is_mergeable(n, &vmg.attrs) && n.pgoff == vmg.pgoff.wrapping_add(vmg.pglen())
+        };
+        let differ = |t: &VmaState| {
+            vmg.anon_vma.is_some() && t.anon_vma.is_some() && vmg.anon_vma != t.anon_vma
+        };
+        let prev = vmg.prev.filter(|p| p.end == vmg.start && linear_prev(p));
+        let next = vmg.next.filter(|n| linear_next(n));
+        if prev.is_some_and(|p| differ(&p)) || next.is_some_and(|n| differ(&n)) {
+            self.event("merge refused: two different anon_vmas");
+        }
+        if let (Some(p), Some(n)) = (prev, next) {
+            if vmg.merge_prev && vmg.merge_next && !prev_next_anon_vmas_compatible(&p, &n) {
+                self.event("merge with both refused: prev and next have different anon_vmas");
+            }
+        }
+        let joins = |t: &VmaState| t.anon_vma.is_some() != vmg.anon_vma.is_some();
+        if (vmg.merge_prev && prev.is_some_and(|p| joins(&p)))
+            || (vmg.merge_next && next.is_some_and(|n| joins(&n)))
+        {
+            self.event("merge of a VMA without anon_vma with one that has one");
+        }
+    }
+
     /// The callers' common step (6.5 open-codes it in each caller; later
     /// kernels call it `vma_modify`): try to merge `[start, end)` of `vma`
     /// with new attributes; if nothing merged, split the head and the tail
@@ -460,8 +523,14 @@ impl IntervalImpl {
     /// Applies a plan: deletes, moves one edge, extends the kept VMA.
     fn commit(&mut self, plan: &Plan, vmg: &Vmg) -> Option<VmaState> {
         let mut missing = false;
+        // dup_anon_vma(): the VMA that stays takes the anon_vma of the
+        // range or of a VMA it swallows when it has none of its own.
+        let mut inherited = vmg.anon_vma;
         for key in &plan.delete {
-            missing |= self.vmas.remove(key).is_none();
+            match self.vmas.remove(key) {
+                Some(v) => inherited = inherited.or(v.anon_vma),
+                None => missing = true,
+            }
         }
         let adjusted = plan.adjust.map(|(key, start, end, pgoff)| {
             self.vmas.remove(&key).map(|mut v| {
@@ -475,6 +544,7 @@ impl IntervalImpl {
             v.start = plan.start;
             v.end = plan.end;
             v.pgoff = plan.pgoff;
+            v.anon_vma = v.anon_vma.or(inherited);
             v
         });
         missing |= matches!(adjusted, Some(None)) || kept.is_none();

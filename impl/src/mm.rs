@@ -53,6 +53,7 @@ impl IntervalImpl {
                 end,
                 pgoff,
                 attrs,
+                anon_vma: None,
             };
             self.vmas.insert(addr, vma);
         }
@@ -79,6 +80,11 @@ impl IntervalImpl {
         let doomed: Vec<Page> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
         for key in doomed {
             self.vmas.remove(&key);
+        }
+        // zap_page_range: the pages go with the mappings.
+        let zapped: Vec<Page> = self.ptes.range(start..end).copied().collect();
+        for p in zapped {
+            self.ptes.remove(&p);
         }
     }
 
@@ -137,15 +143,19 @@ impl IntervalImpl {
             return Some(vma);
         }
         // Making a private mapping writable charges it; making an anonymous
-        // one unwritable again uncharges it while it has no anon_vma (never
-        // faulted: always, here).
+        // one (`vma_is_anonymous`) unwritable again uncharges it while it has
+        // no anon_vma (never faulted).
         if new.prot.write() {
             let charged = VmFlags::ACCOUNT | VmFlags::SHARED | VmFlags::NORESERVE;
             if !old.flags.has(charged) && !old.prot.write() {
                 new.flags.set(VmFlags::ACCOUNT, true);
             }
         } else if old.flags.has(VmFlags::ACCOUNT) && old.object == Backing::Anon {
-            new.flags.set(VmFlags::ACCOUNT, false);
+            if vma.anon_vma.is_none() {
+                new.flags.set(VmFlags::ACCOUNT, false);
+            } else {
+                self.event("mprotect keeps VM_ACCOUNT: the VMA has an anon_vma");
+            }
         }
         let pgoff = vma.pgoff.wrapping_add(start.wrapping_sub(vma.start));
         let vmg = Vmg::existing("mprotect_fixup", *pprev, vma, start, end, pgoff, new);

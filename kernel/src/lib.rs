@@ -8,9 +8,10 @@
 //! (MAP_FIXED), munmap, mprotect, userfaultfd(2) with UFFDIO_REGISTER and
 //! UFFDIO_UNREGISTER, close. The layout is read back from /proc/self/smaps.
 //!
-//! What it does not observe: the page offset of private anonymous memory
-//! (smaps prints 0 for it). Its layouts say so ([`Unobserved::ANON_PGOFF`]),
-//! and the checker compares that field as unknown.
+//! What it does not observe ([`UNOBSERVED`]): the page offset of private
+//! anonymous memory (smaps prints 0 for it) and which anon_vma a private VMA
+//! has. Its layouts say so, and the checker compares those fields as
+//! unknown: the kernel is checked on their consequences (boundaries, `ac`).
 //!
 //! Confinement: the worker never maps outside its arena (it re-validates every
 //! op) and its guards are private mappings of a memfd of their own, which no
@@ -84,6 +85,10 @@ pub fn available() -> Result<(), String> {
         }
     }
 }
+
+/// What the kernel backend does not observe: the page offset of private
+/// anonymous memory (smaps prints 0) and anon_vmas (smaps has no field).
+pub const UNOBSERVED: Unobserved = Unobserved(Unobserved::ANON_PGOFF.0 | Unobserved::ANON_VMA.0);
 
 /// The running kernel's release (`uname -r`), for reports.
 pub fn release() -> String {
@@ -570,7 +575,7 @@ impl KernelBackend {
         }
         self.timings.layouts += 1;
         self.timings.layout_time += t.elapsed();
-        (Layout::observed(vmas, Unobserved::ANON_PGOFF), open)
+        (Layout::observed(vmas, UNOBSERVED), open)
     }
 
     /// The layout alone (see [`KernelBackend::read_layout`]).

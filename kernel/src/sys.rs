@@ -122,11 +122,18 @@ pub fn userfaultfd_raw() -> Result<OwnedFd, String> {
     })
 }
 
-/// A userfaultfd after a successful UFFDIO_API handshake (features 0).
+/// `UFFD_FEATURE_SIGBUS`: a fault userfaultfd would report gets SIGBUS
+/// instead (EFAULT for a kernel access such as `process_vm_writev`), so
+/// nothing ever waits for a monitor.
+pub const UFFD_FEATURE_SIGBUS: u64 = 1 << 7;
+
+/// A userfaultfd after a successful UFFDIO_API handshake, with
+/// UFFD_FEATURE_SIGBUS.
 pub fn userfaultfd() -> Result<OwnedFd, String> {
     let fd = userfaultfd_raw()?;
     let mut api = UffdioApi {
         api: UFFD_API,
+        features: UFFD_FEATURE_SIGBUS,
         ..Default::default()
     };
     // SAFETY: UFFDIO_API reads and writes one struct uffdio_api.
@@ -148,6 +155,33 @@ pub fn uffd_register(fd: BorrowedFd<'_>, start: u64, len: u64, mode: u64) -> Res
             fd,
             Updater::<UFFDIO_REGISTER, UffdioRegister>::new(&mut reg),
         )
+    }
+}
+
+/// A one-byte write at `addr` from user space, as `process_vm_writev` to
+/// this very process: the kernel faults the page in like a user store
+/// would, and a fault that fails (no VMA, no write permission, userfaultfd
+/// refusing it with SIGBUS) comes back as EFAULT instead of a signal.
+pub fn write_byte(addr: u64) -> Result<(), Errno> {
+    let byte = [0x5au8];
+    let local = libc::iovec {
+        iov_base: byte.as_ptr() as *mut c_void,
+        iov_len: 1,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut c_void,
+        iov_len: 1,
+    };
+    // SAFETY: `local` is one readable byte of ours; the kernel checks the
+    // remote range itself (it is never dereferenced here), and the pid is
+    // our own. rustix has no process_vm_writev.
+    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    match n {
+        1 => Ok(()),
+        0 => Err(Errno::FAULT),
+        _ => Err(Errno::from_raw_os_error(
+            io::Error::last_os_error().raw_os_error().unwrap_or(14),
+        )),
     }
 }
 

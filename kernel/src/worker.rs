@@ -61,6 +61,8 @@ mod linux {
     use crate::sys;
 
     const PAGE: u64 = 4096;
+    /// What smaps does not show: see `crate::UNOBSERVED`.
+    const UNOBSERVED: Unobserved = crate::UNOBSERVED;
     /// Where the worker tries to put its arena: far below the executable
     /// (PIE loads at 2/3 of the address space), the heap and the mmap area,
     /// so that the kernel's top-down search for free space, which takes the
@@ -307,6 +309,7 @@ mod linux {
                         Err(e) => return Answer::Refused(e),
                     }
                 }
+                Op::Fault { page } => sys::write_byte(self.addr(page)),
                 Op::Close { ctx } => match self.uffd[ctx as usize].take() {
                     // Dropping the OwnedFd closes it. close(2) of a uffd
                     // cannot fail (it has no flush, and the fd is ours), so
@@ -329,6 +332,20 @@ mod linux {
             for slot in &mut self.uffd {
                 // Dropping the OwnedFd closes the uffd.
                 *slot = None;
+            }
+            // Empty the memfds' page caches (a write put pages there, and
+            // whether a page is cached decides MISSING and MINOR faults):
+            // truncate to nothing and back.
+            let size = (MAX_PGOFF + self.pages + 1) * PAGE;
+            for (f, file) in self.files.iter().enumerate() {
+                let r = rustix::fs::ftruncate(&file.rw, 0)
+                    .and_then(|()| rustix::fs::ftruncate(&file.rw, size));
+                if let Err(e) = r {
+                    return Answer::Refused(format!(
+                        "truncating memfd {f}: errno {}",
+                        e.raw_os_error()
+                    ));
+                }
             }
             if self.pages > 0 {
                 // SAFETY: exactly the arena.
@@ -510,8 +527,9 @@ mod linux {
                 flags,
                 uffd,
                 ctx,
+                anon_vma: None,
             };
-            Ok(format!("vma {}", vma.display(Unobserved::ANON_PGOFF)))
+            Ok(format!("vma {}", vma.display(UNOBSERVED)))
         }
 
         /// Which open uffd owns the VMA `[addr, addr+len)` that has the uffd

@@ -9,6 +9,42 @@
 //!
 //! Nothing here is clever on purpose. If a rule needs cleverness to be
 //! written here, the rule is wrong or the model is the wrong place for it.
+//!
+//! ## Faults and anon_vma (docs/kernel-rules.md §9 to §13)
+//!
+//! Each page also records the identity of its VMA's anon_vma (or none),
+//! whether it has been written (its page is there: a later write takes no
+//! fault), and the model keeps the set of memfd and shmem pages that are in
+//! the page cache. The rules, as the model applies them:
+//!
+//! 1. A write to a hole, or to a page without write permission: EFAULT,
+//!    nothing changes.
+//! 2. A write to a page already written: ok, nothing changes.
+//! 3. Otherwise it is a write fault. On private memory (anonymous or a
+//!    private memfd) the fault first gives the page's VMA an anon_vma if it
+//!    has none, even when the write then fails: the next VMA's, if that one
+//!    is adjacent, has one, the same object, a linear page offset and flags
+//!    that differ only in prot (uffd bits count, the ctx does not); else the
+//!    previous VMA's under the same test; else a new one. The whole VMA gets
+//!    it.
+//! 4. Then userfaultfd: MISSING refuses the write (EFAULT) when the page is
+//!    not there: for anonymous memory, always; for a memfd or shmem page,
+//!    when it is not in the page cache. MINOR refuses it when the page IS in
+//!    the page cache. WP refuses nothing. Otherwise the write is done: the
+//!    page is written, and a memfd or shmem page enters the page cache.
+//! 5. Merging: after an op changes pages, two neighbouring VMAs at least one
+//!    of which holds a changed page are one VMA when they are equal but for
+//!    the anon_vma and one of them has none: the one without takes the
+//!    other's. Neighbours with two different anon_vmas stay apart. Looked at
+//!    left to right, so a range that could join two neighbours with
+//!    different anon_vmas joins the left one.
+//! 6. mprotect from writable to not writable gives VM_ACCOUNT back only on
+//!    private anonymous memory without an anon_vma.
+//!
+//! The layout is then maximal runs of pages with equal attributes, linear
+//! page offsets and equal anon_vmas (none being a value of its own).
+
+use std::collections::BTreeSet;
 
 use uffd_vocab::{
     Backend, Backing, Contexts, Errno, Kind, Layout, Mode, Op, OpResult, Outcome, Page, Prot,
@@ -25,6 +61,38 @@ struct PageState {
     flags: VmFlags,
     uffd: Mode,
     ctx: Option<u8>,
+    /// The identity of this page's VMA's anon_vma.
+    anon_vma: Option<u32>,
+    /// Written since it was mapped (its page is there).
+    written: bool,
+}
+
+impl PageState {
+    /// Are `self` and `next` (the page right after it) in one VMA?
+    fn same_vma(&self, next: &PageState) -> bool {
+        self.same_but_anon_vma(next) && self.anon_vma == next.anon_vma
+    }
+
+    /// Equal attributes and a linear page offset, anon_vmas aside.
+    fn same_but_anon_vma(&self, next: &PageState) -> bool {
+        self.prot == next.prot
+            && self.backing == next.backing
+            && self.flags == next.flags
+            && self.uffd == next.uffd
+            && self.ctx == next.ctx
+            && self.pgoff + 1 == next.pgoff
+    }
+
+    /// May a VMA of `self`'s attributes reuse the anon_vma of one of
+    /// `next`'s, right after it (`anon_vma_compatible`)? The same object,
+    /// a linear page offset, flags (uffd bits included, the ctx not) that
+    /// differ only in prot.
+    fn anon_vma_compatible(&self, next: &PageState) -> bool {
+        self.backing == next.backing
+            && self.flags == next.flags
+            && self.uffd == next.uffd
+            && self.pgoff + 1 == next.pgoff
+    }
 }
 
 /// The page model. See the module docs.
@@ -33,6 +101,9 @@ pub struct PageModel {
     pages: Vec<Option<PageState>>,
     open: Contexts,
     next_shmem: u32,
+    next_anon_vma: u32,
+    /// The memfd and shmem pages in the page cache: (object, page offset).
+    cache: BTreeSet<(Backing, Page)>,
 }
 
 impl PageModel {
@@ -41,6 +112,8 @@ impl PageModel {
             pages: vec![None; pages as usize],
             open: Contexts::default(),
             next_shmem: 0,
+            next_anon_vma: 0,
+            cache: BTreeSet::new(),
         }
     }
 
@@ -88,11 +161,63 @@ impl Backend for PageModel {
     fn fork(&self) -> Option<Box<dyn Backend>> {
         Some(Box::new(self.clone()))
     }
+
+    /// The layout, the open contexts, the pages written, and the page
+    /// cache of the objects still mapped (shmem objects renamed in layout
+    /// order, as the layout names them).
+    fn fingerprint(&self) -> Option<u128> {
+        let layout = self.layout();
+        let written: Vec<usize> = (0..self.pages.len())
+            .filter(|&i| self.pages[i].is_some_and(|p| p.written))
+            .collect();
+        let mut shmem_order: Vec<u32> = Vec::new();
+        for p in self.pages.iter().flatten() {
+            if let Backing::Shmem(id) = p.backing {
+                if !shmem_order.contains(&id) {
+                    shmem_order.push(id);
+                }
+            }
+        }
+        let cache: Vec<(Backing, Page)> = self
+            .cache
+            .iter()
+            .filter_map(|&(b, off)| match b {
+                Backing::Shmem(id) => shmem_order
+                    .iter()
+                    .position(|&x| x == id)
+                    .map(|i| (Backing::Shmem(i as u32), off)),
+                b => Some((b, off)),
+            })
+            .collect();
+        Some(uffd_vocab::fingerprint128(&(
+            layout, self.open, written, cache,
+        )))
+    }
 }
 
 impl PageModel {
-    /// Runs one op (without reading the layout back).
+    /// Runs one op (without reading the layout back), then merges around
+    /// the pages it changed (rule 5).
     pub fn run_op(&mut self, op: &Op) -> OpResult {
+        let span = match op.range() {
+            Some((start, len)) => Self::range(start, len),
+            None => 0..self.pages.len(),
+        };
+        let before = self.pages[span.clone()].to_vec();
+        let r = self.dispatch(op);
+        if !matches!(op, Op::Fault { .. } | Op::Unmap { .. }) {
+            let mut changed = vec![false; self.pages.len()];
+            // A map is a new VMA even where it equals what it replaced.
+            let remapped = matches!(op, Op::Map { .. });
+            for (i, old) in span.clone().zip(before) {
+                changed[i] = self.pages[i].is_some() && (remapped || self.pages[i] != old);
+            }
+            self.merge_around(&changed);
+        }
+        r
+    }
+
+    fn dispatch(&mut self, op: &Op) -> OpResult {
         match *op {
             Op::Map {
                 start,
@@ -110,7 +235,130 @@ impl PageModel {
             } => self.register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
             Op::Close { ctx } => self.close(ctx),
+            Op::Fault { page } => self.fault(page),
         }
+    }
+
+    /// The VMA that holds `page`: the maximal run of pages in one VMA.
+    fn vma_of(&self, page: usize) -> std::ops::Range<usize> {
+        let mut start = page;
+        while start > 0 {
+            match (self.pages[start - 1], self.pages[start]) {
+                (Some(a), Some(b)) if a.same_vma(&b) => start -= 1,
+                _ => break,
+            }
+        }
+        let mut end = page + 1;
+        while end < self.pages.len() {
+            match (self.pages[end - 1], self.pages[end]) {
+                (Some(a), Some(b)) if a.same_vma(&b) => end += 1,
+                _ => break,
+            }
+        }
+        start..end
+    }
+
+    /// Rule 5: left to right over neighbouring VMAs, at least one holding a
+    /// changed page, equal but for the anon_vma, one without: the one
+    /// without takes the other's.
+    fn merge_around(&mut self, changed: &[bool]) {
+        let mut page = 0;
+        while page < self.pages.len() {
+            if self.pages[page].is_none() {
+                page += 1;
+                continue;
+            }
+            let left = self.vma_of(page);
+            let end = left.end;
+            let right_exists = end < self.pages.len() && self.pages[end].is_some();
+            if !right_exists {
+                page = end;
+                continue;
+            }
+            let right = self.vma_of(end);
+            let touched = changed[left.clone()].iter().any(|&c| c)
+                || changed[right.clone()].iter().any(|&c| c);
+            let (a, b) = (
+                self.pages[left.end - 1].expect("mapped"),
+                self.pages[right.start].expect("mapped"),
+            );
+            if touched && a.same_but_anon_vma(&b) {
+                let (none_side, id) = match (a.anon_vma, b.anon_vma) {
+                    (None, Some(id)) => (left.clone(), id),
+                    (Some(id), None) => (right.clone(), id),
+                    _ => (0..0, 0),
+                };
+                if !none_side.is_empty() {
+                    for p in self.pages[none_side].iter_mut().flatten() {
+                        p.anon_vma = Some(id);
+                    }
+                    // The two are one VMA now: look at its right edge next.
+                    page = left.start;
+                    continue;
+                }
+            }
+            page = end;
+        }
+    }
+
+    /// Rule 3: gives the VMA of `page` an anon_vma if it has none.
+    fn anon_vma_prepare(&mut self, page: usize) {
+        let vma = self.vma_of(page);
+        let me = self.pages[page].expect("mapped");
+        if me.anon_vma.is_some() {
+            return;
+        }
+        let first = self.pages[vma.start].expect("mapped");
+        let last = self.pages[vma.end - 1].expect("mapped");
+        let next = self.pages.get(vma.end).copied().flatten();
+        let prev = vma.start.checked_sub(1).and_then(|p| self.pages[p]);
+        let reuse = next
+            .filter(|n| last.anon_vma_compatible(n))
+            .and_then(|n| n.anon_vma)
+            .or_else(|| {
+                prev.filter(|p| p.anon_vma_compatible(&first))
+                    .and_then(|p| p.anon_vma)
+            });
+        let id = reuse.unwrap_or_else(|| {
+            self.next_anon_vma += 1;
+            self.next_anon_vma
+        });
+        for p in self.pages[vma].iter_mut().flatten() {
+            p.anon_vma = Some(id);
+        }
+    }
+
+    /// A one-byte write at `page` (rules 1 to 4).
+    pub fn fault(&mut self, page: Page) -> OpResult {
+        let i = page as usize;
+        let Some(p) = self.pages[i] else {
+            return Err(Errno::EFAULT);
+        };
+        if !p.prot.write() {
+            return Err(Errno::EFAULT);
+        }
+        if p.written {
+            return Ok(());
+        }
+        if !p.flags.has(VmFlags::MAYSHARE) {
+            self.anon_vma_prepare(i);
+        }
+        let refused = if p.backing == Backing::Anon {
+            p.uffd.contains(Mode::MISSING)
+        } else {
+            let cached = self.cache.contains(&(p.backing, p.pgoff));
+            (!cached && p.uffd.contains(Mode::MISSING)) || (cached && p.uffd.contains(Mode::MINOR))
+        };
+        if refused {
+            return Err(Errno::EFAULT);
+        }
+        if p.backing != Backing::Anon {
+            self.cache.insert((p.backing, p.pgoff));
+        }
+        if let Some(p) = self.pages[i].as_mut() {
+            p.written = true;
+        }
+        Ok(())
     }
 
     /// mmap(MAP_FIXED): replaces every page of the range.
@@ -155,6 +403,8 @@ impl PageModel {
                 flags,
                 uffd: Mode::NONE,
                 ctx: None,
+                anon_vma: None,
+                written: false,
             });
         }
         Ok(())
@@ -191,9 +441,12 @@ impl PageModel {
                 if !exempt {
                     p.flags.set(VmFlags::ACCOUNT, true);
                 }
-            } else if old.has(VmFlags::ACCOUNT) && p.backing == Backing::Anon {
-                // Private anonymous memory with no anon_vma (nothing here
-                // ever faults) gives its VM_ACCOUNT back.
+            } else if old.has(VmFlags::ACCOUNT)
+                && p.backing == Backing::Anon
+                && p.anon_vma.is_none()
+            {
+                // Rule 6: private anonymous memory with no anon_vma gives
+                // its VM_ACCOUNT back.
                 p.flags.set(VmFlags::ACCOUNT, false);
             }
             p.prot = prot;
@@ -279,6 +532,7 @@ impl PageModel {
                     && last.flags == p.flags
                     && last.uffd == p.uffd
                     && last.ctx == p.ctx
+                    && last.anon_vma == p.anon_vma
                     && last.pgoff + (i - last.start) == p.pgoff;
                 if continues {
                     last.end += 1;
@@ -294,6 +548,7 @@ impl PageModel {
                 flags: p.flags,
                 uffd: p.uffd,
                 ctx: p.ctx,
+                anon_vma: p.anon_vma,
             });
         }
         Layout::new(vmas)

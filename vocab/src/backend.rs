@@ -5,6 +5,7 @@
 //! and a wrapper (timing, fault injection) wraps one method.
 
 use std::fmt;
+use std::hash::Hash;
 
 use crate::layout::Layout;
 use crate::op::{Op, Page, MAX_CTX};
@@ -144,11 +145,27 @@ impl fmt::Debug for Contexts {
     }
 }
 
+/// A 128-bit fingerprint of anything hashable: two SipHash-1-3 runs with
+/// fixed keys, so the same value has the same fingerprint in every run.
+pub fn fingerprint128(value: &impl std::hash::Hash) -> u128 {
+    use std::hash::Hasher;
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    0xa5u8.hash(&mut b);
+    value.hash(&mut a);
+    value.hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
 /// What a backend has to say about a step besides its result and layout.
 #[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct StepReport {
     /// The merge cases the step took, in order (implementation only).
     pub merges: Vec<MergeCase>,
+    /// Coverage events: named situations the step went through (an
+    /// anon_vma reused, a merge refused for a reason…), counted by `check`
+    /// and required by the coverage tests (implementation only).
+    pub events: Vec<&'static str>,
     /// Violated preconditions (the kernel's VM_WARN_ON conditions) or a
     /// backend failure (a worker that died or hung, a layout it could not
     /// read), each as `(invariant name, text)`.
@@ -214,6 +231,14 @@ pub trait Backend {
     fn costs(&self) -> Option<String> {
         None
     }
+
+    /// A canonical fingerprint of the whole state: what the layout shows
+    /// and what it does not but decides later results (pages written, the
+    /// page cache). `explore` deduplicates states on the reference's; with
+    /// `None` it uses the layout and the open contexts.
+    fn fingerprint(&self) -> Option<u128> {
+        None
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
@@ -237,6 +262,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn costs(&self) -> Option<String> {
         (**self).costs()
+    }
+    fn fingerprint(&self) -> Option<u128> {
+        (**self).fingerprint()
     }
 }
 

@@ -2,9 +2,10 @@
 //! and the one text form of a VMA.
 //!
 //! A [`Layout`] is sorted by address and is in *canonical form*: shmem objects
-//! (one per `MAP_SHARED|MAP_ANONYMOUS` mmap, known to each backend by its own
-//! private name) are renumbered 0, 1, 2… in order of first appearance, so two
-//! layouts compare equal exactly when they are equal up to renaming objects.
+//! (one per `MAP_SHARED|MAP_ANONYMOUS` mmap) and anon_vmas, known to each
+//! backend by its own private names, are renumbered 0, 1, 2… in order of
+//! first appearance, so two layouts compare equal exactly when they are
+//! equal up to renaming objects.
 //!
 //! A layout also says which fields its backend does NOT observe
 //! ([`Unobserved`]): the live kernel cannot see the page offset of private
@@ -14,7 +15,7 @@
 //! the raw `==` of a layout with unknowns and one without is false.
 //!
 //! The text form of a VMA (its `Display`, parsed by [`Vma::parse`]) is
-//! `[S,E) PROT BACKING@PGOFF FLAG… [uffd=MODE] [ctx=C]`, for example
+//! `[S,E) PROT BACKING@PGOFF FLAG… [anon_vma=N] [uffd=MODE] [ctx=C]`, for example
 //! `[0,5) rw- anon@0 account maywrite uffd=missing ctx=0`. Trace `expect`
 //! lines, the kernel worker's answers and `replay` all use it.
 
@@ -165,6 +166,9 @@ impl Unobserved {
     /// The page offset (vm_pgoff) of private anonymous memory: smaps prints
     /// 0 for it, so the live kernel cannot be asked.
     pub const ANON_PGOFF: Unobserved = Unobserved(1);
+    /// Which anon_vma a private VMA has, if any: smaps has no such field
+    /// (its `Anonymous:` bytes say nothing of a VMA whose write failed).
+    pub const ANON_VMA: Unobserved = Unobserved(2);
 
     pub const fn contains(self, other: Unobserved) -> bool {
         self.0 & other.0 == other.0 && other.0 != 0
@@ -178,6 +182,11 @@ impl Unobserved {
     /// Is the page offset of `vma` unobserved?
     pub fn hides_pgoff(self, vma: &Vma) -> bool {
         self.contains(Self::ANON_PGOFF) && vma.backing == Backing::Anon
+    }
+    /// Is the anon_vma of `vma` unobserved? (A shared VMA never has one,
+    /// so that is known.)
+    pub fn hides_anon_vma(self, vma: &Vma) -> bool {
+        self.contains(Self::ANON_VMA) && vma.is_private()
     }
 }
 
@@ -196,9 +205,18 @@ pub struct Vma {
     pub uffd: Mode,
     /// The owning userfaultfd context; `None` iff `uffd` is empty.
     pub ctx: Option<u8>,
+    /// The VMA's anon_vma, by identity (numbered by first appearance in a
+    /// layout); `None` until a write fault gives it one. Only private VMAs
+    /// have one.
+    pub anon_vma: Option<u32>,
 }
 
 impl Vma {
+    /// A private mapping (anonymous, or MAP_PRIVATE of a file): the kind
+    /// that can have an anon_vma.
+    pub fn is_private(&self) -> bool {
+        !self.flags.has(VmFlags::MAYSHARE)
+    }
     pub fn len(&self) -> Page {
         self.end - self.start
     }
@@ -207,11 +225,19 @@ impl Vma {
     }
 
     /// May `self` (left) and `right` (adjacent, to its right) be one VMA?
-    /// Equal flags, prot, uffd bits and ctx, the same object, and a linear
-    /// page offset (the kernel's `is_mergeable_vma` and
-    /// `can_vma_merge_before/after`, without anon_vma, which nothing here
-    /// creates).
+    /// Equal flags, prot, uffd bits and ctx, the same object, a linear
+    /// page offset, and compatible anon_vmas: equal, or one of them has
+    /// none (the kernel's `is_mergeable_vma`, `can_vma_merge_before/after`
+    /// and `is_mergeable_anon_vma`, with no fork).
     pub fn mergeable_with(&self, right: &Vma) -> bool {
+        self.same_but_anon_vma(right)
+            && (self.anon_vma.is_none()
+                || right.anon_vma.is_none()
+                || self.anon_vma == right.anon_vma)
+    }
+
+    /// Everything of [`Vma::mergeable_with`] but the anon_vmas.
+    pub fn same_but_anon_vma(&self, right: &Vma) -> bool {
         self.end == right.start
             && self.prot == right.prot
             && self.flags == right.flags
@@ -224,7 +250,8 @@ impl Vma {
     /// [`Vma::mergeable_with`], judged only on what is observed: a pair
     /// whose merge depends on an unobserved field is not surely mergeable.
     pub fn surely_mergeable_with(&self, right: &Vma, unobserved: Unobserved) -> bool {
-        if unobserved.hides_pgoff(self) || unobserved.hides_pgoff(right) {
+        let hidden = |v: &Vma| unobserved.hides_pgoff(v) || unobserved.hides_anon_vma(v);
+        if hidden(self) || hidden(right) {
             return false;
         }
         self.mergeable_with(right)
@@ -310,9 +337,21 @@ impl Vma {
             flags: VmFlags::default(),
             uffd: Mode::NONE,
             ctx: None,
+            anon_vma: None,
         };
         for (i, &(_, t)) in w.iter().enumerate().skip(2) {
-            if let Some(m) = t.strip_prefix("uffd=") {
+            if let Some(a) = t.strip_prefix("anon_vma=") {
+                if a == "?" {
+                    unobserved = unobserved.union(Unobserved::ANON_VMA);
+                } else {
+                    v.anon_vma = Some(a.parse().map_err(|_| {
+                        (
+                            at(i),
+                            format!("bad anon_vma {a:?}: a number, or `?` for unknown"),
+                        )
+                    })?);
+                }
+            } else if let Some(m) = t.strip_prefix("uffd=") {
                 v.uffd = m.parse().map_err(|e| (at(i), e))?;
             } else if let Some(c) = t.strip_prefix("ctx=") {
                 v.ctx = Some(
@@ -326,7 +365,7 @@ impl Vma {
                 return Err((
                     at(i),
                     format!(
-                        "unknown word {t:?}: expected a flag ({}), `uffd=MODE` or `ctx=C`",
+                        "unknown word {t:?}: expected a flag ({}), `anon_vma=N`, `uffd=MODE` or `ctx=C`",
                         names.join(", ")
                     ),
                 ));
@@ -346,6 +385,11 @@ impl Vma {
             "object": self.backing.object(),
             "pgoff": if unobserved.hides_pgoff(self) { None } else { Some(self.pgoff) },
             "flags": self.flags.names(),
+            "anon_vma": if unobserved.hides_anon_vma(self) {
+                serde_json::json!("?")
+            } else {
+                serde_json::json!(self.anon_vma)
+            },
             "uffd": self.uffd.names(),
             "ctx": self.ctx,
         })
@@ -365,6 +409,11 @@ impl fmt::Display for VmaText<'_> {
         }
         for n in v.flags.names() {
             write!(f, " {n}")?;
+        }
+        if self.1.hides_anon_vma(v) {
+            write!(f, " anon_vma=?")?;
+        } else if let Some(a) = v.anon_vma {
+            write!(f, " anon_vma={a}")?;
         }
         if !v.uffd.is_empty() {
             write!(f, " uffd={}", v.uffd)?;
@@ -404,6 +453,7 @@ impl Layout {
     pub fn observed(mut vmas: Vec<Vma>, unobserved: Unobserved) -> Layout {
         vmas.sort_by_key(|v| (v.start, v.end));
         let mut names: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut anon_vmas: BTreeMap<u32, u32> = BTreeMap::new();
         for v in &mut vmas {
             if let Backing::Shmem(id) = v.backing {
                 let next = names.len() as u32;
@@ -411,6 +461,13 @@ impl Layout {
             }
             if unobserved.hides_pgoff(v) {
                 v.pgoff = 0;
+            }
+            if unobserved.hides_anon_vma(v) {
+                v.anon_vma = None;
+            }
+            if let Some(id) = v.anon_vma {
+                let next = anon_vmas.len() as u32;
+                v.anon_vma = Some(*anon_vmas.entry(id).or_insert(next));
             }
         }
         Layout { vmas, unobserved }
@@ -500,6 +557,7 @@ mod tests {
             flags: VmFlags(VmFlags::SHARED | VmFlags::MAYSHARE | VmFlags::MAYWRITE),
             uffd: Mode::NONE,
             ctx: None,
+            anon_vma: None,
         }
     }
 

@@ -16,8 +16,8 @@ pub mod layout;
 pub mod op;
 
 pub use backend::{
-    parse_result, result_name, Backend, Contexts, Errno, MergeCase, OpResult, Outcome, StepReport,
-    Unsupported,
+    fingerprint128, parse_result, result_name, Backend, Contexts, Errno, MergeCase, OpResult,
+    Outcome, StepReport, Unsupported,
 };
 pub use layout::{Backing, Layout, SmapsFlags, Unobserved, VmFlags, Vma};
 pub use op::{

@@ -291,6 +291,12 @@ pub enum Op {
     /// `close CTX`: close uffd CTX; its registrations are released. A ctx that
     /// is not open: EBADF.
     Close { ctx: u8 },
+    /// `fault PAGE`: a one-byte write at PAGE, as a user store would do it
+    /// (the kernel backend writes with `process_vm_writev` to itself, every
+    /// uffd opened with UFFD_FEATURE_SIGBUS, so a write userfaultfd refuses
+    /// comes back as EFAULT instead of blocking). `ok`, or EFAULT where the
+    /// page is not mapped, not writable, or the write is refused.
+    Fault { page: Page },
 }
 
 impl Op {
@@ -303,12 +309,20 @@ impl Op {
             Op::Register { .. } => "register",
             Op::Unregister { .. } => "unregister",
             Op::Close { .. } => "close",
+            Op::Fault { .. } => "fault",
         }
     }
 
     /// All op names, in declaration order (for statistics tables).
-    pub const NAMES: [&'static str; 6] =
-        ["map", "unmap", "protect", "register", "unregister", "close"];
+    pub const NAMES: [&'static str; 7] = [
+        "map",
+        "unmap",
+        "protect",
+        "register",
+        "unregister",
+        "close",
+        "fault",
+    ];
 
     /// The page range the op touches, if it has one.
     pub fn range(&self) -> Option<(Page, Page)> {
@@ -318,6 +332,7 @@ impl Op {
             | Op::Protect { start, len, .. }
             | Op::Register { start, len, .. }
             | Op::Unregister { start, len, .. } => Some((start, len)),
+            Op::Fault { page } => Some((page, 1)),
             Op::Close { .. } => None,
         }
     }
@@ -440,6 +455,7 @@ impl Op {
                 }
             }
             Op::Close { ctx: c } => Op::Close { ctx: ctx(c) },
+            Op::Fault { page } => Op::Fault { page: page % pages },
         }
     }
 }
@@ -463,6 +479,7 @@ impl fmt::Display for Op {
             } => write!(f, "register {ctx} {start} {len} {mode}"),
             Op::Unregister { ctx, start, len } => write!(f, "unregister {ctx} {start} {len}"),
             Op::Close { ctx } => write!(f, "close {ctx}"),
+            Op::Fault { page } => write!(f, "fault {page}"),
         }
     }
 }
@@ -527,12 +544,13 @@ impl FromStr for Op {
             "register" => (5, "register CTX START LEN MODE"),
             "unregister" => (4, "unregister CTX START LEN"),
             "close" => (2, "close CTX"),
+            "fault" => (2, "fault PAGE"),
             _ => {
                 return Err(ParseError {
                     col: col0,
                     msg: format!(
                         "unknown operation {name:?}: expected map, unmap, protect, register, \
-                         unregister or close"
+                         unregister, close or fault"
                     ),
                 })
             }
@@ -602,6 +620,9 @@ impl FromStr for Op {
             "close" => Op::Close {
                 ctx: field(&w, 1, "CTX", ctx)?,
             },
+            "fault" => Op::Fault {
+                page: field(&w, 1, "PAGE", num)?,
+            },
             _ => unreachable!("names were matched above"),
         };
         Ok(op)
@@ -629,6 +650,7 @@ mod tests {
             "register 1 0 10 9",
             "unregister 3 5 5",
             "close 1",
+            "fault 7",
         ] {
             let op: Op = line.parse().unwrap();
             assert_eq!(op.to_string(), line);

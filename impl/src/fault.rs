@@ -1,0 +1,134 @@
+//! A user write to one page: the write side of `handle_mm_fault`, shaped
+//! like Linux's `do_anonymous_page`, `do_cow_fault` and `do_shared_fault`,
+//! with `anon_vma_prepare` / `find_mergeable_anon_vma` /
+//! `anon_vma_compatible` (mm/rmap.c, mm/vma.c) and userfaultfd's
+//! `handle_userfault` answering with SIGBUS (UFFD_FEATURE_SIGBUS): see
+//! docs/kernel-rules.md §9 to §13.
+
+use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, VmFlags};
+
+use crate::{IntervalImpl, VmaState};
+
+/// Why `anon_vma_compatible(a, b)` says no, if it does.
+fn anon_vma_incompatible(a: &VmaState, b: &VmaState) -> Option<&'static str> {
+    if a.end != b.start {
+        Some("not adjacent")
+    } else if a.attrs.object != b.attrs.object {
+        Some("another object")
+    } else if a.attrs.uffd != b.attrs.uffd {
+        // The VM_UFFD_* bits are vm_flags: they count; the ctx does not.
+        Some("uffd bits differ")
+    } else if a.attrs.flags != b.attrs.flags {
+        Some("flags differ beyond prot")
+    } else if b.pgoff != a.pgoff.wrapping_add(a.len()) {
+        Some("page offsets not linear")
+    } else {
+        None
+    }
+}
+
+impl IntervalImpl {
+    /// `process_vm_writev` of one byte at `page`: `get_user_pages_remote`
+    /// with FOLL_WRITE, faulting the page in if it is not there.
+    pub(crate) fn handle_write_fault(&mut self, page: Page) -> OpResult {
+        // vma_lookup, then check_vma_flags(): FOLL_WRITE needs VM_WRITE.
+        let Some(vma) = self.vma_lookup(page) else {
+            return Err(Errno::EFAULT);
+        };
+        if !vma.attrs.prot.write() {
+            return Err(Errno::EFAULT);
+        }
+        // follow_page_mask(): a page already there takes no fault (a write
+        // to a write-protected one is a wp fault, which nothing here
+        // sends to userfaultfd: no UFFDIO_WRITEPROTECT).
+        if self.ptes.contains(&page) {
+            return Ok(());
+        }
+        let private = !vma.attrs.flags.has(VmFlags::MAYSHARE);
+        if private {
+            // do_anonymous_page() and do_cow_fault() both start with
+            // vmf_anon_prepare(): the VMA gets its anon_vma even if the
+            // write is then refused.
+            self.anon_vma_prepare(vma);
+        }
+        let uffd = vma.attrs.uffd;
+        if vma.attrs.object == Backing::Anon {
+            // do_anonymous_page(): userfaultfd_missing() -> handle_userfault.
+            if uffd.contains(Mode::MISSING) {
+                self.event("fault refused by userfaultfd (missing, anonymous)");
+                return Err(Errno::EFAULT);
+            }
+        } else {
+            // __do_fault() -> shmem_fault() -> shmem_get_folio_gfp(): MINOR
+            // when the folio is in the page cache, MISSING when it is not.
+            let key = (vma.attrs.object, vma.pgoff.wrapping_add(page - vma.start));
+            let cached = self.page_cache.contains(&key);
+            if cached && uffd.contains(Mode::MINOR) {
+                self.event("fault refused by userfaultfd (minor, page cached)");
+                return Err(Errno::EFAULT);
+            }
+            if !cached && uffd.contains(Mode::MISSING) {
+                self.event("fault refused by userfaultfd (missing, page not cached)");
+                return Err(Errno::EFAULT);
+            }
+            self.page_cache.insert(key);
+        }
+        self.ptes.insert(page);
+        Ok(())
+    }
+
+    /// `anon_vma_prepare(vma)`: a VMA without an anon_vma reuses its next
+    /// neighbour's, then its previous neighbour's, when
+    /// `anon_vma_compatible` (and the neighbour's anon_vma chain is
+    /// singular: always, with no fork); otherwise it gets a new one.
+    fn anon_vma_prepare(&mut self, vma: VmaState) {
+        if vma.anon_vma.is_some() {
+            return;
+        }
+        let anon_vma = self.find_mergeable_anon_vma(vma).unwrap_or_else(|| {
+            self.event("fault: a new anon_vma");
+            self.next_anon_vma += 1;
+            self.next_anon_vma
+        });
+        if let Some(v) = self.vmas.get_mut(&vma.start) {
+            v.anon_vma = Some(anon_vma);
+        }
+    }
+
+    /// `find_mergeable_anon_vma(vma)`: try next first, then prev.
+    fn find_mergeable_anon_vma(&mut self, vma: VmaState) -> Option<u32> {
+        let next = self.vmas.range(vma.end..).next().map(|(_, v)| *v);
+        if let Some(next) = next.filter(|n| n.anon_vma.is_some()) {
+            match anon_vma_incompatible(&vma, &next) {
+                None => {
+                    self.event("fault: anon_vma reused from next");
+                    return next.anon_vma;
+                }
+                Some("not adjacent") => {}
+                Some(why) => self.event(reuse_refused(why)),
+            }
+        }
+        let prev = self.vma_before(vma.start);
+        if let Some(prev) = prev.filter(|p| p.anon_vma.is_some()) {
+            match anon_vma_incompatible(&prev, &vma) {
+                None => {
+                    self.event("fault: anon_vma reused from prev");
+                    return prev.anon_vma;
+                }
+                Some("not adjacent") => {}
+                Some(why) => self.event(reuse_refused(why)),
+            }
+        }
+        None
+    }
+}
+
+/// The coverage event of a refused reuse.
+fn reuse_refused(why: &'static str) -> &'static str {
+    match why {
+        "another object" => "fault: anon_vma reuse refused: another object",
+        "uffd bits differ" => "fault: anon_vma reuse refused: uffd bits differ",
+        "flags differ beyond prot" => "fault: anon_vma reuse refused: flags differ beyond prot",
+        _ => "fault: anon_vma reuse refused: page offsets not linear",
+    }
+}
