@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use uffd_check::backends::{as_refs, make_all, BackendList, Which};
 use uffd_check::check::{run_trace_with, Failure, Stats};
 use uffd_check::explore::ExploreConfig;
@@ -61,10 +61,10 @@ enum Command {
         /// Where a shrunk failing case is written.
         #[arg(long, default_value = "failures")]
         out: PathBuf,
-        /// Put one of the May 2023 bugs back into the implementation, to see
-        /// the harness catch it.
-        #[arg(long, value_enum)]
-        inject_bug: Vec<Bug>,
+        /// Put a historic kernel bug back into the implementation, to see the
+        /// harness catch it (may be given more than once).
+        #[arg(long, value_parser = bug_names())]
+        inject_bug: Vec<String>,
     },
     /// Run a trace file, print each step's result and layout, and check
     /// every invariant and `expect` line.
@@ -76,9 +76,9 @@ enum Command {
         /// One JSON object per step instead of drawings.
         #[arg(long)]
         json: bool,
-        /// Put one of the May 2023 bugs back into the implementation.
-        #[arg(long, value_enum)]
-        inject_bug: Vec<Bug>,
+        /// Put a historic kernel bug back into the implementation.
+        #[arg(long, value_parser = bug_names())]
+        inject_bug: Vec<String>,
     },
     /// Check every sequence of up to --depth ops of a small alphabet on a
     /// tiny arena, breadth first.
@@ -103,9 +103,9 @@ enum Command {
         /// Where a failing case is written.
         #[arg(long, default_value = "failures")]
         out: PathBuf,
-        /// Put one of the May 2023 bugs back into the implementation.
-        #[arg(long, value_enum)]
-        inject_bug: Vec<Bug>,
+        /// Put a historic kernel bug back into the implementation.
+        #[arg(long, value_parser = bug_names())]
+        inject_bug: Vec<String>,
     },
     /// Measure ops/s of the model and the implementation alone, side by side,
     /// at growing VMA counts.
@@ -121,39 +121,25 @@ enum Command {
     Worker,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
-enum Bug {
-    /// userfaultfd_{,un}register hands vma_merge the VMA before a range that
-    /// starts inside a VMA (6.1 to 6.4-rc).
-    StalePrev,
-    /// userfaultfd_{,un}register hands vma_merge the whole VMA's pgoff, not
-    /// the piece's (4.3 to 6.4-rc).
-    UnadjustedPgoff,
-    /// is_mergeable_anon_vma tests the target's anon_vma chain, so a faulted
-    /// range cannot merge into an unfaulted neighbour (to 6.15; fixed by
-    /// 879bca0a2c4f in 6.16).
-    DisallowedAnonMerge,
-}
-
-impl Bug {
-    fn flag(self) -> &'static str {
-        match self {
-            Bug::StalePrev => " --inject-bug stale-prev",
-            Bug::UnadjustedPgoff => " --inject-bug unadjusted-pgoff",
-            Bug::DisallowedAnonMerge => " --inject-bug disallowed-anon-merge",
-        }
-    }
+/// `--inject-bug NAME`: the names of [`uffd_impl::HISTORIC_BUGS`], each
+/// with its history as help.
+fn bug_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        uffd_impl::HISTORIC_BUGS
+            .iter()
+            .map(|h| clap::builder::PossibleValue::new(h.name).help(h.history)),
+    )
 }
 
 /// What a run ran on: the backends and the bugs put back. Prints the flags
 /// that reproduce it, in the one place that does.
 struct Setup {
     backends: BackendList,
-    bugs: Vec<Bug>,
+    bugs: Vec<String>,
 }
 
 impl Setup {
-    fn new(kernel: bool, backends: Option<BackendList>, bugs: Vec<Bug>) -> Setup {
+    fn new(kernel: bool, backends: Option<BackendList>, bugs: Vec<String>) -> Setup {
         let backends = backends.unwrap_or_else(|| {
             let mut v = vec![Which::Model, Which::Impl];
             if kernel {
@@ -164,17 +150,14 @@ impl Setup {
         Setup { backends, bugs }
     }
     fn impl_bugs(&self) -> uffd_impl::Bugs {
-        uffd_impl::Bugs {
-            stale_prev: self.bugs.contains(&Bug::StalePrev),
-            unadjusted_pgoff: self.bugs.contains(&Bug::UnadjustedPgoff),
-            disallowed_anon_merge: self.bugs.contains(&Bug::DisallowedAnonMerge),
-        }
+        let names: Vec<&str> = self.bugs.iter().map(String::as_str).collect();
+        uffd_impl::Bugs::named(&names).expect("clap checked the names")
     }
     /// ` --backends … --inject-bug …`, as `flag` names the backend list.
     fn flags(&self, flag: &str) -> String {
         let mut s = format!(" {flag} {}", self.backends);
         for b in &self.bugs {
-            s.push_str(b.flag());
+            s.push_str(&format!(" --inject-bug {b}"));
         }
         s
     }

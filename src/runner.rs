@@ -133,8 +133,9 @@ pub fn run(
         }),
         Err(TestError::Fail(_, minimal)) => {
             let mut b = backends.borrow_mut();
-            let (ops, tries) = delete_ops(&mut b, config.pages, minimal);
+            let (ops, tries) = minimize(&mut b, config.pages, minimal);
             *shrink_steps.borrow_mut() += tries;
+            let ops = shorter_by_explore(&mut b, config.pages, ops);
             match run_ops(&mut b, config.pages, &ops) {
                 Err(f) => Some(f),
                 // It does not fail again (a worker that crashed or hung once):
@@ -177,11 +178,17 @@ pub fn check_fuzz_input(size: u8, ops: Vec<Op>, bugs: uffd_impl::Bugs) -> Result
     run_ops(&mut [&mut model, &mut imp], pages, &ops).map(|_| ())
 }
 
-/// A last shrinking pass after proptest's: proptest deletes ops only before
-/// it simplifies them, so an op that became deletable later stays. Delete
-/// ops one at a time while the sequence still fails the same invariant,
-/// until no single deletion does. Returns the ops and how many were tried.
-pub fn delete_ops(
+/// The last shrinking pass, after proptest's: a local search to a fixpoint.
+/// Proptest deletes ops only before it simplifies them, and simplifies each
+/// op only in its own ways, so an op that became deletable later, or a
+/// number that could go lower once another op changed, stays. This tries,
+/// again and again until nothing applies: deleting each op, then each
+/// simplification of each op ([`simpler`]: shorter range, moved left, lower
+/// numbers, fewer mode or prot bits, a simpler kind), keeping a change when
+/// the sequence still fails the same invariant. Every change makes the
+/// sequence strictly smaller (fewer ops, or a smaller op), so it ends.
+/// Returns the ops and how many sequences were tried.
+pub fn minimize(
     backends: &mut [&mut dyn Backend],
     pages: Page,
     mut ops: Vec<Op>,
@@ -190,25 +197,285 @@ pub fn delete_ops(
         return (ops, 1);
     };
     let mut tries = 1;
-    loop {
-        let mut changed = false;
-        let mut i = 0;
-        while i < ops.len() && ops.len() > 1 && !interrupted() {
-            let mut candidate = ops.clone();
-            candidate.remove(i);
-            tries += 1;
-            match run_ops(backends, pages, &candidate) {
-                Err(f) if f.invariant == first.invariant => {
-                    ops = candidate;
-                    changed = true;
-                }
-                _ => i += 1,
-            }
-        }
-        if !changed {
+    let mut still_fails = |candidate: &[Op], tries: &mut u64| {
+        *tries += 1;
+        matches!(run_ops(backends, pages, candidate), Err(f) if f.invariant == first.invariant)
+    };
+    'again: loop {
+        if interrupted() {
             return (ops, tries);
         }
+        for i in 0..ops.len() {
+            if ops.len() > 1 {
+                let mut candidate = ops.clone();
+                candidate.remove(i);
+                if still_fails(&candidate, &mut tries) {
+                    ops = candidate;
+                    continue 'again;
+                }
+            }
+        }
+        for i in 0..ops.len() {
+            for smaller in simpler(ops[i]) {
+                let mut candidate = ops.clone();
+                candidate[i] = smaller;
+                if still_fails(&candidate, &mut tries) {
+                    ops = candidate;
+                    continue 'again;
+                }
+            }
+        }
+        // Two moves at once, where neither alone keeps the failure: delete
+        // one op and delete or simplify another (`map; protect` becomes one
+        // `map`, `register; unregister` one `register`). Quadratic, so only
+        // for short sequences, which is what is left by now.
+        if ops.len() <= 12 {
+            for i in 0..ops.len() {
+                for j in (0..ops.len()).filter(|&j| j != i) {
+                    let mut changes: Vec<Option<Op>> = vec![None];
+                    changes.extend(simpler(ops[j]).into_iter().map(Some));
+                    for change in changes {
+                        let mut candidate = ops.clone();
+                        match change {
+                            Some(op) => candidate[j] = op,
+                            None if j > i => continue,
+                            None => {
+                                candidate.remove(j);
+                            }
+                        }
+                        let at = if change.is_none() && j < i { i - 1 } else { i };
+                        candidate.remove(at);
+                        if !candidate.is_empty() && still_fails(&candidate, &mut tries) {
+                            ops = candidate;
+                            continue 'again;
+                        }
+                    }
+                }
+            }
+        }
+        return (ops, tries);
     }
+}
+
+/// The local search can stop in a local minimum that needs several moves
+/// at once to leave (ops reordered, two maps made one). When every backend
+/// can fork (no live kernel) and the case is short and uses the first few
+/// pages, ask `explore` (breadth first: its failures are shortest) for a
+/// shorter sequence failing the same invariant on those pages, and take it.
+fn shorter_by_explore(backends: &mut [&mut dyn Backend], pages: Page, ops: Vec<Op>) -> Vec<Op> {
+    let Err(first) = run_ops(backends, pages, &ops) else {
+        return ops;
+    };
+    let touched = ops
+        .iter()
+        .filter_map(|op| op.range().map(|(s, l)| s + l.max(1)))
+        .max()
+        .unwrap_or(1);
+    let forkable = backends.iter().all(|b| b.fork().is_some());
+    if ops.len() < 3 || ops.len() > 5 || touched > 4 || !forkable {
+        return ops;
+    }
+    let config = crate::explore::ExploreConfig {
+        pages: touched,
+        depth: ops.len() - 1,
+        max_states: 2_000_000,
+    };
+    let r = crate::explore::explore(config, backends, |_, _, _| {});
+    match r.failure {
+        Some(f) if f.invariant == first.invariant && f.trace.steps.len() < ops.len() => {
+            let shorter = f.trace.ops();
+            // It must fail the same way on the run's own arena too.
+            match run_ops(backends, pages, &shorter) {
+                Err(g) if g.invariant == first.invariant => shorter,
+                _ => ops,
+            }
+        }
+        _ => ops,
+    }
+}
+
+/// The one-step simplifications of an op, each strictly smaller: a range
+/// one page shorter or one page to the left, a lower context, page or file
+/// offset, a mode or prot with one bit fewer, a simpler map kind (anon
+/// before anon-noreserve before shmem before the file kinds; file 0
+/// before the others), or a simpler op (`protect` as a `map` of anonymous
+/// memory with that prot, `unregister` as a `register` of MISSING).
+pub fn simpler(op: Op) -> Vec<Op> {
+    use uffd_vocab::{Kind, Mode, Prot};
+    let mut out = Vec::new();
+    let ranges = |start: Page, len: Page| {
+        let mut r = Vec::new();
+        if len > 1 {
+            r.push((start, len - 1));
+        }
+        if start > 0 {
+            r.push((start - 1, len));
+        }
+        r
+    };
+    let fewer_prot = |p: Prot| {
+        [Prot::READ, Prot::WRITE, Prot::EXEC]
+            .into_iter()
+            .filter(move |b| p.bits() & b != 0)
+            .map(move |b| Prot::from_bits(p.bits() & !b))
+    };
+    let fewer_mode = |m: Mode| {
+        (0..64)
+            .map(|i| 1u64 << i)
+            .filter(move |b| m.0 & b != 0 && m.0 != *b)
+            .map(move |b| Mode(m.0 & !b))
+    };
+    let lower = |x: u8| x.checked_sub(1);
+    match op {
+        Op::Map {
+            start,
+            len,
+            prot,
+            kind,
+        } => {
+            for (start, len) in ranges(start, len) {
+                out.push(Op::Map {
+                    start,
+                    len,
+                    prot,
+                    kind,
+                });
+            }
+            for prot in fewer_prot(prot) {
+                out.push(Op::Map {
+                    start,
+                    len,
+                    prot,
+                    kind,
+                });
+            }
+            let rank = |k: Kind| match k {
+                Kind::Anon => 0,
+                Kind::AnonNoreserve => 1,
+                Kind::Shmem => 2,
+                Kind::File { .. } => 3,
+                Kind::SharedFile { .. } => 4,
+                Kind::SharedRoFile { .. } => 5,
+            };
+            let mut kinds = vec![Kind::Anon, Kind::AnonNoreserve, Kind::Shmem];
+            if let Some((file, pgoff)) = kind.file() {
+                kinds.push(Kind::File { file, pgoff });
+                kinds.push(Kind::SharedFile { file, pgoff });
+                let with = |file: u8, pgoff: Page| match kind {
+                    Kind::File { .. } => Kind::File { file, pgoff },
+                    Kind::SharedFile { .. } => Kind::SharedFile { file, pgoff },
+                    _ => Kind::SharedRoFile { file, pgoff },
+                };
+                if let Some(f) = lower(file) {
+                    out.push(Op::Map {
+                        start,
+                        len,
+                        prot,
+                        kind: with(f, pgoff),
+                    });
+                }
+                if pgoff > 0 {
+                    out.push(Op::Map {
+                        start,
+                        len,
+                        prot,
+                        kind: with(file, pgoff - 1),
+                    });
+                    out.push(Op::Map {
+                        start,
+                        len,
+                        prot,
+                        kind: with(file, 0),
+                    });
+                }
+            }
+            for k in kinds.into_iter().filter(|k| rank(*k) < rank(kind)) {
+                out.push(Op::Map {
+                    start,
+                    len,
+                    prot,
+                    kind: k,
+                });
+            }
+        }
+        Op::Unmap { start, len } => {
+            for (start, len) in ranges(start, len) {
+                out.push(Op::Unmap { start, len });
+            }
+        }
+        Op::Protect { start, len, prot } => {
+            if len > 0 {
+                out.push(Op::Map {
+                    start,
+                    len,
+                    prot,
+                    kind: Kind::Anon,
+                });
+            }
+            for (start, len) in ranges(start, len) {
+                out.push(Op::Protect { start, len, prot });
+            }
+            for prot in fewer_prot(prot) {
+                out.push(Op::Protect { start, len, prot });
+            }
+        }
+        Op::Register {
+            ctx,
+            start,
+            len,
+            mode,
+        } => {
+            for (start, len) in ranges(start, len) {
+                out.push(Op::Register {
+                    ctx,
+                    start,
+                    len,
+                    mode,
+                });
+            }
+            for mode in fewer_mode(mode) {
+                out.push(Op::Register {
+                    ctx,
+                    start,
+                    len,
+                    mode,
+                });
+            }
+            if let Some(ctx) = lower(ctx) {
+                out.push(Op::Register {
+                    ctx,
+                    start,
+                    len,
+                    mode,
+                });
+            }
+        }
+        Op::Unregister { ctx, start, len } => {
+            out.push(Op::Register {
+                ctx,
+                start,
+                len,
+                mode: Mode::MISSING,
+            });
+            for (start, len) in ranges(start, len) {
+                out.push(Op::Unregister { ctx, start, len });
+            }
+            if let Some(ctx) = lower(ctx) {
+                out.push(Op::Unregister { ctx, start, len });
+            }
+        }
+        Op::Close { ctx } => {
+            if let Some(ctx) = lower(ctx) {
+                out.push(Op::Close { ctx });
+            }
+        }
+        Op::Fault { page } => {
+            if page > 0 {
+                out.push(Op::Fault { page: page - 1 });
+            }
+        }
+    }
+    out
 }
 
 /// `n` sequences from the generator for `seed`, for benchmarks.
@@ -268,5 +535,9 @@ impl<B: Backend> Backend for Timed<B> {
     }
     fn fingerprint(&self) -> Option<u128> {
         self.inner.fingerprint()
+    }
+    /// The inner backend's copy, untimed.
+    fn fork(&self) -> Option<Box<dyn Backend>> {
+        self.inner.fork()
     }
 }

@@ -63,8 +63,9 @@ macro_rules! vm_warn_on {
 }
 pub(crate) use vm_warn_on;
 
-/// The two May 2023 bugs of `userfaultfd_register` / `_unregister`
-/// (docs/kernel-rules.md §7), each switchable on. Both off is the fixed kernel.
+/// Historic kernel bugs, each switchable on, each a re-creation of what the
+/// kernel code did (see [`HISTORIC_BUGS`] for names and history). All off
+/// is the fixed kernel.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
 pub struct Bugs {
     /// (a) 6.1 to 6.4-rc: pass the VMA *before* the one the range starts in
@@ -77,6 +78,129 @@ pub struct Bugs {
     /// anon_vma chain of the VMA merged INTO, so a range with an anon_vma
     /// could not merge into a neighbour without one.
     pub disallowed_anon_merge: bool,
+    /// Before "mm/mprotect: allow unfaulted VMAs to be unaccounted on
+    /// mprotect()" (2023): mprotect never gave VM_ACCOUNT back, so RW->R
+    /// left `ac` on unfaulted anonymous memory.
+    pub unaccounted_mprotect: bool,
+    /// 6.2 to 6.3, fixed by 82f951340f25: `do_mprotect_pkey` overwrote an
+    /// error that ended the VMA walk early (EACCES) with ENOMEM.
+    pub mprotect_errno: bool,
+}
+
+/// One historic bug: its `--inject-bug` name, a one-line history, the
+/// switches that put it back, the invariant that catches it, and the length
+/// of its shortest failing sequence (what `explore` finds).
+#[derive(Clone, Copy, Debug)]
+pub struct HistoricBug {
+    pub name: &'static str,
+    pub history: &'static str,
+    pub bugs: Bugs,
+    pub caught_by: &'static str,
+    pub shortest: usize,
+}
+
+/// Every historic bug the implementation can put back.
+pub const HISTORIC_BUGS: &[HistoricBug] = &[
+    HistoricBug {
+        name: "stale-prev",
+        history:
+            "userfaultfd_register/unregister as in 6.1 to 6.4-rc: vma_merge is handed the VMA \
+                  before a range that starts inside a VMA (and the unadjusted pgoff of 4.3+); \
+                  VM_WARN_ON, found by syzkaller, fixed May 2023",
+        bugs: Bugs {
+            stale_prev: true,
+            unadjusted_pgoff: true,
+            ..Bugs::NONE
+        },
+        caught_by: "impl-internal",
+        shortest: 2,
+    },
+    HistoricBug {
+        name: "stale-prev-fixed-pgoff",
+        history: "the stale prev with the pgoff already fixed: merge case 8 then takes the whole \
+                  VMA and silently unmaps [vm_start, start) (the LKML thread's point: the pgoff \
+                  bug had hidden it)",
+        bugs: Bugs {
+            stale_prev: true,
+            ..Bugs::NONE
+        },
+        caught_by: "impl-internal",
+        shortest: 2,
+    },
+    HistoricBug {
+        name: "unadjusted-pgoff",
+        history: "userfaultfd_register/unregister 4.3 to 6.4-rc: vma_merge is handed the whole \
+                  VMA's pgoff, not the piece's, so case 4 never merges; fixed May 2023",
+        bugs: Bugs {
+            unadjusted_pgoff: true,
+            ..Bugs::NONE
+        },
+        caught_by: "same-layout",
+        shortest: 3,
+    },
+    HistoricBug {
+        name: "disallowed-anon-merge",
+        history: "is_mergeable_anon_vma tests the anon_vma chain of the VMA merged into, so a \
+                  faulted range cannot merge into an unfaulted neighbour; to 6.15, fixed by \
+                  879bca0a2c4f in 6.16",
+        bugs: Bugs {
+            disallowed_anon_merge: true,
+            ..Bugs::NONE
+        },
+        caught_by: "same-layout",
+        shortest: 4,
+    },
+    HistoricBug {
+        name: "unaccounted-mprotect",
+        history: "mprotect never gives VM_ACCOUNT back, so RW->R leaves `ac` on unfaulted \
+                  anonymous memory; before \"mm/mprotect: allow unfaulted VMAs to be unaccounted \
+                  on mprotect()\" (2023)",
+        bugs: Bugs {
+            unaccounted_mprotect: true,
+            ..Bugs::NONE
+        },
+        caught_by: "same-layout",
+        shortest: 2,
+    },
+    HistoricBug {
+        name: "mprotect-errno",
+        history: "do_mprotect_pkey overwrites an error that ended the VMA walk early (EACCES) \
+                  with ENOMEM; 6.2 to 6.3, fixed by 82f951340f25",
+        bugs: Bugs {
+            mprotect_errno: true,
+            ..Bugs::NONE
+        },
+        caught_by: "same-result",
+        shortest: 2,
+    },
+];
+
+impl Bugs {
+    /// No bug: the fixed kernel.
+    pub const NONE: Bugs = Bugs {
+        stale_prev: false,
+        unadjusted_pgoff: false,
+        disallowed_anon_merge: false,
+        unaccounted_mprotect: false,
+        mprotect_errno: false,
+    };
+
+    /// The bugs of a list of [`HISTORIC_BUGS`] names, together.
+    pub fn named(names: &[&str]) -> Result<Bugs, String> {
+        let mut b = Bugs::NONE;
+        for name in names {
+            let h = HISTORIC_BUGS
+                .iter()
+                .find(|h| h.name == *name)
+                .ok_or_else(|| format!("no historic bug {name:?}"))?;
+            b.stale_prev |= h.bugs.stale_prev;
+            b.unadjusted_pgoff |= h.bugs.unadjusted_pgoff;
+            b.disallowed_anon_merge |= h.bugs.disallowed_anon_merge;
+            b.unaccounted_mprotect |= h.bugs.unaccounted_mprotect;
+            b.mprotect_errno |= h.bugs.mprotect_errno;
+        }
+        Ok(b)
+    }
 }
 
 /// Everything that decides whether two adjacent VMAs merge, besides their

@@ -114,6 +114,11 @@ impl IntervalImpl {
             }
             // newflags >> 4 puts VM_MAY* in place of VM_*.
             if prot.write() && !vma.attrs.flags.has(VmFlags::MAYWRITE) {
+                // 82f951340f25's bug: `if (tmp < end) error = -ENOMEM;`
+                // after the walk, whatever ended it.
+                if self.bugs.mprotect_errno && tmp < end {
+                    return Err(Errno::ENOMEM);
+                }
                 return Err(Errno::EACCES);
             }
             let newattrs = Attrs { prot, ..vma.attrs };
@@ -150,7 +155,10 @@ impl IntervalImpl {
             if !old.flags.has(charged) && !old.prot.write() {
                 new.flags.set(VmFlags::ACCOUNT, true);
             }
-        } else if old.flags.has(VmFlags::ACCOUNT) && old.object == Backing::Anon {
+        } else if old.flags.has(VmFlags::ACCOUNT)
+            && old.object == Backing::Anon
+            && !self.bugs.unaccounted_mprotect
+        {
             if vma.anon_vma.is_none() {
                 new.flags.set(VmFlags::ACCOUNT, false);
             } else {

@@ -199,17 +199,17 @@ mod tests {
     const BUG_A: Bugs = Bugs {
         stale_prev: true,
         unadjusted_pgoff: false,
-        disallowed_anon_merge: false,
+        ..Bugs::NONE
     };
     const BUG_B: Bugs = Bugs {
         stale_prev: false,
         unadjusted_pgoff: true,
-        disallowed_anon_merge: false,
+        ..Bugs::NONE
     };
     const BOTH: Bugs = Bugs {
         stale_prev: true,
         unadjusted_pgoff: true,
-        disallowed_anon_merge: false,
+        ..Bugs::NONE
     };
 
     /// [0,10) registered next to [10,20) plain; unregister [5,10).
