@@ -9,7 +9,9 @@
 //! - `map` rw- or r-- of `anon`, `shmem`, `file=0@START` and
 //!   `shared-ro-file=0@START` (file offsets follow the address, so
 //!   neighbouring file mappings are linear and can merge);
-//! - `unmap`; `protect` to rw- or r--;
+//! - `unmap`; `protect` to rw- or r--; `madvise` dontdump, dodump (a flag
+//!   set and cleared) and wipeonfork (EINVAL outside private anonymous
+//!   memory);
 //! - `register` on ctx 0 or 1 with `missing`, `wp`, `minor` or `missing+wp`;
 //! - `unregister` on ctx 0 or 1; `close` 0 or 1;
 //! - `fault` of every page.
@@ -26,7 +28,7 @@
 
 use std::collections::HashSet;
 
-use uffd_vocab::{Backend, Contexts, Kind, Layout, Mode, Op, Page, Prot};
+use uffd_vocab::{Advice, Backend, Contexts, Kind, Layout, Mode, Op, Page, Prot};
 
 use crate::check::{check_view, Failure, Outcome, Stats, StepView};
 use crate::trace::Trace;
@@ -62,6 +64,9 @@ pub fn alphabet(pages: Page) -> Vec<Op> {
             ops.push(Op::Protect { start, len, prot });
         }
         ops.push(Op::Unmap { start, len });
+        for advice in [Advice::DontDump, Advice::DoDump, Advice::WipeOnFork] {
+            ops.push(Op::Madvise { start, len, advice });
+        }
         for ctx in 0..2 {
             for mode in [Mode::MISSING, Mode::WP, Mode::MINOR, Mode(3)] {
                 ops.push(Op::Register {

@@ -9,7 +9,7 @@
 //! read-only shared files) stay reachable.
 
 use proptest::prelude::*;
-use uffd_vocab::{Kind, Mode, Op, Page, Prot, MAX_CTX, MAX_FILES};
+use uffd_vocab::{Advice, Kind, Mode, Op, Page, Prot, MAX_CTX, MAX_FILES};
 
 /// A range inside an arena of `pages` pages: (start, len), len may be 0.
 pub fn range(pages: Page) -> impl Strategy<Value = (Page, Page)> {
@@ -95,6 +95,11 @@ pub fn kind(pages: Page) -> impl Strategy<Value = KindPick> {
     (tag, file, pgoff).prop_map(|(tag, file, pgoff)| KindPick { tag, file, pgoff })
 }
 
+/// Any advice; each is as likely as its undo.
+pub fn advice() -> impl Strategy<Value = Advice> {
+    (0..Advice::ALL.len()).prop_map(|i| Advice::ALL[i].0)
+}
+
 pub fn ctx() -> impl Strategy<Value = u8> {
     prop_oneof![6 => Just(0u8), 3 => Just(1u8), 1 => 0..MAX_CTX]
 }
@@ -137,6 +142,9 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
             .boxed(),
         2 => ctx().prop_map(|ctx| Op::Close { ctx }).boxed(),
         6 => page(pages).prop_map(|page| Op::Fault { page }).boxed(),
+        4 => (range(pages), advice())
+            .prop_map(|((start, len), advice)| Op::Madvise { start, len, advice })
+            .boxed(),
     ]
 }
 

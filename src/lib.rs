@@ -24,6 +24,7 @@ pub mod check;
 pub mod draw;
 pub mod explore;
 pub mod gen;
+pub mod repro;
 pub mod runner;
 pub mod trace;
 

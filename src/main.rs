@@ -107,6 +107,16 @@ enum Command {
         #[arg(long, value_parser = bug_names())]
         inject_bug: Vec<String>,
     },
+    /// Turn a trace into one standalone C program (kselftest-shaped, TAP
+    /// output) that replays it on the live kernel and checks each step
+    /// against what the model expects.
+    Repro {
+        /// The trace (`-` reads standard input).
+        file: PathBuf,
+        /// Where to write the program (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Measure ops/s of the model and the implementation alone, side by side,
     /// at growing VMA counts.
     Bench {
@@ -169,6 +179,16 @@ impl Setup {
         self.backends
             .contains(Which::Kernel)
             .then(|| format!("live kernel: Linux {}", uffd_kernel::release()))
+    }
+    /// The command that turns a written trace into a C reproducer.
+    fn repro_command(path: &Path) -> String {
+        let c = path.with_extension("c");
+        format!(
+            "uffd-check repro {} -o {}   (then: cc -O2 -Wall -o repro {} && ./repro)",
+            path.display(),
+            c.display(),
+            c.display()
+        )
     }
     /// The command that replays a written trace.
     fn replay_command(&self, path: &Path) -> String {
@@ -235,6 +255,7 @@ fn main() -> ExitCode {
             inject_bug,
         } => replay(&file, &Setup::new(false, backend, inject_bug), json),
         Command::Bench { vmas, ops } => bench(&vmas, ops),
+        Command::Repro { file, output } => repro(&file, output.as_deref()),
         Command::Explore {
             pages,
             depth,
@@ -307,8 +328,9 @@ fn report_failure(f: &Failure, header: &str, path: &Path, setup: &Setup, found_b
         Ok(()) => {
             let _ = writeln!(
                 out,
-                "written to {p}\nreplay it: {}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
+                "written to {p}\nreplay it: {}\nC repro:   {}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)",
                 setup.replay_command(path),
+                Setup::repro_command(path),
                 p = path.display(),
             );
             if !printed {
@@ -629,6 +651,27 @@ fn explore(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn repro(file: &Path, output: Option<&Path>) -> Result<ExitCode, String> {
+    let trace = Trace::load(file).map_err(|e| e.to_string())?;
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repro".into());
+    let c = uffd_check::repro::repro_c(&trace, &name);
+    match output {
+        Some(out) => {
+            std::fs::write(out, c).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            eprintln!(
+                "wrote {o}; build and run: cc -O2 -Wall -Werror -o {n} {o} && ./{n}",
+                o = out.display(),
+                n = name
+            );
+        }
+        None => print!("{c}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench(vmas: &[u64], ops: u64) -> Result<ExitCode, String> {

@@ -474,6 +474,11 @@ pub fn simpler(op: Op) -> Vec<Op> {
                 out.push(Op::Fault { page: page - 1 });
             }
         }
+        Op::Madvise { start, len, advice } => {
+            for (start, len) in ranges(start, len) {
+                out.push(Op::Madvise { start, len, advice });
+            }
+        }
     }
     out
 }

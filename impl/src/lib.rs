@@ -39,6 +39,7 @@ use uffd_vocab::{
 };
 
 mod fault;
+mod madvise;
 pub mod merge;
 mod mm;
 mod uffd;
@@ -482,6 +483,7 @@ impl IntervalImpl {
             Op::Unregister { ctx, start, len } => self.userfaultfd_unregister(ctx, start, len),
             Op::Close { ctx } => self.userfaultfd_release(ctx),
             Op::Fault { page } => self.handle_write_fault(page),
+            Op::Madvise { start, len, advice } => self.do_madvise(start, len, advice),
         };
         self.check_window(lo, hi);
         r

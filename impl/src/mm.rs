@@ -13,7 +13,7 @@ impl IntervalImpl {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        const SHARED: u8 = VmFlags::SHARED | VmFlags::MAYSHARE | VmFlags::MAYWRITE;
+        const SHARED: u16 = VmFlags::SHARED | VmFlags::MAYSHARE | VmFlags::MAYWRITE;
         let account = if prot.write() { VmFlags::ACCOUNT } else { 0 };
         let (object, pgoff, flags) = match kind {
             Kind::Anon => (Backing::Anon, start, VmFlags::MAYWRITE | account),

@@ -54,8 +54,8 @@ mod linux {
     use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
     use uffd_vocab::{
-        Backing, Contexts, Kind, Mode, Op, Page, Prot, SmapsFlags, Unobserved, VmFlags, Vma,
-        MAX_CTX, MAX_FILES, MAX_PGOFF,
+        Advice, Backing, Contexts, Kind, Mode, Op, Page, Prot, SmapsFlags, Unobserved, VmFlags,
+        Vma, MAX_CTX, MAX_FILES, MAX_PGOFF,
     };
 
     use crate::sys;
@@ -310,6 +310,30 @@ mod linux {
                     }
                 }
                 Op::Fault { page } => sys::write_byte(self.addr(page)),
+                Op::Madvise { start, len, advice } => {
+                    let advice = match advice {
+                        Advice::DontFork => rustix::mm::Advice::LinuxDontFork,
+                        Advice::DoFork => rustix::mm::Advice::LinuxDoFork,
+                        Advice::WipeOnFork => rustix::mm::Advice::LinuxWipeOnFork,
+                        Advice::KeepOnFork => rustix::mm::Advice::LinuxKeepOnFork,
+                        Advice::DontDump => rustix::mm::Advice::LinuxDontDump,
+                        Advice::DoDump => rustix::mm::Advice::LinuxDoDump,
+                        Advice::Hugepage => rustix::mm::Advice::LinuxHugepage,
+                        Advice::NoHugepage => rustix::mm::Advice::LinuxNoHugepage,
+                        Advice::Mergeable => rustix::mm::Advice::LinuxMergeable,
+                        Advice::Unmergeable => rustix::mm::Advice::LinuxUnmergeable,
+                    };
+                    // SAFETY: inside the arena; these advices change flags
+                    // (and MADV_UNMERGEABLE unmerges KSM pages), never the
+                    // contents the worker relies on.
+                    unsafe {
+                        rustix::mm::madvise(
+                            self.addr(start) as *mut c_void,
+                            (len * PAGE) as usize,
+                            advice,
+                        )
+                    }
+                }
                 Op::Close { ctx } => match self.uffd[ctx as usize].take() {
                     // Dropping the OwnedFd closes it. close(2) of a uffd
                     // cannot fail (it has no flush, and the fd is ours), so

@@ -47,8 +47,8 @@
 use std::collections::BTreeSet;
 
 use uffd_vocab::{
-    Backend, Backing, Contexts, Errno, Kind, Layout, Mode, Op, OpResult, Outcome, Page, Prot,
-    StepReport, Unsupported, VmFlags, Vma,
+    Advice, Backend, Backing, Contexts, Errno, Kind, Layout, Mode, Op, OpResult, Outcome, Page,
+    Prot, StepReport, Unsupported, VmFlags, Vma,
 };
 
 /// Everything one mapped page knows about itself.
@@ -236,6 +236,55 @@ impl PageModel {
             Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
             Op::Close { ctx } => self.close(ctx),
             Op::Fault { page } => self.fault(page),
+            Op::Madvise { start, len, advice } => self.madvise(start, len, advice),
+        }
+    }
+
+    /// madvise with a flag-changing advice: page by page; a hole makes the
+    /// result ENOMEM but the pages after it are still changed; an advice a
+    /// page cannot take (WIPEONFORK on anything but private anonymous
+    /// memory) is EINVAL, the pages before it changed, those after not.
+    pub fn madvise(&mut self, start: Page, len: Page, advice: Advice) -> OpResult {
+        let mut hole = false;
+        for page in &mut self.pages[Self::range(start, len)] {
+            let Some(p) = page else {
+                hole = true;
+                continue;
+            };
+            let f = &mut p.flags;
+            match advice {
+                Advice::DontFork => f.set(VmFlags::DONTCOPY, true),
+                Advice::DoFork => f.set(VmFlags::DONTCOPY, false),
+                Advice::WipeOnFork => {
+                    if p.backing != Backing::Anon {
+                        return Err(Errno::EINVAL);
+                    }
+                    f.set(VmFlags::WIPEONFORK, true)
+                }
+                Advice::KeepOnFork => f.set(VmFlags::WIPEONFORK, false),
+                Advice::DontDump => f.set(VmFlags::DONTDUMP, true),
+                Advice::DoDump => f.set(VmFlags::DONTDUMP, false),
+                Advice::Hugepage => {
+                    f.set(VmFlags::NOHUGEPAGE, false);
+                    f.set(VmFlags::HUGEPAGE, true)
+                }
+                Advice::NoHugepage => {
+                    f.set(VmFlags::HUGEPAGE, false);
+                    f.set(VmFlags::NOHUGEPAGE, true)
+                }
+                // Shared memory takes it and changes nothing.
+                Advice::Mergeable => {
+                    if !f.has(VmFlags::MAYSHARE) {
+                        f.set(VmFlags::MERGEABLE, true)
+                    }
+                }
+                Advice::Unmergeable => f.set(VmFlags::MERGEABLE, false),
+            }
+        }
+        if hole {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
         }
     }
 

@@ -65,35 +65,54 @@ impl fmt::Display for Backing {
 }
 
 /// The VmFlags bits (besides prot and uffd) that decide merging and that
-/// smaps shows: `ac nr sh ms mw`.
+/// smaps shows: `ac nr sh ms mw`, and those madvise sets: `dc wf dd hg nh
+/// mg`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct VmFlags(pub u8);
+pub struct VmFlags(pub u16);
 
 impl VmFlags {
     /// VM_ACCOUNT (`ac`).
-    pub const ACCOUNT: u8 = 1;
+    pub const ACCOUNT: u16 = 1;
     /// VM_NORESERVE (`nr`).
-    pub const NORESERVE: u8 = 2;
+    pub const NORESERVE: u16 = 2;
     /// VM_SHARED (`sh`).
-    pub const SHARED: u8 = 4;
+    pub const SHARED: u16 = 4;
     /// VM_MAYSHARE (`ms`).
-    pub const MAYSHARE: u8 = 8;
+    pub const MAYSHARE: u16 = 8;
     /// VM_MAYWRITE (`mw`).
-    pub const MAYWRITE: u8 = 16;
+    pub const MAYWRITE: u16 = 16;
+    /// VM_DONTCOPY (`dc`): MADV_DONTFORK.
+    pub const DONTCOPY: u16 = 32;
+    /// VM_WIPEONFORK (`wf`): MADV_WIPEONFORK.
+    pub const WIPEONFORK: u16 = 64;
+    /// VM_DONTDUMP (`dd`): MADV_DONTDUMP.
+    pub const DONTDUMP: u16 = 128;
+    /// VM_HUGEPAGE (`hg`): MADV_HUGEPAGE.
+    pub const HUGEPAGE: u16 = 256;
+    /// VM_NOHUGEPAGE (`nh`): MADV_NOHUGEPAGE.
+    pub const NOHUGEPAGE: u16 = 512;
+    /// VM_MERGEABLE (`mg`): MADV_MERGEABLE.
+    pub const MERGEABLE: u16 = 1024;
 
     /// Names in display order, with the smaps code of each.
-    pub const NAMES: [(u8, &'static str, &'static str); 5] = [
+    pub const NAMES: [(u16, &'static str, &'static str); 11] = [
         (Self::ACCOUNT, "account", "ac"),
         (Self::NORESERVE, "noreserve", "nr"),
         (Self::SHARED, "shared", "sh"),
         (Self::MAYSHARE, "mayshare", "ms"),
         (Self::MAYWRITE, "maywrite", "mw"),
+        (Self::DONTCOPY, "dontcopy", "dc"),
+        (Self::WIPEONFORK, "wipeonfork", "wf"),
+        (Self::DONTDUMP, "dontdump", "dd"),
+        (Self::HUGEPAGE, "hugepage", "hg"),
+        (Self::NOHUGEPAGE, "nohugepage", "nh"),
+        (Self::MERGEABLE, "mergeable", "mg"),
     ];
 
-    pub const fn has(self, bit: u8) -> bool {
+    pub const fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
     }
-    pub fn set(&mut self, bit: u8, on: bool) {
+    pub fn set(&mut self, bit: u16, on: bool) {
         if on {
             self.0 |= bit
         } else {
@@ -587,7 +606,19 @@ mod tests {
         let d = SmapsFlags::decode("rd ex sh mr mw me ms nr ui").unwrap();
         assert_eq!(d.prot, Prot::from_bits(5));
         assert_eq!(d.uffd, Mode::MINOR);
-        assert!(SmapsFlags::decode("rd dc").unwrap_err().contains("`dc`"));
+        assert!(SmapsFlags::decode("rd io").unwrap_err().contains("`io`"));
+        let d = SmapsFlags::decode("rd wr dc wf dd hg nh mg").unwrap();
+        assert_eq!(
+            d.flags.names(),
+            [
+                "dontcopy",
+                "wipeonfork",
+                "dontdump",
+                "hugepage",
+                "nohugepage",
+                "mergeable"
+            ]
+        );
     }
 
     #[test]

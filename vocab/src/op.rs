@@ -188,6 +188,66 @@ impl FromStr for Mode {
     }
 }
 
+/// A madvise(2) advice that changes VMA flags (the ones the trace
+/// language knows). Its trace text is its name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Arbitrary)]
+pub enum Advice {
+    DontFork,
+    DoFork,
+    WipeOnFork,
+    KeepOnFork,
+    DontDump,
+    DoDump,
+    Hugepage,
+    NoHugepage,
+    Mergeable,
+    Unmergeable,
+}
+
+impl Advice {
+    /// Every advice with its trace name.
+    pub const ALL: [(Advice, &'static str); 10] = [
+        (Advice::DontFork, "dontfork"),
+        (Advice::DoFork, "dofork"),
+        (Advice::WipeOnFork, "wipeonfork"),
+        (Advice::KeepOnFork, "keeponfork"),
+        (Advice::DontDump, "dontdump"),
+        (Advice::DoDump, "dodump"),
+        (Advice::Hugepage, "hugepage"),
+        (Advice::NoHugepage, "nohugepage"),
+        (Advice::Mergeable, "mergeable"),
+        (Advice::Unmergeable, "unmergeable"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(a, _)| *a == self)
+            .map(|(_, n)| *n)
+            .expect("every advice is in ALL")
+    }
+}
+
+impl fmt::Display for Advice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Advice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Advice, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(a, _)| *a)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!("bad advice {s:?}: expected one of {}", names.join(", "))
+            })
+    }
+}
+
 /// What a `map` op maps.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Arbitrary)]
 pub enum Kind {
@@ -291,6 +351,12 @@ pub enum Op {
     /// `close CTX`: close uffd CTX; its registrations are released. A ctx that
     /// is not open: EBADF.
     Close { ctx: u8 },
+    /// `madvise START LEN ADVICE`: madvise(2) with a flag-changing advice.
+    Madvise {
+        start: Page,
+        len: Page,
+        advice: Advice,
+    },
     /// `fault PAGE`: a one-byte write at PAGE, as a user store would do it
     /// (the kernel backend writes with `process_vm_writev` to itself, every
     /// uffd opened with UFFD_FEATURE_SIGBUS, so a write userfaultfd refuses
@@ -310,11 +376,12 @@ impl Op {
             Op::Unregister { .. } => "unregister",
             Op::Close { .. } => "close",
             Op::Fault { .. } => "fault",
+            Op::Madvise { .. } => "madvise",
         }
     }
 
     /// All op names, in declaration order (for statistics tables).
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "map",
         "unmap",
         "protect",
@@ -322,6 +389,7 @@ impl Op {
         "unregister",
         "close",
         "fault",
+        "madvise",
     ];
 
     /// The page range the op touches, if it has one.
@@ -331,7 +399,8 @@ impl Op {
             | Op::Unmap { start, len }
             | Op::Protect { start, len, .. }
             | Op::Register { start, len, .. }
-            | Op::Unregister { start, len, .. } => Some((start, len)),
+            | Op::Unregister { start, len, .. }
+            | Op::Madvise { start, len, .. } => Some((start, len)),
             Op::Fault { page } => Some((page, 1)),
             Op::Close { .. } => None,
         }
@@ -456,6 +525,10 @@ impl Op {
             }
             Op::Close { ctx: c } => Op::Close { ctx: ctx(c) },
             Op::Fault { page } => Op::Fault { page: page % pages },
+            Op::Madvise { start, len, advice } => {
+                let (start, len) = range(start, len);
+                Op::Madvise { start, len, advice }
+            }
         }
     }
 }
@@ -480,6 +553,7 @@ impl fmt::Display for Op {
             Op::Unregister { ctx, start, len } => write!(f, "unregister {ctx} {start} {len}"),
             Op::Close { ctx } => write!(f, "close {ctx}"),
             Op::Fault { page } => write!(f, "fault {page}"),
+            Op::Madvise { start, len, advice } => write!(f, "madvise {start} {len} {advice}"),
         }
     }
 }
@@ -545,12 +619,13 @@ impl FromStr for Op {
             "unregister" => (4, "unregister CTX START LEN"),
             "close" => (2, "close CTX"),
             "fault" => (2, "fault PAGE"),
+            "madvise" => (4, "madvise START LEN ADVICE"),
             _ => {
                 return Err(ParseError {
                     col: col0,
                     msg: format!(
                         "unknown operation {name:?}: expected map, unmap, protect, register, \
-                         unregister, close or fault"
+                         unregister, close, fault or madvise"
                     ),
                 })
             }
@@ -623,6 +698,11 @@ impl FromStr for Op {
             "fault" => Op::Fault {
                 page: field(&w, 1, "PAGE", num)?,
             },
+            "madvise" => Op::Madvise {
+                start: field(&w, 1, "START", num)?,
+                len: field(&w, 2, "LEN", num)?,
+                advice: field(&w, 3, "ADVICE", |s| s.parse())?,
+            },
             _ => unreachable!("names were matched above"),
         };
         Ok(op)
@@ -651,6 +731,8 @@ mod tests {
             "unregister 3 5 5",
             "close 1",
             "fault 7",
+            "madvise 0 4 dontfork",
+            "madvise 2 1 unmergeable",
         ] {
             let op: Op = line.parse().unwrap();
             assert_eq!(op.to_string(), line);

@@ -1,0 +1,990 @@
+//! `repro`: a trace turned into one standalone C program, shaped like a
+//! kselftest, that replays the trace on the live kernel with raw syscalls and
+//! checks every step against what the page model (the contract) expects.
+//!
+//! The program does exactly what the kernel worker (`uffd_kernel::worker`)
+//! does: it reserves the arena at the same fixed addresses between the same
+//! two guard pages (a private PROT_NONE mapping of a memfd of its own), maps
+//! the same four memfds (and a read-only fd of each), opens a userfaultfd per
+//! context on first use the same three ways with `UFFD_FEATURE_SIGBUS`, and
+//! reads the arena back from `/proc/self/smaps` into the vocabulary's one
+//! VMA text form, exactly as `uffd-check replay --backend kernel` prints a
+//! kernel layout (`anon@?`, `anon_vma=?`, the owning ctx asked of the kernel
+//! by re-registering each registered VMA on every open uffd).
+//!
+//! The expectation is computed here, in Rust, by running the trace through
+//! [`uffd_model::PageModel`] and projecting each layout onto what the kernel
+//! can observe ([`uffd_kernel::UNOBSERVED`]); it is embedded in the program
+//! as C string data, one result name and one list of VMA lines per step.
+//!
+//! The program prints TAP 13: `ok N - OP` or `not ok N - OP` per step, with
+//! `# expected:` / `# actual:` diagnostics for a step that is not ok, and for
+//! every step the machine-readable `# result N: NAME` and one
+//! `# layout N: VMA` line per actual VMA. It exits 0 when every step is as
+//! expected, 1 when one is not (or the setup fails: `Bail out!`), and 4
+//! (KSFT_SKIP, with `1..0 # SKIP reason`) when no userfaultfd can be opened.
+
+use std::fmt::Write as _;
+
+use uffd_vocab::layout::SMAPS_IGNORED;
+use uffd_vocab::{result_name, Backend, Kind, Mode, Op, Prot, VmFlags};
+
+use crate::trace::Trace;
+
+/// One step's expectation: the result name (`ok`, `EINVAL`, `errno42`) and
+/// the layout after it, one VMA a line in the text form.
+pub type Expectation = (String, Vec<String>);
+
+/// What the page model expects of each step of `trace`, as the kernel can
+/// see it: the result name and the layout projected onto
+/// [`uffd_kernel::UNOBSERVED`] (so `anon@?` and `anon_vma=?`), one entry a
+/// step.
+pub fn model_expectation(trace: &Trace) -> Vec<Expectation> {
+    let mut model = uffd_model::PageModel::new(trace.pages);
+    trace
+        .steps
+        .iter()
+        .map(|s| {
+            let o = model
+                .step(&s.op)
+                .expect("the page model answers every op of the language");
+            (
+                result_name(&o.result),
+                o.layout.project(uffd_kernel::UNOBSERVED).lines(),
+            )
+        })
+        .collect()
+}
+
+/// The C program for `trace`, named `name` (its file is `NAME.c`), checking
+/// every step against the page model's expectation
+/// ([`model_expectation`]).
+pub fn repro_c(trace: &Trace, name: &str) -> String {
+    repro_c_with(trace, name, model_expectation(trace))
+}
+
+/// The C program for `trace` with an explicit expectation, one entry a step
+/// (the result name and the expected VMA lines, in the text form the
+/// program prints). Panics if `expected` does not have one entry a step.
+pub fn repro_c_with(trace: &Trace, name: &str, expected: Vec<Expectation>) -> String {
+    assert_eq!(
+        expected.len(),
+        trace.steps.len(),
+        "repro_c_with: one expectation a step"
+    );
+    let mut out = String::new();
+    header(&mut out, trace, name);
+    out.push_str(PRELUDE);
+    smaps_tables(&mut out);
+    let _ = writeln!(out, "#define NPAGES {}UL", trace.pages);
+    let _ = writeln!(out, "#define NSTEPS {}", trace.steps.len());
+    let _ = writeln!(out, "static const char NAME[] = {};", c_string(name));
+    out.push('\n');
+    for (i, (_, lines)) in expected.iter().enumerate() {
+        let _ = writeln!(out, "static const char *const expect_{}[] = {{", i + 1);
+        for l in lines {
+            let _ = writeln!(out, "\t{},", c_string(l));
+        }
+        out.push_str("\tNULL,\n};\n");
+    }
+    out.push_str("\nstatic const struct step steps[NSTEPS + 1] = {\n");
+    for (i, (step, (result, _))) in trace.steps.iter().zip(&expected).enumerate() {
+        let _ = writeln!(
+            out,
+            "\t{{ .line = {}, {}, .expect_result = {}, .expect_layout = expect_{} }},",
+            c_string(&step.op.to_string()),
+            op_fields(&step.op),
+            c_string(result),
+            i + 1
+        );
+    }
+    out.push_str("\t{ .line = NULL },\n};\n");
+    out.push_str(BODY);
+    out
+}
+
+/// The op's fields of `struct step`, as designated initializers.
+fn op_fields(op: &Op) -> String {
+    match *op {
+        Op::Map {
+            start,
+            len,
+            prot,
+            kind,
+        } => {
+            let (k, file, pgoff) = match kind {
+                Kind::Anon => ("K_ANON", 0, 0),
+                Kind::AnonNoreserve => ("K_ANON_NORESERVE", 0, 0),
+                Kind::Shmem => ("K_SHMEM", 0, 0),
+                Kind::File { file, pgoff } => ("K_FILE", file, pgoff),
+                Kind::SharedFile { file, pgoff } => ("K_SHARED_FILE", file, pgoff),
+                Kind::SharedRoFile { file, pgoff } => ("K_SHARED_RO_FILE", file, pgoff),
+            };
+            format!(
+                ".op = OP_MAP, .start = {start}, .len = {len}, .prot = {}, .kind = {k}, \
+                 .file = {file}, .pgoff = {pgoff}",
+                prot.bits()
+            )
+        }
+        Op::Unmap { start, len } => format!(".op = OP_UNMAP, .start = {start}, .len = {len}"),
+        Op::Protect { start, len, prot } => format!(
+            ".op = OP_PROTECT, .start = {start}, .len = {len}, .prot = {}",
+            prot.bits()
+        ),
+        Op::Register {
+            ctx,
+            start,
+            len,
+            mode,
+        } => format!(
+            ".op = OP_REGISTER, .ctx = {ctx}, .start = {start}, .len = {len}, .mode = {}ULL",
+            mode.0
+        ),
+        Op::Unregister { ctx, start, len } => {
+            format!(".op = OP_UNREGISTER, .ctx = {ctx}, .start = {start}, .len = {len}")
+        }
+        Op::Close { ctx } => format!(".op = OP_CLOSE, .ctx = {ctx}"),
+        Op::Fault { page } => format!(".op = OP_FAULT, .start = {page}, .len = 1"),
+        Op::Madvise { start, len, advice } => format!(
+            ".op = OP_MADVISE, .start = {start}, .len = {len}, .advice = MADV_{}",
+            advice.name().to_ascii_uppercase()
+        ),
+    }
+}
+
+/// The smaps `VmFlags` codes, from the vocabulary's own tables (the ones the
+/// kernel worker decodes through): the VMA flags in display order with
+/// their names, the uffd bits with theirs, the prot bits, and the codes
+/// that say nothing here. Any other code in an arena VMA is an error, as it
+/// is for the worker.
+fn smaps_tables(out: &mut String) {
+    out.push_str("/* The smaps VmFlags codes, from uffd-check's vocabulary. */\n");
+    out.push_str("static const char *const vmflag_codes[][2] = {\n");
+    for (_, name, code) in VmFlags::NAMES.iter() {
+        let _ = writeln!(out, "\t{{ {}, {} }},", c_string(code), c_string(name));
+    }
+    out.push_str("};\n");
+    let mayshare = VmFlags::NAMES
+        .iter()
+        .position(|(bit, _, _)| *bit == VmFlags::MAYSHARE)
+        .expect("VM_MAYSHARE is in VmFlags::NAMES");
+    let _ = writeln!(
+        out,
+        "/* VM_MAYSHARE's place in vmflag_codes: no `ms` means private. */\n\
+         #define F_MAYSHARE (1UL << {mayshare})"
+    );
+    out.push_str("static const struct code uffd_codes[] = {\n");
+    for (mode, code) in Mode::SMAPS_CODES.iter() {
+        let _ = writeln!(
+            out,
+            "\t{{ {}, {}, {} }},",
+            c_string(code),
+            mode.0,
+            c_string(&mode.names().join("+"))
+        );
+    }
+    out.push_str("};\nstatic const struct code prot_codes[] = {\n");
+    for (bit, code) in Prot::SMAPS_CODES.iter() {
+        let _ = writeln!(out, "\t{{ {}, {bit}, NULL }},", c_string(code));
+    }
+    out.push_str("};\nstatic const char *const ignored_codes[] = {\n");
+    for code in SMAPS_IGNORED.iter() {
+        let _ = writeln!(out, "\t{},", c_string(code));
+    }
+    out.push_str("};\n\n");
+}
+
+/// `s` as a C string literal: quotes, backslashes and anything not
+/// printable ASCII escaped (in octal, which never runs on into the next
+/// character), and a `?` after a `?` escaped so that no trigraph forms.
+fn c_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    let mut prev = 0u8;
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'?' if prev == b'?' => out.push_str("\\?"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+        prev = b;
+    }
+    out.push('"');
+    out
+}
+
+/// Text safe inside a C block comment: no `*/`, no `/*`, printable ASCII.
+fn comment_safe(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    s.replace("*/", "* /").replace("/*", "/ *")
+}
+
+/// The comment header: what the program is, the trace, how to build and run it.
+fn header(out: &mut String, trace: &Trace, name: &str) {
+    let name = comment_safe(name);
+    let _ = writeln!(out, "/*");
+    let _ = writeln!(
+        out,
+        " * {name}: a uffd-check trace as a standalone kselftest-style program."
+    );
+    out.push_str(
+        " *\n\
+         \x20* Generated by uffd-check (src/repro.rs). It replays the trace below on\n\
+         \x20* the live kernel with raw syscalls (mmap, munmap, mprotect, madvise,\n\
+         \x20* userfaultfd with UFFD_FEATURE_SIGBUS and UFFDIO_REGISTER/UNREGISTER,\n\
+         \x20* close, and a one-byte process_vm_writev to itself for `fault`), in\n\
+         \x20* an arena at a fixed address between two guard pages, exactly as\n\
+         \x20* uffd-check's kernel worker does. After every step it reads the\n\
+         \x20* arena's VMAs back from /proc/self/smaps and checks the step's result\n\
+         \x20* and layout against what uffd-check's page model (the contract)\n\
+         \x20* expects. smaps shows neither the page offset of private anonymous\n\
+         \x20* memory nor anon_vmas: both sides print them as `anon@?` and\n\
+         \x20* `anon_vma=?`.\n\
+         \x20*\n\
+         \x20* The trace (all numbers are pages, relative to the arena):\n\
+         \x20*\n",
+    );
+    for line in trace.to_text().lines() {
+        let _ = writeln!(out, " *   {}", comment_safe(line));
+    }
+    let _ = writeln!(out, " *\n * Build and run:\n *");
+    let _ = writeln!(out, " *   cc -O2 -Wall -Werror -o {name} {name}.c");
+    let _ = writeln!(out, " *   ./{name}");
+    out.push_str(
+        " *\n\
+         \x20* It prints TAP 13: `ok N - OP` or `not ok N - OP` a step (a step that is\n\
+         \x20* not ok is followed by its `# expected:` and `# actual:` result and\n\
+         \x20* VMAs), and for every step `# result N: NAME` and one `# layout N: VMA`\n\
+         \x20* line per VMA it found. Exit status: 0 when every step is as expected,\n\
+         \x20* 1 when one is not (or the setup fails), 4 (KSFT_SKIP) when no\n\
+         \x20* userfaultfd can be opened (it needs root, or Linux 5.11+ for\n\
+         \x20* UFFD_USER_MODE_ONLY, or read-write access to /dev/userfaultfd).\n\
+         \x20*/\n",
+    );
+}
+
+/// Headers, constants and the step table's type.
+const PRELUDE: &str = r##"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+#ifndef UFFD_FEATURE_SIGBUS
+#define UFFD_FEATURE_SIGBUS (1 << 7)
+#endif
+/* The madvise advices of the trace language, for older headers. */
+#ifndef MADV_DONTFORK
+#define MADV_DONTFORK 10
+#endif
+#ifndef MADV_DOFORK
+#define MADV_DOFORK 11
+#endif
+#ifndef MADV_MERGEABLE
+#define MADV_MERGEABLE 12
+#endif
+#ifndef MADV_UNMERGEABLE
+#define MADV_UNMERGEABLE 13
+#endif
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 14
+#endif
+#ifndef MADV_NOHUGEPAGE
+#define MADV_NOHUGEPAGE 15
+#endif
+#ifndef MADV_DONTDUMP
+#define MADV_DONTDUMP 16
+#endif
+#ifndef MADV_DODUMP
+#define MADV_DODUMP 17
+#endif
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+#ifndef MADV_KEEPONFORK
+#define MADV_KEEPONFORK 19
+#endif
+
+#define KSFT_PASS 0
+#define KSFT_FAIL 1
+#define KSFT_SKIP 4
+
+#define PAGE 4096UL
+/* Where the arena is tried, as uffd-check's kernel worker tries it. */
+#define ARENA_HINT 0x100000000000UL
+#define ARENA_STEP 0x10000000000UL
+/* The largest file page offset an op may name (MAX_PGOFF). */
+#define MAX_PGOFF 1048576UL
+#define NFILES 4
+#define NCTX 4
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+enum { OP_MAP, OP_UNMAP, OP_PROTECT, OP_REGISTER, OP_UNREGISTER, OP_CLOSE, OP_FAULT, OP_MADVISE };
+enum { K_ANON, K_ANON_NORESERVE, K_SHMEM, K_FILE, K_SHARED_FILE, K_SHARED_RO_FILE };
+
+/* One op of the trace (pages relative to the arena) and what it must give. */
+struct step {
+	const char *line;
+	int op;
+	unsigned long start, len;
+	int prot;
+	int kind;
+	int file;
+	unsigned long pgoff;
+	int ctx;
+	unsigned long long mode;
+	int advice;
+	const char *expect_result;
+	const char *const *expect_layout; /* NULL-terminated */
+};
+
+/* An smaps VmFlags code: its bit, and its name in the text form. */
+struct code {
+	const char *code;
+	int bit;
+	const char *name;
+};
+
+"##;
+
+/// The program proper: setup, the ops, reading smaps, the TAP report.
+const BODY: &str = r##"
+static uintptr_t base;			/* the arena's first page */
+static ino_t guard_ino;
+static int memfd_rw[NFILES], memfd_ro[NFILES];
+static ino_t memfd_ino[NFILES];
+static int uffd[NCTX] = { -1, -1, -1, -1 };
+
+/* A growable list of lines. */
+struct lines {
+	char **v;
+	int n, cap;
+};
+
+static void push(struct lines *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void push(struct lines *l, const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (!l->v) {
+			printf("Bail out! out of memory\n");
+			exit(KSFT_FAIL);
+		}
+	}
+	l->v[l->n] = strdup(buf);
+	if (!l->v[l->n]) {
+		printf("Bail out! out of memory\n");
+		exit(KSFT_FAIL);
+	}
+	l->n++;
+}
+
+static void clear(struct lines *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
+/* `ok`, or the errno's name as the vocabulary spells it. */
+static void result_name(int err, char *buf, size_t n)
+{
+	const char *s = NULL;
+
+	switch (err) {
+	case 0: s = "ok"; break;
+	case EPERM: s = "EPERM"; break;
+	case EBADF: s = "EBADF"; break;
+	case ENOMEM: s = "ENOMEM"; break;
+	case EACCES: s = "EACCES"; break;
+	case EFAULT: s = "EFAULT"; break;
+	case EBUSY: s = "EBUSY"; break;
+	case EEXIST: s = "EEXIST"; break;
+	case EINVAL: s = "EINVAL"; break;
+	}
+	if (s)
+		snprintf(buf, n, "%s", s);
+	else
+		snprintf(buf, n, "errno%d", err);
+}
+
+/*
+ * A new userfaultfd (O_CLOEXEC|O_NONBLOCK): through the syscall, then the
+ * syscall with UFFD_USER_MODE_ONLY (allowed to any user on Linux 5.11+),
+ * then /dev/userfaultfd's USERFAULTFD_IOC_NEW; then UFFDIO_API with
+ * UFFD_FEATURE_SIGBUS, so a fault userfaultfd would report is refused
+ * (EFAULT for process_vm_writev) instead of waiting for a monitor.
+ */
+static int uffd_open(char *why, size_t n)
+{
+	int flags = O_CLOEXEC | O_NONBLOCK;
+	int sys_err, dev, e;
+	long fd;
+	struct uffdio_api api;
+
+#ifdef __NR_userfaultfd
+	fd = syscall(__NR_userfaultfd, flags);
+	sys_err = errno;
+	if (fd < 0)
+		fd = syscall(__NR_userfaultfd, flags | UFFD_USER_MODE_ONLY);
+#else
+	fd = -1;
+	sys_err = ENOSYS;
+#endif
+	if (fd < 0) {
+		dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev < 0) {
+			snprintf(why, n, "userfaultfd(2) failed (%s) and /dev/userfaultfd cannot be opened (%s)",
+				 strerror(sys_err), strerror(errno));
+			return -1;
+		}
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, (unsigned long)flags);
+		e = errno;
+		close(dev);
+		if (fd < 0) {
+			snprintf(why, n, "userfaultfd(2) failed (%s) and USERFAULTFD_IOC_NEW on /dev/userfaultfd failed (%s)",
+				 strerror(sys_err), strerror(e));
+			return -1;
+		}
+	}
+	memset(&api, 0, sizeof(api));
+	api.api = UFFD_API;
+	api.features = UFFD_FEATURE_SIGBUS;
+	if (ioctl((int)fd, UFFDIO_API, &api)) {
+		snprintf(why, n, "UFFDIO_API failed: %s", strerror(errno));
+		close((int)fd);
+		return -1;
+	}
+	return (int)fd;
+}
+
+static void *addr(unsigned long page)
+{
+	return (void *)(base + page * PAGE);
+}
+
+/*
+ * The arena: (NPAGES + 2) pages reserved at the first free fixed address
+ * tried, its first and last page made guards (a private PROT_NONE mapping
+ * of a memfd of their own, which no op maps, so nothing in the arena can
+ * merge with them), the pages between unmapped; then the four memfds and a
+ * read-only fd of each.
+ */
+static int setup(char *why, size_t n)
+{
+	size_t bytes = (NPAGES + 2) * PAGE;
+	uintptr_t at = 0;
+	struct stat st;
+	char path[64];
+	int k, f, guard;
+
+	for (k = 0; k < 64; k++) {
+		uintptr_t want = ARENA_HINT + (uintptr_t)k * ARENA_STEP;
+		void *p = mmap((void *)want, bytes, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+
+		if (p == MAP_FAILED)
+			continue;
+		if ((uintptr_t)p != want) {
+			/* An old kernel that took the address as a hint only. */
+			munmap(p, bytes);
+			continue;
+		}
+		at = want;
+		break;
+	}
+	if (!at) {
+		snprintf(why, n, "cannot reserve the arena: no free address range found");
+		return -1;
+	}
+	guard = memfd_create("uffd-check-guard", MFD_CLOEXEC);
+	if (guard < 0 || ftruncate(guard, PAGE) || fstat(guard, &st)) {
+		snprintf(why, n, "the guard memfd: %s", strerror(errno));
+		return -1;
+	}
+	guard_ino = st.st_ino;
+	if (mmap((void *)at, PAGE, PROT_NONE, MAP_PRIVATE | MAP_FIXED, guard, 0) == MAP_FAILED ||
+	    mmap((void *)(at + (NPAGES + 1) * PAGE), PAGE, PROT_NONE, MAP_PRIVATE | MAP_FIXED, guard, 0) == MAP_FAILED) {
+		snprintf(why, n, "mmap of a guard: %s", strerror(errno));
+		return -1;
+	}
+	close(guard);
+	base = at + PAGE;
+	if (munmap((void *)base, NPAGES * PAGE)) {
+		snprintf(why, n, "munmap of the arena: %s", strerror(errno));
+		return -1;
+	}
+	for (f = 0; f < NFILES; f++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "uffd-check-%d", f);
+		memfd_rw[f] = memfd_create(name, MFD_CLOEXEC);
+		if (memfd_rw[f] < 0 || ftruncate(memfd_rw[f], (off_t)((MAX_PGOFF + NPAGES + 1) * PAGE))) {
+			snprintf(why, n, "memfd %d: %s", f, strerror(errno));
+			return -1;
+		}
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd_rw[f]);
+		memfd_ro[f] = open(path, O_RDONLY | O_CLOEXEC);
+		if (memfd_ro[f] < 0 || fstat(memfd_rw[f], &st)) {
+			snprintf(why, n, "read-only open of memfd %d: %s", f, strerror(errno));
+			return -1;
+		}
+		memfd_ino[f] = st.st_ino;
+	}
+	return 0;
+}
+
+/* Runs one op; its result name goes to `res`. */
+static void run_op(const struct step *s, char *res, size_t n)
+{
+	char why[512];
+	int err = 0;
+
+	switch (s->op) {
+	case OP_MAP: {
+		int flags = MAP_FIXED, fd = -1;
+		off_t off = 0;
+		void *p;
+
+		switch (s->kind) {
+		case K_ANON: flags |= MAP_PRIVATE | MAP_ANONYMOUS; break;
+		case K_ANON_NORESERVE: flags |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE; break;
+		case K_SHMEM: flags |= MAP_SHARED | MAP_ANONYMOUS; break;
+		case K_FILE: flags |= MAP_PRIVATE; fd = memfd_rw[s->file]; break;
+		case K_SHARED_FILE: flags |= MAP_SHARED; fd = memfd_rw[s->file]; break;
+		case K_SHARED_RO_FILE: flags |= MAP_SHARED; fd = memfd_ro[s->file]; break;
+		}
+		if (fd >= 0)
+			off = (off_t)(s->pgoff * PAGE);
+		p = mmap(addr(s->start), s->len * PAGE, s->prot, flags, fd, off);
+		if (p == MAP_FAILED) {
+			err = errno;
+		} else if (p != addr(s->start)) {
+			snprintf(res, n, "refused (mmap(MAP_FIXED) returned %p, not %p)", p, addr(s->start));
+			return;
+		}
+		break;
+	}
+	case OP_UNMAP:
+		if (munmap(addr(s->start), s->len * PAGE))
+			err = errno;
+		break;
+	case OP_PROTECT:
+		if (mprotect(addr(s->start), s->len * PAGE, s->prot))
+			err = errno;
+		break;
+	case OP_REGISTER:
+	case OP_UNREGISTER:
+		/* The ctx is opened on first use, even when the op then fails. */
+		if (uffd[s->ctx] < 0) {
+			uffd[s->ctx] = uffd_open(why, sizeof(why));
+			if (uffd[s->ctx] < 0) {
+				snprintf(res, n, "refused (%s)", why);
+				return;
+			}
+		}
+		if (s->op == OP_REGISTER) {
+			struct uffdio_register reg;
+
+			memset(&reg, 0, sizeof(reg));
+			reg.range.start = (uintptr_t)addr(s->start);
+			reg.range.len = s->len * PAGE;
+			reg.mode = s->mode;
+			if (ioctl(uffd[s->ctx], UFFDIO_REGISTER, &reg))
+				err = errno;
+		} else {
+			struct uffdio_range range;
+
+			range.start = (uintptr_t)addr(s->start);
+			range.len = s->len * PAGE;
+			if (ioctl(uffd[s->ctx], UFFDIO_UNREGISTER, &range))
+				err = errno;
+		}
+		break;
+	case OP_CLOSE:
+		if (uffd[s->ctx] < 0) {
+			err = EBADF;
+		} else {
+			close(uffd[s->ctx]);
+			uffd[s->ctx] = -1;
+		}
+		break;
+	case OP_MADVISE:
+		if (madvise(addr(s->start), s->len * PAGE, s->advice))
+			err = errno;
+		break;
+	case OP_FAULT: {
+		/* A one-byte user write, through the kernel: a fault that fails
+		 * comes back as EFAULT instead of a signal. */
+		char byte = 0x5a;
+		struct iovec local = { .iov_base = &byte, .iov_len = 1 };
+		struct iovec remote = { .iov_base = addr(s->start), .iov_len = 1 };
+		ssize_t w = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+
+		if (w == 0)
+			err = EFAULT;
+		else if (w != 1)
+			err = errno;
+		break;
+	}
+	}
+	result_name(err, res, n);
+}
+
+/* The whole of a /proc file, NUL-terminated, or NULL. */
+static char *slurp(const char *path)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap), *grown;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	for (;;) {
+		if (cap - len < 4096 + 1) {
+			cap *= 2;
+			grown = realloc(buf, cap);
+			if (!grown) {
+				free(buf);
+				close(fd);
+				return NULL;
+			}
+			buf = grown;
+		}
+		r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = 0;
+	close(fd);
+	return buf;
+}
+
+/*
+ * Which open uffd owns the registered VMA [a, a+len) with uffd bits `mode`:
+ * UFFDIO_REGISTER of exactly that VMA with exactly its bits is a no-op from
+ * the owner and EBUSY from any other ctx, so the kernel names the owner.
+ */
+static int owner(uintptr_t a, unsigned long len, unsigned long long mode, char *why, size_t n)
+{
+	char seen[256] = "";
+	size_t used = 0;
+	int c;
+
+	for (c = 0; c < NCTX; c++) {
+		struct uffdio_register reg;
+
+		if (uffd[c] < 0)
+			continue;
+		memset(&reg, 0, sizeof(reg));
+		reg.range.start = a;
+		reg.range.len = len;
+		reg.mode = mode;
+		if (ioctl(uffd[c], UFFDIO_REGISTER, &reg) == 0)
+			return c;
+		if (errno != EBUSY && used < sizeof(seen))
+			used += snprintf(seen + used, sizeof(seen) - used, "%sctx %d: errno %d",
+					 used ? ", " : "; ", c, errno);
+	}
+	snprintf(why, n, "no open uffd owns this registered VMA (probe: EBUSY from every ctx%s)", seen);
+	return -1;
+}
+
+/* One smaps entry of the arena or its guards. */
+struct entry {
+	const char *line;	/* the header line */
+	unsigned long long start, end, offset, inode;
+	char perms[8];
+	const char *path;
+	const char *vmflags;
+};
+
+/* One arena VMA in the text form, as the kernel backend prints it. */
+static void describe(const struct entry *e, unsigned long long *shmem, int *nshmem, struct lines *out)
+{
+	char codes[512], text[1024], why[512], *tok, *save = NULL;
+	int prot = 0, uffd_bits = 0, i, f;
+	unsigned long flags = 0;
+	char perms[4];
+	const char *sep;
+	size_t t = 0;
+
+	snprintf(codes, sizeof(codes), "%s", e->vmflags);
+	for (tok = strtok_r(codes, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		int known = 0;
+
+		for (i = 0; i < COUNT(vmflag_codes); i++)
+			if (!strcmp(tok, vmflag_codes[i][0])) {
+				flags |= 1UL << i;
+				known = 1;
+			}
+		for (i = 0; i < COUNT(uffd_codes); i++)
+			if (!strcmp(tok, uffd_codes[i].code)) {
+				uffd_bits |= uffd_codes[i].bit;
+				known = 1;
+			}
+		for (i = 0; i < COUNT(prot_codes); i++)
+			if (!strcmp(tok, prot_codes[i].code)) {
+				prot |= prot_codes[i].bit;
+				known = 1;
+			}
+		for (i = 0; i < COUNT(ignored_codes); i++)
+			if (!strcmp(tok, ignored_codes[i]))
+				known = 1;
+		if (!known) {
+			push(out, "error unexpected VmFlags code `%s` in an arena VMA: %s (VmFlags: %s)",
+			     tok, e->line, e->vmflags);
+			return;
+		}
+	}
+	perms[0] = prot & 1 ? 'r' : '-';
+	perms[1] = prot & 2 ? 'w' : '-';
+	perms[2] = prot & 4 ? 'x' : '-';
+	perms[3] = 0;
+	if (strncmp(perms, e->perms, 3) || ((e->perms[3] == 's') != !!(flags & F_MAYSHARE))) {
+		push(out, "error perms and VmFlags disagree: %s (VmFlags: %s)", e->line, e->vmflags);
+		return;
+	}
+	t += snprintf(text + t, sizeof(text) - t, "[%llu,%llu) %s ",
+		      (e->start - base) / PAGE, (e->end - base) / PAGE, perms);
+	if (e->inode == 0 && !e->path[0]) {
+		t += snprintf(text + t, sizeof(text) - t, "anon@?");
+	} else {
+		for (f = 0; f < NFILES; f++)
+			if (e->inode == memfd_ino[f] && !strncmp(e->path, "/memfd:uffd-check-", 18))
+				break;
+		if (f < NFILES) {
+			t += snprintf(text + t, sizeof(text) - t, "file=%d@%llu", f, e->offset / PAGE);
+		} else if (e->inode && !strncmp(e->path, "/dev/zero", 9)) {
+			/* shmem objects numbered by first appearance */
+			for (i = 0; i < *nshmem && shmem[i] != e->inode; i++)
+				;
+			if (i == *nshmem)
+				shmem[(*nshmem)++] = e->inode;
+			t += snprintf(text + t, sizeof(text) - t, "shmem#%d@%llu", i, e->offset / PAGE);
+		} else {
+			push(out, "error cannot classify the arena VMA %s", e->line);
+			return;
+		}
+	}
+	for (i = 0; i < COUNT(vmflag_codes); i++)
+		if (flags & (1UL << i))
+			t += snprintf(text + t, sizeof(text) - t, " %s", vmflag_codes[i][1]);
+	if (!(flags & F_MAYSHARE))
+		t += snprintf(text + t, sizeof(text) - t, " anon_vma=?");
+	if (uffd_bits) {
+		int c = owner((uintptr_t)e->start, e->end - e->start, uffd_bits, why, sizeof(why));
+
+		if (c < 0) {
+			push(out, "error %s: %s", why, e->line);
+			return;
+		}
+		sep = " uffd=";
+		for (i = 0; i < COUNT(uffd_codes); i++)
+			if (uffd_bits & uffd_codes[i].bit) {
+				t += snprintf(text + t, sizeof(text) - t, "%s%s", sep, uffd_codes[i].name);
+				sep = "+";
+			}
+		t += snprintf(text + t, sizeof(text) - t, " ctx=%d", c);
+	}
+	push(out, "%s", text);
+}
+
+/*
+ * The arena's VMAs from /proc/self/smaps, one line each in the text form,
+ * then an `error …` line for anything that cannot be read faithfully (a VMA
+ * crossing the arena's edge, a missing guard, an unknown flag).
+ */
+static void read_layout(struct lines *out)
+{
+	uintptr_t lo = base, hi = base + NPAGES * PAGE;
+	uintptr_t guard_lo = lo - PAGE, guard_hi = hi + PAGE;
+	struct entry *v = NULL, cur;
+	int nv = 0, have = 0, guards = 0, i, nshmem = 0;
+	unsigned long long *shmem;
+	struct lines errors = { 0 };
+	char *text = slurp("/proc/self/smaps"), *line, *next;
+
+	if (!text) {
+		push(out, "error reading /proc/self/smaps: %s", strerror(errno));
+		return;
+	}
+	v = calloc(NPAGES + 1, sizeof(*v));
+	shmem = calloc(NPAGES + 1, sizeof(*shmem));
+	if (!v || !shmem) {
+		printf("Bail out! out of memory\n");
+		exit(KSFT_FAIL);
+	}
+	for (line = text; *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		else
+			next = line + strlen(line);
+		if ((*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f')) {
+			int pos = 0;
+			char dev[32];
+
+			memset(&cur, 0, sizeof(cur));
+			cur.line = line;
+			have = 0;
+			if (sscanf(line, "%llx-%llx %7s %llx %31s %llu%n", &cur.start, &cur.end, cur.perms,
+				   &cur.offset, dev, &cur.inode, &pos) < 6 || strlen(cur.perms) != 4) {
+				push(&errors, "error cannot parse smaps header \"%s\"", line);
+				continue;
+			}
+			cur.path = line + pos;
+			while (*cur.path == ' ')
+				cur.path++;
+			have = cur.end > guard_lo && cur.start < guard_hi;
+		} else if (!strncmp(line, "VmFlags:", 8) && have) {
+			int guard;
+
+			have = 0;
+			cur.vmflags = line + 8;
+			while (*cur.vmflags == ' ')
+				cur.vmflags++;
+			guard = (cur.start == guard_lo && cur.end == lo) || (cur.start == hi && cur.end == guard_hi);
+			if (guard && !strncmp(cur.perms, "---p", 4) && cur.inode == (unsigned long long)guard_ino)
+				guards++;
+			else if (cur.start < lo || cur.end > hi)
+				push(&errors, "error a VMA crosses the arena edge or replaced a guard: %s", cur.line);
+			else if (nv <= (int)NPAGES)
+				v[nv++] = cur;
+		}
+	}
+	if (guards != 2)
+		push(&errors, "error expected the two guard VMAs [%#lx,%#lx) and [%#lx,%#lx), found %d",
+		     (unsigned long)guard_lo, (unsigned long)lo, (unsigned long)hi, (unsigned long)guard_hi, guards);
+	for (i = 0; i < nv; i++)
+		describe(&v[i], shmem, &nshmem, out);
+	for (i = 0; i < errors.n; i++)
+		push(out, "%s", errors.v[i]);
+	clear(&errors);
+	free(errors.v);
+	free(shmem);
+	free(v);
+	free(text);
+}
+
+static int same(const char *result, const struct lines *got, const struct step *s)
+{
+	int i;
+
+	if (strcmp(result, s->expect_result))
+		return 0;
+	for (i = 0; i < got->n; i++)
+		if (!s->expect_layout[i] || strcmp(got->v[i], s->expect_layout[i]))
+			return 0;
+	return s->expect_layout[got->n] == NULL;
+}
+
+int main(void)
+{
+	struct lines got = { 0 };
+	char why[512], result[640];
+	int i, j, probe, fails = 0;
+
+	printf("TAP version 13\n");
+	probe = uffd_open(why, sizeof(why));
+	if (probe < 0) {
+		printf("1..0 # SKIP userfaultfd cannot be used: %s\n", why);
+		return KSFT_SKIP;
+	}
+	close(probe);
+	if (setup(why, sizeof(why))) {
+		printf("Bail out! %s\n", why);
+		return KSFT_FAIL;
+	}
+	printf("1..%d\n", NSTEPS);
+	printf("# %s: an arena of %lu pages at %#lx\n", NAME, NPAGES, (unsigned long)base);
+	for (i = 0; i < NSTEPS; i++) {
+		const struct step *s = &steps[i];
+
+		run_op(s, result, sizeof(result));
+		read_layout(&got);
+		if (same(result, &got, s)) {
+			printf("ok %d - %s\n", i + 1, s->line);
+		} else {
+			fails++;
+			printf("not ok %d - %s\n", i + 1, s->line);
+			printf("# expected: %s\n", s->expect_result);
+			if (!s->expect_layout[0])
+				printf("#   (no VMAs)\n");
+			for (j = 0; s->expect_layout[j]; j++)
+				printf("#   %s\n", s->expect_layout[j]);
+			printf("# actual: %s\n", result);
+			if (!got.n)
+				printf("#   (no VMAs)\n");
+			for (j = 0; j < got.n; j++)
+				printf("#   %s\n", got.v[j]);
+		}
+		printf("# result %d: %s\n", i + 1, result);
+		for (j = 0; j < got.n; j++)
+			printf("# layout %d: %s\n", i + 1, got.v[j]);
+		clear(&got);
+	}
+	free(got.v);
+	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:0 error:0\n", NSTEPS - fails, fails);
+	return fails ? KSFT_FAIL : KSFT_PASS;
+}
+"##;
