@@ -397,6 +397,54 @@ pub const GOALS: &[Goal] = &[
         name: "a write refused by userfaultfd (MINOR, page cached)",
         events: &["fault refused by userfaultfd (minor, page cached)"],
     },
+    Goal {
+        name: "madvise sets dontcopy",
+        events: &["madvise sets dontcopy"],
+    },
+    Goal {
+        name: "madvise clears dontcopy",
+        events: &["madvise clears dontcopy"],
+    },
+    Goal {
+        name: "madvise sets wipeonfork",
+        events: &["madvise sets wipeonfork"],
+    },
+    Goal {
+        name: "madvise clears wipeonfork",
+        events: &["madvise clears wipeonfork"],
+    },
+    Goal {
+        name: "madvise sets dontdump",
+        events: &["madvise sets dontdump"],
+    },
+    Goal {
+        name: "madvise clears dontdump",
+        events: &["madvise clears dontdump"],
+    },
+    Goal {
+        name: "madvise sets hugepage",
+        events: &["madvise sets hugepage"],
+    },
+    Goal {
+        name: "madvise clears hugepage",
+        events: &["madvise clears hugepage"],
+    },
+    Goal {
+        name: "madvise sets nohugepage",
+        events: &["madvise sets nohugepage"],
+    },
+    Goal {
+        name: "madvise clears nohugepage",
+        events: &["madvise clears nohugepage"],
+    },
+    Goal {
+        name: "madvise sets mergeable",
+        events: &["madvise sets mergeable"],
+    },
+    Goal {
+        name: "madvise clears mergeable",
+        events: &["madvise clears mergeable"],
+    },
 ];
 
 impl Stats {

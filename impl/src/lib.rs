@@ -39,7 +39,7 @@ use uffd_vocab::{
 };
 
 mod fault;
-mod madvise;
+pub mod madvise;
 pub mod merge;
 mod mm;
 mod uffd;

@@ -9,6 +9,40 @@ use uffd_vocab::{Advice, Backing, Errno, OpResult, Page, VmFlags};
 use crate::merge::Vmg;
 use crate::{Attrs, IntervalImpl, VmaState};
 
+/// Coverage events: each madvise flag set and cleared.
+pub const FLAG_EVENTS: [(u16, &str, &str); 6] = [
+    (
+        VmFlags::DONTCOPY,
+        "madvise sets dontcopy",
+        "madvise clears dontcopy",
+    ),
+    (
+        VmFlags::WIPEONFORK,
+        "madvise sets wipeonfork",
+        "madvise clears wipeonfork",
+    ),
+    (
+        VmFlags::DONTDUMP,
+        "madvise sets dontdump",
+        "madvise clears dontdump",
+    ),
+    (
+        VmFlags::HUGEPAGE,
+        "madvise sets hugepage",
+        "madvise clears hugepage",
+    ),
+    (
+        VmFlags::NOHUGEPAGE,
+        "madvise sets nohugepage",
+        "madvise clears nohugepage",
+    ),
+    (
+        VmFlags::MERGEABLE,
+        "madvise sets mergeable",
+        "madvise clears mergeable",
+    ),
+];
+
 impl IntervalImpl {
     /// `do_madvise` -> `madvise_walk_vmas` with `madvise_vma_behavior`.
     pub(crate) fn do_madvise(&mut self, start: Page, len: Page, advice: Advice) -> OpResult {
@@ -118,6 +152,13 @@ impl IntervalImpl {
         if flags == vma.attrs.flags {
             *prev = Some(vma);
             return;
+        }
+        for (bit, set, cleared) in FLAG_EVENTS {
+            match (vma.attrs.flags.has(bit), flags.has(bit)) {
+                (false, true) => self.event(set),
+                (true, false) => self.event(cleared),
+                _ => {}
+            }
         }
         let new = Attrs { flags, ..vma.attrs };
         let pgoff = vma.pgoff.wrapping_add(start.wrapping_sub(vma.start));
