@@ -445,6 +445,26 @@ pub const GOALS: &[Goal] = &[
         name: "madvise clears mergeable",
         events: &["madvise clears mergeable"],
     },
+    Goal {
+        name: "mlock sets locked",
+        events: &["mlock sets locked"],
+    },
+    Goal {
+        name: "munlock clears locked",
+        events: &["munlock clears locked"],
+    },
+    Goal {
+        name: "mlock onfault sets lockonfault",
+        events: &["mlock sets lockonfault"],
+    },
+    Goal {
+        name: "mlock populating fails (ENOMEM, still locked)",
+        events: &["mlock populate fails: ENOMEM, the range stays locked"],
+    },
+    Goal {
+        name: "mprotect populates a locked VMA made writable",
+        events: &["mprotect populates a locked VMA made writable"],
+    },
 ];
 
 impl Stats {

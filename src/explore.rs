@@ -11,7 +11,7 @@
 //!   neighbouring file mappings are linear and can merge);
 //! - `unmap`; `protect` to rw- or r--; `madvise` dontdump, dodump (a flag
 //!   set and cleared) and wipeonfork (EINVAL outside private anonymous
-//!   memory);
+//!   memory); `mlock` (populating) and `munlock`;
 //! - `register` on ctx 0 or 1 with `missing`, `wp`, `minor` or `missing+wp`;
 //! - `unregister` on ctx 0 or 1; `close` 0 or 1;
 //! - `fault` of every page.
@@ -67,6 +67,12 @@ pub fn alphabet(pages: Page) -> Vec<Op> {
         for advice in [Advice::DontDump, Advice::DoDump, Advice::WipeOnFork] {
             ops.push(Op::Madvise { start, len, advice });
         }
+        ops.push(Op::Mlock {
+            start,
+            len,
+            onfault: false,
+        });
+        ops.push(Op::Munlock { start, len });
         for ctx in 0..2 {
             for mode in [Mode::MISSING, Mode::WP, Mode::MINOR, Mode(3)] {
                 ops.push(Op::Register {

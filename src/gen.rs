@@ -145,6 +145,10 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
         4 => (range(pages), advice())
             .prop_map(|((start, len), advice)| Op::Madvise { start, len, advice })
             .boxed(),
+        2 => (range(pages), proptest::bool::weighted(0.3))
+            .prop_map(|((start, len), onfault)| Op::Mlock { start, len, onfault })
+            .boxed(),
+        1 => range(pages).prop_map(|(start, len)| Op::Munlock { start, len }).boxed(),
     ]
 }
 

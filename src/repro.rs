@@ -149,6 +149,17 @@ fn op_fields(op: &Op) -> String {
             ".op = OP_MADVISE, .start = {start}, .len = {len}, .advice = MADV_{}",
             advice.name().to_ascii_uppercase()
         ),
+        Op::Mlock {
+            start,
+            len,
+            onfault,
+        } => format!(
+            ".op = OP_MLOCK, .start = {start}, .len = {len}, .onfault = {}",
+            u8::from(onfault)
+        ),
+        Op::Munlock { start, len } => {
+            format!(".op = OP_MUNLOCK, .start = {start}, .len = {len}")
+        }
     }
 }
 
@@ -356,7 +367,8 @@ const PRELUDE: &str = r##"
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-enum { OP_MAP, OP_UNMAP, OP_PROTECT, OP_REGISTER, OP_UNREGISTER, OP_CLOSE, OP_FAULT, OP_MADVISE };
+enum { OP_MAP, OP_UNMAP, OP_PROTECT, OP_REGISTER, OP_UNREGISTER, OP_CLOSE, OP_FAULT, OP_MADVISE,
+       OP_MLOCK, OP_MUNLOCK };
 enum { K_ANON, K_ANON_NORESERVE, K_SHMEM, K_FILE, K_SHARED_FILE, K_SHARED_RO_FILE };
 
 /* One op of the trace (pages relative to the arena) and what it must give. */
@@ -371,6 +383,7 @@ struct step {
 	int ctx;
 	unsigned long long mode;
 	int advice;
+	int onfault;
 	const char *expect_result;
 	const char *const *expect_layout; /* NULL-terminated */
 };
@@ -657,6 +670,15 @@ static void run_op(const struct step *s, char *res, size_t n)
 		break;
 	case OP_MADVISE:
 		if (madvise(addr(s->start), s->len * PAGE, s->advice))
+			err = errno;
+		break;
+	case OP_MLOCK:
+		/* mlock2(2); MLOCK_ONFAULT is 1. */
+		if (syscall(__NR_mlock2, addr(s->start), s->len * PAGE, s->onfault ? 1 : 0))
+			err = errno;
+		break;
+	case OP_MUNLOCK:
+		if (munlock(addr(s->start), s->len * PAGE))
 			err = errno;
 		break;
 	case OP_FAULT: {

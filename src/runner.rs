@@ -225,6 +225,14 @@ pub fn minimize(
                 }
             }
         }
+        // The whole sequence one page to the left (smaller numbers, and
+        // fewer pages for the explore pass below).
+        if let Some(shifted) = shift_left(&ops) {
+            if still_fails(&shifted, &mut tries) {
+                ops = shifted;
+                continue 'again;
+            }
+        }
         // Two moves at once, where neither alone keeps the failure: delete
         // one op and delete or simplify another (`map; protect` becomes one
         // `map`, `register; unregister` one `register`). Quadratic, so only
@@ -255,6 +263,28 @@ pub fn minimize(
         }
         return (ops, tries);
     }
+}
+
+/// Every op one page to the left (file offsets stay), if none is at page 0.
+fn shift_left(ops: &[Op]) -> Option<Vec<Op>> {
+    ops.iter()
+        .map(|op| {
+            let mut op = *op;
+            match &mut op {
+                Op::Map { start, .. }
+                | Op::Unmap { start, .. }
+                | Op::Protect { start, .. }
+                | Op::Register { start, .. }
+                | Op::Unregister { start, .. }
+                | Op::Madvise { start, .. }
+                | Op::Mlock { start, .. }
+                | Op::Munlock { start, .. }
+                | Op::Fault { page: start } => *start = start.checked_sub(1)?,
+                Op::Close { .. } => {}
+            }
+            Some(op)
+        })
+        .collect()
 }
 
 /// The local search can stop in a local minimum that needs several moves
@@ -307,6 +337,7 @@ pub fn simpler(op: Op) -> Vec<Op> {
         let mut r = Vec::new();
         if len > 1 {
             r.push((start, len - 1));
+            r.push((start + 1, len - 1));
         }
         if start > 0 {
             r.push((start - 1, len));
@@ -477,6 +508,31 @@ pub fn simpler(op: Op) -> Vec<Op> {
         Op::Madvise { start, len, advice } => {
             for (start, len) in ranges(start, len) {
                 out.push(Op::Madvise { start, len, advice });
+            }
+        }
+        Op::Mlock {
+            start,
+            len,
+            onfault,
+        } => {
+            for (start, len) in ranges(start, len) {
+                out.push(Op::Mlock {
+                    start,
+                    len,
+                    onfault,
+                });
+            }
+            if onfault {
+                out.push(Op::Mlock {
+                    start,
+                    len,
+                    onfault: false,
+                });
+            }
+        }
+        Op::Munlock { start, len } => {
+            for (start, len) in ranges(start, len) {
+                out.push(Op::Munlock { start, len });
             }
         }
     }

@@ -46,7 +46,7 @@ fn catches_the_unadjusted_pgoff_bug() {
 }
 
 /// The pre-6.16 `is_mergeable_anon_vma` (879bca0a2c4f): found and shrunk to
-/// 4 ops, the shortest (explore finds nothing in 3, below).
+/// 3 ops, the shortest (explore finds nothing in 2, tests/explore.rs).
 #[test]
 fn catches_the_disallowed_anon_merge_bug() {
     let f = run_with(Bugs {

@@ -38,22 +38,42 @@ impl IntervalImpl {
         if !vma.attrs.prot.write() {
             return Err(Errno::EFAULT);
         }
-        // follow_page_mask(): a page already there takes no fault (a write
-        // to a write-protected one is a wp fault, which nothing here
-        // sends to userfaultfd: no UFFDIO_WRITEPROTECT).
-        if self.ptes.contains(&page) {
-            return Ok(());
-        }
+        self.fault_page(vma, page, true)
+    }
+
+    /// `handle_mm_fault` at `page` of `vma` for a write (`write`) or a
+    /// read: what `get_user_pages` does for a page that is not there, or
+    /// there read-only and written to.
+    pub(crate) fn fault_page(&mut self, vma: VmaState, page: Page, write: bool) -> OpResult {
         let private = !vma.attrs.flags.has(VmFlags::MAYSHARE);
-        if private {
+        match self.ptes.get(&page).copied() {
+            // follow_page_mask(): there, writable, or only read.
+            Some(true) => return Ok(()),
+            Some(false) if !write => return Ok(()),
+            // do_wp_page(): a write to a page mapped read-only (the zero
+            // page, a file page): wp_page_copy() on private memory starts
+            // with vmf_anon_prepare(); userfaultfd sees nothing (no
+            // UFFDIO_WRITEPROTECT here).
+            Some(false) => {
+                if private {
+                    self.anon_vma_prepare(vma);
+                }
+                self.ptes.insert(page, true);
+                return Ok(());
+            }
+            None => {}
+        }
+        if private && write {
             // do_anonymous_page() and do_cow_fault() both start with
             // vmf_anon_prepare(): the VMA gets its anon_vma even if the
-            // write is then refused.
+            // write is then refused. A read fault maps the zero page or the
+            // file page and needs none.
             self.anon_vma_prepare(vma);
         }
         let uffd = vma.attrs.uffd;
         if vma.attrs.object == Backing::Anon {
-            // do_anonymous_page(): userfaultfd_missing() -> handle_userfault.
+            // do_anonymous_page(): userfaultfd_missing() -> handle_userfault,
+            // for the zero page of a read as for a write.
             if uffd.contains(Mode::MISSING) {
                 self.event("fault refused by userfaultfd (missing, anonymous)");
                 return Err(Errno::EFAULT);
@@ -73,7 +93,7 @@ impl IntervalImpl {
             }
             self.page_cache.insert(key);
         }
-        self.ptes.insert(page);
+        self.ptes.insert(page, write);
         Ok(())
     }
 
@@ -82,6 +102,9 @@ impl IntervalImpl {
     /// `anon_vma_compatible` (and the neighbour's anon_vma chain is
     /// singular: always, with no fork); otherwise it gets a new one.
     fn anon_vma_prepare(&mut self, vma: VmaState) {
+        // The VMA as it is now (a fault earlier in the same op may have
+        // given it one already).
+        let vma = self.vmas.get(&vma.start).copied().unwrap_or(vma);
         if vma.anon_vma.is_some() {
             return;
         }

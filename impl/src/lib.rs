@@ -41,6 +41,7 @@ use uffd_vocab::{
 mod fault;
 pub mod madvise;
 pub mod merge;
+mod mlock;
 mod mm;
 mod uffd;
 
@@ -149,7 +150,7 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
             ..Bugs::NONE
         },
         caught_by: "same-layout",
-        shortest: 4,
+        shortest: 3,
     },
     HistoricBug {
         name: "unaccounted-mprotect",
@@ -282,9 +283,11 @@ pub struct IntervalImpl {
     next_shmem: u32,
     /// Name of the next anon_vma.
     next_anon_vma: u32,
-    /// The page tables: arena pages with a page mapped (written since they
-    /// were mapped), so a write there takes no fault.
-    ptes: BTreeSet<Page>,
+    /// The page tables: arena pages with a page mapped, writable (`true`:
+    /// written since it was mapped, a write takes no fault) or read-only
+    /// (`false`: the zero page or a file page mapped by a read fault, a
+    /// write takes a write-protect fault).
+    ptes: BTreeMap<Page, bool>,
     /// The page cache of the memfds and shmem objects: (object, page offset).
     page_cache: BTreeSet<(Backing, Page)>,
     report: StepReport,
@@ -305,7 +308,7 @@ impl IntervalImpl {
             open: BTreeSet::new(),
             next_shmem: 0,
             next_anon_vma: 0,
-            ptes: BTreeSet::new(),
+            ptes: BTreeMap::new(),
             page_cache: BTreeSet::new(),
             report: StepReport::default(),
         }
@@ -484,6 +487,12 @@ impl IntervalImpl {
             Op::Close { ctx } => self.userfaultfd_release(ctx),
             Op::Fault { page } => self.handle_write_fault(page),
             Op::Madvise { start, len, advice } => self.do_madvise(start, len, advice),
+            Op::Mlock {
+                start,
+                len,
+                onfault,
+            } => self.do_mlock(start, len, true, onfault),
+            Op::Munlock { start, len } => self.do_mlock(start, len, false, false),
         };
         self.check_window(lo, hi);
         r

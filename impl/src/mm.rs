@@ -82,7 +82,7 @@ impl IntervalImpl {
             self.vmas.remove(&key);
         }
         // zap_page_range: the pages go with the mappings.
-        let zapped: Vec<Page> = self.ptes.range(start..end).copied().collect();
+        let zapped: Vec<Page> = self.ptes.range(start..end).map(|(p, _)| *p).collect();
         for p in zapped {
             self.ptes.remove(&p);
         }
@@ -169,6 +169,20 @@ impl IntervalImpl {
         let vmg = Vmg::existing("mprotect_fixup", *pprev, vma, start, end, pgoff, new);
         let res = self.vma_modify(vmg);
         *pprev = res;
+        // "Private VM_LOCKED VMA becoming writable: trigger COW to avoid
+        // major fault on access." The result is ignored.
+        let locked = VmFlags::LOCKED | VmFlags::SHARED | VmFlags::LOCKONFAULT;
+        let only_locked = old.flags.0 & locked == VmFlags::LOCKED;
+        if only_locked && !old.prot.write() && new.prot.write() {
+            if let Some(v) = res {
+                self.event("mprotect populates a locked VMA made writable");
+                let _ = self.populate_vma_page_range(v, start, end);
+                // The faults may have given it an anon_vma: the next
+                // VMA's merge sees the VMA as it is now.
+                *pprev = self.vmas.get(&v.start).copied();
+                return *pprev;
+            }
+        }
         res
     }
 }

@@ -310,6 +310,23 @@ mod linux {
                     }
                 }
                 Op::Fault { page } => sys::write_byte(self.addr(page)),
+                // SAFETY (these three): inside the arena; locking pages
+                // changes flags and faults pages in, never the contents.
+                Op::Mlock {
+                    start,
+                    len,
+                    onfault,
+                } => unsafe {
+                    let (addr, len) = (self.addr(start) as *mut c_void, (len * PAGE) as usize);
+                    if onfault {
+                        rustix::mm::mlock_with(addr, len, rustix::mm::MlockFlags::ONFAULT)
+                    } else {
+                        rustix::mm::mlock_with(addr, len, rustix::mm::MlockFlags::empty())
+                    }
+                },
+                Op::Munlock { start, len } => unsafe {
+                    rustix::mm::munlock(self.addr(start) as *mut c_void, (len * PAGE) as usize)
+                },
                 Op::Madvise { start, len, advice } => {
                     let advice = match advice {
                         Advice::DontFork => rustix::mm::Advice::LinuxDontFork,

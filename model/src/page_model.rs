@@ -40,6 +40,17 @@
 //!    different anon_vmas joins the left one.
 //! 6. mprotect from writable to not writable gives VM_ACCOUNT back only on
 //!    private anonymous memory without an anon_vma.
+//! 7. A write to a page that is there read-only (rule 8) is a
+//!    write-protect fault: ok, and on private memory it gives the VMA an
+//!    anon_vma as rule 3 does; userfaultfd does not see it.
+//! 8. A read fault (mlock populating read-only or shared memory) maps the
+//!    zero page or the file page read-only: no anon_vma; MISSING and MINOR
+//!    refuse it as they refuse a write.
+//! 9. mlock (docs/kernel-rules.md §14): see [`PageModel::mlock`].
+//! 10. mprotect goes VMA by VMA: it changes one, merges it (rule 5), and,
+//!     when it made a locked (not lock-on-fault) private VMA writable,
+//!     populates it with a write fault per page, stopping at the first
+//!     refused page and ignoring the error; then the next VMA.
 //!
 //! The layout is then maximal runs of pages with equal attributes, linear
 //! page offsets and equal anon_vmas (none being a value of its own).
@@ -63,8 +74,20 @@ struct PageState {
     ctx: Option<u8>,
     /// The identity of this page's VMA's anon_vma.
     anon_vma: Option<u32>,
-    /// Written since it was mapped (its page is there).
-    written: bool,
+    /// What the page table has here.
+    pte: Pte,
+}
+
+/// What the page table has at a page.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Pte {
+    /// Nothing: the next access faults.
+    None,
+    /// A page mapped read-only (the zero page, or a file page): a write
+    /// takes a write-protect fault, which userfaultfd does not see here.
+    Read,
+    /// A page written since it was mapped.
+    Written,
 }
 
 impl PageState {
@@ -167,8 +190,9 @@ impl Backend for PageModel {
     /// order, as the layout names them).
     fn fingerprint(&self) -> Option<u128> {
         let layout = self.layout();
-        let written: Vec<usize> = (0..self.pages.len())
-            .filter(|&i| self.pages[i].is_some_and(|p| p.written))
+        let written: Vec<(usize, Pte)> = (0..self.pages.len())
+            .filter_map(|i| self.pages[i].map(|p| (i, p.pte)))
+            .filter(|(_, pte)| *pte != Pte::None)
             .collect();
         let mut shmem_order: Vec<u32> = Vec::new();
         for p in self.pages.iter().flatten() {
@@ -205,7 +229,12 @@ impl PageModel {
         };
         let before = self.pages[span.clone()].to_vec();
         let r = self.dispatch(op);
-        if !matches!(op, Op::Fault { .. } | Op::Unmap { .. }) {
+        // (mprotect and mlock merge before they populate, themselves.)
+        let merges_itself = matches!(
+            op,
+            Op::Protect { .. } | Op::Mlock { .. } | Op::Munlock { .. }
+        );
+        if !merges_itself && !matches!(op, Op::Fault { .. } | Op::Unmap { .. }) {
             let mut changed = vec![false; self.pages.len()];
             // A map is a new VMA even where it equals what it replaced.
             let remapped = matches!(op, Op::Map { .. });
@@ -237,6 +266,12 @@ impl PageModel {
             Op::Close { ctx } => self.close(ctx),
             Op::Fault { page } => self.fault(page),
             Op::Madvise { start, len, advice } => self.madvise(start, len, advice),
+            Op::Mlock {
+                start,
+                len,
+                onfault,
+            } => self.mlock(start, len, true, onfault),
+            Op::Munlock { start, len } => self.mlock(start, len, false, false),
         }
     }
 
@@ -386,26 +421,111 @@ impl PageModel {
         if !p.prot.write() {
             return Err(Errno::EFAULT);
         }
-        if p.written {
+        self.write_fault(i)
+    }
+
+    /// Whether userfaultfd refuses a fault on the not-there page `p`
+    /// (rule 4).
+    fn uffd_refuses(&self, p: &PageState) -> bool {
+        if p.backing == Backing::Anon {
+            p.uffd.contains(Mode::MISSING)
+        } else {
+            let cached = self.cache.contains(&(p.backing, p.pgoff));
+            (!cached && p.uffd.contains(Mode::MISSING)) || (cached && p.uffd.contains(Mode::MINOR))
+        }
+    }
+
+    /// A write to the mapped, writable page `i` (rules 2 to 4; rule 7 for
+    /// a page that is there read-only).
+    fn write_fault(&mut self, i: usize) -> OpResult {
+        let p = self.pages[i].expect("mapped");
+        if p.pte == Pte::Written {
             return Ok(());
         }
         if !p.flags.has(VmFlags::MAYSHARE) {
             self.anon_vma_prepare(i);
         }
-        let refused = if p.backing == Backing::Anon {
-            p.uffd.contains(Mode::MISSING)
-        } else {
-            let cached = self.cache.contains(&(p.backing, p.pgoff));
-            (!cached && p.uffd.contains(Mode::MISSING)) || (cached && p.uffd.contains(Mode::MINOR))
-        };
-        if refused {
+        if p.pte == Pte::None {
+            if self.uffd_refuses(&p) {
+                return Err(Errno::EFAULT);
+            }
+            if p.backing != Backing::Anon {
+                self.cache.insert((p.backing, p.pgoff));
+            }
+        }
+        if let Some(p) = self.pages[i].as_mut() {
+            p.pte = Pte::Written;
+        }
+        Ok(())
+    }
+
+    /// A read of the mapped page `i` (rule 8): the zero page or the file
+    /// page is mapped read-only, no anon_vma.
+    fn read_fault(&mut self, i: usize) -> OpResult {
+        let p = self.pages[i].expect("mapped");
+        if p.pte != Pte::None {
+            return Ok(());
+        }
+        if self.uffd_refuses(&p) {
             return Err(Errno::EFAULT);
         }
         if p.backing != Backing::Anon {
             self.cache.insert((p.backing, p.pgoff));
         }
         if let Some(p) = self.pages[i].as_mut() {
-            p.written = true;
+            p.pte = Pte::Read;
+        }
+        Ok(())
+    }
+
+    /// mlock / mlock2(MLOCK_ONFAULT) (`locked`) or munlock (`!locked`),
+    /// rule 9: page by page the flags change, the first hole stops it with
+    /// ENOMEM (keeping what changed); then mlock without onfault populates
+    /// the range page by page: a write fault where the page is writable
+    /// and private, a read fault otherwise; the first fault that fails
+    /// (PROT_NONE, or refused by userfaultfd) makes it ENOMEM, the flags
+    /// staying set.
+    pub fn mlock(&mut self, start: Page, len: Page, locked: bool, onfault: bool) -> OpResult {
+        if len == 0 {
+            return Ok(());
+        }
+        if self.pages[start as usize].is_none() {
+            return Err(Errno::ENOMEM);
+        }
+        let before = self.pages[Self::range(start, len)].to_vec();
+        let mut hole = false;
+        for page in &mut self.pages[Self::range(start, len)] {
+            let Some(p) = page else {
+                hole = true;
+                break;
+            };
+            p.flags.set(VmFlags::LOCKED, locked);
+            p.flags.set(VmFlags::LOCKONFAULT, locked && onfault);
+        }
+        // The flags and merges of every VMA first (rule 5), then populate.
+        let mut changed = vec![false; self.pages.len()];
+        for (j, old) in Self::range(start, len).zip(before) {
+            changed[j] = self.pages[j].is_some() && self.pages[j] != old;
+        }
+        self.merge_around(&changed);
+        if hole {
+            return Err(Errno::ENOMEM);
+        }
+        if !locked || onfault {
+            return Ok(());
+        }
+        for i in Self::range(start, len) {
+            let p = self.pages[i].expect("mapped: checked above");
+            let r = if p.prot == Prot::NONE {
+                Err(Errno::EFAULT)
+            } else if p.prot.write() && !p.flags.has(VmFlags::SHARED) {
+                self.write_fault(i)
+            } else {
+                self.read_fault(i)
+            };
+            if r.is_err() {
+                return Err(Errno::ENOMEM);
+            }
         }
         Ok(())
     }
@@ -453,7 +573,7 @@ impl PageModel {
                 uffd: Mode::NONE,
                 ctx: None,
                 anon_vma: None,
-                written: false,
+                pte: Pte::None,
             });
         }
         Ok(())
@@ -473,32 +593,60 @@ impl PageModel {
     /// mprotect: page by page from `start`; the first hole stops it with
     /// ENOMEM, keeping what was already changed.
     pub fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
-        for page in &mut self.pages[Self::range(start, len)] {
-            let Some(p) = page else {
+        let end = (start + len) as usize;
+        let mut i = start as usize;
+        // VMA by VMA, as mprotect_fixup goes: change it, merge it (rule 5),
+        // populate it (rule 10), then the next.
+        while i < end {
+            if self.pages[i].is_none() {
                 return Err(Errno::ENOMEM);
-            };
-            if prot.write() && !p.flags.has(VmFlags::MAYWRITE) {
-                return Err(Errno::EACCES);
             }
-            let old = p.flags;
-            let was_writable = p.prot.write();
-            if prot.write() {
-                let exempt = old.has(VmFlags::ACCOUNT)
-                    || was_writable
-                    || old.has(VmFlags::SHARED)
-                    || old.has(VmFlags::NORESERVE);
-                if !exempt {
-                    p.flags.set(VmFlags::ACCOUNT, true);
+            let run = i..self.vma_of(i).end.min(end);
+            let before = self.pages[run.clone()].to_vec();
+            let mut populate = false;
+            for page in &mut self.pages[run.clone()] {
+                let p = page.as_mut().expect("one VMA: mapped");
+                if prot.write() && !p.flags.has(VmFlags::MAYWRITE) {
+                    return Err(Errno::EACCES);
                 }
-            } else if old.has(VmFlags::ACCOUNT)
-                && p.backing == Backing::Anon
-                && p.anon_vma.is_none()
-            {
-                // Rule 6: private anonymous memory with no anon_vma gives
-                // its VM_ACCOUNT back.
-                p.flags.set(VmFlags::ACCOUNT, false);
+                let old = p.flags;
+                let was_writable = p.prot.write();
+                // Rule 10: a locked private page made writable is populated.
+                let locked_private = old.has(VmFlags::LOCKED)
+                    && !old.has(VmFlags::LOCKONFAULT)
+                    && !old.has(VmFlags::SHARED);
+                populate = locked_private && !was_writable && prot.write();
+                if prot.write() {
+                    let exempt = old.has(VmFlags::ACCOUNT)
+                        || was_writable
+                        || old.has(VmFlags::SHARED)
+                        || old.has(VmFlags::NORESERVE);
+                    if !exempt {
+                        p.flags.set(VmFlags::ACCOUNT, true);
+                    }
+                } else if old.has(VmFlags::ACCOUNT)
+                    && p.backing == Backing::Anon
+                    && p.anon_vma.is_none()
+                {
+                    // Rule 6: private anonymous memory with no anon_vma
+                    // gives its VM_ACCOUNT back.
+                    p.flags.set(VmFlags::ACCOUNT, false);
+                }
+                p.prot = prot;
             }
-            p.prot = prot;
+            let mut changed = vec![false; self.pages.len()];
+            for (j, old) in run.clone().zip(before) {
+                changed[j] = self.pages[j] != old;
+            }
+            self.merge_around(&changed);
+            if populate {
+                for j in run.clone() {
+                    if self.write_fault(j).is_err() {
+                        break;
+                    }
+                }
+            }
+            i = run.end;
         }
         Ok(())
     }

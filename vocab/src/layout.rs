@@ -65,8 +65,8 @@ impl fmt::Display for Backing {
 }
 
 /// The VmFlags bits (besides prot and uffd) that decide merging and that
-/// smaps shows: `ac nr sh ms mw`, and those madvise sets: `dc wf dd hg nh
-/// mg`.
+/// smaps shows: `ac nr sh ms mw`, those madvise sets: `dc wf dd hg nh mg`,
+/// and those mlock sets: `lo lf`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct VmFlags(pub u16);
 
@@ -93,9 +93,13 @@ impl VmFlags {
     pub const NOHUGEPAGE: u16 = 512;
     /// VM_MERGEABLE (`mg`): MADV_MERGEABLE.
     pub const MERGEABLE: u16 = 1024;
+    /// VM_LOCKED (`lo`): mlock.
+    pub const LOCKED: u16 = 2048;
+    /// VM_LOCKONFAULT (`lf`): mlock2(MLOCK_ONFAULT).
+    pub const LOCKONFAULT: u16 = 4096;
 
     /// Names in display order, with the smaps code of each.
-    pub const NAMES: [(u16, &'static str, &'static str); 11] = [
+    pub const NAMES: [(u16, &'static str, &'static str); 13] = [
         (Self::ACCOUNT, "account", "ac"),
         (Self::NORESERVE, "noreserve", "nr"),
         (Self::SHARED, "shared", "sh"),
@@ -107,6 +111,8 @@ impl VmFlags {
         (Self::HUGEPAGE, "hugepage", "hg"),
         (Self::NOHUGEPAGE, "nohugepage", "nh"),
         (Self::MERGEABLE, "mergeable", "mg"),
+        (Self::LOCKED, "locked", "lo"),
+        (Self::LOCKONFAULT, "lockonfault", "lf"),
     ];
 
     pub const fn has(self, bit: u16) -> bool {

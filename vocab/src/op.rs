@@ -357,6 +357,16 @@ pub enum Op {
         len: Page,
         advice: Advice,
     },
+    /// `mlock START LEN` (mlock2 with no flags) or `mlock START LEN onfault`
+    /// (MLOCK_ONFAULT): sets VM_LOCKED (and VM_LOCKONFAULT), then, without
+    /// onfault, populates the range.
+    Mlock {
+        start: Page,
+        len: Page,
+        onfault: bool,
+    },
+    /// `munlock START LEN`: clears VM_LOCKED and VM_LOCKONFAULT.
+    Munlock { start: Page, len: Page },
     /// `fault PAGE`: a one-byte write at PAGE, as a user store would do it
     /// (the kernel backend writes with `process_vm_writev` to itself, every
     /// uffd opened with UFFD_FEATURE_SIGBUS, so a write userfaultfd refuses
@@ -377,11 +387,13 @@ impl Op {
             Op::Close { .. } => "close",
             Op::Fault { .. } => "fault",
             Op::Madvise { .. } => "madvise",
+            Op::Mlock { .. } => "mlock",
+            Op::Munlock { .. } => "munlock",
         }
     }
 
     /// All op names, in declaration order (for statistics tables).
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 10] = [
         "map",
         "unmap",
         "protect",
@@ -390,6 +402,8 @@ impl Op {
         "close",
         "fault",
         "madvise",
+        "mlock",
+        "munlock",
     ];
 
     /// The page range the op touches, if it has one.
@@ -400,7 +414,9 @@ impl Op {
             | Op::Protect { start, len, .. }
             | Op::Register { start, len, .. }
             | Op::Unregister { start, len, .. }
-            | Op::Madvise { start, len, .. } => Some((start, len)),
+            | Op::Madvise { start, len, .. }
+            | Op::Mlock { start, len, .. }
+            | Op::Munlock { start, len } => Some((start, len)),
             Op::Fault { page } => Some((page, 1)),
             Op::Close { .. } => None,
         }
@@ -529,6 +545,22 @@ impl Op {
                 let (start, len) = range(start, len);
                 Op::Madvise { start, len, advice }
             }
+            Op::Mlock {
+                start,
+                len,
+                onfault,
+            } => {
+                let (start, len) = range(start, len);
+                Op::Mlock {
+                    start,
+                    len,
+                    onfault,
+                }
+            }
+            Op::Munlock { start, len } => {
+                let (start, len) = range(start, len);
+                Op::Munlock { start, len }
+            }
         }
     }
 }
@@ -554,6 +586,17 @@ impl fmt::Display for Op {
             Op::Close { ctx } => write!(f, "close {ctx}"),
             Op::Fault { page } => write!(f, "fault {page}"),
             Op::Madvise { start, len, advice } => write!(f, "madvise {start} {len} {advice}"),
+            Op::Mlock {
+                start,
+                len,
+                onfault: false,
+            } => write!(f, "mlock {start} {len}"),
+            Op::Mlock {
+                start,
+                len,
+                onfault: true,
+            } => write!(f, "mlock {start} {len} onfault"),
+            Op::Munlock { start, len } => write!(f, "munlock {start} {len}"),
         }
     }
 }
@@ -620,12 +663,15 @@ impl FromStr for Op {
             "close" => (2, "close CTX"),
             "fault" => (2, "fault PAGE"),
             "madvise" => (4, "madvise START LEN ADVICE"),
+            "mlock" if w.len() == 4 => (4, "mlock START LEN onfault"),
+            "mlock" => (3, "mlock START LEN [onfault]"),
+            "munlock" => (3, "munlock START LEN"),
             _ => {
                 return Err(ParseError {
                     col: col0,
                     msg: format!(
                         "unknown operation {name:?}: expected map, unmap, protect, register, \
-                         unregister, close, fault or madvise"
+                         unregister, close, fault, madvise, mlock or munlock"
                     ),
                 })
             }
@@ -698,6 +744,24 @@ impl FromStr for Op {
             "fault" => Op::Fault {
                 page: field(&w, 1, "PAGE", num)?,
             },
+            "mlock" => Op::Mlock {
+                start: field(&w, 1, "START", num)?,
+                len: field(&w, 2, "LEN", num)?,
+                onfault: match w.get(3) {
+                    None => false,
+                    Some(&(_, "onfault")) => true,
+                    Some(&(col, other)) => {
+                        return Err(ParseError {
+                            col,
+                            msg: format!("expected `onfault` or nothing, found {other:?}"),
+                        })
+                    }
+                },
+            },
+            "munlock" => Op::Munlock {
+                start: field(&w, 1, "START", num)?,
+                len: field(&w, 2, "LEN", num)?,
+            },
             "madvise" => Op::Madvise {
                 start: field(&w, 1, "START", num)?,
                 len: field(&w, 2, "LEN", num)?,
@@ -733,6 +797,9 @@ mod tests {
             "fault 7",
             "madvise 0 4 dontfork",
             "madvise 2 1 unmergeable",
+            "mlock 0 4",
+            "mlock 1 2 onfault",
+            "munlock 0 16",
         ] {
             let op: Op = line.parse().unwrap();
             assert_eq!(op.to_string(), line);
