@@ -268,21 +268,9 @@ pub fn minimize(
 /// Every op one page to the left (file offsets stay), if none is at page 0.
 fn shift_left(ops: &[Op]) -> Option<Vec<Op>> {
     ops.iter()
-        .map(|op| {
-            let mut op = *op;
-            match &mut op {
-                Op::Map { start, .. }
-                | Op::Unmap { start, .. }
-                | Op::Protect { start, .. }
-                | Op::Register { start, .. }
-                | Op::Unregister { start, .. }
-                | Op::Madvise { start, .. }
-                | Op::Mlock { start, .. }
-                | Op::Munlock { start, .. }
-                | Op::Fault { page: start } => *start = start.checked_sub(1)?,
-                Op::Close { .. } => {}
-            }
-            Some(op)
+        .map(|op| match op.range() {
+            Some((start, len)) => Some(op.with_range(start.checked_sub(1)?, len)),
+            None => Some(*op),
         })
         .collect()
 }
@@ -333,17 +321,25 @@ fn shorter_by_explore(backends: &mut [&mut dyn Backend], pages: Page, ops: Vec<O
 pub fn simpler(op: Op) -> Vec<Op> {
     use uffd_vocab::{Kind, Mode, Prot};
     let mut out = Vec::new();
-    let ranges = |start: Page, len: Page| {
-        let mut r = Vec::new();
-        if len > 1 {
-            r.push((start, len - 1));
-            r.push((start + 1, len - 1));
+    // Any op with a range: one page shorter at either end, or one page to
+    // the left (a `fault` only moves left).
+    match op.range() {
+        Some((page, _)) if matches!(op, Op::Fault { .. }) => {
+            if page > 0 {
+                out.push(op.with_range(page - 1, 1));
+            }
         }
-        if start > 0 {
-            r.push((start - 1, len));
+        Some((start, len)) => {
+            if len > 1 {
+                out.push(op.with_range(start, len - 1));
+                out.push(op.with_range(start + 1, len - 1));
+            }
+            if start > 0 {
+                out.push(op.with_range(start - 1, len));
+            }
         }
-        r
-    };
+        None => {}
+    }
     let fewer_prot = |p: Prot| {
         [Prot::READ, Prot::WRITE, Prot::EXEC]
             .into_iter()
@@ -357,6 +353,8 @@ pub fn simpler(op: Op) -> Vec<Op> {
             .map(move |b| Mode(m.0 & !b))
     };
     let lower = |x: u8| x.checked_sub(1);
+    // What only some ops have: fewer bits, lower numbers, simpler kinds
+    // and simpler ops. An op not named here shrinks by its range alone.
     match op {
         Op::Map {
             start,
@@ -364,14 +362,6 @@ pub fn simpler(op: Op) -> Vec<Op> {
             prot,
             kind,
         } => {
-            for (start, len) in ranges(start, len) {
-                out.push(Op::Map {
-                    start,
-                    len,
-                    prot,
-                    kind,
-                });
-            }
             for prot in fewer_prot(prot) {
                 out.push(Op::Map {
                     start,
@@ -429,11 +419,6 @@ pub fn simpler(op: Op) -> Vec<Op> {
                 });
             }
         }
-        Op::Unmap { start, len } => {
-            for (start, len) in ranges(start, len) {
-                out.push(Op::Unmap { start, len });
-            }
-        }
         Op::Protect { start, len, prot } => {
             if len > 0 {
                 out.push(Op::Map {
@@ -442,9 +427,6 @@ pub fn simpler(op: Op) -> Vec<Op> {
                     prot,
                     kind: Kind::Anon,
                 });
-            }
-            for (start, len) in ranges(start, len) {
-                out.push(Op::Protect { start, len, prot });
             }
             for prot in fewer_prot(prot) {
                 out.push(Op::Protect { start, len, prot });
@@ -456,14 +438,6 @@ pub fn simpler(op: Op) -> Vec<Op> {
             len,
             mode,
         } => {
-            for (start, len) in ranges(start, len) {
-                out.push(Op::Register {
-                    ctx,
-                    start,
-                    len,
-                    mode,
-                });
-            }
             for mode in fewer_mode(mode) {
                 out.push(Op::Register {
                     ctx,
@@ -488,9 +462,6 @@ pub fn simpler(op: Op) -> Vec<Op> {
                 len,
                 mode: Mode::MISSING,
             });
-            for (start, len) in ranges(start, len) {
-                out.push(Op::Unregister { ctx, start, len });
-            }
             if let Some(ctx) = lower(ctx) {
                 out.push(Op::Unregister { ctx, start, len });
             }
@@ -500,41 +471,16 @@ pub fn simpler(op: Op) -> Vec<Op> {
                 out.push(Op::Close { ctx });
             }
         }
-        Op::Fault { page } => {
-            if page > 0 {
-                out.push(Op::Fault { page: page - 1 });
-            }
-        }
-        Op::Madvise { start, len, advice } => {
-            for (start, len) in ranges(start, len) {
-                out.push(Op::Madvise { start, len, advice });
-            }
-        }
         Op::Mlock {
             start,
             len,
-            onfault,
-        } => {
-            for (start, len) in ranges(start, len) {
-                out.push(Op::Mlock {
-                    start,
-                    len,
-                    onfault,
-                });
-            }
-            if onfault {
-                out.push(Op::Mlock {
-                    start,
-                    len,
-                    onfault: false,
-                });
-            }
-        }
-        Op::Munlock { start, len } => {
-            for (start, len) in ranges(start, len) {
-                out.push(Op::Munlock { start, len });
-            }
-        }
+            onfault: true,
+        } => out.push(Op::Mlock {
+            start,
+            len,
+            onfault: false,
+        }),
+        _ => {}
     }
     out
 }

@@ -422,6 +422,28 @@ impl Op {
         }
     }
 
+    /// The same op over another range (a `fault` takes `start` as its page;
+    /// an op without a range is returned as it is).
+    pub fn with_range(self, new_start: Page, new_len: Page) -> Op {
+        let mut op = self;
+        match &mut op {
+            Op::Map { start, len, .. }
+            | Op::Unmap { start, len }
+            | Op::Protect { start, len, .. }
+            | Op::Register { start, len, .. }
+            | Op::Unregister { start, len, .. }
+            | Op::Madvise { start, len, .. }
+            | Op::Mlock { start, len, .. }
+            | Op::Munlock { start, len } => {
+                *start = new_start;
+                *len = new_len;
+            }
+            Op::Fault { page } => *page = new_start,
+            Op::Close { .. } => {}
+        }
+        op
+    }
+
     /// Checks that the op stays inside an arena of `pages` pages and names
     /// only contexts and files that exist. A violation is a bad input, not an
     /// errno: no backend ever sees such an op.
@@ -843,6 +865,22 @@ mod tests {
             .unwrap()
             .validate(16)
             .is_err());
+    }
+
+    #[test]
+    fn with_range_keeps_everything_else() {
+        for line in [
+            "map 2 3 r-- file=1@5",
+            "madvise 2 3 dontdump",
+            "mlock 2 3 onfault",
+        ] {
+            let op: Op = line.parse().unwrap();
+            let moved = op.with_range(1, 2);
+            assert_eq!(moved.range(), Some((1, 2)));
+            assert_eq!(moved.with_range(2, 3), op);
+        }
+        let f: Op = "fault 4".parse().unwrap();
+        assert_eq!(f.with_range(3, 1).to_string(), "fault 3");
     }
 
     #[test]
