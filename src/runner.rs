@@ -324,11 +324,10 @@ pub fn simpler(op: Op) -> Vec<Op> {
     // Any op with a range: one page shorter at either end, or one page to
     // the left (a `fault` only moves left).
     match op.range() {
-        Some((page, _)) if matches!(op, Op::Fault { .. }) => {
-            if page > 0 {
-                out.push(op.with_range(page - 1, 1));
-            }
+        Some((page, _)) if matches!(op, Op::Fault { .. }) && page > 0 => {
+            out.push(op.with_range(page - 1, 1));
         }
+        Some(_) if matches!(op, Op::Fault { .. }) => {}
         Some((start, len)) => {
             if len > 1 {
                 out.push(op.with_range(start, len - 1));
