@@ -874,4 +874,42 @@ mod tests {
         let (m, _) = run(8, "map 0 8 rw- shmem\nprotect 2 2 r--\nprotect 2 2 rw-");
         assert_eq!(m.layout().len(), 1);
     }
+
+    #[test]
+    fn open_contexts_and_name() {
+        let (m, _) = run(
+            8,
+            "map 0 8 rw- anon\nregister 2 0 4 wp\nunregister 0 4 4\nclose 2",
+        );
+        assert_eq!(m.open_contexts().to_string(), "0");
+        assert_eq!(m.name(), "model");
+    }
+
+    /// The fingerprint tells apart what the layout does not show (pages
+    /// written, the page cache) and not what only names differ in.
+    #[test]
+    fn the_fingerprint_sees_the_whole_state_up_to_names() {
+        let print = |trace: &str| run(8, trace).0.fingerprint().unwrap();
+        let base = "map 0 4 rw- file=0@0\nmap 4 4 rw- anon";
+        assert_ne!(print(base), print(&format!("{base}\nfault 5")));
+        assert_eq!(
+            print(&format!("{base}\nfault 5")),
+            print(&format!("{base}\nfault 5\nfault 5"))
+        );
+        // The page cache of a file page written through one mapping.
+        assert_ne!(
+            print("map 0 4 rw- shared-file=0@0\nfault 1\nmap 0 4 rw- shared-file=0@0"),
+            print("map 0 4 rw- shared-file=0@0\nmap 0 4 rw- shared-file=0@0")
+        );
+        // A shmem object's cache, whatever the object is called inside.
+        let shmem = "map 0 2 rw- shmem\nmap 2 2 rw- shmem\nfault 3";
+        assert_eq!(
+            print(shmem),
+            print(&format!("map 6 1 rw- shmem\nunmap 6 1\n{shmem}"))
+        );
+        assert_ne!(
+            print(shmem),
+            print("map 0 2 rw- shmem\nmap 2 2 rw- shmem\nfault 1")
+        );
+    }
 }
