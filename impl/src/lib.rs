@@ -705,6 +705,40 @@ mod tests {
                 o.report
             );
         }
+        // An empty VMA, and one filed under a key that is not its start.
+        for (key, start, end) in [(4u64, 4u64, 4u64), (4, 5, 6)] {
+            let mut imp = IntervalImpl::new(8);
+            run_all(&mut imp, "map 0 2 rw- anon");
+            let mut v = *imp.vmas.get(&0).unwrap();
+            (v.start, v.end) = (start, end);
+            imp.vmas.insert(key, v);
+            // (An op that does not walk the broken map: only the check sees it.)
+            let o = imp.step(&"unmap 3 1".parse().unwrap()).unwrap();
+            assert!(
+                !o.report.violations.is_empty(),
+                "[{start},{end}) under {key}: {:?}",
+                o.report
+            );
+        }
+        // The window reaches the first VMA after the op's range, and no
+        // further: a broken VMA right there is seen, and so is one inside.
+        for (op, broken_at) in [("madvise 0 2 dodump", 2u64), ("madvise 0 2 dodump", 0)] {
+            let mut imp = IntervalImpl::new(8);
+            run_all(
+                &mut imp,
+                "map 0 2 rw- anon\nmap 2 2 r-- anon\nmap 6 2 rw- anon",
+            );
+            imp.vmas.get_mut(&broken_at).unwrap().attrs.ctx = Some(1);
+            let o = imp.step(&op.parse().unwrap()).unwrap();
+            assert!(
+                o.report
+                    .violations
+                    .iter()
+                    .any(|(_, t)| t.contains("uffd bits set iff")),
+                "{op} with a broken VMA at {broken_at}: {:?}",
+                o.report
+            );
+        }
         // A sound map says nothing.
         let mut imp = IntervalImpl::new(8);
         let steps = run_all(&mut imp, "map 0 4 rw- anon\nmap 4 2 r-- anon\nunmap 7 1");
