@@ -6,8 +6,7 @@
 
 use uffd_vocab::{Advice, Backing, Errno, OpResult, Page, VmFlags};
 
-use crate::merge::Vmg;
-use crate::{Attrs, IntervalImpl, VmaState};
+use crate::{IntervalImpl, VmaState};
 
 /// Coverage events: each madvise flag set and cleared.
 pub const FLAG_EVENTS: [(u16, &str, &str); 6] = [
@@ -134,35 +133,16 @@ impl IntervalImpl {
             }
             Advice::Unmergeable => flags.set(VmFlags::MERGEABLE, false),
         }
-        self.madvise_update_vma(prev, vma, start, end, flags);
+        // madvise_update_vma()
+        self.vma_modify_flags(
+            "madvise_update_vma",
+            prev,
+            vma,
+            start,
+            end,
+            flags,
+            &FLAG_EVENTS,
+        );
         Ok(())
-    }
-
-    /// `madvise_update_vma`: nothing when the flags stay, else merge or
-    /// split through `vma_modify`; `*prev` becomes the VMA that covers the
-    /// range.
-    fn madvise_update_vma(
-        &mut self,
-        prev: &mut Option<VmaState>,
-        vma: VmaState,
-        start: Page,
-        end: Page,
-        flags: VmFlags,
-    ) {
-        if flags == vma.attrs.flags {
-            *prev = Some(vma);
-            return;
-        }
-        for (bit, set, cleared) in FLAG_EVENTS {
-            match (vma.attrs.flags.has(bit), flags.has(bit)) {
-                (false, true) => self.event(set),
-                (true, false) => self.event(cleared),
-                _ => {}
-            }
-        }
-        let new = Attrs { flags, ..vma.attrs };
-        let pgoff = vma.pgoff.wrapping_add(start.wrapping_sub(vma.start));
-        let vmg = Vmg::existing("madvise_update_vma", *prev, vma, start, end, pgoff, new);
-        *prev = self.vma_modify(vmg);
     }
 }

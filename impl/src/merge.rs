@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use uffd_vocab::{MergeCase, Page};
+use uffd_vocab::{MergeCase, Page, VmFlags};
 
 use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
 
@@ -518,6 +518,39 @@ impl IntervalImpl {
             }
         };
         self.set_attrs(res.start, attrs)
+    }
+
+    /// `vma_modify_flags`: the range `[start, end)` of `vma` gets `flags`.
+    /// Nothing when they stay (`*prev` becomes `vma`); else merged or split
+    /// through [`IntervalImpl::vma_modify`], `*prev` becoming the VMA that
+    /// covers the range. `events` names, for each flag bit, the coverage
+    /// events of setting and of clearing it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn vma_modify_flags(
+        &mut self,
+        caller: &'static str,
+        prev: &mut Option<VmaState>,
+        vma: VmaState,
+        start: Page,
+        end: Page,
+        flags: VmFlags,
+        events: &[(u16, &'static str, &'static str)],
+    ) {
+        if flags == vma.attrs.flags {
+            *prev = Some(vma);
+            return;
+        }
+        for &(bit, set, cleared) in events {
+            match (vma.attrs.flags.has(bit), flags.has(bit)) {
+                (false, true) => self.event(set),
+                (true, false) => self.event(cleared),
+                _ => {}
+            }
+        }
+        let new = Attrs { flags, ..vma.attrs };
+        let pgoff = vma.pgoff.wrapping_add(start.wrapping_sub(vma.start));
+        let vmg = Vmg::existing(caller, *prev, vma, start, end, pgoff, new);
+        *prev = self.vma_modify(vmg);
     }
 
     /// Applies a plan: deletes, moves one edge, extends the kept VMA.

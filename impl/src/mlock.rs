@@ -6,8 +6,21 @@
 
 use uffd_vocab::{Errno, OpResult, Page, VmFlags};
 
-use crate::merge::Vmg;
-use crate::{Attrs, IntervalImpl, VmaState};
+use crate::{IntervalImpl, VmaState};
+
+/// Coverage events: the lock flags set and cleared.
+const LOCK_EVENTS: [(u16, &str, &str); 2] = [
+    (
+        VmFlags::LOCKED,
+        "mlock sets locked",
+        "munlock clears locked",
+    ),
+    (
+        VmFlags::LOCKONFAULT,
+        "mlock sets lockonfault",
+        "munlock clears lockonfault",
+    ),
+];
 
 impl IntervalImpl {
     /// `do_mlock` (`locked`: VM_LOCKED, with `onfault` VM_LOCKONFAULT too)
@@ -64,7 +77,16 @@ impl IntervalImpl {
             flags.set(VmFlags::LOCKED, locked);
             flags.set(VmFlags::LOCKONFAULT, locked && onfault);
             tmp = vma.end.min(end);
-            self.mlock_fixup(&mut prev, vma, nstart, tmp, flags);
+            // mlock_fixup()
+            self.vma_modify_flags(
+                "mlock_fixup",
+                &mut prev,
+                vma,
+                nstart,
+                tmp,
+                flags,
+                &LOCK_EVENTS,
+            );
             tmp = prev.map_or(tmp, |p| p.end.min(end).max(tmp));
             nstart = tmp;
             if nstart >= end {
@@ -75,44 +97,6 @@ impl IntervalImpl {
             return Err(Errno::ENOMEM);
         }
         Ok(())
-    }
-
-    /// `mlock_fixup`: nothing when the flags stay, else merge or split.
-    fn mlock_fixup(
-        &mut self,
-        prev: &mut Option<VmaState>,
-        vma: VmaState,
-        start: Page,
-        end: Page,
-        flags: VmFlags,
-    ) {
-        if flags == vma.attrs.flags {
-            *prev = Some(vma);
-            return;
-        }
-        let old = vma.attrs.flags;
-        for (bit, set, cleared) in [
-            (
-                VmFlags::LOCKED,
-                "mlock sets locked",
-                "munlock clears locked",
-            ),
-            (
-                VmFlags::LOCKONFAULT,
-                "mlock sets lockonfault",
-                "munlock clears lockonfault",
-            ),
-        ] {
-            match (old.has(bit), flags.has(bit)) {
-                (false, true) => self.event(set),
-                (true, false) => self.event(cleared),
-                _ => {}
-            }
-        }
-        let new = Attrs { flags, ..vma.attrs };
-        let pgoff = vma.pgoff.wrapping_add(start.wrapping_sub(vma.start));
-        let vmg = Vmg::existing("mlock_fixup", *prev, vma, start, end, pgoff, new);
-        *prev = self.vma_modify(vmg);
     }
 
     /// `__mm_populate(start, len, 0)`: VMA by VMA,
