@@ -177,6 +177,8 @@ pub fn explore(
     let mut states_by_depth = vec![1];
     let mut level: Vec<u32> = vec![0];
     let mut truncated = false;
+    // Which backends can fork: asked once, not at every state.
+    let forkable: Vec<bool> = backends.iter().map(|b| b.fork().is_some()).collect();
     let report = |states_by_depth, transitions, stats, failure, truncated| ExploreReport {
         states_by_depth,
         transitions,
@@ -198,9 +200,11 @@ pub fn explore(
             // Bring each backend that can fork to this state once.
             let bases: Vec<Option<Box<dyn Backend>>> = backends
                 .iter_mut()
-                .map(|b| {
-                    let probe = b.fork()?;
-                    drop(probe);
+                .zip(&forkable)
+                .map(|(b, &forks)| {
+                    if !forks {
+                        return None;
+                    }
                     b.reset();
                     for op in &path {
                         let _ = b.step(op);
