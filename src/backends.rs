@@ -86,10 +86,16 @@ pub fn worker_exe() -> Result<std::path::PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find the uffd-check binary: {e}"))
 }
 
-/// One backend for an arena of `pages` pages.
-pub fn make(which: Which, pages: Page, bugs: Bugs) -> Result<Box<dyn Backend>, String> {
+/// One backend for an arena of `pages` pages; `strict` turns the model's
+/// deviation rules off (`uffd_model::Deviation`).
+pub fn make(
+    which: Which,
+    pages: Page,
+    bugs: Bugs,
+    strict: bool,
+) -> Result<Box<dyn Backend>, String> {
     Ok(match which {
-        Which::Model => Box::new(PageModel::new(pages)),
+        Which::Model => Box::new(PageModel::with_strict(pages, strict)),
         Which::Impl => Box::new(IntervalImpl::with_bugs(pages, bugs)),
         Which::Kernel => {
             uffd_kernel::available()?;
@@ -103,8 +109,12 @@ pub fn make_all(
     list: &BackendList,
     pages: Page,
     bugs: Bugs,
+    strict: bool,
 ) -> Result<Vec<Box<dyn Backend>>, String> {
-    list.0.iter().map(|w| make(*w, pages, bugs)).collect()
+    list.0
+        .iter()
+        .map(|w| make(*w, pages, bugs, strict))
+        .collect()
 }
 
 /// Borrows boxed backends the way the checker takes them.

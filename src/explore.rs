@@ -14,7 +14,9 @@
 //!   memory); `mlock` (populating) and `munlock`;
 //! - `register` on ctx 0 or 1 with `missing`, `wp`, `minor` or `missing+wp`;
 //! - `unregister` on ctx 0 or 1; `close` 0 or 1;
-//! - `fault` of every page.
+//! - `fault` of every page;
+//! - `mremap` in place to every other length, and moved (same length) to
+//!   every other page; `open 0 event-remap`; `fork`.
 //!
 //! Any list of backends can be explored (`--backends model,impl,kernel`);
 //! the first is the reference. States are deduplicated on a 128-bit
@@ -28,7 +30,7 @@
 
 use std::collections::HashSet;
 
-use uffd_vocab::{Advice, Backend, Contexts, Kind, Layout, Mode, Op, Page, Prot};
+use uffd_vocab::{Advice, Backend, Contexts, Features, Kind, Layout, Mode, Op, Page, Prot, Remap};
 
 use crate::check::{check_view, Failure, Outcome, Stats, StepView};
 use crate::trace::Trace;
@@ -85,8 +87,33 @@ pub fn alphabet(pages: Page) -> Vec<Op> {
             ops.push(Op::Unregister { ctx, start, len });
         }
     }
+    for &(start, len) in &ranges {
+        for newlen in 1..=pages - start {
+            if newlen != len {
+                ops.push(Op::Mremap {
+                    start,
+                    len,
+                    newlen,
+                    to: Remap::InPlace,
+                });
+            }
+        }
+        for dst in (0..=pages - len).filter(|&d| d != start) {
+            ops.push(Op::Mremap {
+                start,
+                len,
+                newlen: len,
+                to: Remap::Fixed(dst),
+            });
+        }
+    }
     ops.extend((0..2).map(|ctx| Op::Close { ctx }));
+    ops.push(Op::Open {
+        ctx: 0,
+        features: Features::EventRemap,
+    });
     ops.extend((0..pages).map(|page| Op::Fault { page }));
+    ops.push(Op::Fork);
     ops
 }
 

@@ -9,7 +9,7 @@
 //! read-only shared files) stay reachable.
 
 use proptest::prelude::*;
-use uffd_vocab::{Advice, Kind, Mode, Op, Page, Prot, MAX_CTX, MAX_FILES};
+use uffd_vocab::{Advice, Features, Kind, Mode, Op, Page, Prot, Remap, MAX_CTX, MAX_FILES};
 
 /// A range inside an arena of `pages` pages: (start, len), len may be 0.
 pub fn range(pages: Page) -> impl Strategy<Value = (Page, Page)> {
@@ -115,6 +115,51 @@ pub fn mode() -> impl Strategy<Value = Mode> {
     ]
 }
 
+/// An mremap: in place (grow, often up to the next grid page where a
+/// neighbour may start; shrink; or the same), moved to a grid page (most
+/// often keeping its length, as moves usually do), or moved with
+/// DONTUNMAP; the new length is cut to what fits in the arena.
+pub fn mremap(pages: Page) -> impl Strategy<Value = Op> {
+    let grid = (pages / 4).max(1);
+    (range(pages), 0..8u8, range(pages), 0..10u8).prop_map(
+        move |((start, len), how, (dst, other), form)| {
+            // The first page is in the arena, even for a length of 0.
+            let start = start.min(pages - 1);
+            let len = len.min(pages - start);
+            let to = match form {
+                0..=3 => Remap::InPlace,
+                4..=8 => Remap::Fixed(dst),
+                _ => Remap::DontUnmap(dst),
+            };
+            let next_grid = ((start + len) / grid + 1) * grid - start;
+            let newlen = match (to, how) {
+                // In place: mostly grown, up to the next grid page (where a
+                // neighbour often starts) or by a grid step.
+                (Remap::InPlace, 0..=3) => next_grid,
+                (Remap::InPlace, 4) => len + grid,
+                (Remap::InPlace, 5) => len.saturating_sub(grid),
+                (Remap::InPlace, 6) => other,
+                // Moved: mostly the same length.
+                (_, 0..=4) => len,
+                (_, 5) => len + grid,
+                (_, 6) => len.saturating_sub(grid),
+                _ => other,
+            };
+            let room = pages - to.dst().unwrap_or(start);
+            Op::Mremap {
+                start,
+                len,
+                newlen: newlen.min(room),
+                to,
+            }
+        },
+    )
+}
+
+pub fn features() -> impl Strategy<Value = Features> {
+    prop_oneof![Just(Features::None), Just(Features::EventRemap)]
+}
+
 /// One op for an arena of `pages` pages (`pages` ≥ 1).
 pub fn op(pages: Page) -> impl Strategy<Value = Op> {
     // Each alternative is boxed: proptest's union value trees hold every
@@ -149,6 +194,11 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
             .prop_map(|((start, len), onfault)| Op::Mlock { start, len, onfault })
             .boxed(),
         1 => range(pages).prop_map(|(start, len)| Op::Munlock { start, len }).boxed(),
+        8 => mremap(pages).boxed(),
+        2 => (ctx(), features())
+            .prop_map(|(ctx, features)| Op::Open { ctx, features })
+            .boxed(),
+        2 => Just(Op::Fork).boxed(),
     ]
 }
 

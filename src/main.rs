@@ -61,6 +61,11 @@ enum Command {
         /// Where a shrunk failing case is written.
         #[arg(long, default_value = "failures")]
         out: PathBuf,
+        /// Turn the model's deviation rules off: the model states the
+        /// contract alone, and the kernel's known deviations from it are
+        /// findings.
+        #[arg(long)]
+        strict: bool,
         /// Put a historic kernel bug back into the implementation, to see the
         /// harness catch it (may be given more than once).
         #[arg(long, value_parser = bug_names())]
@@ -76,6 +81,11 @@ enum Command {
         /// One JSON object per step instead of drawings.
         #[arg(long)]
         json: bool,
+        /// Turn the model's deviation rules off: the model states the
+        /// contract alone, and the kernel's known deviations from it are
+        /// findings.
+        #[arg(long)]
+        strict: bool,
         /// Put a historic kernel bug back into the implementation.
         #[arg(long, value_parser = bug_names())]
         inject_bug: Vec<String>,
@@ -103,6 +113,11 @@ enum Command {
         /// Where a failing case is written.
         #[arg(long, default_value = "failures")]
         out: PathBuf,
+        /// Turn the model's deviation rules off: the model states the
+        /// contract alone, and the kernel's known deviations from it are
+        /// findings.
+        #[arg(long)]
+        strict: bool,
         /// Put a historic kernel bug back into the implementation.
         #[arg(long, value_parser = bug_names())]
         inject_bug: Vec<String>,
@@ -146,10 +161,11 @@ fn bug_names() -> clap::builder::PossibleValuesParser {
 struct Setup {
     backends: BackendList,
     bugs: Vec<String>,
+    strict: bool,
 }
 
 impl Setup {
-    fn new(kernel: bool, backends: Option<BackendList>, bugs: Vec<String>) -> Setup {
+    fn new(kernel: bool, backends: Option<BackendList>, bugs: Vec<String>, strict: bool) -> Setup {
         let backends = backends.unwrap_or_else(|| {
             let mut v = vec![Which::Model, Which::Impl];
             if kernel {
@@ -157,7 +173,11 @@ impl Setup {
             }
             BackendList(v)
         });
-        Setup { backends, bugs }
+        Setup {
+            backends,
+            bugs,
+            strict,
+        }
     }
     fn impl_bugs(&self) -> uffd_impl::Bugs {
         let names: Vec<&str> = self.bugs.iter().map(String::as_str).collect();
@@ -169,10 +189,13 @@ impl Setup {
         for b in &self.bugs {
             s.push_str(&format!(" --inject-bug {b}"));
         }
+        if self.strict {
+            s.push_str(" --strict");
+        }
         s
     }
     fn make(&self, pages: Page) -> Result<Vec<Box<dyn Backend>>, String> {
-        make_all(&self.backends, pages, self.impl_bugs())
+        make_all(&self.backends, pages, self.impl_bugs(), self.strict)
     }
     /// `live kernel: Linux 6.18.44`, when the kernel is one of the backends.
     fn kernel_note(&self) -> Option<String> {
@@ -243,17 +266,19 @@ fn main() -> ExitCode {
             kernel,
             backends,
             out,
+            strict,
             inject_bug,
         } => {
-            let setup = Setup::new(kernel, backends, inject_bug);
+            let setup = Setup::new(kernel, backends, inject_bug, strict);
             check(seed, cases, ops, pages, &setup, &out)
         }
         Command::Replay {
             file,
             backend,
             json,
+            strict,
             inject_bug,
-        } => replay(&file, &Setup::new(false, backend, inject_bug), json),
+        } => replay(&file, &Setup::new(false, backend, inject_bug, strict), json),
         Command::Bench { vmas, ops } => bench(&vmas, ops),
         Command::Repro { file, output } => repro(&file, output.as_deref()),
         Command::Explore {
@@ -263,9 +288,10 @@ fn main() -> ExitCode {
             backends,
             max_states,
             out,
+            strict,
             inject_bug,
         } => {
-            let setup = Setup::new(kernel, backends, inject_bug);
+            let setup = Setup::new(kernel, backends, inject_bug, strict);
             explore(pages, depth, max_states, &setup, &out)
         }
         Command::Worker => unreachable!("handled above"),
@@ -418,7 +444,7 @@ fn check(
         // Written before any table is printed: see report_failure.
         let _ = std::fs::write(&path, failure_text(f, setup, &command));
     }
-    print_stats(&report.stats);
+    print_stats(&report.stats, setup.strict);
     let secs = wall.as_secs_f64().max(1e-9);
     println!(
         "\nthroughput: {} sequences passed, {} ops in {:.2} s: {:.0} sequences/s, {:.0} ops/s \
@@ -462,7 +488,7 @@ fn check(
     Ok(ExitCode::FAILURE)
 }
 
-fn print_stats(s: &Stats) {
+fn print_stats(s: &Stats, strict: bool) {
     println!("\nops:");
     for name in uffd_vocab::Op::NAMES {
         println!("  {name:<11} {:>10}", s.ops.get(name).copied().unwrap_or(0));
@@ -484,6 +510,19 @@ fn print_stats(s: &Stats) {
     println!("coverage goals (the list is uffd_check::check::GOALS):");
     for g in uffd_check::check::GOALS {
         println!("  {:<72} {:>8}", g.name, g.count(s));
+    }
+    println!(
+        "known deviations of the kernel from the contract (steps where the model's rule \
+         changed the outcome{}):",
+        if strict {
+            "; off with --strict, so none here"
+        } else {
+            "; --strict turns them off"
+        }
+    );
+    for d in uffd_model::Deviation::ALL {
+        let n = s.events.get(d.event()).copied().unwrap_or(0);
+        println!("  {:<72} {n:>8}", d.name());
     }
     if !s.unsupported.is_empty() {
         println!(
@@ -518,8 +557,16 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
             trace.pages
         );
     }
+    let mut deviations = 0;
     let result = run_trace_with(&mut backends, &trace, |v| {
         let o = &v.outcomes[0];
+        let known: Vec<&str> = v
+            .outcomes
+            .iter()
+            .flat_map(|o| o.report.events.iter())
+            .filter_map(|e| e.strip_prefix("deviation "))
+            .collect();
+        deviations += known.len();
         if json {
             println!("{}", uffd_check::check::step_json(v));
         } else {
@@ -537,14 +584,22 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
                     merge_names(&b.report.merges).join(", ")
                 );
             }
+            for d in &known {
+                println!("  the model applied the known deviation {d} (--strict: the contract)");
+            }
         }
     });
     match result {
         Ok(_) => {
             if !json {
                 println!(
-                    "\nok: {} steps, every invariant held on {names}",
+                    "\nok: {} steps, every invariant held on {names}{}",
                     trace.steps.len(),
+                    if deviations > 0 {
+                        format!(" ({deviations} step(s) by a known deviation rule)")
+                    } else {
+                        String::new()
+                    }
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -634,7 +689,7 @@ fn explore(
             String::new()
         }
     );
-    print_stats(&r.stats);
+    print_stats(&r.stats, setup.strict);
     match r.failure {
         None => {
             println!("\nno failures");

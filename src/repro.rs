@@ -27,7 +27,7 @@
 use std::fmt::Write as _;
 
 use uffd_vocab::layout::SMAPS_IGNORED;
-use uffd_vocab::{result_name, Backend, Kind, Mode, Op, Prot, VmFlags};
+use uffd_vocab::{result_name, Backend, Features, Kind, Mode, Op, Prot, Remap, VmFlags};
 
 use crate::trace::Trace;
 
@@ -35,12 +35,26 @@ use crate::trace::Trace;
 /// the layout after it, one VMA a line in the text form.
 pub type Expectation = (String, Vec<String>);
 
-/// What the page model expects of each step of `trace`, as the kernel can
-/// see it: the result name and the layout projected onto
+/// What the contract (the page model with its deviation rules off,
+/// `--strict`) expects of each step of `trace`, as the kernel can see it:
+/// the result name and the layout projected onto
 /// [`uffd_kernel::UNOBSERVED`] (so `anon@?` and `anon_vma=?`), one entry a
 /// step.
 pub fn model_expectation(trace: &Trace) -> Vec<Expectation> {
-    let mut model = uffd_model::PageModel::new(trace.pages);
+    expectations(trace, true)
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect()
+}
+
+/// What the page model expects with its deviation rules on (what the
+/// kernel is known to do), each step with the deviation events it reported.
+pub fn kernel_expectation(trace: &Trace) -> Vec<(Expectation, Vec<&'static str>)> {
+    expectations(trace, false)
+}
+
+fn expectations(trace: &Trace, strict: bool) -> Vec<(Expectation, Vec<&'static str>)> {
+    let mut model = uffd_model::PageModel::with_strict(trace.pages, strict);
     trace
         .steps
         .iter()
@@ -49,9 +63,43 @@ pub fn model_expectation(trace: &Trace) -> Vec<Expectation> {
                 .step(&s.op)
                 .expect("the page model answers every op of the language");
             (
-                result_name(&o.result),
-                o.layout.project(uffd_kernel::UNOBSERVED).lines(),
+                (
+                    result_name(&o.result),
+                    o.layout.project(uffd_kernel::UNOBSERVED).lines(),
+                ),
+                o.report.events,
             )
+        })
+        .collect()
+}
+
+/// For each step where what the kernel is known to do differs from the
+/// contract: that expectation, and why (the deviation, or the step whose
+/// deviation it follows from).
+fn known_deviations(trace: &Trace) -> Vec<Option<(Expectation, String)>> {
+    let mut first: Option<usize> = None;
+    let contract = model_expectation(trace);
+    kernel_expectation(trace)
+        .into_iter()
+        .zip(&contract)
+        .enumerate()
+        .map(|(i, ((known, events), want))| {
+            if known == *want {
+                return None;
+            }
+            let names: Vec<&str> = events
+                .iter()
+                .filter_map(|e| e.strip_prefix("deviation "))
+                .collect();
+            let why = if !names.is_empty() {
+                first.get_or_insert(i);
+                format!("known deviation: {}", names.join(", "))
+            } else if let Some(k) = first {
+                format!("follows from the known deviation at step {}", k + 1)
+            } else {
+                "the kernel's known behaviour".to_string()
+            };
+            Some((known, why))
         })
         .collect()
 }
@@ -87,11 +135,30 @@ pub fn repro_c_with(trace: &Trace, name: &str, expected: Vec<Expectation>) -> St
         }
         out.push_str("\tNULL,\n};\n");
     }
+    let known = known_deviations(trace);
+    for (i, k) in known.iter().enumerate() {
+        if let Some(((_, lines), _)) = k {
+            let _ = writeln!(out, "static const char *const known_{}[] = {{", i + 1);
+            for l in lines {
+                let _ = writeln!(out, "\t{},", c_string(l));
+            }
+            out.push_str("\tNULL,\n};\n");
+        }
+    }
     out.push_str("\nstatic const struct step steps[NSTEPS + 1] = {\n");
     for (i, (step, (result, _))) in trace.steps.iter().zip(&expected).enumerate() {
+        let known = match &known[i] {
+            Some(((r, _), why)) => format!(
+                ", .known_result = {}, .known_layout = known_{}, .known_why = {}",
+                c_string(r),
+                i + 1,
+                c_string(why)
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "\t{{ .line = {}, {}, .expect_result = {}, .expect_layout = expect_{} }},",
+            "\t{{ .line = {}, {}, .expect_result = {}, .expect_layout = expect_{}{known} }},",
             c_string(&step.op.to_string()),
             op_fields(&step.op),
             c_string(result),
@@ -160,6 +227,27 @@ fn op_fields(op: &Op) -> String {
         Op::Munlock { start, len } => {
             format!(".op = OP_MUNLOCK, .start = {start}, .len = {len}")
         }
+        Op::Mremap {
+            start,
+            len,
+            newlen,
+            to,
+        } => {
+            let (how, dst) = match to {
+                Remap::InPlace => ("REMAP_IN_PLACE", 0),
+                Remap::Fixed(d) => ("REMAP_FIXED", d),
+                Remap::DontUnmap(d) => ("REMAP_DONTUNMAP", d),
+            };
+            format!(
+                ".op = OP_MREMAP, .start = {start}, .len = {len}, .newlen = {newlen}, \
+                 .to = {how}, .dst = {dst}"
+            )
+        }
+        Op::Open { ctx, features } => format!(
+            ".op = OP_OPEN, .ctx = {ctx}, .event_remap = {}",
+            u8::from(features == Features::EventRemap)
+        ),
+        Op::Fork => ".op = OP_FORK".to_string(),
     }
 }
 
@@ -292,6 +380,9 @@ const PRELUDE: &str = r##"
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -299,9 +390,11 @@ const PRELUDE: &str = r##"
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
@@ -319,6 +412,12 @@ const PRELUDE: &str = r##"
 #endif
 #ifndef UFFD_FEATURE_SIGBUS
 #define UFFD_FEATURE_SIGBUS (1 << 7)
+#endif
+#ifndef UFFD_FEATURE_EVENT_REMAP
+#define UFFD_FEATURE_EVENT_REMAP (1 << 2)
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
 #endif
 /* The madvise advices of the trace language, for older headers. */
 #ifndef MADV_DONTFORK
@@ -368,7 +467,8 @@ const PRELUDE: &str = r##"
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 enum { OP_MAP, OP_UNMAP, OP_PROTECT, OP_REGISTER, OP_UNREGISTER, OP_CLOSE, OP_FAULT, OP_MADVISE,
-       OP_MLOCK, OP_MUNLOCK };
+       OP_MLOCK, OP_MUNLOCK, OP_MREMAP, OP_OPEN, OP_FORK };
+enum { REMAP_IN_PLACE, REMAP_FIXED, REMAP_DONTUNMAP };
 enum { K_ANON, K_ANON_NORESERVE, K_SHMEM, K_FILE, K_SHARED_FILE, K_SHARED_RO_FILE };
 
 /* One op of the trace (pages relative to the arena) and what it must give. */
@@ -384,8 +484,16 @@ struct step {
 	unsigned long long mode;
 	int advice;
 	int onfault;
+	unsigned long newlen, dst;
+	int to;
+	int event_remap;
 	const char *expect_result;
 	const char *const *expect_layout; /* NULL-terminated */
+	/* Where the kernel is known to depart from the contract: what it does
+	 * instead, and which deviation that is (NULL elsewhere). */
+	const char *known_result;
+	const char *const *known_layout;
+	const char *known_why;
 };
 
 /* An smaps VmFlags code: its bit, and its name in the text form. */
@@ -404,6 +512,8 @@ static ino_t guard_ino;
 static int memfd_rw[NFILES], memfd_ro[NFILES];
 static ino_t memfd_ino[NFILES];
 static int uffd[NCTX] = { -1, -1, -1, -1 };
+static int uffd_remap[NCTX];	/* opened with UFFD_FEATURE_EVENT_REMAP */
+static char *child_smaps;	/* the last fork child's smaps, read once */
 
 /* A growable list of lines. */
 struct lines {
@@ -474,7 +584,7 @@ static void result_name(int err, char *buf, size_t n)
  * UFFD_FEATURE_SIGBUS, so a fault userfaultfd would report is refused
  * (EFAULT for process_vm_writev) instead of waiting for a monitor.
  */
-static int uffd_open(char *why, size_t n)
+static int uffd_open(unsigned long long features, char *why, size_t n)
 {
 	int flags = O_CLOEXEC | O_NONBLOCK;
 	int sys_err, dev, e;
@@ -508,7 +618,7 @@ static int uffd_open(char *why, size_t n)
 	}
 	memset(&api, 0, sizeof(api));
 	api.api = UFFD_API;
-	api.features = UFFD_FEATURE_SIGBUS;
+	api.features = UFFD_FEATURE_SIGBUS | features;
 	if (ioctl((int)fd, UFFDIO_API, &api)) {
 		snprintf(why, n, "UFFDIO_API failed: %s", strerror(errno));
 		close((int)fd);
@@ -593,6 +703,42 @@ static int setup(char *why, size_t n)
 	return 0;
 }
 
+static char *slurp(const char *path);
+
+/*
+ * The monitor of an mremap: reads (and drops) the events of the uffds
+ * opened with UFFD_FEATURE_EVENT_REMAP until `*arg`, a pipe, is readable.
+ * The kernel does not return from mremap before the REMAP event of a
+ * moved registered VMA has been read.
+ */
+static void *drain_events(void *arg)
+{
+	int stop = *(int *)arg;
+	char msg[sizeof(struct uffd_msg)];
+
+	for (;;) {
+		struct pollfd p[NCTX + 1];
+		int np = 0, c;
+
+		for (c = 0; c < NCTX; c++)
+			if (uffd[c] >= 0 && uffd_remap[c]) {
+				p[np].fd = uffd[c];
+				p[np].events = POLLIN;
+				np++;
+			}
+		p[np].fd = stop;
+		p[np].events = POLLIN;
+		p[np].revents = 0;
+		if (poll(p, np + 1, -1) < 0)
+			continue;
+		for (c = 0; c < np; c++)
+			while (read(p[c].fd, msg, sizeof(msg)) > 0)
+				;
+		if (p[np].revents)
+			return NULL;
+	}
+}
+
 /* Runs one op; its result name goes to `res`. */
 static void run_op(const struct step *s, char *res, size_t n)
 {
@@ -636,7 +782,8 @@ static void run_op(const struct step *s, char *res, size_t n)
 	case OP_UNREGISTER:
 		/* The ctx is opened on first use, even when the op then fails. */
 		if (uffd[s->ctx] < 0) {
-			uffd[s->ctx] = uffd_open(why, sizeof(why));
+			uffd[s->ctx] = uffd_open(0, why, sizeof(why));
+			uffd_remap[s->ctx] = 0;
 			if (uffd[s->ctx] < 0) {
 				snprintf(res, n, "refused (%s)", why);
 				return;
@@ -681,6 +828,91 @@ static void run_op(const struct step *s, char *res, size_t n)
 		if (munlock(addr(s->start), s->len * PAGE))
 			err = errno;
 		break;
+	case OP_MREMAP: {
+		void *want = addr(s->to == REMAP_IN_PLACE ? s->start : s->dst), *p;
+		int flags = 0, stop[2], c, monitored = 0;
+		pthread_t monitor;
+
+		if (s->to != REMAP_IN_PLACE)
+			flags = MREMAP_MAYMOVE | MREMAP_FIXED;
+		if (s->to == REMAP_DONTUNMAP)
+			flags |= MREMAP_DONTUNMAP;
+		for (c = 0; c < NCTX; c++)
+			monitored |= uffd[c] >= 0 && uffd_remap[c];
+		if (monitored) {
+			if (pipe(stop)) {
+				snprintf(res, n, "refused (pipe: %s)", strerror(errno));
+				return;
+			}
+			if (pthread_create(&monitor, NULL, drain_events, &stop[0])) {
+				snprintf(res, n, "refused (cannot start the event monitor)");
+				return;
+			}
+		}
+		p = (void *)syscall(__NR_mremap, addr(s->start), s->len * PAGE, s->newlen * PAGE, flags, want);
+		if (p == MAP_FAILED)
+			err = errno;
+		if (monitored) {
+			if (write(stop[1], "x", 1) != 1)
+				printf("# cannot stop the event monitor\n");
+			pthread_join(monitor, NULL);
+			close(stop[0]);
+			close(stop[1]);
+		}
+		if (p != MAP_FAILED && p != want) {
+			snprintf(res, n, "refused (mremap returned %p, not %p)", p, want);
+			return;
+		}
+		break;
+	}
+	case OP_OPEN:
+		/* Closed first if open (its registrations are released), then
+		 * opened anew with the features. */
+		if (uffd[s->ctx] >= 0)
+			close(uffd[s->ctx]);
+		uffd[s->ctx] = uffd_open(s->event_remap ? UFFD_FEATURE_EVENT_REMAP : 0, why, sizeof(why));
+		uffd_remap[s->ctx] = s->event_remap;
+		if (uffd[s->ctx] < 0) {
+			snprintf(res, n, "refused (%s)", why);
+			return;
+		}
+		break;
+	case OP_FORK: {
+		/* The step's layout is the child's: it waits on a pipe while its
+		 * smaps is read, then is killed and reaped. */
+		char path[64], b;
+		int wait_fd[2];
+		pid_t pid;
+
+		if (pipe(wait_fd)) {
+			snprintf(res, n, "refused (pipe: %s)", strerror(errno));
+			return;
+		}
+		pid = fork();
+		if (pid < 0) {
+			snprintf(res, n, "refused (fork: %s)", strerror(errno));
+			return;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			close(wait_fd[1]);
+			if (read(wait_fd[0], &b, 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		close(wait_fd[0]);
+		snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+		free(child_smaps);
+		child_smaps = slurp(path);
+		close(wait_fd[1]);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		if (!child_smaps) {
+			snprintf(res, n, "refused (cannot read the child's smaps)");
+			return;
+		}
+		break;
+	}
 	case OP_FAULT: {
 		/* A one-byte user write, through the kernel: a fault that fails
 		 * comes back as EFAULT instead of a signal. */
@@ -781,7 +1013,8 @@ struct entry {
 };
 
 /* One arena VMA in the text form, as the kernel backend prints it. */
-static void describe(const struct entry *e, unsigned long long *shmem, int *nshmem, struct lines *out)
+static void describe(const struct entry *e, int of_child, unsigned long long *shmem, int *nshmem,
+		     struct lines *out)
 {
 	char codes[512], text[1024], why[512], *tok, *save = NULL;
 	int prot = 0, uffd_bits = 0, i, f;
@@ -853,6 +1086,10 @@ static void describe(const struct entry *e, unsigned long long *shmem, int *nshm
 			t += snprintf(text + t, sizeof(text) - t, " %s", vmflag_codes[i][1]);
 	if (!(flags & F_MAYSHARE))
 		t += snprintf(text + t, sizeof(text) - t, " anon_vma=?");
+	if (uffd_bits && of_child) {
+		push(out, "error a fork child's VMA kept uffd bits (no ctx has EVENT_FORK): %s", e->line);
+		return;
+	}
 	if (uffd_bits) {
 		int c = owner((uintptr_t)e->start, e->end - e->start, uffd_bits, why, sizeof(why));
 
@@ -884,8 +1121,10 @@ static void read_layout(struct lines *out)
 	int nv = 0, have = 0, guards = 0, i, nshmem = 0;
 	unsigned long long *shmem;
 	struct lines errors = { 0 };
-	char *text = slurp("/proc/self/smaps"), *line, *next;
+	int of_child = child_smaps != NULL;
+	char *text = of_child ? child_smaps : slurp("/proc/self/smaps"), *line, *next;
 
+	child_smaps = NULL;
 	if (!text) {
 		push(out, "error reading /proc/self/smaps: %s", strerror(errno));
 		return;
@@ -938,7 +1177,7 @@ static void read_layout(struct lines *out)
 		push(&errors, "error expected the two guard VMAs [%#lx,%#lx) and [%#lx,%#lx), found %d",
 		     (unsigned long)guard_lo, (unsigned long)lo, (unsigned long)hi, (unsigned long)guard_hi, guards);
 	for (i = 0; i < nv; i++)
-		describe(&v[i], shmem, &nshmem, out);
+		describe(&v[i], of_child, shmem, &nshmem, out);
 	for (i = 0; i < errors.n; i++)
 		push(out, "%s", errors.v[i]);
 	clear(&errors);
@@ -948,26 +1187,27 @@ static void read_layout(struct lines *out)
 	free(text);
 }
 
-static int same(const char *result, const struct lines *got, const struct step *s)
+static int same(const char *result, const struct lines *got, const char *want_result,
+		const char *const *want_layout)
 {
 	int i;
 
-	if (strcmp(result, s->expect_result))
+	if (strcmp(result, want_result))
 		return 0;
 	for (i = 0; i < got->n; i++)
-		if (!s->expect_layout[i] || strcmp(got->v[i], s->expect_layout[i]))
+		if (!want_layout[i] || strcmp(got->v[i], want_layout[i]))
 			return 0;
-	return s->expect_layout[got->n] == NULL;
+	return want_layout[got->n] == NULL;
 }
 
 int main(void)
 {
 	struct lines got = { 0 };
 	char why[512], result[640];
-	int i, j, probe, fails = 0;
+	int i, j, probe, fails = 0, known = 0;
 
 	printf("TAP version 13\n");
-	probe = uffd_open(why, sizeof(why));
+	probe = uffd_open(0, why, sizeof(why));
 	if (probe < 0) {
 		printf("1..0 # SKIP userfaultfd cannot be used: %s\n", why);
 		return KSFT_SKIP;
@@ -984,11 +1224,17 @@ int main(void)
 
 		run_op(s, result, sizeof(result));
 		read_layout(&got);
-		if (same(result, &got, s)) {
+		if (same(result, &got, s->expect_result, s->expect_layout)) {
 			printf("ok %d - %s\n", i + 1, s->line);
 		} else {
-			fails++;
-			printf("not ok %d - %s\n", i + 1, s->line);
+			if (s->known_result && same(result, &got, s->known_result, s->known_layout)) {
+				/* Not the contract, but what this kernel is known to do. */
+				known++;
+				printf("not ok %d - %s # TODO %s\n", i + 1, s->line, s->known_why);
+			} else {
+				fails++;
+				printf("not ok %d - %s\n", i + 1, s->line);
+			}
 			printf("# expected: %s\n", s->expect_result);
 			if (!s->expect_layout[0])
 				printf("#   (no VMAs)\n");
@@ -1006,7 +1252,8 @@ int main(void)
 		clear(&got);
 	}
 	free(got.v);
-	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:0 error:0\n", NSTEPS - fails, fails);
+	printf("# Totals: pass:%d fail:%d xfail:%d xpass:0 skip:0 error:0\n", NSTEPS - fails - known, fails,
+	       known);
 	return fails ? KSFT_FAIL : KSFT_PASS;
 }
 "##;

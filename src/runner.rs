@@ -198,6 +198,9 @@ pub fn minimize(
     };
     let mut tries = 1;
     let mut still_fails = |candidate: &[Op], tries: &mut u64| {
+        if candidate.iter().any(|op| op.validate(pages).is_err()) {
+            return false;
+        }
         *tries += 1;
         matches!(run_ops(backends, pages, candidate), Err(f) if f.invariant == first.invariant)
     };
@@ -277,9 +280,11 @@ fn shift_left(ops: &[Op]) -> Option<Vec<Op>> {
 
 /// The local search can stop in a local minimum that needs several moves
 /// at once to leave (ops reordered, two maps made one). When every backend
-/// can fork (no live kernel) and the case is short and uses the first few
-/// pages, ask `explore` (breadth first: its failures are shortest) for a
-/// shorter sequence failing the same invariant on those pages, and take it.
+/// can fork (no live kernel) and the case is short (3 to 5 ops), ask
+/// `explore` (breadth first: its failures are shortest) for a shorter
+/// sequence failing the same invariant on the pages the case uses (at most
+/// 4; at most 3 ops on 4 pages), and take it if it fails the same way on
+/// the run's arena.
 fn shorter_by_explore(backends: &mut [&mut dyn Backend], pages: Page, ops: Vec<Op>) -> Vec<Op> {
     let Err(first) = run_ops(backends, pages, &ops) else {
         return ops;
@@ -290,12 +295,20 @@ fn shorter_by_explore(backends: &mut [&mut dyn Backend], pages: Page, ops: Vec<O
         .max()
         .unwrap_or(1);
     let forkable = backends.iter().all(|b| b.fork().is_some());
-    if ops.len() < 3 || ops.len() > 5 || touched > 4 || !forkable {
+    if ops.len() < 3 || ops.len() > 5 || !forkable {
         return ops;
     }
+    // A case on more than 4 pages may have a shorter one on 4; explore
+    // stays within a few seconds: at most 3 ops on 4 pages.
+    let explore_pages = touched.min(4);
+    let depth = if explore_pages >= 4 {
+        (ops.len() - 1).min(3)
+    } else {
+        ops.len() - 1
+    };
     let config = crate::explore::ExploreConfig {
-        pages: touched,
-        depth: ops.len() - 1,
+        pages: explore_pages,
+        depth,
         max_states: 2_000_000,
     };
     let r = crate::explore::explore(config, backends, |_, _, _| {});

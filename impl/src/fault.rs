@@ -82,6 +82,14 @@ impl IntervalImpl {
             // __do_fault() -> shmem_fault() -> shmem_get_folio_gfp(): MINOR
             // when the folio is in the page cache, MISSING when it is not.
             let key = (vma.attrs.object, vma.pgoff.wrapping_add(page - vma.start));
+            // shmem_get_folio_gfp(): past i_size (a mapping mremap grew
+            // past its object) is SIGBUS, before userfaultfd is asked.
+            if let Backing::Shmem(id) = vma.attrs.object {
+                if self.shmem_size.get(&id).is_some_and(|&size| key.1 >= size) {
+                    self.event("fault past the end of a shmem object");
+                    return Err(Errno::EFAULT);
+                }
+            }
             let cached = self.page_cache.contains(&key);
             if cached && uffd.contains(Mode::MINOR) {
                 self.event("fault refused by userfaultfd (minor, page cached)");

@@ -39,10 +39,12 @@ use uffd_vocab::{
 };
 
 mod fault;
+mod fork;
 pub mod madvise;
 pub mod merge;
 mod mlock;
 mod mm;
+mod mremap;
 mod uffd;
 
 pub use merge::{CaseRow, Shape, MERGE_CASES};
@@ -276,11 +278,13 @@ pub struct IntervalImpl {
     bugs: Bugs,
     /// The VMAs, keyed by start.
     vmas: BTreeMap<Page, VmaState>,
-    /// The uffd contexts that are open (opened by register or unregister,
-    /// closed by close).
-    open: BTreeSet<u8>,
+    /// The uffd contexts that are open, with their features (opened by
+    /// open, register or unregister, closed by close).
+    open: Contexts,
     /// Name of the next shmem object (one per `MAP_SHARED|MAP_ANONYMOUS` mmap).
     next_shmem: u32,
+    /// The size in pages of each shmem object (`i_size`).
+    shmem_size: BTreeMap<u32, Page>,
     /// Name of the next anon_vma.
     next_anon_vma: u32,
     /// The page tables: arena pages with a page mapped, writable (`true`:
@@ -305,8 +309,9 @@ impl IntervalImpl {
             pages,
             bugs,
             vmas: BTreeMap::new(),
-            open: BTreeSet::new(),
+            open: Contexts::default(),
             next_shmem: 0,
+            shmem_size: BTreeMap::new(),
             next_anon_vma: 0,
             ptes: BTreeMap::new(),
             page_cache: BTreeSet::new(),
@@ -493,6 +498,15 @@ impl IntervalImpl {
                 onfault,
             } => self.do_mlock(start, len, true, onfault),
             Op::Munlock { start, len } => self.do_mlock(start, len, false, false),
+            Op::Open { ctx, features } => self.userfaultfd_open(ctx, features),
+            Op::Mremap {
+                start,
+                len,
+                newlen,
+                to,
+            } => self.do_mremap(start, len, newlen, to),
+            // The parent does not change; `step` reads the child.
+            Op::Fork => Ok(()),
         };
         self.check_window(lo, hi);
         r
@@ -505,11 +519,7 @@ impl IntervalImpl {
 
     /// The uffd contexts open now.
     pub fn open_contexts(&self) -> Contexts {
-        let mut c = Contexts::default();
-        for &ctx in &self.open {
-            c.insert(ctx);
-        }
-        c
+        self.open
     }
 }
 
@@ -522,10 +532,14 @@ impl Backend for IntervalImpl {
     }
     fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
         let result = self.run_op(op);
+        let layout = match op {
+            Op::Fork => self.dup_mmap(),
+            _ => self.layout(),
+        };
         Ok(Outcome {
             backend: "impl",
             result,
-            layout: self.layout(),
+            layout,
             open: self.open_contexts(),
             report: std::mem::take(&mut self.report),
         })

@@ -37,7 +37,7 @@ impl IntervalImpl {
             return Ok(());
         }
         // __mlock_posix_error_return(): EFAULT from populating is ENOMEM.
-        self.mm_populate(start, len).map_err(|e| {
+        self.mm_populate(start, len, false).map_err(|e| {
             self.event("mlock populate fails: ENOMEM, the range stays locked");
             match e {
                 Errno::EFAULT => Errno::ENOMEM,
@@ -99,9 +99,10 @@ impl IntervalImpl {
         Ok(())
     }
 
-    /// `__mm_populate(start, len, 0)`: VMA by VMA,
-    /// `populate_vma_page_range`; the first error ends it.
-    fn mm_populate(&mut self, start: Page, len: Page) -> OpResult {
+    /// `__mm_populate(start, len, ignore_errors)`: VMA by VMA,
+    /// `populate_vma_page_range`; an error ends it (mlock), or, ignored,
+    /// only that VMA (mremap's `mm_populate`).
+    pub(crate) fn mm_populate(&mut self, start: Page, len: Page, ignore_errors: bool) -> OpResult {
         let end = start.saturating_add(len);
         let mut nstart = start;
         while nstart < end {
@@ -110,7 +111,10 @@ impl IntervalImpl {
             };
             let nend = end.min(vma.end);
             nstart = nstart.max(vma.start);
-            self.populate_vma_page_range(vma, nstart, nend)?;
+            let r = self.populate_vma_page_range(vma, nstart, nend);
+            if r.is_err() && !ignore_errors {
+                return r;
+            }
             nstart = nend;
         }
         Ok(())

@@ -28,6 +28,8 @@ impl IntervalImpl {
             return Err(Errno::EACCES);
         }
         if kind == Kind::Shmem {
+            // shmem_zero_setup(): a new object of the mapping's size.
+            self.shmem_size.insert(self.next_shmem, len);
             self.next_shmem += 1;
         }
         let attrs = Attrs {
@@ -70,7 +72,7 @@ impl IntervalImpl {
 
     /// `do_vmi_align_munmap`: split the VMAs at the edges, remove what is
     /// inside. O(log n + k).
-    fn munmap_range(&mut self, start: Page, end: Page) {
+    pub(crate) fn munmap_range(&mut self, start: Page, end: Page) {
         if let Some(vma) = self.vma_lookup(start).filter(|v| v.start < start) {
             self.split(vma.start, start);
         }

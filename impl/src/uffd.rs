@@ -7,7 +7,7 @@
 //! merge with `prev` chained from the previous piece. The two places where
 //! the 2023 bugs lived are `uffd_first_prev` and `uffd_piece_pgoff`.
 
-use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, VmFlags};
+use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, VmFlags};
 
 use crate::merge::Vmg;
 use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
@@ -148,13 +148,24 @@ impl IntervalImpl {
         Ok(())
     }
 
+    /// `open CTX FEATURES`: close(uffd) if it is open (`userfaultfd_release`),
+    /// then userfaultfd(2) and UFFDIO_API with the features.
+    pub(crate) fn userfaultfd_open(&mut self, ctx: u8, features: Features) -> OpResult {
+        if self.open.contains(ctx) {
+            self.userfaultfd_release(ctx)?;
+        }
+        self.open.insert_with(ctx, features);
+        Ok(())
+    }
+
     /// close(uffd), `userfaultfd_release`: walk every VMA, clear each one
     /// this ctx owns, whole VMA by whole VMA, merging as it goes. O(n), like
     /// the kernel's walk of the whole mm.
     pub(crate) fn userfaultfd_release(&mut self, ctx: u8) -> OpResult {
-        if !self.open.remove(&ctx) {
+        if !self.open.contains(ctx) {
             return Err(Errno::EBADF);
         }
+        self.open.remove(ctx);
         let mut prev: Option<VmaState> = None;
         let mut cursor = 0;
         while let Some(vma) = self.vmas.range(cursor..).next().map(|(_, v)| *v) {

@@ -67,7 +67,7 @@ pub fn available() -> Result<(), String> {
     }
     #[cfg(target_os = "linux")]
     {
-        match sys::userfaultfd() {
+        match sys::userfaultfd(0) {
             Ok(fd) => {
                 drop(fd);
                 Ok(())
@@ -560,8 +560,12 @@ impl KernelBackend {
                     self.timings.smaps_read += Duration::from_nanos(ns.next().unwrap_or(0));
                     self.timings.smaps_parse += Duration::from_nanos(ns.next().unwrap_or(0));
                 } else if let Some(ctxs) = line.strip_prefix("open ") {
-                    for c in ctxs.split(',').filter_map(|c| c.parse().ok()) {
-                        open.insert(c);
+                    match ctxs.parse::<Contexts>() {
+                        Ok(c) => open = c,
+                        Err(e) => self.report.violations.push((
+                            WORKER_VIOLATION,
+                            format!("cannot parse the worker's open contexts: {e}"),
+                        )),
                     }
                 } else if let Some(Ok((v, _))) = line.strip_prefix("vma ").map(Vma::parse) {
                     vmas.push(v);

@@ -127,13 +127,17 @@ pub fn userfaultfd_raw() -> Result<OwnedFd, String> {
 /// nothing ever waits for a monitor.
 pub const UFFD_FEATURE_SIGBUS: u64 = 1 << 7;
 
+/// `UFFD_FEATURE_EVENT_REMAP`: mremap keeps a moved VMA's registration
+/// and posts a REMAP event that a reader must read before mremap returns.
+pub const UFFD_FEATURE_EVENT_REMAP: u64 = 1 << 2;
+
 /// A userfaultfd after a successful UFFDIO_API handshake, with
-/// UFFD_FEATURE_SIGBUS.
-pub fn userfaultfd() -> Result<OwnedFd, String> {
+/// UFFD_FEATURE_SIGBUS and `features`.
+pub fn userfaultfd(features: u64) -> Result<OwnedFd, String> {
     let fd = userfaultfd_raw()?;
     let mut api = UffdioApi {
         api: UFFD_API,
-        features: UFFD_FEATURE_SIGBUS,
+        features: UFFD_FEATURE_SIGBUS | features,
         ..Default::default()
     };
     // SAFETY: UFFDIO_API reads and writes one struct uffdio_api.
@@ -190,4 +194,31 @@ pub fn uffd_unregister(fd: BorrowedFd<'_>, start: u64, len: u64) -> Result<(), E
     let range = UffdioRange { start, len };
     // SAFETY: UFFDIO_UNREGISTER reads one struct uffdio_range.
     unsafe { ioctl(fd, Setter::<UFFDIO_UNREGISTER, UffdioRange>::new(range)) }
+}
+
+/// Reads and drops every uffd event waiting on `fds` until `stop` becomes
+/// readable: the monitor that lets an mremap of a VMA registered with
+/// UFFD_FEATURE_EVENT_REMAP return (the kernel waits until its REMAP event
+/// is read). The uffds are O_NONBLOCK; `stop` is the read end of a pipe the
+/// caller writes to once its syscall is back.
+pub fn drain_events(fds: &[BorrowedFd<'_>], stop: BorrowedFd<'_>) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut msg = [0u8; 32]; // sizeof(struct uffd_msg)
+    loop {
+        let mut set: Vec<PollFd<'_>> = fds
+            .iter()
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        set.push(PollFd::new(&stop, PollFlags::IN));
+        if poll(&mut set, None).is_err() {
+            continue;
+        }
+        let stopped = !set[fds.len()].revents().is_empty();
+        for fd in fds {
+            while rustix::io::read(fd, &mut msg).is_ok() {}
+        }
+        if stopped {
+            return;
+        }
+    }
 }

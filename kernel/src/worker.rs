@@ -51,11 +51,11 @@ mod linux {
 
     use rustix::fs::{MemfdFlags, OFlags};
     use rustix::io::Errno;
-    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+    use rustix::mm::{MapFlags, MprotectFlags, MremapFlags, ProtFlags};
 
     use uffd_vocab::{
-        Advice, Backing, Contexts, Kind, Mode, Op, Page, Prot, SmapsFlags, Unobserved, VmFlags,
-        Vma, MAX_CTX, MAX_FILES, MAX_PGOFF,
+        Advice, Backing, Contexts, Features, Kind, Mode, Op, Page, Prot, Remap, SmapsFlags,
+        Unobserved, VmFlags, Vma, MAX_CTX, MAX_FILES, MAX_PGOFF,
     };
 
     use crate::sys;
@@ -93,8 +93,11 @@ mod linux {
         /// Ops run since the last reset (for armed faults).
         ops: u64,
         fault: Option<(Fault, u64)>,
-        uffd: [Option<OwnedFd>; MAX_CTX as usize],
+        uffd: [Option<(OwnedFd, Features)>; MAX_CTX as usize],
         smaps: File,
+        /// The smaps text of the last `fork`'s child, read while the child
+        /// still lived: the next `layout` answers with it (once).
+        child_smaps: Option<Vec<u8>>,
         buf: Vec<u8>,
         /// `\nHI-GUARD_HI `: the start of the upper guard's smaps entry.
         guard_marker: String,
@@ -201,6 +204,7 @@ mod linux {
                 fault: None,
                 uffd: [const { None }; MAX_CTX as usize],
                 smaps,
+                child_smaps: None,
                 buf: Vec::with_capacity(1 << 20),
                 guard_marker: format!(
                     "\n{:x}-{:x} ",
@@ -222,9 +226,113 @@ mod linux {
         fn uffd(&mut self, ctx: u8) -> Result<BorrowedFd<'_>, String> {
             let slot = &mut self.uffd[ctx as usize];
             if slot.is_none() {
-                *slot = Some(sys::userfaultfd()?);
+                *slot = Some((sys::userfaultfd(0)?, Features::None));
             }
-            Ok(slot.as_ref().expect("opened above").as_fd())
+            Ok(slot.as_ref().expect("opened above").0.as_fd())
+        }
+
+        /// mremap, with a monitor thread reading the REMAP events of the
+        /// event-remap contexts while it runs (the kernel does not return
+        /// before they are read).
+        fn mremap(&self, start: Page, len: Page, newlen: Page, to: Remap) -> Result<(), Errno> {
+            let (old, old_size) = (self.addr(start) as *mut c_void, (len * PAGE) as usize);
+            let new_size = (newlen * PAGE) as usize;
+            let call = || {
+                // SAFETY: the source range and the target (grown range or
+                // destination) lie inside the arena: `validate` checked
+                // both, so nothing outside it is moved, grown into or
+                // unmapped.
+                let (r, want) = unsafe {
+                    match to {
+                        Remap::InPlace => (
+                            rustix::mm::mremap(old, old_size, new_size, MremapFlags::empty()),
+                            start,
+                        ),
+                        Remap::Fixed(dst) => (
+                            rustix::mm::mremap_fixed(
+                                old,
+                                old_size,
+                                new_size,
+                                MremapFlags::MAYMOVE,
+                                self.addr(dst) as *mut c_void,
+                            ),
+                            dst,
+                        ),
+                        Remap::DontUnmap(dst) => (
+                            rustix::mm::mremap_fixed(
+                                old,
+                                old_size,
+                                new_size,
+                                MremapFlags::MAYMOVE | MremapFlags::DONTUNMAP,
+                                self.addr(dst) as *mut c_void,
+                            ),
+                            dst,
+                        ),
+                    }
+                };
+                match r {
+                    Ok(p) if p as u64 == self.addr(want) => Ok(()),
+                    Ok(p) => {
+                        // Never happens with these flags; if it did, the
+                        // arena check of the next layout reports it.
+                        eprintln!("worker: mremap returned {p:p}");
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let monitored: Vec<BorrowedFd<'_>> = self
+                .uffd
+                .iter()
+                .flatten()
+                .filter(|(_, f)| *f == Features::EventRemap)
+                .map(|(fd, _)| fd.as_fd())
+                .collect();
+            if monitored.is_empty() {
+                return call();
+            }
+            let Ok((stop_r, stop_w)) = rustix::pipe::pipe() else {
+                return Err(Errno::NOMEM);
+            };
+            std::thread::scope(|s| {
+                s.spawn(|| sys::drain_events(&monitored, stop_r.as_fd()));
+                let r = call();
+                let _ = rustix::io::write(&stop_w, b"x");
+                r
+            })
+        }
+
+        /// fork(2): the child waits on a pipe while the worker reads its
+        /// smaps, then is killed and reaped, all before the op answers.
+        fn fork(&mut self) -> Result<(), String> {
+            let (r, w) = rustix::pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
+            // SAFETY: the child calls only async-signal-safe functions
+            // (prctl, read, _exit); no other thread runs now (monitors live
+            // only during an mremap).
+            let pid = unsafe { libc::fork() };
+            if pid < 0 {
+                return Err(format!("fork: {}", std::io::Error::last_os_error()));
+            }
+            if pid == 0 {
+                // SAFETY: see above.
+                unsafe {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    let mut b = [0u8; 1];
+                    libc::read(r.as_raw_fd(), b.as_mut_ptr() as *mut c_void, 1);
+                    libc::_exit(0);
+                }
+            }
+            drop(r);
+            let text = std::fs::read(format!("/proc/{pid}/smaps"));
+            drop(w); // the child's read returns: it exits
+                     // SAFETY: our own child; kill in case it is not gone yet.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            let text = text.map_err(|e| format!("reading the fork child's smaps: {e}"))?;
+            self.child_smaps = Some(text);
+            Ok(())
         }
 
         fn op(&mut self, op: &Op) -> Answer {
@@ -351,6 +459,31 @@ mod linux {
                         )
                     }
                 }
+                Op::Mremap {
+                    start,
+                    len,
+                    newlen,
+                    to,
+                } => self.mremap(start, len, newlen, to),
+                Op::Open { ctx, features } => {
+                    // Close first, as the op says, then open anew.
+                    self.uffd[ctx as usize] = None;
+                    let bits = match features {
+                        Features::None => 0,
+                        Features::EventRemap => sys::UFFD_FEATURE_EVENT_REMAP,
+                    };
+                    match sys::userfaultfd(bits) {
+                        Ok(fd) => {
+                            self.uffd[ctx as usize] = Some((fd, features));
+                            Ok(())
+                        }
+                        Err(e) => return Answer::Refused(e),
+                    }
+                }
+                Op::Fork => match self.fork() {
+                    Ok(()) => Ok(()),
+                    Err(e) => return Answer::Refused(e),
+                },
                 Op::Close { ctx } => match self.uffd[ctx as usize].take() {
                     // Dropping the OwnedFd closes it. close(2) of a uffd
                     // cannot fail (it has no flush, and the fd is ours), so
@@ -370,6 +503,7 @@ mod linux {
 
         fn reset(&mut self) -> Answer {
             self.ops = 0;
+            self.child_smaps = None;
             for slot in &mut self.uffd {
                 // Dropping the OwnedFd closes the uffd.
                 *slot = None;
@@ -449,7 +583,15 @@ mod linux {
         /// Writes the `layout` answer.
         fn layout(&mut self, out: &mut impl Write) -> std::io::Result<()> {
             let t0 = Instant::now();
-            let read = self.read_smaps();
+            let child = self.child_smaps.take();
+            let of_child = child.is_some();
+            let read = match child {
+                Some(text) => {
+                    self.buf = text;
+                    Ok(())
+                }
+                None => self.read_smaps(),
+            };
             let t1 = Instant::now();
             if let Err(e) = read {
                 writeln!(out, "error {e}")?;
@@ -501,7 +643,7 @@ mod linux {
                 ));
             }
             for e in &vmas {
-                match self.describe(e) {
+                match self.describe(e, of_child) {
                     Ok(line) => writeln!(out, "{line}")?,
                     Err(err) => errors.push(err),
                 }
@@ -510,9 +652,9 @@ mod linux {
                 writeln!(out, "error {e}")?;
             }
             let mut open = Contexts::default();
-            for (c, fd) in self.uffd.iter().enumerate() {
-                if fd.is_some() {
-                    open.insert(c as u8);
+            for (c, slot) in self.uffd.iter().enumerate() {
+                if let Some((_, features)) = slot {
+                    open.insert_with(c as u8, *features);
                 }
             }
             writeln!(out, "open {open}")?;
@@ -520,8 +662,9 @@ mod linux {
             writeln!(out, "end {} {}", (t1 - t0).as_nanos(), (t2 - t1).as_nanos())
         }
 
-        /// One arena VMA as a `vma` line; the ctx is asked of the kernel.
-        fn describe(&mut self, e: &Entry) -> Result<String, String> {
+        /// One arena VMA as a `vma` line; the ctx is asked of the kernel
+        /// (not for a fork child's VMA: the probe would act on ours).
+        fn describe(&mut self, e: &Entry, of_child: bool) -> Result<String, String> {
             let SmapsFlags { prot, flags, uffd } =
                 SmapsFlags::decode(&e.vmflags).map_err(|err| {
                     format!("{err} in an arena VMA: {} (VmFlags: {})", e.line, e.vmflags)
@@ -553,6 +696,11 @@ mod linux {
             };
             let ctx = if uffd.is_empty() {
                 None
+            } else if of_child {
+                return Err(format!(
+                    "a fork child's VMA kept uffd bits (no ctx has EVENT_FORK): {}",
+                    e.line
+                ));
             } else {
                 match self.owner(e.start, e.end - e.start, uffd) {
                     Ok(c) => Some(c),
@@ -580,8 +728,8 @@ mod linux {
         /// ctx with these bits). So the kernel itself names the owner.
         fn owner(&self, addr: u64, len: u64, mode: Mode) -> Result<u8, String> {
             let mut seen = Vec::new();
-            for (c, fd) in self.uffd.iter().enumerate() {
-                let Some(fd) = fd else { continue };
+            for (c, slot) in self.uffd.iter().enumerate() {
+                let Some((fd, _)) = slot else { continue };
                 match sys::uffd_register(fd.as_fd(), addr, len, mode.0) {
                     Ok(()) => return Ok(c as u8),
                     Err(Errno::BUSY) => {}

@@ -11,4 +11,4 @@
 
 pub mod page_model;
 
-pub use page_model::PageModel;
+pub use page_model::{Deviation, PageModel};

@@ -58,8 +58,8 @@
 use std::collections::BTreeSet;
 
 use uffd_vocab::{
-    Advice, Backend, Backing, Contexts, Errno, Kind, Layout, Mode, Op, OpResult, Outcome, Page,
-    Prot, StepReport, Unsupported, VmFlags, Vma,
+    Advice, Backend, Backing, Contexts, Errno, Features, Kind, Layout, Mode, Op, OpResult, Outcome,
+    Page, Prot, Remap, StepReport, Unsupported, VmFlags, Vma,
 };
 
 /// Everything one mapped page knows about itself.
@@ -76,6 +76,11 @@ struct PageState {
     anon_vma: Option<u32>,
     /// What the page table has here.
     pte: Pte,
+    /// A VMA starts here even if the page before is equal to this one: a
+    /// boundary the kernel leaves between equal VMAs (a [`Deviation`]). It
+    /// lasts until an op changes the flags of a page on either side of it
+    /// (rule 12).
+    apart: bool,
 }
 
 /// What the page table has at a page.
@@ -98,7 +103,8 @@ impl PageState {
 
     /// Equal attributes and a linear page offset, anon_vmas aside.
     fn same_but_anon_vma(&self, next: &PageState) -> bool {
-        self.prot == next.prot
+        !next.apart
+            && self.prot == next.prot
             && self.backing == next.backing
             && self.flags == next.flags
             && self.uffd == next.uffd
@@ -118,23 +124,118 @@ impl PageState {
     }
 }
 
+/// A place where the live kernel departs from the contract the model
+/// states. Each is a small rule of the model, on by default (the model then
+/// says what the kernel does), off with `strict` (the model says what the
+/// contract promises, and checking against the kernel finds the
+/// difference). A step where a rule changed the model's outcome reports the
+/// rule's [`Deviation::event`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Deviation {
+    /// Rule 13.
+    MremapOldRegistration,
+    /// Rule 14.
+    ForkKeepsBoundaries,
+    /// Rule 19.
+    DontUnmapUnlocksVma,
+}
+
+impl Deviation {
+    pub const ALL: [Deviation; 3] = [
+        Deviation::MremapOldRegistration,
+        Deviation::ForkKeepsBoundaries,
+        Deviation::DontUnmapUnlocksVma,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Deviation::MremapOldRegistration => "mremap-merges-with-old-registration",
+            Deviation::ForkKeepsBoundaries => "fork-keeps-parent-boundaries",
+            Deviation::DontUnmapUnlocksVma => "dontunmap-unlocks-the-whole-vma",
+        }
+    }
+
+    /// The step-report event of a step this rule changed.
+    pub fn event(self) -> &'static str {
+        match self {
+            Deviation::MremapOldRegistration => "deviation mremap-merges-with-old-registration",
+            Deviation::ForkKeepsBoundaries => "deviation fork-keeps-parent-boundaries",
+            Deviation::DontUnmapUnlocksVma => "deviation dontunmap-unlocks-the-whole-vma",
+        }
+    }
+
+    /// What the contract says.
+    pub fn contract(self) -> &'static str {
+        match self {
+            Deviation::MremapOldRegistration => {
+                "a move by a ctx without UFFD_FEATURE_EVENT_REMAP unregisters exactly the moved \
+                 pages, which then merge with equal neighbours"
+            }
+            Deviation::ForkKeepsBoundaries => {
+                "the child has the parent's memory without DONTFORK ranges, uffd bits and \
+                 locks, maximally merged"
+            }
+            Deviation::DontUnmapUnlocksVma => {
+                "mremap with MREMAP_DONTUNMAP leaves the source range mapped, empty and \
+                 unlocked, and changes nothing outside it"
+            }
+        }
+    }
+
+    /// What the kernel does instead.
+    pub fn kernel(self) -> &'static str {
+        match self {
+            Deviation::MremapOldRegistration => {
+                "copy_vma merges the moved VMA at its destination with its OLD registration, \
+                 then the registration of the merged VMA is cleared: a neighbour registered \
+                 with the same ctx and mode silently loses its registration, and an equal \
+                 unregistered neighbour stays apart"
+            }
+            Deviation::ForkKeepsBoundaries => {
+                "dup_mmap copies VMA by VMA and clears the uffd and lock bits without \
+                 merging: VMAs that only those bits kept apart stay apart in the child"
+            }
+            Deviation::DontUnmapUnlocksVma => {
+                "dontunmap_complete clears VM_LOCKED and VM_LOCKONFAULT on the whole source \
+                 VMA, also outside the moved range, without splitting or merging it"
+            }
+        }
+    }
+}
+
 /// The page model. See the module docs.
 #[derive(Clone, Debug)]
 pub struct PageModel {
+    /// The deviation rules are off: the model is the contract alone.
+    strict: bool,
+    /// The deviation events of the current step.
+    events: Vec<&'static str>,
     pages: Vec<Option<PageState>>,
     open: Contexts,
     next_shmem: u32,
+    /// The size in pages of each shmem object (`shmem#N` at index N-1):
+    /// the length of the mmap that made it.
+    shmem_size: Vec<Page>,
     next_anon_vma: u32,
     /// The memfd and shmem pages in the page cache: (object, page offset).
     cache: BTreeSet<(Backing, Page)>,
 }
 
 impl PageModel {
+    /// The model with the deviation rules on: what the kernel does.
     pub fn new(pages: Page) -> PageModel {
+        PageModel::with_strict(pages, false)
+    }
+
+    /// `strict`: the deviation rules off, the contract alone.
+    pub fn with_strict(pages: Page, strict: bool) -> PageModel {
         PageModel {
+            strict,
+            events: Vec::new(),
             pages: vec![None; pages as usize],
             open: Contexts::default(),
             next_shmem: 0,
+            shmem_size: Vec::new(),
             next_anon_vma: 0,
             cache: BTreeSet::new(),
         }
@@ -167,18 +268,26 @@ impl Backend for PageModel {
     }
 
     fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
-        let result = self.run_op(op);
+        self.events.clear();
+        let (result, layout) = match op {
+            // The step's layout is the child's.
+            Op::Fork => (Ok(()), self.fork_child()),
+            _ => (self.run_op(op), self.layout()),
+        };
         Ok(Outcome {
             backend: "model",
             result,
-            layout: self.layout(),
+            layout,
             open: self.open,
-            report: StepReport::default(),
+            report: StepReport {
+                events: std::mem::take(&mut self.events),
+                ..StepReport::default()
+            },
         })
     }
 
     fn reset(&mut self) {
-        *self = PageModel::new(self.pages());
+        *self = PageModel::with_strict(self.pages(), self.strict);
     }
 
     fn fork(&self) -> Option<Box<dyn Backend>> {
@@ -213,8 +322,12 @@ impl Backend for PageModel {
                 b => Some((b, off)),
             })
             .collect();
+        // Boundaries kept by a deviation rule, seen or not in the layout.
+        let apart: Vec<usize> = (0..self.pages.len())
+            .filter(|&i| self.pages[i].is_some_and(|p| p.apart))
+            .collect();
         Some(uffd_vocab::fingerprint128(&(
-            layout, self.open, written, cache,
+            layout, self.open, written, cache, apart,
         )))
     }
 }
@@ -229,15 +342,16 @@ impl PageModel {
         };
         let before = self.pages[span.clone()].to_vec();
         let r = self.dispatch(op);
-        // (mprotect and mlock merge before they populate, themselves.)
+        // (mprotect and mlock merge before they populate, themselves; so
+        // does mremap, which also keeps boundaries apart, rules 13 and 19.)
         let merges_itself = matches!(
             op,
-            Op::Protect { .. } | Op::Mlock { .. } | Op::Munlock { .. }
+            Op::Protect { .. } | Op::Mlock { .. } | Op::Munlock { .. } | Op::Mremap { .. }
         );
         if !merges_itself && !matches!(op, Op::Fault { .. } | Op::Unmap { .. }) {
             let mut changed = vec![false; self.pages.len()];
             // A map is a new VMA even where it equals what it replaced.
-            let remapped = matches!(op, Op::Map { .. });
+            let remapped = matches!(op, Op::Map { .. }) && r.is_ok();
             for (i, old) in span.clone().zip(before) {
                 changed[i] = self.pages[i].is_some() && (remapped || self.pages[i] != old);
             }
@@ -272,6 +386,77 @@ impl PageModel {
                 onfault,
             } => self.mlock(start, len, true, onfault),
             Op::Munlock { start, len } => self.mlock(start, len, false, false),
+            Op::Open { ctx, features } => {
+                if self.open.contains(ctx) {
+                    let _ = self.close(ctx);
+                }
+                self.open.insert_with(ctx, features);
+                Ok(())
+            }
+            Op::Mremap {
+                start,
+                len,
+                newlen,
+                to,
+            } => self.mremap(start, len, newlen, to),
+            // The parent does not change (`step` reads the child).
+            Op::Fork => Ok(()),
+        }
+    }
+
+    /// fork (rule 11): the child's layout. The parent does not change.
+    fn fork_child(&mut self) -> Layout {
+        let mut child = self.clone();
+        for page in &mut child.pages {
+            let Some(p) = page else { continue };
+            if p.flags.has(VmFlags::DONTCOPY) {
+                *page = None;
+                continue;
+            }
+            p.uffd = Mode::NONE;
+            p.ctx = None;
+            p.flags.set(VmFlags::LOCKED, false);
+            p.flags.set(VmFlags::LOCKONFAULT, false);
+            if p.flags.has(VmFlags::WIPEONFORK) {
+                p.anon_vma = None;
+                p.pte = Pte::None;
+            }
+        }
+        // Each child VMA is a copy of one of the parent's, with an anon_vma
+        // of its own if the parent's had one (anon_vma_fork).
+        for (k, vma) in self.layout().vmas().iter().enumerate() {
+            let fresh = u32::MAX - k as u32;
+            for i in vma.start as usize..vma.end as usize {
+                if let Some(p) = child.pages[i].as_mut() {
+                    p.apart = i as Page == vma.start;
+                    if p.anon_vma.is_some() {
+                        p.anon_vma = Some(fresh);
+                    }
+                }
+            }
+        }
+        // The contract: then equal neighbours are one VMA (rule 5).
+        let mut contract = child.clone();
+        for p in contract.pages.iter_mut().flatten() {
+            p.apart = false;
+        }
+        let all = vec![true; contract.pages.len()];
+        contract.merge_around(&all);
+        let contract = contract.layout();
+        // Rule 14, the kernel: the copies stay apart.
+        let kernel = child;
+        let kernel = kernel.layout();
+        let bounds = |l: &Layout| -> Vec<(Page, Page)> {
+            l.vmas().iter().map(|v| (v.start, v.end)).collect()
+        };
+        if bounds(&contract) == bounds(&kernel) {
+            return contract;
+        }
+        if self.strict {
+            contract
+        } else {
+            self.events.push(Deviation::ForkKeepsBoundaries.event());
+            kernel
         }
     }
 
@@ -346,6 +531,14 @@ impl PageModel {
     /// changed page, equal but for the anon_vma, one without: the one
     /// without takes the other's.
     fn merge_around(&mut self, changed: &[bool]) {
+        // Rule 12: a boundary next to a changed page goes.
+        for i in (0..self.pages.len()).filter(|&i| changed[i]) {
+            for j in [i, i + 1] {
+                if let Some(Some(p)) = self.pages.get_mut(j) {
+                    p.apart = false;
+                }
+            }
+        }
         let mut page = 0;
         while page < self.pages.len() {
             if self.pages[page].is_none() {
@@ -424,6 +617,19 @@ impl PageModel {
         self.write_fault(i)
     }
 
+    /// Rule 15: a shmem page past the end of its object (a mapping grown
+    /// by mremap) cannot be faulted in (SIGBUS, EFAULT for a write from
+    /// the kernel), whatever userfaultfd says.
+    fn beyond_eof(&self, p: &PageState) -> bool {
+        match p.backing {
+            Backing::Shmem(id) => self
+                .shmem_size
+                .get(id as usize - 1)
+                .is_some_and(|&size| p.pgoff >= size),
+            _ => false,
+        }
+    }
+
     /// Whether userfaultfd refuses a fault on the not-there page `p`
     /// (rule 4).
     fn uffd_refuses(&self, p: &PageState) -> bool {
@@ -441,6 +647,9 @@ impl PageModel {
         let p = self.pages[i].expect("mapped");
         if p.pte == Pte::Written {
             return Ok(());
+        }
+        if self.beyond_eof(&p) {
+            return Err(Errno::EFAULT);
         }
         if !p.flags.has(VmFlags::MAYSHARE) {
             self.anon_vma_prepare(i);
@@ -465,6 +674,9 @@ impl PageModel {
         let p = self.pages[i].expect("mapped");
         if p.pte != Pte::None {
             return Ok(());
+        }
+        if self.beyond_eof(&p) {
+            return Err(Errno::EFAULT);
         }
         if self.uffd_refuses(&p) {
             return Err(Errno::EFAULT);
@@ -515,19 +727,25 @@ impl PageModel {
             return Ok(());
         }
         for i in Self::range(start, len) {
-            let p = self.pages[i].expect("mapped: checked above");
-            let r = if p.prot == Prot::NONE {
-                Err(Errno::EFAULT)
-            } else if p.prot.write() && !p.flags.has(VmFlags::SHARED) {
-                self.write_fault(i)
-            } else {
-                self.read_fault(i)
-            };
-            if r.is_err() {
+            if self.populate_fault(i).is_err() {
                 return Err(Errno::ENOMEM);
             }
         }
         Ok(())
+    }
+
+    /// Populating the mapped page `i` (rule 9): nothing where it is
+    /// PROT_NONE (EFAULT), a write fault where it is writable and private,
+    /// a read fault otherwise.
+    fn populate_fault(&mut self, i: usize) -> OpResult {
+        let p = self.pages[i].expect("mapped");
+        if p.prot == Prot::NONE {
+            Err(Errno::EFAULT)
+        } else if p.prot.write() && !p.flags.has(VmFlags::SHARED) {
+            self.write_fault(i)
+        } else {
+            self.read_fault(i)
+        }
     }
 
     /// mmap(MAP_FIXED): replaces every page of the range.
@@ -544,6 +762,7 @@ impl PageModel {
             Kind::Anon | Kind::AnonNoreserve => (Backing::Anon, start),
             Kind::Shmem => {
                 self.next_shmem += 1;
+                self.shmem_size.push(len);
                 (Backing::Shmem(self.next_shmem), 0)
             }
             Kind::File { file, pgoff }
@@ -574,6 +793,7 @@ impl PageModel {
                 ctx: None,
                 anon_vma: None,
                 pte: Pte::None,
+                apart: false,
             });
         }
         Ok(())
@@ -584,10 +804,19 @@ impl PageModel {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        for page in &mut self.pages[Self::range(start, len)] {
+        self.clear(start as usize..(start + len) as usize);
+        Ok(())
+    }
+
+    /// Unmaps the pages of `range`: the boundary after it goes (rule 12).
+    fn clear(&mut self, range: std::ops::Range<usize>) {
+        let end = range.end;
+        for page in &mut self.pages[range] {
             *page = None;
         }
-        Ok(())
+        if let Some(Some(p)) = self.pages.get_mut(end) {
+            p.apart = false;
+        }
     }
 
     /// mprotect: page by page from `start`; the first hole stops it with
@@ -715,6 +944,275 @@ impl PageModel {
         Ok(())
     }
 
+    /// mremap (rules 16 to 19). Under the deviation rules (not `strict`),
+    /// the step is also run as the contract says, on a copy, and a rule
+    /// that changed the result or the layout reports its event.
+    pub fn mremap(&mut self, start: Page, len: Page, newlen: Page, to: Remap) -> OpResult {
+        if self.strict {
+            return self.mremap_rules(start, len, newlen, to);
+        }
+        let mut contract = self.clone();
+        contract.strict = true;
+        let want = contract.mremap_rules(start, len, newlen, to);
+        self.events.clear();
+        let got = self.mremap_rules(start, len, newlen, to);
+        if got != want || self.layout() != contract.layout() {
+            let hit = std::mem::take(&mut self.events);
+            self.events
+                .extend(hit.iter().copied().filter(|e| e.starts_with("deviation")));
+        } else {
+            self.events.clear();
+        }
+        got
+    }
+
+    /// The parameter checks, then the multi-VMA move, the in-place resize
+    /// or the single-VMA move (rule 16).
+    fn mremap_rules(&mut self, start: Page, len: Page, newlen: Page, to: Remap) -> OpResult {
+        if newlen == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(dst) = to.dst() {
+            if matches!(to, Remap::DontUnmap(_)) && len != newlen {
+                return Err(Errno::EINVAL);
+            }
+            if start < dst + newlen && dst < start + len {
+                return Err(Errno::EINVAL);
+            }
+            if len == newlen {
+                return self.remap_move(start, len, dst, matches!(to, Remap::DontUnmap(_)));
+            }
+        }
+        let s = start as usize;
+        let Some(p) = self.pages[s] else {
+            return Err(Errno::EFAULT);
+        };
+        let vma = self.vma_of(s);
+        let shared = p.flags.has(VmFlags::MAYSHARE);
+        let Some(dst) = to.dst() else {
+            // In place. A shrink or the same length checks nothing more.
+            if newlen <= len {
+                if newlen < len {
+                    self.clear((start + newlen) as usize..(start + len) as usize);
+                }
+                return Ok(());
+            }
+            if len == 0 && !shared {
+                return Err(Errno::EINVAL);
+            }
+            let (end, new_end) = ((start + len) as usize, (start + newlen) as usize);
+            if end > vma.end {
+                return Err(Errno::EFAULT);
+            }
+            let free = self.pages[vma.end.min(new_end)..new_end]
+                .iter()
+                .all(|p| p.is_none());
+            if end != vma.end || !free {
+                return Err(Errno::ENOMEM);
+            }
+            self.grow(end - 1, end..new_end);
+            return Ok(());
+        };
+        // Moved with a new length: [start, start+min(len, newlen)) must lie
+        // in one VMA.
+        if len == 0 && !shared {
+            return Err(Errno::EINVAL);
+        }
+        if (start + len.min(newlen)) as usize > vma.end {
+            return Err(Errno::EFAULT);
+        }
+        self.clear(dst as usize..(dst + newlen) as usize);
+        if self.pages[s].is_none() {
+            // Length 0 and the destination starting at the source: that
+            // unmapped it.
+            return Err(Errno::EFAULT);
+        }
+        let kept = len.min(newlen);
+        if newlen < len {
+            self.clear((start + newlen) as usize..(start + len) as usize);
+        }
+        self.move_range(s, kept as usize, dst as usize, newlen as usize, false);
+        Ok(())
+    }
+
+    /// Same length, moved (`remap_move`, rule 17): VMA by VMA from the
+    /// first, each piece to the same distance from `dst`, holes kept; the
+    /// range must start in a VMA. A registered VMA is refused with EFAULT
+    /// (the pieces before it stay moved), unless the range lies in it
+    /// alone.
+    fn remap_move(&mut self, start: Page, len: Page, dst: Page, dontunmap: bool) -> OpResult {
+        let (s, e) = (start as usize, (start + len) as usize);
+        if len == 0 || self.pages[s].is_none() {
+            return Err(Errno::EFAULT);
+        }
+        let first = self.vma_of(s);
+        if first.end >= e {
+            self.clear(dst as usize..dst as usize + (e - s));
+            self.move_range(s, e - s, dst as usize, e - s, dontunmap);
+            return Ok(());
+        }
+        let mut i = s;
+        while i < e {
+            if self.pages[i].is_none() {
+                i += 1;
+                continue;
+            }
+            let piece = i..self.vma_of(i).end.min(e);
+            if !self.pages[i].expect("mapped").uffd.is_empty() {
+                return Err(Errno::EFAULT);
+            }
+            let to = dst as usize + (i - s);
+            self.clear(to..to + piece.len());
+            self.move_range(i, piece.len(), to, piece.len(), dontunmap);
+            i = piece.end;
+        }
+        Ok(())
+    }
+
+    /// Moves the `len` pages at `src` (one VMA's) to `dst`, where `newlen`
+    /// pages are a hole (rule 18): each page takes its attributes along,
+    /// and pages past `len` are new, empty copies of the last (of the
+    /// page at `src` when `len` is 0: a second mapping of shared memory);
+    /// private anonymous memory without an anon_vma takes the new address
+    /// as its page offset. The source is unmapped, or, with DONTUNMAP,
+    /// stays mapped, empty and unlocked, and loses its anon_vma when the
+    /// whole VMA moved. A registration by a ctx without
+    /// UFFD_FEATURE_EVENT_REMAP does not go along (rule 13 says what the
+    /// kernel does instead). New pages of a locked VMA are populated.
+    fn move_range(&mut self, src: usize, len: usize, dst: usize, newlen: usize, dontunmap: bool) {
+        let template: Vec<PageState> = self.pages[src..src + len.max(1)]
+            .iter()
+            .map(|p| p.expect("one VMA: mapped"))
+            .collect();
+        let first = template[0];
+        let keeps = first
+            .ctx
+            .is_some_and(|c| self.open.features(c) == Some(Features::EventRemap));
+        // The copy first, the source still there (it may merge with it).
+        let mut changed = vec![false; self.pages.len()];
+        let last = *template.last().expect("one page at least");
+        for k in 0..newlen {
+            let mut p = if k < len { template[k] } else { last };
+            if k >= len {
+                p.pte = Pte::None;
+            }
+            if p.backing == Backing::Anon && p.anon_vma.is_none() {
+                p.pgoff = (dst + k) as Page;
+            } else {
+                p.pgoff = first.pgoff + k as Page;
+            }
+            p.apart = false;
+            if !keeps && self.strict {
+                p.uffd = Mode::NONE;
+                p.ctx = None;
+            }
+            self.pages[dst + k] = Some(p);
+            changed[dst + k] = true;
+        }
+        for i in src..src + len {
+            // The pages have moved away.
+            if let Some(p) = self.pages[i].as_mut() {
+                p.pte = Pte::None;
+            }
+        }
+        self.merge_around(&changed);
+        if !keeps && !self.strict && !first.uffd.is_empty() {
+            // Rule 13: the copy merged with its old registration; the VMA
+            // it is in now is unregistered as a whole (with whatever of
+            // the source it merged with), and stays apart from its
+            // neighbours.
+            let merged = self.vma_of(dst);
+            for p in self.pages[merged.clone()].iter_mut().flatten() {
+                p.uffd = Mode::NONE;
+                p.ctx = None;
+            }
+            self.keep_apart(merged);
+            self.events.push(Deviation::MremapOldRegistration.event());
+        }
+        if !dontunmap {
+            if len > 0 {
+                self.clear(src..src + len);
+            }
+        } else {
+            // Rule 19: DONTUNMAP leaves the source range mapped and empty,
+            // unlocked, still registered; under the deviation rules the
+            // whole VMA it is in (now) is unlocked, with no split or merge.
+            // Its anon_vma goes when all of the source VMA moved.
+            let vma = self.vma_of(src);
+            let unlock = if self.strict {
+                src..src + len
+            } else {
+                vma.clone()
+            };
+            let whole = vma == (src..src + len);
+            let before = self.pages.clone();
+            for i in unlock.clone() {
+                if let Some(p) = self.pages[i].as_mut() {
+                    p.flags.set(VmFlags::LOCKED, false);
+                    p.flags.set(VmFlags::LOCKONFAULT, false);
+                }
+            }
+            if whole {
+                for p in self.pages[vma].iter_mut().flatten() {
+                    p.anon_vma = None;
+                }
+            }
+            if self.strict {
+                let changed: Vec<bool> = (0..self.pages.len())
+                    .map(|i| self.pages[i] != before[i])
+                    .collect();
+                self.merge_around(&changed);
+            } else if unlock.clone().any(|i| self.pages[i] != before[i]) {
+                self.keep_apart(unlock);
+                self.events.push(Deviation::DontUnmapUnlocksVma.event());
+            }
+        }
+        if newlen > len {
+            self.populate_if_locked(dst + len..dst + newlen);
+        }
+    }
+
+    /// Marks `range` as a VMA of its own: boundaries at both of its ends.
+    fn keep_apart(&mut self, range: std::ops::Range<usize>) {
+        for i in [range.start, range.end] {
+            if let Some(Some(p)) = self.pages.get_mut(i) {
+                p.apart = true;
+            }
+        }
+    }
+
+    /// Grows the VMA whose last page is `last` over the hole `new` (rule
+    /// 16): the new pages take its attributes, empty, with linear page
+    /// offsets; merged with what follows; populated if locked.
+    fn grow(&mut self, last: usize, new: std::ops::Range<usize>) {
+        let from = self.pages[last].expect("mapped");
+        let mut changed = vec![false; self.pages.len()];
+        for (k, i) in new.clone().enumerate() {
+            let mut p = from;
+            p.pgoff = from.pgoff + 1 + k as Page;
+            p.pte = Pte::None;
+            p.apart = false;
+            self.pages[i] = Some(p);
+            changed[i] = true;
+        }
+        self.merge_around(&changed);
+        self.populate_if_locked(new);
+    }
+
+    /// mm_populate of `range` after a locked VMA grew into it: as mlock
+    /// populates, but a failure only stops it (the result stays ok).
+    fn populate_if_locked(&mut self, range: std::ops::Range<usize>) {
+        for i in range {
+            let p = self.pages[i].expect("mapped");
+            if !p.flags.has(VmFlags::LOCKED) || p.flags.has(VmFlags::LOCKONFAULT) {
+                return;
+            }
+            if self.populate_fault(i).is_err() {
+                return;
+            }
+        }
+    }
+
     /// Maximal runs of pages that are equal but for a page offset that
     /// advances by one per page.
     pub fn layout(&self) -> Layout {
@@ -730,7 +1228,8 @@ impl PageModel {
                     && last.uffd == p.uffd
                     && last.ctx == p.ctx
                     && last.anon_vma == p.anon_vma
-                    && last.pgoff + (i - last.start) == p.pgoff;
+                    && last.pgoff + (i - last.start) == p.pgoff
+                    && !p.apart;
                 if continues {
                     last.end += 1;
                     continue;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::hash::Hash;
 
 use crate::layout::Layout;
-use crate::op::{Op, Page, MAX_CTX};
+use crate::op::{Features, Op, Page, MAX_CTX};
 
 /// An errno a backend returned. Errnos are *results*, not rejections: every
 /// backend must return the same one for the same op in the same state.
@@ -102,23 +102,48 @@ pub fn parse_result(s: &str) -> Option<OpResult> {
 pub type MergeCase = u8;
 
 /// The uffd contexts that are open, as a set of context numbers
-/// (`0..MAX_CTX`). Part of the state besides the layout: closing a context
-/// that is not open is EBADF.
+/// (`0..MAX_CTX`), each with the features it was opened with. Part of the
+/// state besides the layout: closing a context that is not open is EBADF.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Contexts(u8);
+pub struct Contexts {
+    open: u8,
+    event_remap: u8,
+}
 
 impl Contexts {
     pub const fn contains(self, ctx: u8) -> bool {
-        ctx < MAX_CTX && self.0 & (1 << ctx) != 0
+        ctx < MAX_CTX && self.open & (1 << ctx) != 0
     }
+    /// Opens `ctx` with no features if it is not open (a ctx used before
+    /// any `open`); an open ctx keeps its features.
     pub fn insert(&mut self, ctx: u8) {
+        if !self.contains(ctx) {
+            self.insert_with(ctx, Features::None);
+        }
+    }
+    pub fn insert_with(&mut self, ctx: u8, features: Features) {
         if ctx < MAX_CTX {
-            self.0 |= 1 << ctx;
+            self.open |= 1 << ctx;
+            match features {
+                Features::None => self.event_remap &= !(1 << ctx),
+                Features::EventRemap => self.event_remap |= 1 << ctx,
+            }
         }
     }
     pub fn remove(&mut self, ctx: u8) {
         if ctx < MAX_CTX {
-            self.0 &= !(1 << ctx);
+            self.open &= !(1 << ctx);
+            self.event_remap &= !(1 << ctx);
+        }
+    }
+    /// The features `ctx` was opened with, if it is open.
+    pub fn features(self, ctx: u8) -> Option<Features> {
+        if !self.contains(ctx) {
+            None
+        } else if self.event_remap & (1 << ctx) != 0 {
+            Some(Features::EventRemap)
+        } else {
+            Some(Features::None)
         }
     }
     /// The open contexts, in order.
@@ -128,14 +153,42 @@ impl Contexts {
 }
 
 impl fmt::Display for Contexts {
-    /// `0,2`, or `none`.
+    /// `0,2(event-remap)`, or `none`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v: Vec<String> = self.iter().map(|c| c.to_string()).collect();
+        let v: Vec<String> = self
+            .iter()
+            .map(|c| match self.features(c) {
+                Some(Features::EventRemap) => format!("{c}(event-remap)"),
+                _ => c.to_string(),
+            })
+            .collect();
         if v.is_empty() {
             write!(f, "none")
         } else {
             write!(f, "{}", v.join(","))
         }
+    }
+}
+
+impl std::str::FromStr for Contexts {
+    type Err = String;
+    /// The inverse of `Display`.
+    fn from_str(s: &str) -> Result<Contexts, String> {
+        let mut c = Contexts::default();
+        if s == "none" {
+            return Ok(c);
+        }
+        for item in s.split(',') {
+            let (num, features) = match item.strip_suffix("(event-remap)") {
+                Some(n) => (n, Features::EventRemap),
+                None => (item, Features::None),
+            };
+            match num.parse::<u8>() {
+                Ok(n) if n < MAX_CTX => c.insert_with(n, features),
+                _ => return Err(format!("bad context {item:?} in {s:?}")),
+            }
+        }
+        Ok(c)
     }
 }
 

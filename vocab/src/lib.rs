@@ -21,5 +21,6 @@ pub use backend::{
 };
 pub use layout::{Backing, Layout, SmapsFlags, Unobserved, VmFlags, Vma};
 pub use op::{
-    words, Advice, Kind, Mode, Op, Page, ParseError, Prot, MAX_CTX, MAX_FILES, MAX_PAGES, MAX_PGOFF,
+    words, Advice, Features, Kind, Mode, Op, Page, ParseError, Prot, Remap, MAX_CTX, MAX_FILES,
+    MAX_PAGES, MAX_PGOFF,
 };

@@ -237,14 +237,78 @@ impl fmt::Display for Advice {
 impl FromStr for Advice {
     type Err = String;
     fn from_str(s: &str) -> Result<Advice, String> {
-        Self::ALL
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(a, _)| *a)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
-                format!("bad advice {s:?}: expected one of {}", names.join(", "))
-            })
+        by_name(&Self::ALL, s, "advice")
+    }
+}
+
+/// The value named `s` in a table of names, or an error listing them.
+fn by_name<T: Copy>(all: &[(T, &'static str)], s: &str, what: &str) -> Result<T, String> {
+    all.iter()
+        .find(|(_, n)| *n == s)
+        .map(|(a, _)| *a)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|(_, n)| *n).collect();
+            format!("bad {what} {s:?}: expected one of {}", names.join(", "))
+        })
+}
+
+/// The UFFDIO_API features an `open` asks for (UFFD_FEATURE_SIGBUS is
+/// always added). Its trace text is its name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Arbitrary)]
+pub enum Features {
+    /// `none`: what a ctx used before any `open` gets.
+    #[default]
+    None,
+    /// `event-remap`: UFFD_FEATURE_EVENT_REMAP. A registered VMA that mremap
+    /// moves keeps its registration, and mremap waits until the uffd's
+    /// reader has read the REMAP event.
+    EventRemap,
+}
+
+impl Features {
+    pub const ALL: [(Features, &'static str); 2] = [
+        (Features::None, "none"),
+        (Features::EventRemap, "event-remap"),
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Features::None => "none",
+            Features::EventRemap => "event-remap",
+        }
+    }
+}
+
+impl fmt::Display for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Features {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Features, String> {
+        by_name(&Self::ALL, s, "features")
+    }
+}
+
+/// Where an `mremap` puts the range.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Arbitrary)]
+pub enum Remap {
+    /// No DST: flags 0, resized where it is.
+    InPlace,
+    /// `DST`: MREMAP_MAYMOVE|MREMAP_FIXED to page DST.
+    Fixed(Page),
+    /// `DST dontunmap`: MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP.
+    DontUnmap(Page),
+}
+
+impl Remap {
+    /// The destination page, for the moving forms.
+    pub fn dst(self) -> Option<Page> {
+        match self {
+            Remap::InPlace => None,
+            Remap::Fixed(d) | Remap::DontUnmap(d) => Some(d),
+        }
     }
 }
 
@@ -373,6 +437,20 @@ pub enum Op {
     /// comes back as EFAULT instead of blocking). `ok`, or EFAULT where the
     /// page is not mapped, not writable, or the write is refused.
     Fault { page: Page },
+    /// `mremap START LEN NEWLEN [DST [dontunmap]]`: mremap(2) of
+    /// `[START, START+LEN)` to NEWLEN pages, in place or moved to DST.
+    Mremap {
+        start: Page,
+        len: Page,
+        newlen: Page,
+        to: Remap,
+    },
+    /// `open CTX FEATURES`: (re)opens uffd CTX with these features, closing
+    /// it first if it is open (its registrations are released then).
+    Open { ctx: u8, features: Features },
+    /// `fork`: fork(2). The step's layout is the CHILD's, read right after
+    /// the fork; the child then exits and the sequence goes on in the parent.
+    Fork,
 }
 
 impl Op {
@@ -389,11 +467,14 @@ impl Op {
             Op::Madvise { .. } => "madvise",
             Op::Mlock { .. } => "mlock",
             Op::Munlock { .. } => "munlock",
+            Op::Mremap { .. } => "mremap",
+            Op::Open { .. } => "open",
+            Op::Fork => "fork",
         }
     }
 
     /// All op names, in declaration order (for statistics tables).
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 13] = [
         "map",
         "unmap",
         "protect",
@@ -404,6 +485,9 @@ impl Op {
         "madvise",
         "mlock",
         "munlock",
+        "mremap",
+        "open",
+        "fork",
     ];
 
     /// The page range the op touches, if it has one.
@@ -416,9 +500,10 @@ impl Op {
             | Op::Unregister { start, len, .. }
             | Op::Madvise { start, len, .. }
             | Op::Mlock { start, len, .. }
-            | Op::Munlock { start, len } => Some((start, len)),
+            | Op::Munlock { start, len }
+            | Op::Mremap { start, len, .. } => Some((start, len)),
             Op::Fault { page } => Some((page, 1)),
-            Op::Close { .. } => None,
+            Op::Close { .. } | Op::Open { .. } | Op::Fork => None,
         }
     }
 
@@ -434,12 +519,13 @@ impl Op {
             | Op::Unregister { start, len, .. }
             | Op::Madvise { start, len, .. }
             | Op::Mlock { start, len, .. }
-            | Op::Munlock { start, len } => {
+            | Op::Munlock { start, len }
+            | Op::Mremap { start, len, .. } => {
                 *start = new_start;
                 *len = new_len;
             }
             Op::Fault { page } => *page = new_start,
-            Op::Close { .. } => {}
+            Op::Close { .. } | Op::Open { .. } | Op::Fork => {}
         }
         op
     }
@@ -458,8 +544,33 @@ impl Op {
                 }
             }
         }
+        if let Op::Mremap {
+            start, newlen, to, ..
+        } = *self
+        {
+            // Everything mremap looks at or maps lies inside the arena: its
+            // first page (even with LEN 0), the grown range, the destination.
+            if start >= pages {
+                return Err(format!(
+                    "mremap START {start} is not a page of the arena of {pages} pages"
+                ));
+            }
+            let base = to.dst().unwrap_or(start);
+            match base.checked_add(newlen) {
+                Some(end) if end <= pages => {}
+                _ => {
+                    return Err(format!(
+                        "mremap target [{base}, {base}+{newlen}) is outside the arena of \
+                         {pages} pages"
+                    ))
+                }
+            }
+        }
         let ctx = match *self {
-            Op::Register { ctx, .. } | Op::Unregister { ctx, .. } | Op::Close { ctx } => Some(ctx),
+            Op::Register { ctx, .. }
+            | Op::Unregister { ctx, .. }
+            | Op::Close { ctx }
+            | Op::Open { ctx, .. } => Some(ctx),
             _ => None,
         };
         if let Some(ctx) = ctx {
@@ -583,6 +694,31 @@ impl Op {
                 let (start, len) = range(start, len);
                 Op::Munlock { start, len }
             }
+            Op::Mremap {
+                start,
+                len,
+                newlen,
+                to,
+            } => {
+                let (start, len) = range(start % pages, len);
+                let to = match to {
+                    Remap::InPlace => Remap::InPlace,
+                    Remap::Fixed(d) => Remap::Fixed(d % (pages + 1)),
+                    Remap::DontUnmap(d) => Remap::DontUnmap(d % (pages + 1)),
+                };
+                let base = to.dst().unwrap_or(start);
+                Op::Mremap {
+                    start,
+                    len,
+                    newlen: newlen % (pages - base + 1),
+                    to,
+                }
+            }
+            Op::Open { ctx: c, features } => Op::Open {
+                ctx: ctx(c),
+                features,
+            },
+            Op::Fork => Op::Fork,
         }
     }
 }
@@ -619,6 +755,21 @@ impl fmt::Display for Op {
                 onfault: true,
             } => write!(f, "mlock {start} {len} onfault"),
             Op::Munlock { start, len } => write!(f, "munlock {start} {len}"),
+            Op::Mremap {
+                start,
+                len,
+                newlen,
+                to,
+            } => {
+                write!(f, "mremap {start} {len} {newlen}")?;
+                match to {
+                    Remap::InPlace => Ok(()),
+                    Remap::Fixed(d) => write!(f, " {d}"),
+                    Remap::DontUnmap(d) => write!(f, " {d} dontunmap"),
+                }
+            }
+            Op::Open { ctx, features } => write!(f, "open {ctx} {features}"),
+            Op::Fork => write!(f, "fork"),
         }
     }
 }
@@ -688,12 +839,17 @@ impl FromStr for Op {
             "mlock" if w.len() == 4 => (4, "mlock START LEN onfault"),
             "mlock" => (3, "mlock START LEN [onfault]"),
             "munlock" => (3, "munlock START LEN"),
+            "mremap" if w.len() == 6 => (6, "mremap START LEN NEWLEN DST dontunmap"),
+            "mremap" if w.len() == 5 => (5, "mremap START LEN NEWLEN DST"),
+            "mremap" => (4, "mremap START LEN NEWLEN [DST [dontunmap]]"),
+            "open" => (3, "open CTX FEATURES"),
+            "fork" => (1, "fork"),
             _ => {
                 return Err(ParseError {
                     col: col0,
                     msg: format!(
                         "unknown operation {name:?}: expected map, unmap, protect, register, \
-                         unregister, close, fault, madvise, mlock or munlock"
+                         unregister, close, fault, madvise, mlock, munlock, mremap, open or fork"
                     ),
                 })
             }
@@ -789,6 +945,29 @@ impl FromStr for Op {
                 len: field(&w, 2, "LEN", num)?,
                 advice: field(&w, 3, "ADVICE", |s| s.parse())?,
             },
+            "mremap" => Op::Mremap {
+                start: field(&w, 1, "START", num)?,
+                len: field(&w, 2, "LEN", num)?,
+                newlen: field(&w, 3, "NEWLEN", num)?,
+                to: match (w.get(4), w.get(5)) {
+                    (None, _) => Remap::InPlace,
+                    (Some(_), None) => Remap::Fixed(field(&w, 4, "DST", num)?),
+                    (Some(_), Some(&(_, "dontunmap"))) => {
+                        Remap::DontUnmap(field(&w, 4, "DST", num)?)
+                    }
+                    (Some(_), Some(&(col, other))) => {
+                        return Err(ParseError {
+                            col,
+                            msg: format!("expected `dontunmap` or nothing, found {other:?}"),
+                        })
+                    }
+                },
+            },
+            "open" => Op::Open {
+                ctx: field(&w, 1, "CTX", ctx)?,
+                features: field(&w, 2, "FEATURES", |s| s.parse())?,
+            },
+            "fork" => Op::Fork,
             _ => unreachable!("names were matched above"),
         };
         Ok(op)
@@ -822,6 +1001,12 @@ mod tests {
             "mlock 0 4",
             "mlock 1 2 onfault",
             "munlock 0 16",
+            "mremap 0 4 8",
+            "mremap 0 4 2 8",
+            "mremap 0 4 4 8 dontunmap",
+            "open 1 event-remap",
+            "open 0 none",
+            "fork",
         ] {
             let op: Op = line.parse().unwrap();
             assert_eq!(op.to_string(), line);

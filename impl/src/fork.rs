@@ -1,0 +1,48 @@
+//! fork(2): `dup_mmap` (kernel/fork.c in 6.18, mm/mmap.c before), as far
+//! as the child's VMAs go.
+
+use uffd_vocab::{Layout, Mode, VmFlags};
+
+use crate::IntervalImpl;
+
+impl IntervalImpl {
+    /// `dup_mmap`: the child's VMAs. VMA by VMA, with no merging: a
+    /// VM_DONTCOPY VMA is not copied; each copy loses VM_LOCKED_MASK
+    /// (`vm_flags_clear(tmp, VM_LOCKED_MASK)`) and, without
+    /// UFFD_FEATURE_EVENT_FORK, its uffd bits and ctx
+    /// (`dup_userfaultfd` → `userfaultfd_reset_ctx`); a VM_WIPEONFORK copy
+    /// gets no anon_vma (and no pages), any other copy of a VMA with an
+    /// anon_vma gets an anon_vma of its own (`anon_vma_fork`). The parent
+    /// does not change, and the child exits before the next op, so only
+    /// its layout is returned.
+    pub(crate) fn dup_mmap(&mut self) -> Layout {
+        let mut child = Vec::new();
+        let mut fresh = 0u32;
+        for v in self.vmas.values() {
+            if v.attrs.flags.has(VmFlags::DONTCOPY) {
+                continue;
+            }
+            let mut tmp = v.to_vma();
+            tmp.flags.set(VmFlags::LOCKED, false);
+            tmp.flags.set(VmFlags::LOCKONFAULT, false);
+            tmp.uffd = Mode::NONE;
+            tmp.ctx = None;
+            tmp.anon_vma = if tmp.flags.has(VmFlags::WIPEONFORK) {
+                None
+            } else {
+                tmp.anon_vma.map(|_| {
+                    fresh += 1;
+                    fresh
+                })
+            };
+            child.push(tmp);
+        }
+        if child
+            .windows(2)
+            .any(|w| w[0].end == w[1].start && w[0].mergeable_with(&w[1]))
+        {
+            self.event("fork child keeps a boundary between equal VMAs");
+        }
+        Layout::new(child)
+    }
+}

@@ -1,0 +1,388 @@
+//! mremap(2), shaped like Linux 6.18's mm/mremap.c: `do_mremap` →
+//! `check_mremap_params`, then `remap_move` (a same-length move, VMA by
+//! VMA, 6.17+) or `vma_lookup` + `check_prep_vma` and `mremap_at` (in
+//! place: `shrink_vma`, `expand_vma_in_place` → `vma_merge_extend`) or
+//! `mremap_to` (moved: `move_vma` → `copy_vma_and_data` → `copy_vma`,
+//! `mremap_userfaultfd_prep`, then `unmap_source_vma` or
+//! `dontunmap_complete`), and `mm_populate` of a grown locked VMA. See
+//! docs/kernel-rules.md §15.
+
+use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, Remap, VmFlags};
+
+use crate::merge::Vmg;
+use crate::{Attrs, IntervalImpl, VmaState};
+
+/// The kernel's `struct vma_remap_struct`, as far as it matters here.
+#[derive(Clone, Copy, Debug)]
+struct Vrm {
+    addr: Page,
+    old_len: Page,
+    new_len: Page,
+    /// `Some` with MREMAP_FIXED: where it goes.
+    new_addr: Option<Page>,
+    dontunmap: bool,
+    /// A locked VMA grew: populate the new part after the move.
+    populate_expand: bool,
+}
+
+impl Vrm {
+    /// `vrm_implies_new_addr`.
+    fn implies_new_addr(&self) -> bool {
+        self.new_addr.is_some()
+    }
+}
+
+impl IntervalImpl {
+    /// `do_mremap`.
+    pub(crate) fn do_mremap(
+        &mut self,
+        addr: Page,
+        old_len: Page,
+        new_len: Page,
+        to: Remap,
+    ) -> OpResult {
+        let mut vrm = Vrm {
+            addr,
+            old_len,
+            new_len,
+            new_addr: to.dst(),
+            dontunmap: matches!(to, Remap::DontUnmap(_)),
+            populate_expand: false,
+        };
+        check_mremap_params(&vrm)?;
+        // vrm_move_only(): MREMAP_FIXED and no resize.
+        let res = if vrm.implies_new_addr() && old_len == new_len {
+            self.event("mremap: remap_move");
+            self.remap_move(&mut vrm)
+        } else {
+            let Some(vma) = self.vma_lookup(addr) else {
+                return Err(Errno::EFAULT);
+            };
+            self.check_prep_vma(&mut vrm, vma)?;
+            if vrm.implies_new_addr() {
+                self.mremap_to(&mut vrm)
+            } else {
+                self.mremap_at(&mut vrm, vma)
+            }
+        };
+        if res.is_ok() && vrm.populate_expand {
+            // mm_populate(new_addr + old_len, delta), after the lock is
+            // dropped; errors are ignored.
+            let at = vrm.new_addr.unwrap_or(vrm.addr);
+            let _ = self.mm_populate(at + vrm.old_len, vrm.new_len - vrm.old_len, true);
+        }
+        res
+    }
+
+    /// `check_prep_vma`: the checks on the VMA at `addr`, only when the
+    /// op maps something new (grows or moves).
+    fn check_prep_vma(&mut self, vrm: &mut Vrm, vma: VmaState) -> OpResult {
+        let expand = vrm.new_len > vrm.old_len;
+        // vrm_will_map_new()
+        if !expand && !vrm.implies_new_addr() {
+            return Ok(());
+        }
+        // !old_len is a special case where an attempt is made to
+        // 'duplicate' a mapping: only shared mappings may.
+        if vrm.old_len == 0 && !vma.attrs.flags.has(VmFlags::MAYSHARE) {
+            return Err(Errno::EINVAL);
+        }
+        // We can't remap across vm area boundaries (a shrink keeps only
+        // new_len of it).
+        let old_len = vrm.old_len.min(vrm.new_len);
+        if old_len > vma.end - vrm.addr {
+            return Err(Errno::EFAULT);
+        }
+        if expand && vma.attrs.flags.has(VmFlags::LOCKED) {
+            vrm.populate_expand = true;
+        }
+        Ok(())
+    }
+
+    /// `mremap_at`: resize in place.
+    fn mremap_at(&mut self, vrm: &mut Vrm, vma: VmaState) -> OpResult {
+        if vrm.new_len == vrm.old_len {
+            return Ok(());
+        }
+        if vrm.new_len < vrm.old_len {
+            // shrink_vma(): do_vmi_munmap of the tail, across anything.
+            self.munmap_range(vrm.addr + vrm.new_len, vrm.addr + vrm.old_len);
+            return Ok(());
+        }
+        // vrm_can_expand_in_place(): the range ends the VMA, and the space
+        // after it is free (vma_expandable). No MREMAP_MAYMOVE here.
+        let delta = vrm.new_len - vrm.old_len;
+        let expandable = vrm.addr + vrm.old_len == vma.end
+            && self
+                .find_vma_intersection(vma.end, vma.end + delta)
+                .is_none();
+        if !expandable {
+            vrm.populate_expand = false;
+            return Err(Errno::ENOMEM);
+        }
+        self.event("mremap: expand in place");
+        self.vma_merge_extend(vma, delta);
+        Ok(())
+    }
+
+    /// `vma_merge_extend`: `vma` grows by `delta` as a new range after it
+    /// (`vma_merge_new_range` with `prev` = the VMA itself), which may
+    /// also take in the next VMA.
+    fn vma_merge_extend(&mut self, vma: VmaState, delta: Page) {
+        let mut vmg = Vmg::new_range(
+            "vma_merge_extend",
+            Some(vma),
+            vma.end,
+            vma.end + delta,
+            vma.pgoff.wrapping_add(vma.len()),
+            vma.attrs,
+        );
+        vmg.anon_vma = vma.anon_vma;
+        if let Some(v) = self.vma_merge(vmg) {
+            if v.end > vma.end + delta {
+                self.event("mremap: grow in place merges with the next VMA");
+            }
+        }
+    }
+
+    /// `remap_move`: a same-length move, VMA by VMA from the first, each
+    /// piece to the same distance from the destination as from the start
+    /// (gaps kept, their destinations left alone). A VMA with userfaultfd
+    /// armed may not take part in a multi-VMA move (`vma_multi_allowed`).
+    fn remap_move(&mut self, vrm: &mut Vrm) -> OpResult {
+        let (start, end) = (vrm.addr, vrm.addr + vrm.old_len);
+        let new_addr = vrm.new_addr.expect("a move");
+        let mut target_addr = new_addr;
+        let mut res = Err(Errno::EFAULT);
+        let mut last_end = 0;
+        let mut seen_vma = false;
+        let mut cursor = start;
+        while let Some(vma) = self.find_vma_intersection(cursor, end) {
+            // No gap permitted at the start of the range.
+            if !seen_vma && start < vma.start {
+                return Err(Errno::EFAULT);
+            }
+            let addr = vma.start.max(start);
+            let len = end.min(vma.end) - addr;
+            let offset = if seen_vma { vma.start - last_end } else { 0 };
+            last_end = vma.end;
+            let mut piece = Vrm {
+                addr,
+                old_len: len,
+                new_len: len,
+                new_addr: Some(target_addr + offset),
+                ..*vrm
+            };
+            let multi_allowed = vma.attrs.uffd.is_empty();
+            // Not allowed: abort if this is not the first VMA, or the
+            // first but more VMAs are to move.
+            if !multi_allowed && (seen_vma || vma.end < end) {
+                self.event("mremap: a multi-VMA move stopped by a registered VMA");
+                return Err(Errno::EFAULT);
+            }
+            if seen_vma {
+                self.event("mremap: a multi-VMA move");
+            }
+            self.check_prep_vma(&mut piece, vma)?;
+            self.mremap_to(&mut piece)?;
+            if !seen_vma {
+                res = Ok(());
+            }
+            seen_vma = true;
+            target_addr = piece.new_addr.expect("a move") + len;
+            cursor = addr + len;
+        }
+        res
+    }
+
+    /// `mremap_to`: unmap the destination, shrink the source, move.
+    fn mremap_to(&mut self, vrm: &mut Vrm) -> OpResult {
+        let new_addr = vrm.new_addr.expect("a move");
+        self.munmap_range(new_addr, new_addr + vrm.new_len);
+        // The source's VMA again: the munmap may have split it.
+        if self.vma_lookup(vrm.addr).is_none() {
+            return Err(Errno::EFAULT);
+        }
+        if vrm.new_len < vrm.old_len {
+            self.munmap_range(vrm.addr + vrm.new_len, vrm.addr + vrm.old_len);
+            vrm.old_len = vrm.new_len;
+        }
+        self.move_vma(vrm)
+    }
+
+    /// `move_vma`: copy the VMA and its page tables, then unmap the source
+    /// (or, with MREMAP_DONTUNMAP, keep it, empty).
+    fn move_vma(&mut self, vrm: &mut Vrm) -> OpResult {
+        let Some(vma) = self.vma_lookup(vrm.addr) else {
+            return Err(Errno::EFAULT);
+        };
+        // copy_vma_and_data()
+        let new_addr = vrm.new_addr.expect("a move");
+        let new_pgoff = vma.pgoff.wrapping_add(vrm.addr - vma.start);
+        let Some(new_vma) = self.copy_vma(vma, new_addr, vrm.new_len, new_pgoff) else {
+            return Err(Errno::ENOMEM);
+        };
+        self.move_page_tables(vrm.addr, new_addr, vrm.old_len);
+        let new_vma = self.mremap_userfaultfd_prep(new_vma);
+        if vrm.dontunmap {
+            self.dontunmap_complete(vrm, new_vma);
+        } else if vrm.old_len > 0 {
+            // unmap_source_vma(): do_vmi_munmap of the old range (with
+            // length 0, a duplicate of shared memory, that fails: ignored).
+            self.munmap_range(vrm.addr, vrm.addr + vrm.old_len);
+        }
+        Ok(())
+    }
+
+    /// `copy_vma(&vma, addr, len, pgoff)`: an unfaulted private anonymous
+    /// VMA takes its new address as page offset; then the new range merges
+    /// with its neighbours at the destination (`vma_merge_new_range`, the
+    /// range carrying the VMA's anon_vma and, still, its registration), or
+    /// a copy is inserted.
+    fn copy_vma(&mut self, vma: VmaState, addr: Page, len: Page, pgoff: Page) -> Option<VmaState> {
+        let pgoff = if vma.attrs.object == Backing::Anon && vma.anon_vma.is_none() {
+            addr
+        } else {
+            pgoff
+        };
+        let prev = self.vma_before(addr);
+        if self.find_vma_intersection(addr, addr + len).is_some() {
+            // "should never get here": the destination was unmapped.
+            self.warn("copy_vma: the destination is not a hole", &(addr, len));
+            return None;
+        }
+        let mut vmg = Vmg::new_range("copy_vma", prev, addr, addr + len, pgoff, vma.attrs);
+        vmg.anon_vma = vma.anon_vma;
+        if let Some(new_vma) = self.vma_merge(vmg) {
+            self.event("mremap: the moved VMA merges at its destination");
+            return Some(new_vma);
+        }
+        self.event("mremap: the moved VMA does not merge");
+        let new_vma = VmaState {
+            start: addr,
+            end: addr + len,
+            pgoff,
+            attrs: vma.attrs,
+            // anon_vma_clone()
+            anon_vma: vma.anon_vma,
+        };
+        self.vmas.insert(addr, new_vma);
+        Some(new_vma)
+    }
+
+    /// `move_page_tables`: the pages of `[old, old+len)` now sit at `new`.
+    fn move_page_tables(&mut self, old: Page, new: Page, len: Page) {
+        let moved: Vec<(Page, bool)> = self
+            .ptes
+            .range(old..old + len)
+            .map(|(&p, &w)| (p, w))
+            .collect();
+        for (p, w) in moved {
+            self.ptes.remove(&p);
+            self.ptes.insert(new + (p - old), w);
+        }
+    }
+
+    /// `mremap_userfaultfd_prep(new_vma)`: with UFFD_FEATURE_EVENT_REMAP
+    /// the registration stays (and the REMAP event is posted); without,
+    /// `userfaultfd_reset_ctx` clears it on the VMA the copy is now part
+    /// of, whole, whatever it merged with (docs/kernel-rules.md §15).
+    fn mremap_userfaultfd_prep(&mut self, new_vma: VmaState) -> VmaState {
+        let Some(ctx) = new_vma.attrs.ctx else {
+            return new_vma;
+        };
+        if self.open.features(ctx) == Some(Features::EventRemap) {
+            self.event("mremap: the registration moves along (event-remap)");
+            return new_vma;
+        }
+        self.event("mremap: userfaultfd_reset_ctx of the moved VMA");
+        let attrs = Attrs {
+            uffd: Mode::NONE,
+            ctx: None,
+            ..new_vma.attrs
+        };
+        self.set_attrs(new_vma.start, attrs).unwrap_or(new_vma)
+    }
+
+    /// `dontunmap_complete`: VM_LOCKED_MASK cleared on the whole source VMA
+    /// (no split, no merge); its anon_vmas unlinked when all of it moved.
+    fn dontunmap_complete(&mut self, vrm: &Vrm, new_vma: VmaState) {
+        let Some(vma) = self.vma_lookup(vrm.addr) else {
+            return;
+        };
+        let mut attrs = vma.attrs;
+        attrs.flags.set(VmFlags::LOCKED, false);
+        attrs.flags.set(VmFlags::LOCKONFAULT, false);
+        if attrs != vma.attrs {
+            self.event("mremap: dontunmap unlocks the source VMA");
+        }
+        self.set_attrs(vma.start, attrs);
+        let whole = vrm.addr == vma.start && vrm.addr + vrm.old_len == vma.end;
+        if new_vma.start != vma.start && whole {
+            if let Some(v) = self.vmas.get_mut(&vma.start) {
+                v.anon_vma = None;
+            }
+        }
+    }
+}
+
+/// `check_mremap_params`: the checks before any VMA is looked at.
+fn check_mremap_params(vrm: &Vrm) -> OpResult {
+    if vrm.new_len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let Some(new_addr) = vrm.new_addr else {
+        return Ok(());
+    };
+    if vrm.dontunmap && vrm.old_len != vrm.new_len {
+        return Err(Errno::EINVAL);
+    }
+    // vrm_overlaps()
+    if vrm.addr < new_addr + vrm.new_len && new_addr < vrm.addr + vrm.old_len {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{lines, run, run_all};
+    use crate::IntervalImpl;
+    use uffd_vocab::Errno;
+
+    #[test]
+    fn grow_in_place_up_to_a_neighbour_merges_with_it() {
+        let mut imp = IntervalImpl::new(16);
+        let (r, rep) = run(&mut imp, "map 0 4 rw- anon\nmap 8 4 rw- anon\nmremap 0 4 8");
+        assert_eq!(r, Ok(()));
+        assert_eq!(lines(&mut imp), ["[0,12) rw- anon@0 account maywrite"]);
+        assert!(
+            rep.events
+                .contains(&"mremap: grow in place merges with the next VMA"),
+            "{rep:?}"
+        );
+    }
+
+    #[test]
+    fn grow_in_place_needs_the_range_to_end_the_vma_and_room_after_it() {
+        let mut imp = IntervalImpl::new(16);
+        let steps = run_all(
+            &mut imp,
+            "map 0 8 rw- anon\nmremap 2 4 6\nmremap 0 8 10\nmap 9 1 r-- anon\nmremap 4 4 6\n\
+             mremap 3 6 7\nmremap 8 2 3",
+        );
+        let results: Vec<_> = steps.iter().map(|s| s.0).collect();
+        assert_eq!(
+            results,
+            [
+                Ok(()),
+                Err(Errno::ENOMEM),
+                Ok(()),
+                Ok(()),
+                Err(Errno::ENOMEM),
+                Err(Errno::ENOMEM),
+                Err(Errno::EFAULT)
+            ]
+        );
+    }
+}
