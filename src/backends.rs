@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use uffd_impl::{Bugs, IntervalImpl};
 use uffd_kernel::KernelBackend;
-use uffd_model::PageModel;
+use uffd_model::{Deviation, PageModel};
 use uffd_vocab::{Backend, Page};
 
 /// One of the three backends.
@@ -86,16 +86,16 @@ pub fn worker_exe() -> Result<std::path::PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find the uffd-check binary: {e}"))
 }
 
-/// One backend for an arena of `pages` pages; `strict` turns the model's
-/// deviation rules off (`uffd_model::Deviation`).
+/// One backend for an arena of `pages` pages; `rules_off` are the model's
+/// deviation rules turned off.
 pub fn make(
     which: Which,
     pages: Page,
     bugs: Bugs,
-    strict: bool,
+    rules_off: &[Deviation],
 ) -> Result<Box<dyn Backend>, String> {
     Ok(match which {
-        Which::Model => Box::new(PageModel::with_strict(pages, strict)),
+        Which::Model => Box::new(PageModel::with_rules_off(pages, rules_off)),
         Which::Impl => Box::new(IntervalImpl::with_bugs(pages, bugs)),
         Which::Kernel => {
             uffd_kernel::available()?;
@@ -109,11 +109,11 @@ pub fn make_all(
     list: &BackendList,
     pages: Page,
     bugs: Bugs,
-    strict: bool,
+    rules_off: &[Deviation],
 ) -> Result<Vec<Box<dyn Backend>>, String> {
     list.0
         .iter()
-        .map(|w| make(*w, pages, bugs, strict))
+        .map(|w| make(*w, pages, bugs, rules_off))
         .collect()
 }
 

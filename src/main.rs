@@ -66,6 +66,9 @@ enum Command {
         /// findings.
         #[arg(long)]
         strict: bool,
+        /// Turn off only this deviation rule (may be given more than once).
+        #[arg(long, value_parser = deviation_names())]
+        strict_rule: Vec<String>,
         /// Put a historic kernel bug back into the implementation, to see the
         /// harness catch it (may be given more than once).
         #[arg(long, value_parser = bug_names())]
@@ -86,6 +89,9 @@ enum Command {
         /// findings.
         #[arg(long)]
         strict: bool,
+        /// Turn off only this deviation rule (may be given more than once).
+        #[arg(long, value_parser = deviation_names())]
+        strict_rule: Vec<String>,
         /// Put a historic kernel bug back into the implementation.
         #[arg(long, value_parser = bug_names())]
         inject_bug: Vec<String>,
@@ -118,6 +124,9 @@ enum Command {
         /// findings.
         #[arg(long)]
         strict: bool,
+        /// Turn off only this deviation rule (may be given more than once).
+        #[arg(long, value_parser = deviation_names())]
+        strict_rule: Vec<String>,
         /// Put a historic kernel bug back into the implementation.
         #[arg(long, value_parser = bug_names())]
         inject_bug: Vec<String>,
@@ -156,16 +165,37 @@ fn bug_names() -> clap::builder::PossibleValuesParser {
     )
 }
 
+/// `--strict-rule NAME`: the names of [`uffd_model::Deviation`], each with
+/// what the kernel does instead of the contract as help.
+fn deviation_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        uffd_model::Deviation::ALL
+            .iter()
+            .map(|d| clap::builder::PossibleValue::new(d.name()).help(d.kernel())),
+    )
+}
+
 /// What a run ran on: the backends and the bugs put back. Prints the flags
 /// that reproduce it, in the one place that does.
 struct Setup {
     backends: BackendList,
     bugs: Vec<String>,
-    strict: bool,
+    /// The model's deviation rules turned off.
+    rules_off: Vec<uffd_model::Deviation>,
 }
 
 impl Setup {
-    fn new(kernel: bool, backends: Option<BackendList>, bugs: Vec<String>, strict: bool) -> Setup {
+    fn new(
+        kernel: bool,
+        backends: Option<BackendList>,
+        bugs: Vec<String>,
+        strict: bool,
+        strict_rule: Vec<String>,
+    ) -> Setup {
+        let rules_off = uffd_model::Deviation::ALL
+            .into_iter()
+            .filter(|d| strict || strict_rule.iter().any(|n| n == d.name()))
+            .collect();
         let backends = backends.unwrap_or_else(|| {
             let mut v = vec![Which::Model, Which::Impl];
             if kernel {
@@ -176,7 +206,7 @@ impl Setup {
         Setup {
             backends,
             bugs,
-            strict,
+            rules_off,
         }
     }
     fn impl_bugs(&self) -> uffd_impl::Bugs {
@@ -189,13 +219,17 @@ impl Setup {
         for b in &self.bugs {
             s.push_str(&format!(" --inject-bug {b}"));
         }
-        if self.strict {
+        if self.rules_off.len() == uffd_model::Deviation::ALL.len() {
             s.push_str(" --strict");
+        } else {
+            for d in &self.rules_off {
+                s.push_str(&format!(" --strict-rule {}", d.name()));
+            }
         }
         s
     }
     fn make(&self, pages: Page) -> Result<Vec<Box<dyn Backend>>, String> {
-        make_all(&self.backends, pages, self.impl_bugs(), self.strict)
+        make_all(&self.backends, pages, self.impl_bugs(), &self.rules_off)
     }
     /// `live kernel: Linux 6.18.44`, when the kernel is one of the backends.
     fn kernel_note(&self) -> Option<String> {
@@ -267,9 +301,10 @@ fn main() -> ExitCode {
             backends,
             out,
             strict,
+            strict_rule,
             inject_bug,
         } => {
-            let setup = Setup::new(kernel, backends, inject_bug, strict);
+            let setup = Setup::new(kernel, backends, inject_bug, strict, strict_rule);
             check(seed, cases, ops, pages, &setup, &out)
         }
         Command::Replay {
@@ -277,8 +312,13 @@ fn main() -> ExitCode {
             backend,
             json,
             strict,
+            strict_rule,
             inject_bug,
-        } => replay(&file, &Setup::new(false, backend, inject_bug, strict), json),
+        } => replay(
+            &file,
+            &Setup::new(false, backend, inject_bug, strict, strict_rule),
+            json,
+        ),
         Command::Bench { vmas, ops } => bench(&vmas, ops),
         Command::Repro { file, output } => repro(&file, output.as_deref()),
         Command::Explore {
@@ -289,9 +329,10 @@ fn main() -> ExitCode {
             max_states,
             out,
             strict,
+            strict_rule,
             inject_bug,
         } => {
-            let setup = Setup::new(kernel, backends, inject_bug, strict);
+            let setup = Setup::new(kernel, backends, inject_bug, strict, strict_rule);
             explore(pages, depth, max_states, &setup, &out)
         }
         Command::Worker => unreachable!("handled above"),
@@ -444,7 +485,7 @@ fn check(
         // Written before any table is printed: see report_failure.
         let _ = std::fs::write(&path, failure_text(f, setup, &command));
     }
-    print_stats(&report.stats, setup.strict);
+    print_stats(&report.stats, &setup.rules_off);
     let secs = wall.as_secs_f64().max(1e-9);
     println!(
         "\nthroughput: {} sequences passed, {} ops in {:.2} s: {:.0} sequences/s, {:.0} ops/s \
@@ -488,7 +529,7 @@ fn check(
     Ok(ExitCode::FAILURE)
 }
 
-fn print_stats(s: &Stats, strict: bool) {
+fn print_stats(s: &Stats, rules_off: &[uffd_model::Deviation]) {
     println!("\nops:");
     for name in uffd_vocab::Op::NAMES {
         println!("  {name:<11} {:>10}", s.ops.get(name).copied().unwrap_or(0));
@@ -513,16 +554,15 @@ fn print_stats(s: &Stats, strict: bool) {
     }
     println!(
         "known deviations of the kernel from the contract (steps where the model's rule \
-         changed the outcome{}):",
-        if strict {
-            "; off with --strict, so none here"
-        } else {
-            "; --strict turns them off"
-        }
+         changed the outcome; --strict turns them off):"
     );
     for d in uffd_model::Deviation::ALL {
-        let n = s.events.get(d.event()).copied().unwrap_or(0);
-        println!("  {:<72} {n:>8}", d.name());
+        if rules_off.contains(&d) {
+            println!("  {:<72} {:>8}", d.name(), "off");
+        } else {
+            let n = s.events.get(d.event()).copied().unwrap_or(0);
+            println!("  {:<72} {n:>8}", d.name());
+        }
     }
     if !s.unsupported.is_empty() {
         println!(
@@ -689,7 +729,7 @@ fn explore(
             String::new()
         }
     );
-    print_stats(&r.stats, setup.strict);
+    print_stats(&r.stats, &setup.rules_off);
     match r.failure {
         None => {
             println!("\nno failures");

@@ -72,3 +72,56 @@ fn a_wrong_expectation_fails_the_case() {
     let mut imp = IntervalImpl::new(trace.pages);
     run_trace(&mut [&mut model, &mut imp], &trace).unwrap();
 }
+
+/// Each `cases/deviation-*.trace` shows a known deviation of the kernel:
+/// it passes with the model's deviation rules on, and with them off
+/// (`--strict`) the contract and the implementation (which does what the
+/// kernel does) part at a step where the model reports the deviation.
+#[test]
+fn every_deviation_case_fails_under_the_contract_alone() {
+    let files: Vec<_> = common::case_files()
+        .into_iter()
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("deviation-"))
+        })
+        .collect();
+    assert!(files.len() >= 3, "cases/ lost its deviation traces");
+    let mut seen = std::collections::BTreeSet::new();
+    for file in &files {
+        let trace = Trace::load(file).unwrap_or_else(|e| panic!("{e}"));
+        // Not the expect lines: they say what the kernel does.
+        let ops = Trace::from_ops(trace.pages, &trace.ops());
+        let mut model = PageModel::with_strict(trace.pages, true);
+        let mut imp = IntervalImpl::new(trace.pages);
+        let f = run_trace(&mut [&mut model, &mut imp], &ops)
+            .expect_err(&format!("{} passes under the contract", file.display()));
+        assert!(
+            ["same-layout", "same-result"].contains(&f.invariant),
+            "{}: {f}",
+            file.display()
+        );
+        // The step that parted is one where the rules-on model reports
+        // a deviation.
+        let mut with_rules = PageModel::new(trace.pages);
+        let mut events = Vec::new();
+        for op in &ops.ops()[..=f.step] {
+            use uffd_vocab::Backend;
+            events = with_rules.step(op).unwrap().report.events;
+        }
+        let names: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e.strip_prefix("deviation "))
+            .collect();
+        assert!(
+            !names.is_empty(),
+            "{}: no deviation at step {}",
+            file.display(),
+            f.step + 1
+        );
+        seen.extend(names);
+    }
+    for d in uffd_model::Deviation::ALL {
+        assert!(seen.contains(d.name()), "no case shows {}", d.name());
+    }
+}

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Instant;
 
 use uffd_check::kernel::KernelBackend;
-use uffd_check::repro::{model_expectation, repro_c, repro_c_with};
+use uffd_check::repro::{kernel_expectation, model_expectation, repro_c, repro_c_with};
 use uffd_check::trace::Trace;
 use uffd_vocab::{result_name, Backend};
 
@@ -219,7 +219,24 @@ fn every_case_builds_passes_and_reads_the_kernel_as_the_kernel_backend_does() {
             tap.contains(&format!("\n1..{}\n", trace.steps.len())),
             "{tap}"
         );
-        assert!(!tap.contains("not ok"), "{tap}");
+        // Every step is as the contract says, or as a known deviation
+        // says the kernel does instead (`not ok … # TODO known deviation`,
+        // in the traces named after one).
+        let deviation = stem(file).starts_with("deviation-");
+        for line in tap.lines().filter(|l| l.starts_with("not ok")) {
+            assert!(
+                deviation && line.contains(" # TODO "),
+                "{}: {line}\n{tap}",
+                file.display()
+            );
+        }
+        if deviation {
+            assert!(
+                tap.contains(" # TODO known deviation: "),
+                "{}: the deviation does not show:\n{tap}",
+                file.display()
+            );
+        }
         let k = kernels
             .entry(trace.pages)
             .or_insert_with(|| common::kernel_backend(trace.pages));
@@ -235,8 +252,13 @@ fn every_case_builds_passes_and_reads_the_kernel_as_the_kernel_backend_does() {
                 trace.steps[i].op
             );
         }
-        // And both are what the model expects, as the kernel sees it.
-        assert_eq!(got, model_expectation(trace), "{}", file.display());
+        // And both are what the model expects (with its deviation rules:
+        // what the kernel is known to do), as the kernel sees it.
+        let known: Vec<_> = kernel_expectation(trace)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        assert_eq!(got, known, "{}", file.display());
     }
     eprintln!(
         "built and ran {} programs in {:.1} s",

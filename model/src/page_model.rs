@@ -155,6 +155,16 @@ impl Deviation {
         }
     }
 
+    /// Its bit in a set of rules.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// The deviation named `name`.
+    pub fn named(name: &str) -> Option<Deviation> {
+        Deviation::ALL.into_iter().find(|d| d.name() == name)
+    }
+
     /// The step-report event of a step this rule changed.
     pub fn event(self) -> &'static str {
         match self {
@@ -206,8 +216,9 @@ impl Deviation {
 /// The page model. See the module docs.
 #[derive(Clone, Debug)]
 pub struct PageModel {
-    /// The deviation rules are off: the model is the contract alone.
-    strict: bool,
+    /// The deviation rules turned off (bits of [`Deviation::bit`]): all of
+    /// them, and the model is the contract alone.
+    rules_off: u8,
     /// The deviation events of the current step.
     events: Vec<&'static str>,
     pages: Vec<Option<PageState>>,
@@ -224,13 +235,19 @@ pub struct PageModel {
 impl PageModel {
     /// The model with the deviation rules on: what the kernel does.
     pub fn new(pages: Page) -> PageModel {
-        PageModel::with_strict(pages, false)
+        PageModel::with_rules_off(pages, &[])
     }
 
     /// `strict`: the deviation rules off, the contract alone.
     pub fn with_strict(pages: Page, strict: bool) -> PageModel {
+        let all: &[Deviation] = if strict { &Deviation::ALL } else { &[] };
+        PageModel::with_rules_off(pages, all)
+    }
+
+    /// The model with the deviation rules `off` turned off.
+    pub fn with_rules_off(pages: Page, off: &[Deviation]) -> PageModel {
         PageModel {
-            strict,
+            rules_off: off.iter().fold(0, |bits, d| bits | d.bit()),
             events: Vec::new(),
             pages: vec![None; pages as usize],
             open: Contexts::default(),
@@ -239,6 +256,11 @@ impl PageModel {
             next_anon_vma: 0,
             cache: BTreeSet::new(),
         }
+    }
+
+    /// Is the deviation rule `d` on?
+    fn applies(&self, d: Deviation) -> bool {
+        self.rules_off & d.bit() == 0
     }
 
     /// The uffd contexts that are open now (part of the state besides the
@@ -287,7 +309,11 @@ impl Backend for PageModel {
     }
 
     fn reset(&mut self) {
-        *self = PageModel::with_strict(self.pages(), self.strict);
+        let off: Vec<Deviation> = Deviation::ALL
+            .into_iter()
+            .filter(|d| !self.applies(*d))
+            .collect();
+        *self = PageModel::with_rules_off(self.pages(), &off);
     }
 
     fn fork(&self) -> Option<Box<dyn Backend>> {
@@ -452,11 +478,11 @@ impl PageModel {
         if bounds(&contract) == bounds(&kernel) {
             return contract;
         }
-        if self.strict {
-            contract
-        } else {
+        if self.applies(Deviation::ForkKeepsBoundaries) {
             self.events.push(Deviation::ForkKeepsBoundaries.event());
             kernel
+        } else {
+            contract
         }
     }
 
@@ -948,11 +974,15 @@ impl PageModel {
     /// the step is also run as the contract says, on a copy, and a rule
     /// that changed the result or the layout reports its event.
     pub fn mremap(&mut self, start: Page, len: Page, newlen: Page, to: Remap) -> OpResult {
-        if self.strict {
+        let rules = [
+            Deviation::MremapOldRegistration,
+            Deviation::DontUnmapUnlocksVma,
+        ];
+        if !rules.iter().any(|d| self.applies(*d)) {
             return self.mremap_rules(start, len, newlen, to);
         }
         let mut contract = self.clone();
-        contract.strict = true;
+        contract.rules_off = u8::MAX;
         let want = contract.mremap_rules(start, len, newlen, to);
         self.events.clear();
         let got = self.mremap_rules(start, len, newlen, to);
@@ -1102,7 +1132,7 @@ impl PageModel {
                 p.pgoff = first.pgoff + k as Page;
             }
             p.apart = false;
-            if !keeps && self.strict {
+            if !keeps && !self.applies(Deviation::MremapOldRegistration) {
                 p.uffd = Mode::NONE;
                 p.ctx = None;
             }
@@ -1116,7 +1146,7 @@ impl PageModel {
             }
         }
         self.merge_around(&changed);
-        if !keeps && !self.strict && !first.uffd.is_empty() {
+        if !keeps && self.applies(Deviation::MremapOldRegistration) && !first.uffd.is_empty() {
             // Rule 13: the copy merged with its old registration; the VMA
             // it is in now is unregistered as a whole (with whatever of
             // the source it merged with), and stays apart from its
@@ -1139,10 +1169,11 @@ impl PageModel {
             // whole VMA it is in (now) is unlocked, with no split or merge.
             // Its anon_vma goes when all of the source VMA moved.
             let vma = self.vma_of(src);
-            let unlock = if self.strict {
-                src..src + len
-            } else {
+            let whole_vma_rule = self.applies(Deviation::DontUnmapUnlocksVma);
+            let unlock = if whole_vma_rule {
                 vma.clone()
+            } else {
+                src..src + len
             };
             let whole = vma == (src..src + len);
             let before = self.pages.clone();
@@ -1157,7 +1188,7 @@ impl PageModel {
                     p.anon_vma = None;
                 }
             }
-            if self.strict {
+            if !whole_vma_rule {
                 let changed: Vec<bool> = (0..self.pages.len())
                     .map(|i| self.pages[i] != before[i])
                     .collect();
