@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use uffd_check::kernel::{Fault, KernelBackend, WORKER_VIOLATION};
-use uffd_vocab::{Backend, Errno, Kind, Layout, Mode, Op, Page, Prot};
+use uffd_vocab::{Advice, Backend, Errno, Features, Kind, Layout, Mode, Op, Page, Prot, Remap};
 
 const PAGES: Page = 32;
 
@@ -50,7 +50,9 @@ fn random_op(rng: &mut StdRng) -> Op {
     } else {
         rng.random_range(0..40)
     };
-    let op = match rng.random_range(0..20) {
+    let dst = rng.random_range(0..PAGES);
+    let newlen = rng.random_range(0..=12);
+    let op = match rng.random_range(0..30) {
         0..=5 => Op::Map {
             start,
             len,
@@ -77,9 +79,54 @@ fn random_op(rng: &mut StdRng) -> Op {
             }),
         },
         16..=18 => Op::Unregister { ctx, start, len },
-        _ => Op::Close { ctx },
+        19 => Op::Close { ctx },
+        // mremap in every form, its lengths and destination folded into
+        // the arena by `fit`: nothing may move out of it or into it.
+        20..=23 => Op::Mremap {
+            start,
+            len,
+            newlen,
+            to: match rng.random_range(0..3) {
+                0 => Remap::InPlace,
+                1 => Remap::Fixed(dst),
+                _ => Remap::DontUnmap(dst),
+            },
+        },
+        24 => Op::Open {
+            ctx,
+            features: if rng.random_bool(0.5) {
+                Features::EventRemap
+            } else {
+                Features::None
+            },
+        },
+        25 => Op::Fork,
+        26 => Op::Fault { page: start },
+        27 => Op::Mlock {
+            start,
+            len,
+            onfault: rng.random_bool(0.5),
+        },
+        28 => Op::Munlock { start, len },
+        _ => Op::Madvise {
+            start,
+            len,
+            advice: Advice::ALL[rng.random_range(0..Advice::ALL.len())].0,
+        },
     };
     op.fit(PAGES)
+}
+
+/// The children of every thread of process `pid` (`/proc/PID/task/*/children`).
+fn children(pid: u32) -> String {
+    let mut out = String::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        out += &std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+    }
+    out.trim().to_string()
 }
 
 fn well_formed(l: &Layout, pages: Page) -> Result<(), String> {
@@ -96,8 +143,10 @@ fn well_formed(l: &Layout, pages: Page) -> Result<(), String> {
     Ok(())
 }
 
-/// (a) Hundreds of random sequences never change anything outside the arena,
-/// and every layout read back is well formed with no worker complaint.
+/// (a) Hundreds of random sequences of every op (mremap in every form,
+/// fork, faults…) never change anything outside the arena, every layout
+/// read back is well formed with no worker complaint, and no fork child
+/// outlives its step.
 #[test]
 fn random_sequences_stay_inside_the_arena() {
     if !common::kernel_available() {
@@ -137,6 +186,15 @@ fn random_sequences_stay_inside_the_arena() {
             );
             if let Err(e) = well_formed(&layout, PAGES) {
                 panic!("sequence {s} (seed {seed}):\n{}\n{e}", trace.join("\n"));
+            }
+            if op == Op::Fork {
+                // The fork child never outlives its step.
+                let pid = b.worker_pid().expect("a worker");
+                assert_eq!(
+                    children(pid),
+                    "",
+                    "sequence {s} (seed {seed}): the fork child is still there"
+                );
             }
             non_minimal += layout
                 .vmas()

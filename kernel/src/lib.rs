@@ -405,6 +405,12 @@ impl KernelBackend {
         }
     }
 
+    /// The worker's process id, while one runs (for tests that look at it
+    /// from outside: its children, its limits).
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.worker.as_ref().map(|w| w.child.id())
+    }
+
     /// The worker's /proc/self/maps lines outside the arena (the guards
     /// included): the same before and after any op sequence.
     pub fn outside_mappings(&mut self) -> Vec<String> {

@@ -95,6 +95,8 @@ mod linux {
         fault: Option<(Fault, u64)>,
         uffd: [Option<(OwnedFd, Features)>; MAX_CTX as usize],
         smaps: File,
+        /// Reads the uffd events that an mremap waits for.
+        monitor: sys::Monitor,
         /// The smaps text of the last `fork`'s child, read while the child
         /// still lived: the next `layout` answers with it (once).
         child_smaps: Option<Vec<u8>>,
@@ -205,6 +207,7 @@ mod linux {
                 uffd: [const { None }; MAX_CTX as usize],
                 smaps,
                 child_smaps: None,
+                monitor: sys::Monitor::start()?,
                 buf: Vec::with_capacity(1 << 20),
                 guard_marker: format!(
                     "\n{:x}-{:x} ",
@@ -289,17 +292,10 @@ mod linux {
                 .map(|(fd, _)| fd.as_fd())
                 .collect();
             if monitored.is_empty() {
-                return call();
+                call()
+            } else {
+                self.monitor.watching(&monitored, call)
             }
-            let Ok((stop_r, stop_w)) = rustix::pipe::pipe() else {
-                return Err(Errno::NOMEM);
-            };
-            std::thread::scope(|s| {
-                s.spawn(|| sys::drain_events(&monitored, stop_r.as_fd()));
-                let r = call();
-                let _ = rustix::io::write(&stop_w, b"x");
-                r
-            })
         }
 
         /// fork(2): the child waits on a pipe while the worker reads its
@@ -307,8 +303,8 @@ mod linux {
         fn fork(&mut self) -> Result<(), String> {
             let (r, w) = rustix::pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
             // SAFETY: the child calls only async-signal-safe functions
-            // (prctl, read, _exit); no other thread runs now (monitors live
-            // only during an mremap).
+            // (prctl, read, _exit), as it must in a process with threads
+            // (the uffd monitor, which waits in poll).
             let pid = unsafe { libc::fork() };
             if pid < 0 {
                 return Err(format!("fork: {}", std::io::Error::last_os_error()));
@@ -811,6 +807,9 @@ mod linux {
         // SAFETY: a plain allocator setting, made before any thread starts.
         unsafe {
             libc::mallopt(libc::M_MMAP_MAX, 0);
+            // One malloc arena for every thread (the uffd monitor's), so
+            // that no thread maps an arena of its own.
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
