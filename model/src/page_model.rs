@@ -52,8 +52,61 @@
 //!     populates it with a write fault per page, stopping at the first
 //!     refused page and ignoring the error; then the next VMA.
 //!
+//! 11. fork (docs/kernel-rules.md §16): the step's layout is the child's.
+//!     The child has every page without DONTCOPY, without uffd bits and
+//!     locks; a WIPEONFORK page is there, empty, without anon_vma; each VMA
+//!     copied with an anon_vma gets one of its own. Then equal neighbours
+//!     are one VMA (rule 5). The parent does not change.
+//! 12. A boundary between equal pages that a deviation rule keeps (a
+//!     page's `apart`) lasts until an op changes the flags of a page on
+//!     either side of it (a fault, which changes only the anon_vma, does
+//!     not); a map, munmap or mremap next to it ends it too.
+//! 13. (Deviation `mremap-merges-with-old-registration`.) See rule 18.
+//! 14. (Deviation `fork-keeps-parent-boundaries`.) The child keeps every
+//!     boundary of the parent.
+//! 15. A shmem page past the end of its object (a mapping mremap grew)
+//!     cannot be faulted in: EFAULT, before userfaultfd is asked.
+//! 16. mremap (docs/kernel-rules.md §15): a new length of 0 is EINVAL; with
+//!     a destination, DONTUNMAP with a new length is EINVAL, and so is a
+//!     destination overlapping the source. The same length with a
+//!     destination is rule 17. Otherwise the first page must be mapped
+//!     (EFAULT); in place, a shrink unmaps the tail and the same length
+//!     does nothing; growing needs a length (EINVAL for 0 on private
+//!     memory), a range inside one VMA (EFAULT) that ends it, and free
+//!     pages after it (ENOMEM); the new pages copy the VMA's attributes,
+//!     empty, merge, and are populated if it is locked (errors ignored).
+//!     Moved with a new length: `[START, START+min(LEN, NEWLEN))` inside
+//!     one VMA (EFAULT), the destination unmapped, the source's tail cut,
+//!     then rule 18; LEN 0 of shared memory maps its pages a second time.
+//! 17. The same length with a destination goes VMA by VMA from the first
+//!     page (which must be mapped: EFAULT), each piece moved by rule 18 to
+//!     the same distance from DST (holes stay holes, their destinations
+//!     untouched). A registered VMA stops it with EFAULT, the pieces
+//!     before moved; unless the range lies in it alone.
+//! 18. A move: the copy is placed first, the source still there; each
+//!     page takes its attributes along, private anonymous memory without an
+//!     anon_vma takes the new address as page offset; the copy merges. A
+//!     registration whose ctx has no UFFD_FEATURE_EVENT_REMAP does not go
+//!     along: under rule 13 the copy merges with its old registration and
+//!     the VMA it is then in loses its registration, whole, and stays
+//!     apart from its neighbours. Then the source is unmapped, or, with
+//!     DONTUNMAP, stays mapped, empty, still registered, unlocked (rule
+//!     19), without its anon_vma when all of its VMA moved.
+//! 19. (Deviation `dontunmap-unlocks-the-whole-vma`.) DONTUNMAP unlocks the
+//!     whole VMA the source is in, without split or merge; by the contract
+//!     only the source range.
+//!
 //! The layout is then maximal runs of pages with equal attributes, linear
-//! page offsets and equal anon_vmas (none being a value of its own).
+//! page offsets and equal anon_vmas (none being a value of its own), cut
+//! where a page is `apart`.
+//!
+//! ## Deviations
+//!
+//! Where the live kernel departs from the contract, the difference is a
+//! [`Deviation`]: a rule (13, 14, 19) that is on by default, so the model
+//! says what the kernel does, and that `--strict` turns off, so the model
+//! says what the contract promises and a run against the kernel (or the
+//! implementation, which follows the kernel's code) finds the deviation.
 
 use std::collections::BTreeSet;
 
