@@ -130,3 +130,35 @@ fn every_sequence_of_3_ops_on_4_pages_agrees_with_the_kernel() {
     assert!(r.failure.is_none(), "{}", r.failure.unwrap());
     assert_eq!(r.states_by_depth, [1, 72, 3581, 129206]);
 }
+
+/// With the model stating the contract alone (`--strict`, every deviation
+/// rule off), exploring finds the kernel's known deviations (here against
+/// the implementation, which follows the kernel's code) as 3-op cases:
+/// map, register (or mlock), then fork or mremap.
+#[test]
+fn the_contract_alone_finds_each_deviation_in_three_ops() {
+    use uffd_model::Deviation;
+    for d in [
+        Deviation::ForkKeepsBoundaries,
+        Deviation::MremapOldRegistration,
+    ] {
+        let mut model = PageModel::with_rules_off(4, &[d]);
+        let mut imp = IntervalImpl::new(4);
+        let config = ExploreConfig {
+            pages: 4,
+            depth: 3,
+            max_states: u64::MAX,
+        };
+        let r = explore(config, &mut [&mut model, &mut imp], |_, _, _| {});
+        let f = r
+            .failure
+            .unwrap_or_else(|| panic!("{} not found in 3 ops", d.name()));
+        assert_eq!(f.trace.steps.len(), 3, "{f}");
+        let last = f.trace.steps[2].op.name();
+        let want = match d {
+            Deviation::ForkKeepsBoundaries => "fork",
+            _ => "mremap",
+        };
+        assert_eq!(last, want, "{}: {f}", d.name());
+    }
+}
