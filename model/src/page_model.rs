@@ -38,8 +38,10 @@
 //!    other's. Neighbours with two different anon_vmas stay apart. Looked at
 //!    left to right, so a range that could join two neighbours with
 //!    different anon_vmas joins the left one.
-//! 6. mprotect from writable to not writable gives VM_ACCOUNT back only on
-//!    private anonymous memory without an anon_vma.
+//! 6. mprotect to a protection without write gives VM_ACCOUNT back only on
+//!    private anonymous memory without an anon_vma, and only where the
+//!    protection changes (a VMA left `r--` with VM_ACCOUNT and no anon_vma,
+//!    which MREMAP_DONTUNMAP can leave, keeps it under `protect … r--`).
 //! 7. A write to a page that is there read-only (rule 8) is a
 //!    write-protect fault: ok, and on private memory it gives the VMA an
 //!    anon_vma as rule 3 does; userfaultfd does not see it.
@@ -932,12 +934,14 @@ impl PageModel {
                     if !exempt {
                         p.flags.set(VmFlags::ACCOUNT, true);
                     }
-                } else if old.has(VmFlags::ACCOUNT)
+                } else if p.prot != prot
+                    && old.has(VmFlags::ACCOUNT)
                     && p.backing == Backing::Anon
                     && p.anon_vma.is_none()
                 {
                     // Rule 6: private anonymous memory with no anon_vma
-                    // gives its VM_ACCOUNT back.
+                    // gives its VM_ACCOUNT back (when its protection
+                    // changes: the same protection changes nothing).
                     p.flags.set(VmFlags::ACCOUNT, false);
                 }
                 p.prot = prot;
