@@ -46,3 +46,50 @@ impl IntervalImpl {
         Layout::new(child)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::run;
+    use crate::IntervalImpl;
+    use uffd_vocab::{Backend, Op};
+
+    const EVENT: &str = "fork child keeps a boundary between equal VMAs";
+
+    fn child(trace: &str) -> (Vec<String>, bool) {
+        let mut imp = IntervalImpl::new(16);
+        run(&mut imp, trace);
+        let o = imp.step(&Op::Fork).unwrap();
+        (o.layout.lines(), o.report.events.contains(&EVENT))
+    }
+
+    #[test]
+    fn the_child_keeps_the_parents_boundaries_and_says_so_only_then() {
+        let (layout, kept) = child("map 8 8 rw- anon\nregister 0 12 4 wp");
+        assert_eq!(
+            layout,
+            [
+                "[8,12) rw- anon@8 account maywrite",
+                "[12,16) rw- anon@12 account maywrite"
+            ]
+        );
+        assert!(kept);
+        // Different VMAs, or equal ones with a hole between: no event.
+        assert!(!child("map 0 4 rw- anon\nmap 4 4 r-- anon").1);
+        assert!(!child("map 0 4 rw- anon\nmap 5 4 rw- anon").1);
+    }
+
+    #[test]
+    fn dontfork_is_a_hole_and_wipeonfork_has_no_anon_vma() {
+        let (layout, _) = child(
+            "map 0 8 rw- anon\nfault 0\nmadvise 0 2 dontfork\nmadvise 4 2 wipeonfork\nmlock 6 2",
+        );
+        assert_eq!(
+            layout,
+            [
+                "[2,4) rw- anon@2 account maywrite anon_vma=0",
+                "[4,6) rw- anon@4 account maywrite wipeonfork",
+                "[6,8) rw- anon@6 account maywrite anon_vma=1"
+            ]
+        );
+    }
+}

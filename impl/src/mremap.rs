@@ -361,6 +361,15 @@ mod tests {
                 .contains(&"mremap: grow in place merges with the next VMA"),
             "{rep:?}"
         );
+        // Grown into free pages only: no merge with a next VMA to report.
+        let (r, rep) = run(&mut imp, "mremap 0 12 14");
+        assert_eq!(r, Ok(()));
+        assert!(rep.events.contains(&"mremap: expand in place"), "{rep:?}");
+        assert!(
+            !rep.events
+                .contains(&"mremap: grow in place merges with the next VMA"),
+            "{rep:?}"
+        );
     }
 
     #[test]
@@ -382,6 +391,46 @@ mod tests {
                 Err(Errno::ENOMEM),
                 Err(Errno::ENOMEM),
                 Err(Errno::EFAULT)
+            ]
+        );
+    }
+
+    #[test]
+    fn dontunmap_unlocks_the_whole_source_vma_and_says_so_only_then() {
+        const EVENT: &str = "mremap: dontunmap unlocks the source VMA";
+        let mut imp = IntervalImpl::new(16);
+        let (r, rep) = run(
+            &mut imp,
+            "map 0 8 rw- anon\nmlock 0 8 onfault\nmremap 2 2 2 12 dontunmap",
+        );
+        assert_eq!(r, Ok(()));
+        assert!(rep.events.contains(&EVENT), "{rep:?}");
+        assert_eq!(
+            lines(&mut imp),
+            [
+                "[0,8) rw- anon@0 account maywrite",
+                "[12,14) rw- anon@12 account maywrite locked lockonfault"
+            ]
+        );
+        // Not locked: nothing to unlock, nothing to say.
+        let (r, rep) = run(&mut imp, "mremap 0 2 2 8 dontunmap");
+        assert_eq!(r, Ok(()));
+        assert!(!rep.events.contains(&EVENT), "{rep:?}");
+    }
+
+    #[test]
+    fn dontunmap_of_a_whole_written_vma_takes_its_anon_vma_away() {
+        let mut imp = IntervalImpl::new(16);
+        let (r, _) = run(
+            &mut imp,
+            "map 0 4 rw- anon\nfault 0\nmremap 0 4 4 8 dontunmap",
+        );
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            lines(&mut imp),
+            [
+                "[0,4) rw- anon@0 account maywrite",
+                "[8,12) rw- anon@0 account maywrite anon_vma=0"
             ]
         );
     }
