@@ -219,14 +219,18 @@ impl Setup {
         for b in &self.bugs {
             s.push_str(&format!(" --inject-bug {b}"));
         }
+        s + &self.strict_flags()
+    }
+    /// ` --strict`, or ` --strict-rule NAME` for each rule off, or nothing.
+    fn strict_flags(&self) -> String {
         if self.rules_off.len() == uffd_model::Deviation::ALL.len() {
-            s.push_str(" --strict");
+            " --strict".to_string()
         } else {
-            for d in &self.rules_off {
-                s.push_str(&format!(" --strict-rule {}", d.name()));
-            }
+            self.rules_off
+                .iter()
+                .map(|d| format!(" --strict-rule {}", d.name()))
+                .collect()
         }
-        s
     }
     fn make(&self, pages: Page) -> Result<Vec<Box<dyn Backend>>, String> {
         make_all(&self.backends, pages, self.impl_bugs(), &self.rules_off)
@@ -591,8 +595,13 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
     let mut backends = as_refs(&mut boxes);
     let names = setup.backends.to_string();
     if !json {
+        let rules = if setup.rules_off.is_empty() {
+            String::new()
+        } else {
+            format!(", deviation rules off:{}", setup.strict_flags())
+        };
         println!(
-            "replaying {} on {names} ({} pages)",
+            "replaying {} on {names} ({} pages{rules})",
             file.display(),
             trace.pages
         );
@@ -625,7 +634,11 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
                 );
             }
             for d in &known {
-                println!("  the model applied the known deviation {d} (--strict: the contract)");
+                println!("  known deviation {d}: the model says what the kernel does (--strict: the contract)");
+                if let Some(dev) = uffd_model::Deviation::ALL.iter().find(|x| x.name() == *d) {
+                    println!("    contract: {}", dev.contract());
+                    println!("    kernel:   {}", dev.kernel());
+                }
             }
         }
     });

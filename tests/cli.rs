@@ -296,3 +296,47 @@ fn explore_stops_at_its_state_budget() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("TRUNCATED at --max-states 2000"), "{out}");
 }
+
+/// A known deviation, as a user meets it: `replay` says at which step the
+/// model applied which rule, with what the contract says and what the
+/// kernel does; `--strict` turns the rule off and the same trace fails;
+/// `check` prints each rule's count, and `off` under `--strict-rule`.
+#[test]
+fn a_known_deviation_is_named_counted_and_strict_turns_it_off() {
+    let case = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/cases/deviation-fork-keeps-the-parents-boundaries.trace"
+    );
+    let (code, out, err) = uffd_check(&["replay", case]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("known deviation fork-keeps-parent-boundaries")
+            && out.contains("contract: the child has the parent's memory")
+            && out.contains("kernel:   dup_mmap copies VMA by VMA"),
+        "{out}"
+    );
+    let (code, out, _) = uffd_check(&["replay", case, "--strict"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED") && out.contains("--strict"), "{out}");
+    let (code, out, err) = uffd_check(&[
+        "check",
+        "--seed",
+        "3",
+        "--cases",
+        "300",
+        "--strict-rule",
+        "dontunmap-unlocks-the-whole-vma",
+    ]);
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    let table = out
+        .split("known deviations of the kernel")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no deviation table:\n{out}"));
+    assert!(
+        table.contains("dontunmap-unlocks-the-whole-vma") && table.contains(" off"),
+        "{table}"
+    );
+    let (code, out, _) = uffd_check(&["check", "--seed", "3", "--cases", "300"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("fork-keeps-parent-boundaries"), "{out}");
+}

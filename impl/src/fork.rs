@@ -49,7 +49,7 @@ impl IntervalImpl {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::run;
+    use crate::testing::ok;
     use crate::IntervalImpl;
     use uffd_vocab::{Backend, Op};
 
@@ -57,7 +57,7 @@ mod tests {
 
     fn child(trace: &str) -> (Vec<String>, bool) {
         let mut imp = IntervalImpl::new(16);
-        run(&mut imp, trace);
+        ok(&mut imp, trace);
         let o = imp.step(&Op::Fork).unwrap();
         (o.layout.lines(), o.report.events.contains(&EVENT))
     }

@@ -215,11 +215,6 @@ impl Deviation {
         1 << (self as u8)
     }
 
-    /// The deviation named `name`.
-    pub fn named(name: &str) -> Option<Deviation> {
-        Deviation::ALL.into_iter().find(|d| d.name() == name)
-    }
-
     /// The step-report event of a step this rule changed.
     pub fn event(self) -> &'static str {
         match self {
@@ -1498,5 +1493,71 @@ mod tests {
             print(shmem),
             print("map 0 2 rw- shmem\nmap 2 2 rw- shmem\nfault 1")
         );
+    }
+
+    /// Each deviation rule is turned off on its own: with the fork rule off
+    /// the mremap rule still says what the kernel does, and the other way.
+    #[test]
+    fn deviation_rules_are_independent() {
+        let mremap = "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
+                      register 0 12 4 missing\nmremap 0 4 4 8";
+        let fork = "map 8 8 rw- anon\nregister 0 12 4 wp\nfork";
+        let last_step = |off: &[Deviation], trace: &str| {
+            let mut m = PageModel::with_rules_off(16, off);
+            let mut events = Vec::new();
+            let mut layout = Layout::default();
+            for l in trace.lines() {
+                let o = m.step(&l.trim().parse::<Op>().unwrap()).unwrap();
+                events = o.report.events;
+                layout = o.layout;
+            }
+            (layout.len(), events)
+        };
+        let kernel = Deviation::MremapOldRegistration.event();
+        assert_eq!(last_step(&[], mremap), (1, vec![kernel]));
+        assert_eq!(
+            last_step(&[Deviation::ForkKeepsBoundaries], mremap),
+            (1, vec![kernel])
+        );
+        assert_eq!(
+            last_step(&[Deviation::MremapOldRegistration], mremap),
+            (2, vec![])
+        );
+        let kernel = Deviation::ForkKeepsBoundaries.event();
+        assert_eq!(
+            last_step(&[Deviation::MremapOldRegistration], fork),
+            (2, vec![kernel])
+        );
+        assert_eq!(
+            last_step(&[Deviation::ForkKeepsBoundaries], fork),
+            (1, vec![])
+        );
+    }
+
+    /// A rule that applied but changed nothing (a registered VMA moved with
+    /// no neighbour to merge with) reports no deviation.
+    #[test]
+    fn a_rule_that_changes_nothing_reports_nothing() {
+        let (m, r) = run(16, "map 0 4 rw- anon\nregister 0 0 4 missing");
+        assert!(r.iter().all(|r| r.is_ok()));
+        let mut m = m;
+        let o = m.step(&"mremap 0 4 4 8".parse::<Op>().unwrap()).unwrap();
+        assert_eq!(o.result, Ok(()));
+        assert_eq!(o.layout.lines(), ["[8,12) rw- anon@8 account maywrite"]);
+        assert!(o.report.events.is_empty(), "{:?}", o.report.events);
+    }
+
+    #[test]
+    fn deviation_names_and_texts() {
+        let mut names = std::collections::BTreeSet::new();
+        for d in Deviation::ALL {
+            assert!(names.insert(d.name()), "{} twice", d.name());
+            assert_eq!(d.event(), format!("deviation {}", d.name()));
+            assert_ne!(d.contract(), d.kernel());
+            assert!(d.contract().len() > 40 && d.kernel().len() > 40);
+            assert_eq!(d.bit().count_ones(), 1);
+        }
+        let bits = Deviation::ALL.iter().fold(0, |b, d| b | d.bit());
+        assert_eq!(bits.count_ones() as usize, Deviation::ALL.len());
     }
 }
