@@ -886,6 +886,9 @@ impl PageModel {
 
     /// Unmaps the pages of `range`: the boundary after it goes (rule 12).
     fn clear(&mut self, range: std::ops::Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
         let end = range.end;
         for page in &mut self.pages[range] {
             *page = None;
@@ -1559,5 +1562,56 @@ mod tests {
         }
         let bits = Deviation::ALL.iter().fold(0, |b, d| b | d.bit());
         assert_eq!(bits.count_ones() as usize, Deviation::ALL.len());
+    }
+
+    /// With its deviation rules off the model states the contract; each
+    /// known deviation's minimal case, as the contract answers it.
+    #[test]
+    fn the_contract_of_each_deviation() {
+        let strict = |trace: &str| {
+            let mut m = PageModel::with_strict(16, true);
+            let mut last = Layout::default();
+            for l in trace.lines() {
+                last = m.step(&l.trim().parse::<Op>().unwrap()).unwrap().layout;
+            }
+            last.lines()
+        };
+        // Only the moved pages lose their registration, and the neighbour
+        // of the same ctx keeps its own.
+        assert_eq!(
+            strict(
+                "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
+                 register 0 12 4 missing\nmremap 0 4 4 8"
+            ),
+            [
+                "[8,12) rw- anon@8 account maywrite",
+                "[12,16) rw- anon@12 account maywrite uffd=missing ctx=0"
+            ]
+        );
+        // The moved, unregistered VMA merges with its equal neighbour.
+        assert_eq!(
+            strict("map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\nmremap 0 4 4 8"),
+            ["[8,16) rw- anon@8 account maywrite"]
+        );
+        // With event-remap the registration goes along.
+        assert_eq!(
+            strict("open 0 event-remap\nmap 0 4 rw- anon\nregister 0 0 4 missing\nmremap 0 4 4 8"),
+            ["[8,12) rw- anon@8 account maywrite uffd=missing ctx=0"]
+        );
+        // The fork child is maximally merged.
+        assert_eq!(
+            strict("map 8 8 rw- anon\nregister 0 12 4 wp\nfork"),
+            ["[8,16) rw- anon@8 account maywrite"]
+        );
+        // DONTUNMAP unlocks the source range only.
+        assert_eq!(
+            strict("map 0 8 rw- anon\nmlock 0 8 onfault\nmremap 2 2 2 12 dontunmap"),
+            [
+                "[0,2) rw- anon@0 account maywrite locked lockonfault",
+                "[2,4) rw- anon@2 account maywrite",
+                "[4,8) rw- anon@4 account maywrite locked lockonfault",
+                "[12,14) rw- anon@12 account maywrite locked lockonfault"
+            ]
+        );
     }
 }
