@@ -62,7 +62,7 @@ impl IntervalImpl {
             if vrm.implies_new_addr() {
                 self.mremap_to(&mut vrm)
             } else {
-                self.mremap_at(&mut vrm, vma)
+                self.mremap_at(&vrm, vma)
             }
         };
         if res.is_ok() && vrm.populate_expand {
@@ -100,7 +100,7 @@ impl IntervalImpl {
     }
 
     /// `mremap_at`: resize in place.
-    fn mremap_at(&mut self, vrm: &mut Vrm, vma: VmaState) -> OpResult {
+    fn mremap_at(&mut self, vrm: &Vrm, vma: VmaState) -> OpResult {
         if vrm.new_len == vrm.old_len {
             return Ok(());
         }
@@ -117,7 +117,6 @@ impl IntervalImpl {
                 .find_vma_intersection(vma.end, vma.end + delta)
                 .is_none();
         if !expandable {
-            vrm.populate_expand = false;
             return Err(Errno::ENOMEM);
         }
         self.event("mremap: expand in place");

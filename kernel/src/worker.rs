@@ -236,8 +236,15 @@ mod linux {
 
         /// mremap, with a monitor thread reading the REMAP events of the
         /// event-remap contexts while it runs (the kernel does not return
-        /// before they are read).
-        fn mremap(&self, start: Page, len: Page, newlen: Page, to: Remap) -> Result<(), Errno> {
+        /// before they are read). `Err`: a refusal (an address it should
+        /// never have returned).
+        fn mremap(
+            &self,
+            start: Page,
+            len: Page,
+            newlen: Page,
+            to: Remap,
+        ) -> Result<Result<(), Errno>, String> {
             let (old, old_size) = (self.addr(start) as *mut c_void, (len * PAGE) as usize);
             let new_size = (newlen * PAGE) as usize;
             let call = || {
@@ -274,14 +281,10 @@ mod linux {
                     }
                 };
                 match r {
-                    Ok(p) if p as u64 == self.addr(want) => Ok(()),
-                    Ok(p) => {
-                        // Never happens with these flags; if it did, the
-                        // arena check of the next layout reports it.
-                        eprintln!("worker: mremap returned {p:p}");
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
+                    Ok(p) if p as u64 == self.addr(want) => Ok(Ok(())),
+                    // Never with these flags; a refusal, as for map.
+                    Ok(p) => Err(format!("mremap returned {p:p}, not {:#x}", self.addr(want))),
+                    Err(e) => Ok(Err(e)),
                 }
             };
             let monitored: Vec<BorrowedFd<'_>> = self
@@ -313,6 +316,9 @@ mod linux {
                 // SAFETY: see above.
                 unsafe {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    // Only the worker's end may keep the pipe open, so that
+                    // its close ends the read below.
+                    libc::close(w.as_raw_fd());
                     let mut b = [0u8; 1];
                     libc::read(r.as_raw_fd(), b.as_mut_ptr() as *mut c_void, 1);
                     libc::_exit(0);
@@ -320,8 +326,10 @@ mod linux {
             }
             drop(r);
             let text = std::fs::read(format!("/proc/{pid}/smaps"));
-            drop(w); // the child's read returns: it exits
-                     // SAFETY: our own child; kill in case it is not gone yet.
+            // The child's read returns and it exits; killed anyway, in case
+            // it has not yet, then reaped.
+            drop(w);
+            // SAFETY: our own child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
@@ -460,7 +468,10 @@ mod linux {
                     len,
                     newlen,
                     to,
-                } => self.mremap(start, len, newlen, to),
+                } => match self.mremap(start, len, newlen, to) {
+                    Ok(r) => r,
+                    Err(e) => return Answer::Refused(e),
+                },
                 Op::Open { ctx, features } => {
                     // Close first, as the op says, then open anew.
                     self.uffd[ctx as usize] = None;

@@ -520,8 +520,7 @@ impl PageModel {
         contract.merge_around(&all);
         let contract = contract.layout();
         // Rule 14, the kernel: the copies stay apart.
-        let kernel = child;
-        let kernel = kernel.layout();
+        let kernel = child.layout();
         let bounds = |l: &Layout| -> Vec<(Page, Page)> {
             l.vmas().iter().map(|v| (v.start, v.end)).collect()
         };

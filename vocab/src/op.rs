@@ -881,6 +881,17 @@ impl FromStr for Op {
                 msg: format!("{what}: {msg}"),
             })
         }
+        /// An optional last word that must be `word` when it is there.
+        fn keyword(w: &[(usize, &str)], i: usize, word: &str) -> Result<bool, ParseError> {
+            match w.get(i) {
+                None => Ok(false),
+                Some(&(_, s)) if s == word => Ok(true),
+                Some(&(col, other)) => Err(ParseError {
+                    col,
+                    msg: format!("expected `{word}` or nothing, found {other:?}"),
+                }),
+            }
+        }
         let num = |s: &str| {
             s.parse::<Page>()
                 .map_err(|_| format!("expected a page count in decimal, found {s:?}"))
@@ -925,16 +936,7 @@ impl FromStr for Op {
             "mlock" => Op::Mlock {
                 start: field(&w, 1, "START", num)?,
                 len: field(&w, 2, "LEN", num)?,
-                onfault: match w.get(3) {
-                    None => false,
-                    Some(&(_, "onfault")) => true,
-                    Some(&(col, other)) => {
-                        return Err(ParseError {
-                            col,
-                            msg: format!("expected `onfault` or nothing, found {other:?}"),
-                        })
-                    }
-                },
+                onfault: keyword(&w, 3, "onfault")?,
             },
             "munlock" => Op::Munlock {
                 start: field(&w, 1, "START", num)?,
@@ -949,18 +951,12 @@ impl FromStr for Op {
                 start: field(&w, 1, "START", num)?,
                 len: field(&w, 2, "LEN", num)?,
                 newlen: field(&w, 3, "NEWLEN", num)?,
-                to: match (w.get(4), w.get(5)) {
-                    (None, _) => Remap::InPlace,
-                    (Some(_), None) => Remap::Fixed(field(&w, 4, "DST", num)?),
-                    (Some(_), Some(&(_, "dontunmap"))) => {
+                to: match w.get(4) {
+                    None => Remap::InPlace,
+                    Some(_) if keyword(&w, 5, "dontunmap")? => {
                         Remap::DontUnmap(field(&w, 4, "DST", num)?)
                     }
-                    (Some(_), Some(&(col, other))) => {
-                        return Err(ParseError {
-                            col,
-                            msg: format!("expected `dontunmap` or nothing, found {other:?}"),
-                        })
-                    }
+                    Some(_) => Remap::Fixed(field(&w, 4, "DST", num)?),
                 },
             },
             "open" => Op::Open {
