@@ -222,7 +222,14 @@ impl Monitor {
             .name("uffd-monitor".into())
             .spawn(move || monitor_loop(&theirs, ctl_r, ack_w))
             .map_err(|e| format!("cannot start the uffd monitor thread: {e}"))?;
-        Ok(Monitor { fds, ctl, ack })
+        // Wait until the thread runs: Rust's runtime maps its signal stack
+        // as it starts, and on a busy machine that could come late, after
+        // the worker's mappings outside the arena were first looked at.
+        let mut b = [0u8; 1];
+        match rustix::io::read(&ack, &mut b) {
+            Ok(1) => Ok(Monitor { fds, ctl, ack }),
+            _ => Err("the uffd monitor thread did not start".into()),
+        }
     }
 
     /// Runs `f` (an mremap) while the monitor reads the events of `fds`;
@@ -252,13 +259,15 @@ impl Monitor {
     }
 }
 
-/// The monitor thread: `g` (re)loads the fds to watch, `s` drops them; each
-/// command is acknowledged; events of watched fds are read and dropped.
+/// The monitor thread: says it runs, then `g` (re)loads the fds to watch,
+/// `s` drops them; each command is acknowledged; events of watched fds are read and dropped.
 fn monitor_loop(fds: &[std::sync::atomic::AtomicI32; MONITOR_FDS], ctl: OwnedFd, ack: OwnedFd) {
     use std::os::fd::AsRawFd;
     use std::sync::atomic::Ordering;
     let mut watched = [-1i32; MONITOR_FDS];
     let mut msg = [0u8; 32]; // sizeof(struct uffd_msg)
+                             // Running (see `Monitor::start`).
+    let _ = rustix::io::write(&ack, b"r");
     loop {
         let mut set = [libc::pollfd {
             fd: -1,
