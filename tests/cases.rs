@@ -125,3 +125,48 @@ fn every_deviation_case_fails_under_the_contract_alone() {
         assert!(seen.contains(d.name()), "no case shows {}", d.name());
     }
 }
+
+/// A case whose comment names `--inject-bug NAME` is the fixed kernel's side
+/// of a historic bug: with that bug put back, the model and the
+/// implementation part on it, by the invariant `uffd_impl::HISTORIC_BUGS`
+/// names. Every historic bug has such a case.
+#[test]
+fn every_historic_bug_case_fails_with_its_bug_put_back() {
+    use uffd_impl::{Bugs, HISTORIC_BUGS};
+    let mut seen = std::collections::BTreeSet::new();
+    for file in common::case_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // The comment at the top, its lines joined (a name may wrap).
+        let comment: Vec<&str> = text
+            .lines()
+            .map_while(|l| l.strip_prefix('#'))
+            .map(str::trim)
+            .collect();
+        let comment = comment.join(" ");
+        let names = comment.split("--inject-bug ").skip(1).map(|rest| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .next()
+        });
+        for name in names.flatten() {
+            let h = HISTORIC_BUGS
+                .iter()
+                .find(|h| h.name == name)
+                .unwrap_or_else(|| panic!("{}: no historic bug {name:?}", file.display()));
+            let trace = Trace::load(&file).unwrap_or_else(|e| panic!("{e}"));
+            let ops = Trace::from_ops(trace.pages, &trace.ops());
+            let mut model = PageModel::new(trace.pages);
+            let mut imp = IntervalImpl::with_bugs(trace.pages, Bugs::named(&[name]).unwrap());
+            let f = run_trace(&mut [&mut model, &mut imp], &ops)
+                .expect_err(&format!("{} passes with {name}", file.display()));
+            assert_eq!(f.invariant, h.caught_by, "{}: {f}", file.display());
+            seen.insert(name.to_string());
+        }
+    }
+    for h in HISTORIC_BUGS {
+        assert!(
+            seen.contains(h.name),
+            "no case names --inject-bug {}",
+            h.name
+        );
+    }
+}

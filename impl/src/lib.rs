@@ -89,6 +89,18 @@ pub struct Bugs {
     /// 6.2 to 6.3, fixed by 82f951340f25: `do_mprotect_pkey` overwrote an
     /// error that ended the VMA walk early (EACCES) with ENOMEM.
     pub mprotect_errno: bool,
+    /// 6.1-rc (69dbe6daf104 to Liam Howlett's fix of Nov 2022): the
+    /// userfaultfd_unregister loop did not `mas_pause()` its maple state
+    /// after a merge, so it went on from the tree as it was before the
+    /// merge, into a VMA the merge had freed.
+    pub unregister_iterator: bool,
+    /// 6.3, fixed by 7e7757876f25: vma_merge case 3 (a moved range merging
+    /// into the next VMA, which extends down) left next's vm_pgoff as it was.
+    pub mremap_case3_pgoff: bool,
+    /// 6.1-rc, fixed by 6f12be792fde: growing in place a range that starts
+    /// inside its VMA proposed `vm_pgoff + old_len` for the extension, not
+    /// linear with the VMA, so nothing merged and mremap said ENOMEM.
+    pub mremap_expand_inside: bool,
 }
 
 /// One historic bug: its `--inject-bug` name, a one-line history, the
@@ -177,6 +189,42 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
         caught_by: "same-result",
         shortest: 2,
     },
+    HistoricBug {
+        name: "unregister-iterator",
+        history: "userfaultfd_unregister did not reset its maple tree iterator after a merge, \
+                  so it read on from the tree before the merge, into the next VMA the merge \
+                  had freed; 6.1-rc, since 69dbe6daf104, fixed Nov 2022 (Liam Howlett)",
+        bugs: Bugs {
+            unregister_iterator: true,
+            ..Bugs::NONE
+        },
+        caught_by: "impl-internal",
+        shortest: 3,
+    },
+    HistoricBug {
+        name: "mremap-case3-pgoff",
+        history: "vma_merge case 3: a moved range merging into the next VMA extends it down \
+                  without lowering its page offset; 6.3, fixed by 7e7757876f25 (found when rpm, \
+                  mremapping its db, segfaulted)",
+        bugs: Bugs {
+            mremap_case3_pgoff: true,
+            ..Bugs::NONE
+        },
+        caught_by: "same-layout",
+        shortest: 2,
+    },
+    HistoricBug {
+        name: "mremap-expand-inside",
+        history: "mremap growing in place a range that starts inside its VMA computes the \
+                  extension's page offset from the range, not the VMA: ENOMEM instead of \
+                  growing; 6.1-rc, fixed by 6f12be792fde",
+        bugs: Bugs {
+            mremap_expand_inside: true,
+            ..Bugs::NONE
+        },
+        caught_by: "same-result",
+        shortest: 2,
+    },
 ];
 
 impl Bugs {
@@ -187,6 +235,9 @@ impl Bugs {
         disallowed_anon_merge: false,
         unaccounted_mprotect: false,
         mprotect_errno: false,
+        unregister_iterator: false,
+        mremap_case3_pgoff: false,
+        mremap_expand_inside: false,
     };
 
     /// The bugs of a list of [`HISTORIC_BUGS`] names, together.
@@ -202,6 +253,9 @@ impl Bugs {
             b.disallowed_anon_merge |= h.bugs.disallowed_anon_merge;
             b.unaccounted_mprotect |= h.bugs.unaccounted_mprotect;
             b.mprotect_errno |= h.bugs.mprotect_errno;
+            b.unregister_iterator |= h.bugs.unregister_iterator;
+            b.mremap_case3_pgoff |= h.bugs.mremap_case3_pgoff;
+            b.mremap_expand_inside |= h.bugs.mremap_expand_inside;
         }
         Ok(b)
     }

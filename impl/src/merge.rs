@@ -259,7 +259,10 @@ pub(crate) struct Plan {
 
 /// Decides the shape and its edits from the merge state (the body of 6.5's
 /// `vma_merge` after `merge_prev` / `merge_next` are known).
-fn plan(vmg: &Vmg) -> Option<Plan> {
+///
+/// `case3_pgoff_bug` (6.3, 7e7757876f25): a new range merging into next
+/// leaves next's page offset as it was.
+fn plan(vmg: &Vmg, case3_pgoff_bug: bool) -> Option<Plan> {
     let (addr, end, pglen) = (vmg.start, vmg.end, vmg.pglen());
     match (vmg.prev, vmg.curr, vmg.next) {
         (Some(prev), curr, Some(next))
@@ -362,12 +365,17 @@ fn plan(vmg: &Vmg) -> Option<Plan> {
             } else {
                 //     PPPPPP******NNNNNN   ->   PPPPPPNNNNNNNNNNNN
                 //                 extend down
+                let pgoff = if case3_pgoff_bug {
+                    next.pgoff
+                } else {
+                    next.pgoff.wrapping_sub(pglen)
+                };
                 Some(Plan {
                     shape: Shape::NewMergeRight,
                     keep: next.start,
                     start: addr,
                     end: next.end,
-                    pgoff: next.pgoff.wrapping_sub(pglen),
+                    pgoff,
                     delete: vec![],
                     adjust: None,
                 })
@@ -451,7 +459,11 @@ impl IntervalImpl {
             return None;
         }
 
-        let Some(plan) = plan(&vmg) else {
+        // 6.3's mmap_region and brk extended next themselves, with the
+        // right pgoff; of the callers here, only mremap's copy_vma took
+        // vma_merge's case 3 there.
+        let case3_bug = self.bugs.mremap_case3_pgoff && vmg.caller == "copy_vma";
+        let Some(plan) = plan(&vmg, case3_bug) else {
             self.report.merges.push(Shape::NoMerge.case());
             return None;
         };

@@ -119,29 +119,41 @@ impl IntervalImpl {
         if !expandable {
             return Err(Errno::ENOMEM);
         }
-        self.event("mremap: expand in place");
-        self.vma_merge_extend(vma, delta);
-        Ok(())
+        self.vma_merge_extend(vma, delta, vrm.old_len)
     }
 
     /// `vma_merge_extend`: `vma` grows by `delta` as a new range after it
     /// (`vma_merge_new_range` with `prev` = the VMA itself), which may
     /// also take in the next VMA.
-    fn vma_merge_extend(&mut self, vma: VmaState, delta: Page) {
+    ///
+    /// Bug `mremap_expand_inside` (6.1-rc, fixed by 6f12be792fde): the
+    /// extension's pgoff was `vma->vm_pgoff + (old_len >> PAGE_SHIFT)`,
+    /// right only when the range starts at `vm_start`; then `vma` cannot
+    /// take the extension, and when nothing merges, `vma_merge` returns
+    /// NULL and mremap -ENOMEM.
+    fn vma_merge_extend(&mut self, vma: VmaState, delta: Page, old_len: Page) -> OpResult {
+        let pgoff = if self.bugs.mremap_expand_inside {
+            vma.pgoff.wrapping_add(old_len)
+        } else {
+            vma.pgoff.wrapping_add(vma.len())
+        };
         let mut vmg = Vmg::new_range(
             "vma_merge_extend",
             Some(vma),
             vma.end,
             vma.end + delta,
-            vma.pgoff.wrapping_add(vma.len()),
+            pgoff,
             vma.attrs,
         );
         vmg.anon_vma = vma.anon_vma;
-        if let Some(v) = self.vma_merge(vmg) {
-            if v.end > vma.end + delta {
-                self.event("mremap: grow in place merges with the next VMA");
-            }
+        let Some(v) = self.vma_merge(vmg) else {
+            return Err(Errno::ENOMEM);
+        };
+        self.event("mremap: expand in place");
+        if v.end > vma.end + delta {
+            self.event("mremap: grow in place merges with the next VMA");
         }
+        Ok(())
     }
 
     /// `remap_move`: a same-length move, VMA by VMA from the first, each
@@ -346,8 +358,69 @@ fn check_mremap_params(vrm: &Vrm) -> OpResult {
 #[cfg(test)]
 mod tests {
     use crate::testing::{lines, run, run_all};
-    use crate::IntervalImpl;
+    use crate::{Bugs, IntervalImpl};
     use uffd_vocab::Errno;
+
+    /// 6f12be792fde: a grow in place from inside the VMA fails with the
+    /// 6.1-rc extension pgoff, and still works from the VMA's start, or
+    /// when the extension can merge into the next VMA with that pgoff.
+    #[test]
+    fn mremap_expand_inside_bug_refuses_a_grow_from_inside_the_vma() {
+        let bug = Bugs {
+            mremap_expand_inside: true,
+            ..Bugs::NONE
+        };
+        let mut imp = IntervalImpl::with_bugs(16, bug);
+        let steps = run_all(&mut imp, "map 0 2 rw- anon\nmremap 1 1 3\nmremap 0 2 3");
+        let results: Vec<_> = steps.iter().map(|s| s.0).collect();
+        assert_eq!(results, [Ok(()), Err(Errno::ENOMEM), Ok(())]);
+        assert_eq!(lines(&mut imp), ["[0,3) rw- anon@0 account maywrite"]);
+        let mut fixed = IntervalImpl::new(16);
+        let (r, _) = run(&mut fixed, "map 0 2 rw- anon\nmremap 1 1 3");
+        assert_eq!(r, Ok(()));
+        assert_eq!(lines(&mut fixed), ["[0,4) rw- anon@0 account maywrite"]);
+        // The wrong pgoff of the extension [2,4), 0 + 1, is linear with a
+        // next VMA at offset 3: the extension joins next instead (case 3)
+        // and mremap succeeds.
+        let mut imp = IntervalImpl::with_bugs(16, bug);
+        let steps = run_all(
+            &mut imp,
+            "map 0 2 rw- shared-file=1@0\nmap 4 4 rw- shared-file=1@3\nmremap 1 1 3",
+        );
+        assert!(steps.iter().all(|s| s.0.is_ok()), "{steps:?}");
+        assert_eq!(steps[2].1.merges, [3]);
+        let split = lines(&mut imp);
+        assert_eq!(split.len(), 2, "{split:?}");
+        assert!(split[1].starts_with("[2,8) rw- file=1@1 "), "{split:?}");
+    }
+
+    /// 7e7757876f25: a move into the page before a compatible VMA extends
+    /// it down (case 3) but leaves its pgoff; mmap's merge is not affected.
+    #[test]
+    fn mremap_case3_pgoff_bug_keeps_next_pgoff() {
+        let bug = Bugs {
+            mremap_case3_pgoff: true,
+            ..Bugs::NONE
+        };
+        let trace = "map 1 4 rw- shared-file=1@1\nmap 8 1 rw- shared-file=1@0\nmremap 8 1 1 0";
+        let mut imp = IntervalImpl::with_bugs(16, bug);
+        let steps = run_all(&mut imp, trace);
+        assert_eq!(steps[2].1.merges, [3]);
+        assert_eq!(
+            lines(&mut imp),
+            ["[0,5) rw- file=1@1 shared mayshare maywrite"]
+        );
+        let mut fixed = IntervalImpl::new(16);
+        run_all(&mut fixed, trace);
+        assert_eq!(
+            lines(&mut fixed),
+            ["[0,5) rw- file=1@0 shared mayshare maywrite"]
+        );
+        let mut imp = IntervalImpl::with_bugs(16, bug);
+        let (r, rep) = run(&mut imp, "map 2 2 rw- anon\nmap 0 2 rw- anon");
+        assert_eq!((r, rep.merges), (Ok(()), vec![3]));
+        assert_eq!(lines(&mut imp), ["[0,4) rw- anon@0 account maywrite"]);
+    }
 
     #[test]
     fn grow_in_place_up_to_a_neighbour_merges_with_it() {

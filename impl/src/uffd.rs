@@ -9,7 +9,7 @@
 
 use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, VmFlags};
 
-use crate::merge::Vmg;
+use crate::merge::{Shape, Vmg};
 use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
 
 impl IntervalImpl {
@@ -141,11 +141,40 @@ impl IntervalImpl {
                 ctx: None,
                 ..vma.attrs
             };
+            // What the maple state would read next in the tree as it is now.
+            let stale_next = self.find_vma_intersection(vma.end, end);
             prev = self.uffd_modify_piece("userfaultfd_unregister", prev, vma, start, end, new);
             let Some(done) = prev else { break };
+            if self.unregister_reads_a_freed_vma(stale_next) {
+                break;
+            }
             start = done.end;
         }
         Ok(())
+    }
+
+    /// Bug `unregister_iterator` (6.1-rc): after a merge the loop went on
+    /// with `mas_next()` without `mas_pause()`, from the maple state of the
+    /// tree before the merge, whose next entry is `stale_next`. The fixed
+    /// loop walks the tree again (here: `find_vma_intersection` each time).
+    /// A merge that swallowed both neighbours (case 6) freed that next VMA;
+    /// the loop then reads the freed VMA's `vm_userfaultfd_ctx`, which
+    /// KASAN reports, and whatever follows is undefined: the step stops
+    /// here. Any other merge or split leaves `stale_next` alive, and reading
+    /// it gives what the walk would. Returns whether the loop must stop.
+    fn unregister_reads_a_freed_vma(&mut self, stale_next: Option<VmaState>) -> bool {
+        let case6 = self.report.merges.last() == Some(&Shape::ExistingWholeMergeBoth.case());
+        match stale_next {
+            Some(next) if self.bugs.unregister_iterator && case6 => {
+                self.warn(
+                    "BUG: KASAN: use-after-free in userfaultfd_unregister \
+                     (the stale maple state's next VMA was freed by merge case 6)",
+                    &next,
+                );
+                true
+            }
+            _ => false,
+        }
     }
 
     /// `open CTX FEATURES`: close(uffd) if it is open (`userfaultfd_release`),
@@ -243,6 +272,40 @@ mod tests {
         });
         let warnings = warnings.collect();
         (b, rep.merges, warnings)
+    }
+
+    /// The 6.1-rc unregister loop without `mas_pause()`: after merge case 6
+    /// it reads the next VMA the merge freed, when the range reaches it.
+    #[test]
+    fn unregister_iterator_bug_reads_the_vma_case_6_freed() {
+        let bug = Bugs {
+            unregister_iterator: true,
+            ..Bugs::NONE
+        };
+        let (_, merges, warnings) = with(
+            bug,
+            8,
+            "map 0 3 rw- anon\nregister 0 1 1 missing\nunregister 0 1 2",
+        );
+        assert_eq!(merges, [6]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("use-after-free"), "{warnings:?}");
+        assert!(
+            warnings[0].ends_with("[2,3) rw- anon@2 account maywrite"),
+            "{warnings:?}"
+        );
+        // The range ends where the freed VMA starts: the loop stops before
+        // reading it. And other merges free nothing the loop reads next.
+        for trace in [
+            "map 0 3 rw- anon\nregister 0 1 1 missing\nunregister 0 1 1",
+            "map 0 3 rw- anon\nregister 0 1 2 missing\nunregister 0 1 2",
+            "map 0 3 rw- anon\nprotect 0 1 r--\nregister 0 1 1 missing\nunregister 0 1 2",
+        ] {
+            let (mut fixed, _, _) = with(Bugs::NONE, 8, trace);
+            let (mut buggy, _, warnings) = with(bug, 8, trace);
+            assert_eq!(warnings, Vec::<String>::new(), "{trace}");
+            assert_eq!(lines(&mut buggy), lines(&mut fixed), "{trace}");
+        }
     }
 
     #[test]
