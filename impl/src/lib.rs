@@ -101,6 +101,10 @@ pub struct Bugs {
     /// inside its VMA proposed `vm_pgoff + old_len` for the extension, not
     /// linear with the VMA, so nothing merged and mremap said ENOMEM.
     pub mremap_expand_inside: bool,
+    /// The rejected v2 fix of May 2023 ("mm: userfaultfd: avoid passing an
+    /// invalid range to vma_merge()"): split the VMA to the range first,
+    /// and offer vma_merge only a VMA that was not split at its start.
+    pub split_first: bool,
 }
 
 /// One historic bug: its `--inject-bug` name, a one-line history, the
@@ -161,6 +165,19 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
                   879bca0a2c4f in 6.16",
         bugs: Bugs {
             disallowed_anon_merge: true,
+            ..Bugs::NONE
+        },
+        caught_by: "same-layout",
+        shortest: 3,
+    },
+    HistoricBug {
+        name: "split-first",
+        history: "the rejected v2 of the May 2023 fix (\"mm: userfaultfd: avoid passing an \
+                  invalid range to vma_merge()\", 6.4-rc): split the VMA to the range first, \
+                  merge only a VMA not split at its start, so such a piece never merges \
+                  with its next neighbour (the LKML thread's fragmentation objection)",
+        bugs: Bugs {
+            split_first: true,
             ..Bugs::NONE
         },
         caught_by: "same-layout",
@@ -238,6 +255,7 @@ impl Bugs {
         unregister_iterator: false,
         mremap_case3_pgoff: false,
         mremap_expand_inside: false,
+        split_first: false,
     };
 
     /// The bugs of a list of [`HISTORIC_BUGS`] names, together.
@@ -256,6 +274,7 @@ impl Bugs {
             b.unregister_iterator |= h.bugs.unregister_iterator;
             b.mremap_case3_pgoff |= h.bugs.mremap_case3_pgoff;
             b.mremap_expand_inside |= h.bugs.mremap_expand_inside;
+            b.split_first |= h.bugs.split_first;
         }
         Ok(b)
     }

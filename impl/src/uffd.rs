@@ -48,6 +48,32 @@ impl IntervalImpl {
         end: Page,
         new: Attrs,
     ) -> Option<VmaState> {
+        if self.bugs.split_first {
+            // Bug `split_first`: the v2 patch of the May 2023 thread, which
+            // was not taken. Its `clamp_range` splits `vma` at `start` (then
+            // it may not merge) and at `end`; only a VMA not split at its
+            // start goes to `vma_merge`, whole, at its own pgoff. A piece
+            // that starts inside its VMA so never merges, not even with an
+            // equal next VMA: the fragmentation Peter Xu objected to
+            // (`[0,10)` registered, `[10,20)` plain, unregister `[5,10)`:
+            // three VMAs).
+            let mut key = vma.start;
+            let can_merge = vma.start >= start;
+            if !can_merge {
+                key = self.split(vma.start, start)?.start;
+            }
+            if vma.end > end {
+                self.split(key, end);
+            }
+            let vma = *self.vmas.get(&key)?;
+            if can_merge {
+                let vmg = Vmg::existing(caller, prev, vma, vma.start, vma.end, vma.pgoff, new);
+                if let Some(merged) = self.vma_merge(vmg) {
+                    return self.set_attrs(merged.start, new);
+                }
+            }
+            return self.set_attrs(vma.start, new);
+        }
         let start = start.max(vma.start);
         let pgoff = self.uffd_piece_pgoff(vma, start);
         let vmg = Vmg::existing(caller, prev, vma, start, vma.end.min(end), pgoff, new);
@@ -342,6 +368,42 @@ mod tests {
             assert_eq!(merges, [0]);
             assert!(warnings.is_empty(), "{warnings:?}");
         }
+    }
+
+    /// The v2 patch of the thread: a piece split off inside its VMA never
+    /// merges (three VMAs, no vma_merge call, no warning, the stale prev
+    /// never used); a range from a VMA's start still merges, whole.
+    #[test]
+    fn split_first_never_merges_a_piece_split_at_its_start() {
+        let bug = Bugs {
+            split_first: true,
+            ..Bugs::NONE
+        };
+        for trace in [LKML, MIRROR] {
+            let (mut b, merges, warnings) = with(bug, 64, trace);
+            assert_eq!(bounds(&mut b), [(0, 5), (5, 10), (10, 20)]);
+            assert_eq!(merges, Vec::<u8>::new());
+            assert!(warnings.is_empty(), "{warnings:?}");
+        }
+        // [10,20) joins [0,10) (case 7); then [0,20) is split at 15 and
+        // [15,20) stays apart from an equal [20,30).
+        let (mut b, merges, _) = with(
+            bug,
+            64,
+            "map 0 30 rw- anon
+             register 0 0 10 missing
+             register 0 10 10 missing",
+        );
+        assert_eq!(bounds(&mut b), [(0, 20), (20, 30)]);
+        assert_eq!(merges, [7]);
+        let (mut b, _, _) = with(
+            bug,
+            64,
+            "map 0 30 rw- anon
+             register 0 0 20 missing
+             unregister 0 15 5",
+        );
+        assert_eq!(bounds(&mut b), [(0, 15), (15, 20), (20, 30)]);
     }
 
     #[test]
