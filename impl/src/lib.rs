@@ -89,10 +89,9 @@ pub struct Bugs {
     /// 6.2 to 6.3, fixed by 82f951340f25: `do_mprotect_pkey` overwrote an
     /// error that ended the VMA walk early (EACCES) with ENOMEM.
     pub mprotect_errno: bool,
-    /// 6.1-rc (69dbe6daf104 to Liam Howlett's fix of Nov 2022): the
+    /// 6.1-rc (69dbe6daf104 to 59f2f4b8a757, Liam Howlett, Nov 2022): the
     /// userfaultfd_unregister loop did not `mas_pause()` its maple state
-    /// after a merge, so it went on from the tree as it was before the
-    /// merge, into a VMA the merge had freed.
+    /// after a merge or split, and read on from the node they replaced.
     pub unregister_iterator: bool,
     /// 6.3, fixed by 7e7757876f25: vma_merge case 3 (a moved range merging
     /// into the next VMA, which extends down) left next's vm_pgoff as it was.
@@ -208,9 +207,10 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
     },
     HistoricBug {
         name: "unregister-iterator",
-        history: "userfaultfd_unregister did not reset its maple tree iterator after a merge, \
-                  so it read on from the tree before the merge, into the next VMA the merge \
-                  had freed; 6.1-rc, since 69dbe6daf104, fixed Nov 2022 (Liam Howlett)",
+        history: "userfaultfd_unregister did not mas_pause() after a merge or split, so its \
+                  next mas_find() read the maple node they had replaced (syzbot: KASAN \
+                  use-after-free Read in mas_next_nentry); 6.1-rc, since 69dbe6daf104, fixed \
+                  by 59f2f4b8a757 (Liam Howlett, Nov 2022)",
         bugs: Bugs {
             unregister_iterator: true,
             ..Bugs::NONE
