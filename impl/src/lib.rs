@@ -96,8 +96,8 @@ pub struct Bugs {
     /// 6.3, fixed by 7e7757876f25: vma_merge case 3 (a moved range merging
     /// into the next VMA, which extends down) left next's vm_pgoff as it was.
     pub mremap_case3_pgoff: bool,
-    /// 6.1-rc, fixed by 6f12be792fde: growing in place a range that starts
-    /// inside its VMA proposed `vm_pgoff + old_len` for the extension, not
+    /// 6.1 (ca3d76b0aa80), fixed by 6f12be792fde: growing in place a range
+    /// that starts inside its VMA proposed `vm_pgoff + old_len` for the extension, not
     /// linear with the VMA, so nothing merged and mremap said ENOMEM.
     pub mremap_expand_inside: bool,
     /// The rejected v2 fix of May 2023 ("mm: userfaultfd: avoid passing an
@@ -221,8 +221,8 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
     HistoricBug {
         name: "mremap-case3-pgoff",
         history: "vma_merge case 3: a moved range merging into the next VMA extends it down \
-                  without lowering its page offset; 6.3, fixed by 7e7757876f25 (found when rpm, \
-                  mremapping its db, segfaulted)",
+                  without lowering its page offset (found when rpm, mremapping its db, \
+                  segfaulted); 6.3, since 0503ea8f5ba7, fixed by 7e7757876f25",
         bugs: Bugs {
             mremap_case3_pgoff: true,
             ..Bugs::NONE
@@ -234,7 +234,8 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
         name: "mremap-expand-inside",
         history: "mremap growing in place a range that starts inside its VMA computes the \
                   extension's page offset from the range, not the VMA: ENOMEM instead of \
-                  growing; 6.1-rc, fixed by 6f12be792fde",
+                  growing (rpm installs failed); 6.1, since ca3d76b0aa80, fixed by \
+                  6f12be792fde (6.2-rc, 6.1.y)",
         bugs: Bugs {
             mremap_expand_inside: true,
             ..Bugs::NONE

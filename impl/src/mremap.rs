@@ -126,7 +126,7 @@ impl IntervalImpl {
     /// (`vma_merge_new_range` with `prev` = the VMA itself), which may
     /// also take in the next VMA.
     ///
-    /// Bug `mremap_expand_inside` (6.1-rc, fixed by 6f12be792fde): the
+    /// Bug `mremap_expand_inside` (6.1, fixed by 6f12be792fde): the
     /// extension's pgoff was `vma->vm_pgoff + (old_len >> PAGE_SHIFT)`,
     /// right only when the range starts at `vm_start`; then `vma` cannot
     /// take the extension, and when nothing merges, `vma_merge` returns
@@ -362,7 +362,7 @@ mod tests {
     use uffd_vocab::Errno;
 
     /// 6f12be792fde: a grow in place from inside the VMA fails with the
-    /// 6.1-rc extension pgoff, and still works from the VMA's start, or
+    /// 6.1 extension pgoff, and still works from the VMA's start, or
     /// when the extension can merge into the next VMA with that pgoff.
     #[test]
     fn mremap_expand_inside_bug_refuses_a_grow_from_inside_the_vma() {
