@@ -748,6 +748,20 @@ mod tests {
         assert_eq!(imp.vma_count(), 2);
     }
 
+    /// `find_vma_intersection(mm, start, end)` with `end <= start` finds
+    /// nothing, even inside a VMA: the range is empty.
+    #[test]
+    fn an_empty_range_intersects_nothing() {
+        let mut imp = IntervalImpl::new(8);
+        let (r, _) = crate::testing::run(&mut imp, "map 0 4 rw- anon");
+        assert_eq!(r, Ok(()));
+        assert_eq!(imp.find_vma_intersection(2, 2), None);
+        assert_eq!(imp.find_vma_intersection(3, 1), None);
+        assert_eq!(imp.vmas_in(2, 2).count(), 0);
+        assert_eq!(imp.find_vma_intersection(2, 3).map(|v| v.start), Some(0));
+        assert_eq!(imp.find_vma_intersection(0, 1).map(|v| v.start), Some(0));
+    }
+
     #[test]
     fn warnings_on_different_states_stay_apart() {
         let mut imp = IntervalImpl::new(8);

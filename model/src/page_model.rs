@@ -1495,6 +1495,18 @@ mod tests {
             print(shmem),
             print("map 0 2 rw- shmem\nmap 2 2 rw- shmem\nfault 1")
         );
+        // One object, its written page in the cache, seen through a second
+        // mapping of it (a zero-length mremap) whose pages are not mapped.
+        let cached = "map 0 2 rw- shmem\nfault 1\nmremap 0 0 2 4\nunmap 0 2";
+        let empty = "map 0 2 rw- shmem\nmremap 0 0 2 4\nunmap 0 2";
+        assert_eq!(run(8, cached).0.layout(), run(8, empty).0.layout());
+        assert_ne!(print(cached), print(empty));
+        // A page read and a page written, under the same layout and cache.
+        let shared = "map 0 2 rw- shared-file=0@0";
+        let read = format!("{shared}\nprotect 0 2 r--\nmlock 0 2\nmunlock 0 2\nprotect 0 2 rw-");
+        let written = format!("{shared}\nfault 0\nfault 1");
+        assert_eq!(run(8, &read).0.layout(), run(8, &written).0.layout());
+        assert_ne!(print(&read), print(&written));
     }
 
     /// Each deviation rule is turned off on its own: with the fork rule off
