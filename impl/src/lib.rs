@@ -885,5 +885,15 @@ mod tests {
         // Nothing faulted: none of them.
         let e = events("map 0 8 rw- anon\nregister 1 4 4 wp\nunregister 1 4 4");
         assert!(e.is_empty(), "{e:?}");
+        // A gap filled between two unfaulted VMAs: all three merge.
+        let e = events("map 0 2 rw- anon\nmap 4 2 rw- anon\nmap 2 2 rw- anon");
+        assert!(e.is_empty(), "{e:?}");
+        // A VMA before the range, written, at a linear page offset, but
+        // not adjacent: not a neighbour, whatever its anon_vma.
+        let e = events(
+            "map 0 2 rw- file=1@0\nfault 0\nmap 3 2 rw- file=1@2\nfault 3\n\
+             protect 3 2 r--\nprotect 3 2 rw-",
+        );
+        assert!(e.is_empty(), "{e:?}");
     }
 }

@@ -610,6 +610,40 @@ mod tests {
     use super::*;
     use crate::testing::fixed;
 
+    /// `commit` warns, and keeps what it took out, when a plan names a VMA
+    /// that is not there: the VMA to keep, or the one whose edge moves.
+    #[test]
+    fn a_plan_naming_a_missing_vma_warns() {
+        let mut imp = IntervalImpl::new(16);
+        let _ = crate::testing::run(&mut imp, "map 0 4 rw- anon");
+        let vma = *imp.vmas.get(&0).unwrap();
+        let vmg = Vmg::new_range("test", Some(vma), 4, 6, 4, vma.attrs);
+        let plan = |keep: Page, adjust: Option<(Page, Page, Page, Page)>| Plan {
+            shape: Shape::NewMergeLeft,
+            keep,
+            start: 0,
+            end: 6,
+            pgoff: 0,
+            delete: vec![],
+            adjust,
+        };
+        // The VMA to keep is missing.
+        assert_eq!(imp.commit(&plan(8, None), &vmg), None);
+        assert_eq!(imp.report.violations.len(), 1);
+        // The one to adjust is missing: the kept VMA still grows.
+        let kept = imp.commit(&plan(0, Some((10, 10, 12, 10))), &vmg);
+        assert_eq!(kept.map(|v| (v.start, v.end)), Some((0, 6)));
+        assert_eq!(
+            imp.report.violations.len(),
+            2,
+            "{:?}",
+            imp.report.violations
+        );
+        assert!(imp.report.violations[1]
+            .1
+            .contains("a VMA of the plan is missing"));
+    }
+
     #[test]
     fn the_case_table_is_one_to_one() {
         for (i, row) in MERGE_CASES.iter().enumerate() {
