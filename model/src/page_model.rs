@@ -1509,6 +1509,22 @@ mod tests {
         assert_ne!(print(&read), print(&written));
     }
 
+    /// With the DONTUNMAP rule off, the unlocked source merges by rule 5
+    /// around the pages it changed, and only those: a boundary another rule
+    /// keeps elsewhere stays.
+    #[test]
+    fn the_contract_of_dontunmap_merges_only_around_what_it_changed() {
+        let mut m = PageModel::with_rules_off(20, &[Deviation::DontUnmapUnlocksVma]);
+        let trace = "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
+                     mremap 0 4 4 8\nmap 17 2 rw- anon\nmlock 17 1\nmremap 17 1 1 0 dontunmap";
+        let mut layout = Layout::default();
+        for l in trace.lines() {
+            layout = m.step(&l.trim().parse::<Op>().unwrap()).unwrap().layout;
+        }
+        let bounds: Vec<(Page, Page)> = layout.vmas().iter().map(|v| (v.start, v.end)).collect();
+        assert_eq!(bounds, [(0, 1), (8, 12), (12, 16), (17, 19)]);
+    }
+
     /// Each deviation rule is turned off on its own: with the fork rule off
     /// the mremap rule still says what the kernel does, and the other way.
     #[test]
