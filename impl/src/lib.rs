@@ -888,6 +888,18 @@ mod tests {
         // A gap filled between two unfaulted VMAs: all three merge.
         let e = events("map 0 2 rw- anon\nmap 4 2 rw- anon\nmap 2 2 rw- anon");
         assert!(e.is_empty(), "{e:?}");
+        // Written neighbours at linear page offsets, with another anon_vma,
+        // but other flags than the range will have: no merge to refuse.
+        for trace in [
+            "map 0 4 rw- anon\nregister 1 2 2 wp\nfault 0\nfault 2\nprotect 2 2 r--",
+            "map 0 4 rw- anon\nregister 1 0 2 wp\nfault 0\nfault 2\nprotect 0 2 r--",
+        ] {
+            let e = events(trace);
+            assert!(
+                ![apart, both, joins].iter().any(|x| e.contains(x)),
+                "{trace}: {e:?}"
+            );
+        }
         // A VMA before the range, written, at a linear page offset, but
         // not adjacent: not a neighbour, whatever its anon_vma.
         let e = events(
