@@ -1562,6 +1562,9 @@ mod tests {
             last_step(&[Deviation::ForkKeepsBoundaries], fork),
             (1, vec![])
         );
+        // A rule named twice (`--strict-rule R --strict-rule R`) is off.
+        let twice = [Deviation::ForkKeepsBoundaries; 2];
+        assert_eq!(last_step(&twice, fork), (1, vec![]));
     }
 
     /// A rule that applied but changed nothing (a registered VMA moved with
