@@ -253,31 +253,18 @@ mod linux {
                 // both, so nothing outside it is moved, grown into or
                 // unmapped.
                 let (r, want) = unsafe {
-                    match to {
-                        Remap::InPlace => (
-                            rustix::mm::mremap(old, old_size, new_size, MremapFlags::empty()),
-                            start,
-                        ),
-                        Remap::Fixed(dst) => (
-                            rustix::mm::mremap_fixed(
-                                old,
-                                old_size,
-                                new_size,
-                                MremapFlags::MAYMOVE,
-                                self.addr(dst) as *mut c_void,
-                            ),
-                            dst,
-                        ),
-                        Remap::DontUnmap(dst) => (
-                            rustix::mm::mremap_fixed(
-                                old,
-                                old_size,
-                                new_size,
-                                MremapFlags::MAYMOVE | MremapFlags::DONTUNMAP,
-                                self.addr(dst) as *mut c_void,
-                            ),
-                            dst,
-                        ),
+                    let flags = match to {
+                        Remap::InPlace => MremapFlags::empty(),
+                        Remap::Fixed(_) => MremapFlags::MAYMOVE,
+                        Remap::DontUnmap(_) => MremapFlags::MAYMOVE | MremapFlags::DONTUNMAP,
+                    };
+                    match to.dst() {
+                        None => (rustix::mm::mremap(old, old_size, new_size, flags), start),
+                        Some(dst) => {
+                            let new = self.addr(dst) as *mut c_void;
+                            let r = rustix::mm::mremap_fixed(old, old_size, new_size, flags, new);
+                            (r, dst)
+                        }
                     }
                 };
                 match r {

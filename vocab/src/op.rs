@@ -220,11 +220,7 @@ impl Advice {
     ];
 
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(a, _)| *a == self)
-            .map(|(_, n)| *n)
-            .expect("every advice is in ALL")
+        name_in(&Self::ALL, self)
     }
 }
 
@@ -239,6 +235,14 @@ impl FromStr for Advice {
     fn from_str(s: &str) -> Result<Advice, String> {
         by_name(&Self::ALL, s, "advice")
     }
+}
+
+/// The name of `v` in a table of names that lists every value.
+fn name_in<T: Copy + PartialEq>(all: &[(T, &'static str)], v: T) -> &'static str {
+    all.iter()
+        .find(|(a, _)| *a == v)
+        .map(|(_, n)| *n)
+        .expect("the table lists every value")
 }
 
 /// The value named `s` in a table of names, or an error listing them.
@@ -271,10 +275,7 @@ impl Features {
         (Features::EventRemap, "event-remap"),
     ];
     pub fn name(self) -> &'static str {
-        match self {
-            Features::None => "none",
-            Features::EventRemap => "event-remap",
-        }
+        name_in(&Self::ALL, self)
     }
 }
 
