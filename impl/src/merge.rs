@@ -517,19 +517,23 @@ impl IntervalImpl {
                 );
                 res
             }
-            None => {
-                let vma = vma?;
-                let mut key = vma.start;
-                if vma.start < start {
-                    key = self.split(vma.start, start)?.start;
-                }
-                if vma.end > end {
-                    self.split(key, end);
-                }
-                *self.vmas.get(&key)?
-            }
+            None => self.split_to(vma?, start, end)?,
         };
         self.set_attrs(res.start, attrs)
+    }
+
+    /// Splits the head `[vma.start, start)` and the tail `[end, vma.end)`
+    /// off `vma`, as far as they are not empty; returns the VMA left
+    /// between (the kernel's pair of `split_vma` calls).
+    pub(crate) fn split_to(&mut self, vma: VmaState, start: Page, end: Page) -> Option<VmaState> {
+        let mut key = vma.start;
+        if vma.start < start {
+            key = self.split(vma.start, start)?.start;
+        }
+        if vma.end > end {
+            self.split(key, end);
+        }
+        self.vmas.get(&key).copied()
     }
 
     /// `vma_modify_flags`: the range `[start, end)` of `vma` gets `flags`.

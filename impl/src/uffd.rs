@@ -57,15 +57,8 @@ impl IntervalImpl {
             // equal next VMA: the fragmentation Peter Xu objected to
             // (`[0,10)` registered, `[10,20)` plain, unregister `[5,10)`:
             // three VMAs).
-            let mut key = vma.start;
             let can_merge = vma.start >= start;
-            if !can_merge {
-                key = self.split(vma.start, start)?.start;
-            }
-            if vma.end > end {
-                self.split(key, end);
-            }
-            let vma = *self.vmas.get(&key)?;
+            let vma = self.split_to(vma, start, end)?;
             if can_merge {
                 let vmg = Vmg::existing(caller, prev, vma, vma.start, vma.end, vma.pgoff, new);
                 if let Some(merged) = self.vma_merge(vmg) {
