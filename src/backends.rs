@@ -104,17 +104,88 @@ pub fn make(
     })
 }
 
-/// Every backend of `list`, in order.
+/// Every backend of `list`, in order. Without the model among them, each
+/// is given the model's knowledge of the known deviations
+/// ([`KnownDeviations`]) while any deviation rule is on, so a deviation is
+/// judged the same way whichever backends run.
 pub fn make_all(
     list: &BackendList,
     pages: Page,
     bugs: Bugs,
     rules_off: &[Deviation],
 ) -> Result<Vec<Box<dyn Backend>>, String> {
+    let lend = !list.contains(Which::Model) && rules_off.len() < Deviation::ALL.len();
     list.0
         .iter()
-        .map(|w| make(*w, pages, bugs, rules_off))
+        .map(|w| {
+            let b = make(*w, pages, bugs, rules_off)?;
+            Ok(if lend {
+                Box::new(KnownDeviations::new(b, rules_off)) as Box<dyn Backend>
+            } else {
+                b
+            })
+        })
         .collect()
+}
+
+/// A backend that reports, besides its own answer, what the page model
+/// knows of the known deviations at each step: the rules that changed the
+/// step ([`uffd_vocab::StepReport::deviations`]) and the boundaries they
+/// keep ([`uffd_vocab::StepReport::kept_apart`]). The model runs alongside,
+/// its result and layout unused: it only lends its knowledge.
+pub struct KnownDeviations<B> {
+    inner: B,
+    model: PageModel,
+}
+
+impl<B: Backend> KnownDeviations<B> {
+    pub fn new(inner: B, rules_off: &[Deviation]) -> KnownDeviations<B> {
+        let model = PageModel::with_rules_off(inner.pages(), rules_off);
+        KnownDeviations { inner, model }
+    }
+}
+
+impl<B: Backend> Backend for KnownDeviations<B> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn pages(&self) -> Page {
+        self.inner.pages()
+    }
+    fn step(
+        &mut self,
+        op: &uffd_vocab::Op,
+    ) -> Result<uffd_vocab::Outcome, uffd_vocab::Unsupported> {
+        let mut o = self.inner.step(op)?;
+        let known = self.model.step(op)?.report;
+        o.report.deviations.extend(known.deviations);
+        o.report.kept_apart.extend(known.kept_apart);
+        Ok(o)
+    }
+    fn reset(&mut self) {
+        self.inner.reset();
+        self.model.reset();
+    }
+    fn plan(&mut self, ops: &[uffd_vocab::Op]) {
+        self.inner.plan(ops)
+    }
+    fn snapshot(&self) -> Option<Box<dyn Backend>> {
+        let inner = self.inner.snapshot()?;
+        Some(Box::new(KnownDeviations {
+            inner,
+            model: self.model.clone(),
+        }))
+    }
+    fn costs(&self) -> Option<String> {
+        self.inner.costs()
+    }
+    /// The inner backend's state and the boundaries the model keeps.
+    fn fingerprint(&self) -> Option<u128> {
+        Some(uffd_vocab::fingerprint128(&(
+            self.inner.fingerprint()?,
+            self.model.fingerprint(),
+        )))
+    }
 }
 
 /// Borrows boxed backends the way the checker takes them.

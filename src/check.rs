@@ -181,22 +181,15 @@ fn same_contexts(v: &StepView) -> Result<(), String> {
 /// No two adjacent VMAs of any backend could be one VMA. A pair whose merge
 /// depends on a field the backend does not observe is not judged there
 /// (`same-layout` holds its boundaries to the reference's). Nor is a
-/// boundary the model, as the reference, keeps itself: the model keeps
-/// equal neighbours apart only by a deviation rule (`uffd_model::Deviation`,
-/// off with `--strict`), where the kernel is known to do so.
+/// boundary that a backend reports as kept by a known deviation rule
+/// ([`uffd_vocab::StepReport::kept_apart`]: the model's rules, off with
+/// `--strict`, where the kernel is known to keep equal VMAs apart).
 fn minimal_fragmentation(v: &StepView) -> Result<(), String> {
-    let reference = &v.outcomes[0];
-    let kept: Vec<Page> = if reference.backend == "model" {
-        reference
-            .layout
-            .vmas()
-            .windows(2)
-            .filter(|w| w[0].mergeable_with(&w[1]))
-            .map(|w| w[1].start)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let kept: Vec<Page> = v
+        .outcomes
+        .iter()
+        .flat_map(|o| o.report.kept_apart.iter().copied())
+        .collect();
     for o in v.outcomes {
         let hidden = o.layout.unobserved();
         for w in o.layout.vmas().windows(2) {
@@ -338,23 +331,49 @@ pub struct Stats {
     pub unsupported: BTreeMap<String, u64>,
     /// Coverage event -> count, from the backends that report them.
     pub events: BTreeMap<&'static str, u64>,
+    /// Op name -> how many of its steps took a merge case other than 0.
+    pub merges_after: BTreeMap<&'static str, u64>,
+    /// Known deviation rule -> how many steps it changed (from the first
+    /// backend that reports deviations).
+    pub deviations: BTreeMap<&'static str, u64>,
 }
 
 /// A coverage goal (stateright's `sometimes`): a situation a good run goes
-/// through, reached when any of its coverage events occurred.
+/// through, reached when any of its ways to reach it occurred.
 pub struct Goal {
     pub name: &'static str,
-    /// The `StepReport::events` that reach it.
-    pub events: &'static [&'static str],
+    pub reached_by: &'static [Reach],
+}
+
+/// One way to reach a coverage goal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// A coverage event of a step report ([`uffd_vocab::StepReport::events`]).
+    Event(&'static str),
+    /// A step of this op (by [`Op::name`]) that took a merge case other
+    /// than 0.
+    MergeAfter(&'static str),
+    /// A known deviation rule, by name, that changed a step's outcome.
+    Deviation(&'static str),
+}
+
+impl Reach {
+    /// How often a run reached it.
+    pub fn count(&self, s: &Stats) -> u64 {
+        let map = match self {
+            Reach::Event(_) => &s.events,
+            Reach::MergeAfter(_) => &s.merges_after,
+            Reach::Deviation(_) => &s.deviations,
+        };
+        let (Reach::Event(k) | Reach::MergeAfter(k) | Reach::Deviation(k)) = self;
+        map.get(k).copied().unwrap_or(0)
+    }
 }
 
 impl Goal {
     /// How often a run reached it.
     pub fn count(&self, s: &Stats) -> u64 {
-        self.events
-            .iter()
-            .map(|e| s.events.get(e).copied().unwrap_or(0))
-            .sum()
+        self.reached_by.iter().map(|r| r.count(s)).sum()
     }
 }
 
@@ -363,241 +382,256 @@ impl Goal {
 pub const GOALS: &[Goal] = &[
     Goal {
         name: "a fault reuses a neighbour's anon_vma",
-        events: &[
-            "fault: anon_vma reused from next",
-            "fault: anon_vma reused from prev",
+        reached_by: &[
+            Reach::Event("fault: anon_vma reused from next"),
+            Reach::Event("fault: anon_vma reused from prev"),
         ],
     },
     Goal {
         name: "anon_vma reuse refused: another object",
-        events: &["fault: anon_vma reuse refused: another object"],
+        reached_by: &[Reach::Event(
+            "fault: anon_vma reuse refused: another object",
+        )],
     },
     Goal {
         name: "anon_vma reuse refused: uffd bits differ",
-        events: &["fault: anon_vma reuse refused: uffd bits differ"],
+        reached_by: &[Reach::Event(
+            "fault: anon_vma reuse refused: uffd bits differ",
+        )],
     },
     Goal {
         name: "anon_vma reuse refused: flags differ beyond prot",
-        events: &["fault: anon_vma reuse refused: flags differ beyond prot"],
+        reached_by: &[Reach::Event(
+            "fault: anon_vma reuse refused: flags differ beyond prot",
+        )],
     },
     Goal {
         name: "anon_vma reuse refused: page offsets not linear",
-        events: &["fault: anon_vma reuse refused: page offsets not linear"],
+        reached_by: &[Reach::Event(
+            "fault: anon_vma reuse refused: page offsets not linear",
+        )],
     },
     Goal {
         name: "an unfaulted VMA merges with a faulted one",
-        events: &["merge of a VMA without anon_vma with one that has one"],
+        reached_by: &[Reach::Event(
+            "merge of a VMA without anon_vma with one that has one",
+        )],
     },
     Goal {
         name: "two faulted neighbours left apart",
-        events: &["merge refused: two different anon_vmas"],
+        reached_by: &[Reach::Event("merge refused: two different anon_vmas")],
     },
     Goal {
         name: "a range joins the left one of two neighbours with different anon_vmas",
-        events: &["merge with both refused: prev and next have different anon_vmas"],
+        reached_by: &[Reach::Event(
+            "merge with both refused: prev and next have different anon_vmas",
+        )],
     },
     Goal {
         name: "VM_ACCOUNT kept after RW->R because of a fault",
-        events: &["mprotect keeps VM_ACCOUNT: the VMA has an anon_vma"],
+        reached_by: &[Reach::Event(
+            "mprotect keeps VM_ACCOUNT: the VMA has an anon_vma",
+        )],
     },
     Goal {
         name: "a write refused by userfaultfd (MISSING, anonymous)",
-        events: &["fault refused by userfaultfd (missing, anonymous)"],
+        reached_by: &[Reach::Event(
+            "fault refused by userfaultfd (missing, anonymous)",
+        )],
     },
     Goal {
         name: "a write refused by userfaultfd (MISSING, page not cached)",
-        events: &["fault refused by userfaultfd (missing, page not cached)"],
+        reached_by: &[Reach::Event(
+            "fault refused by userfaultfd (missing, page not cached)",
+        )],
     },
     Goal {
         name: "a write refused by userfaultfd (MINOR, page cached)",
-        events: &["fault refused by userfaultfd (minor, page cached)"],
+        reached_by: &[Reach::Event(
+            "fault refused by userfaultfd (minor, page cached)",
+        )],
     },
     Goal {
         name: "madvise sets dontcopy",
-        events: &["madvise sets dontcopy"],
+        reached_by: &[Reach::Event("madvise sets dontcopy")],
     },
     Goal {
         name: "madvise clears dontcopy",
-        events: &["madvise clears dontcopy"],
+        reached_by: &[Reach::Event("madvise clears dontcopy")],
     },
     Goal {
         name: "madvise sets wipeonfork",
-        events: &["madvise sets wipeonfork"],
+        reached_by: &[Reach::Event("madvise sets wipeonfork")],
     },
     Goal {
         name: "madvise clears wipeonfork",
-        events: &["madvise clears wipeonfork"],
+        reached_by: &[Reach::Event("madvise clears wipeonfork")],
     },
     Goal {
         name: "madvise sets dontdump",
-        events: &["madvise sets dontdump"],
+        reached_by: &[Reach::Event("madvise sets dontdump")],
     },
     Goal {
         name: "madvise clears dontdump",
-        events: &["madvise clears dontdump"],
+        reached_by: &[Reach::Event("madvise clears dontdump")],
     },
     Goal {
         name: "madvise sets hugepage",
-        events: &["madvise sets hugepage"],
+        reached_by: &[Reach::Event("madvise sets hugepage")],
     },
     Goal {
         name: "madvise clears hugepage",
-        events: &["madvise clears hugepage"],
+        reached_by: &[Reach::Event("madvise clears hugepage")],
     },
     Goal {
         name: "madvise sets nohugepage",
-        events: &["madvise sets nohugepage"],
+        reached_by: &[Reach::Event("madvise sets nohugepage")],
     },
     Goal {
         name: "madvise clears nohugepage",
-        events: &["madvise clears nohugepage"],
+        reached_by: &[Reach::Event("madvise clears nohugepage")],
     },
     Goal {
         name: "madvise sets mergeable",
-        events: &["madvise sets mergeable"],
+        reached_by: &[Reach::Event("madvise sets mergeable")],
     },
     Goal {
         name: "madvise clears mergeable",
-        events: &["madvise clears mergeable"],
+        reached_by: &[Reach::Event("madvise clears mergeable")],
     },
     Goal {
         name: "mlock sets locked",
-        events: &["mlock sets locked"],
+        reached_by: &[Reach::Event("mlock sets locked")],
     },
     Goal {
         name: "munlock clears locked",
-        events: &["munlock clears locked"],
+        reached_by: &[Reach::Event("munlock clears locked")],
     },
     Goal {
         name: "mlock onfault sets lockonfault",
-        events: &["mlock sets lockonfault"],
+        reached_by: &[Reach::Event("mlock sets lockonfault")],
     },
     Goal {
         name: "mlock populating fails (ENOMEM, still locked)",
-        events: &["mlock populate fails: ENOMEM, the range stays locked"],
+        reached_by: &[Reach::Event(
+            "mlock populate fails: ENOMEM, the range stays locked",
+        )],
     },
     Goal {
         name: "mprotect populates a locked VMA made writable",
-        events: &["mprotect populates a locked VMA made writable"],
+        reached_by: &[Reach::Event(
+            "mprotect populates a locked VMA made writable",
+        )],
     },
     Goal {
         name: "mremap: a moved VMA merges at its destination",
-        events: &["mremap: the moved VMA merges at its destination"],
+        reached_by: &[Reach::Event(
+            "mremap: the moved VMA merges at its destination",
+        )],
     },
     Goal {
         name: "mremap: a moved VMA does not merge",
-        events: &["mremap: the moved VMA does not merge"],
+        reached_by: &[Reach::Event("mremap: the moved VMA does not merge")],
     },
     Goal {
         name: "mremap: a VMA grows in place",
-        events: &["mremap: expand in place"],
+        reached_by: &[Reach::Event("mremap: expand in place")],
     },
     Goal {
         name: "mremap: a grow in place merges with the next VMA",
-        events: &["mremap: grow in place merges with the next VMA"],
+        reached_by: &[Reach::Event(
+            "mremap: grow in place merges with the next VMA",
+        )],
     },
     Goal {
         name: "mremap: a same-length move over several VMAs",
-        events: &["mremap: a multi-VMA move"],
+        reached_by: &[Reach::Event("mremap: a multi-VMA move")],
     },
     Goal {
         name: "mremap: a multi-VMA move stopped by a registered VMA (EFAULT)",
-        events: &["mremap: a multi-VMA move stopped by a registered VMA"],
+        reached_by: &[Reach::Event(
+            "mremap: a multi-VMA move stopped by a registered VMA",
+        )],
     },
     Goal {
         name: "mremap: a registration moves along (event-remap)",
-        events: &["mremap: the registration moves along (event-remap)"],
+        reached_by: &[Reach::Event(
+            "mremap: the registration moves along (event-remap)",
+        )],
     },
     Goal {
         name: "mremap: a moved VMA loses its registration (no event-remap)",
-        events: &["mremap: userfaultfd_reset_ctx of the moved VMA"],
+        reached_by: &[Reach::Event(
+            "mremap: userfaultfd_reset_ctx of the moved VMA",
+        )],
     },
     Goal {
         name: "mremap: DONTUNMAP unlocks the source VMA",
-        events: &["mremap: dontunmap unlocks the source VMA"],
+        reached_by: &[Reach::Event("mremap: dontunmap unlocks the source VMA")],
     },
     Goal {
         name: "a fault past the end of a shmem object (grown by mremap)",
-        events: &["fault past the end of a shmem object"],
+        reached_by: &[Reach::Event("fault past the end of a shmem object")],
     },
     Goal {
         name: "fork: the child keeps a boundary between equal VMAs",
-        events: &["fork child keeps a boundary between equal VMAs"],
+        reached_by: &[Reach::Event(
+            "fork child keeps a boundary between equal VMAs",
+        )],
     },
     Goal {
         name: "deviation hit: mremap-merges-with-old-registration",
-        events: &["deviation mremap-merges-with-old-registration"],
+        reached_by: &[Reach::Deviation("mremap-merges-with-old-registration")],
     },
     Goal {
         name: "deviation hit: fork-keeps-parent-boundaries",
-        events: &["deviation fork-keeps-parent-boundaries"],
+        reached_by: &[Reach::Deviation("fork-keeps-parent-boundaries")],
     },
     Goal {
         name: "deviation hit: dontunmap-unlocks-the-whole-vma",
-        events: &["deviation dontunmap-unlocks-the-whole-vma"],
+        reached_by: &[Reach::Deviation("dontunmap-unlocks-the-whole-vma")],
     },
     Goal {
         name: "a merge after map",
-        events: &["a merge after map"],
+        reached_by: &[Reach::MergeAfter("map")],
     },
     Goal {
         name: "a merge after protect",
-        events: &["a merge after protect"],
+        reached_by: &[Reach::MergeAfter("protect")],
     },
     Goal {
         name: "a merge after register",
-        events: &["a merge after register"],
+        reached_by: &[Reach::MergeAfter("register")],
     },
     Goal {
         name: "a merge after unregister",
-        events: &["a merge after unregister"],
+        reached_by: &[Reach::MergeAfter("unregister")],
     },
     Goal {
         name: "a merge after close",
-        events: &["a merge after close"],
+        reached_by: &[Reach::MergeAfter("close")],
     },
     Goal {
         name: "a merge after madvise",
-        events: &["a merge after madvise"],
+        reached_by: &[Reach::MergeAfter("madvise")],
     },
     Goal {
         name: "a merge after mlock",
-        events: &["a merge after mlock"],
+        reached_by: &[Reach::MergeAfter("mlock")],
     },
     Goal {
         name: "a merge after munlock",
-        events: &["a merge after munlock"],
+        reached_by: &[Reach::MergeAfter("munlock")],
     },
     Goal {
         name: "a merge after mremap",
-        events: &["a merge after mremap"],
+        reached_by: &[Reach::MergeAfter("mremap")],
     },
     Goal {
         name: "a merge after open",
-        events: &["a merge after open"],
+        reached_by: &[Reach::MergeAfter("open")],
     },
 ];
-
-/// The coverage event of a step of op `name` that merged VMAs (a merge
-/// case other than 0).
-pub fn merge_after(name: &str) -> Option<&'static str> {
-    const EVENTS: [&str; 13] = [
-        "a merge after map",
-        "a merge after unmap",
-        "a merge after protect",
-        "a merge after register",
-        "a merge after unregister",
-        "a merge after close",
-        "a merge after fault",
-        "a merge after madvise",
-        "a merge after mlock",
-        "a merge after munlock",
-        "a merge after mremap",
-        "a merge after open",
-        "a merge after fork",
-    ];
-    Op::NAMES.iter().position(|n| *n == name).map(|i| EVENTS[i])
-}
 
 impl Stats {
     /// Counts one step that passed.
@@ -618,15 +652,19 @@ impl Stats {
             .iter()
             .any(|o| o.report.merges.iter().any(|&c| c != 0))
         {
-            if let Some(e) = merge_after(op.name()) {
-                *self.events.entry(e).or_default() += 1;
-            }
+            *self.merges_after.entry(op.name()).or_default() += 1;
         }
-        // Coverage events from the implementation, deviation events from
-        // the model: every backend's.
+        // Coverage events: every backend's.
         for o in outcomes {
             for &e in &o.report.events {
                 *self.events.entry(e).or_default() += 1;
+            }
+        }
+        // Deviations: the first backend's that reports any (one step, one
+        // count, however many backends know the rule).
+        if let Some(o) = outcomes.iter().find(|o| !o.report.deviations.is_empty()) {
+            for &d in &o.report.deviations {
+                *self.deviations.entry(d).or_default() += 1;
             }
         }
     }
@@ -648,6 +686,12 @@ impl Stats {
         }
         for (k, n) in &other.events {
             *self.events.entry(k).or_default() += n;
+        }
+        for (k, n) in &other.merges_after {
+            *self.merges_after.entry(k).or_default() += n;
+        }
+        for (k, n) in &other.deviations {
+            *self.deviations.entry(k).or_default() += n;
         }
     }
 }

@@ -205,7 +205,7 @@ pub fn explore(
     let mut level: Vec<u32> = vec![0];
     let mut truncated = false;
     // Which backends can fork: asked once, not at every state.
-    let forkable: Vec<bool> = backends.iter().map(|b| b.fork().is_some()).collect();
+    let forkable: Vec<bool> = backends.iter().map(|b| b.snapshot().is_some()).collect();
     let report = |states_by_depth, transitions, stats, failure, truncated| ExploreReport {
         states_by_depth,
         transitions,
@@ -236,14 +236,14 @@ pub fn explore(
                     for op in &path {
                         let _ = b.step(op);
                     }
-                    b.fork()
+                    b.snapshot()
                 })
                 .collect();
             for (i, op) in ops.iter().enumerate() {
                 let mut outcomes: Vec<Outcome> = Vec::with_capacity(backends.len());
                 let mut reference_print = None;
                 for (k, (b, base)) in backends.iter_mut().zip(&bases).enumerate() {
-                    let answer = match base.as_ref().and_then(|base| base.fork()) {
+                    let answer = match base.as_ref().and_then(|base| base.snapshot()) {
                         Some(mut f) => {
                             let a = f.step(op);
                             if k == 0 {

@@ -564,7 +564,7 @@ fn print_stats(s: &Stats, rules_off: &[uffd_model::Deviation]) {
         if rules_off.contains(&d) {
             println!("  {:<72} {:>8}", d.name(), "off");
         } else {
-            let n = s.events.get(d.event()).copied().unwrap_or(0);
+            let n = s.deviations.get(d.name()).copied().unwrap_or(0);
             println!("  {:<72} {n:>8}", d.name());
         }
     }
@@ -612,9 +612,8 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
         let known: Vec<&str> = v
             .outcomes
             .iter()
-            .flat_map(|o| o.report.events.iter())
-            .filter_map(|e| e.strip_prefix("deviation "))
-            .collect();
+            .find(|o| !o.report.deviations.is_empty())
+            .map_or(Vec::new(), |o| o.report.deviations.clone());
         deviations += known.len();
         if json {
             println!("{}", uffd_check::check::step_json(v));
@@ -635,7 +634,7 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
             }
             for d in &known {
                 println!("  known deviation {d}: the model says what the kernel does (--strict: the contract)");
-                if let Some(dev) = uffd_model::Deviation::ALL.iter().find(|x| x.name() == *d) {
+                if let Some(dev) = uffd_model::Deviation::from_name(d) {
                     println!("    contract: {}", dev.contract());
                     println!("    kernel:   {}", dev.kernel());
                 }

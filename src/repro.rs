@@ -56,7 +56,7 @@ pub fn model_expectation(trace: &Trace) -> Vec<Expectation> {
 }
 
 /// What the page model expects with its deviation rules on (what the
-/// kernel is known to do), each step with the deviation events it reported.
+/// kernel is known to do), each step with the deviation rules that changed it.
 pub fn kernel_expectation(trace: &Trace) -> Vec<(Expectation, Vec<&'static str>)> {
     expectations(trace, false)
 }
@@ -75,7 +75,7 @@ fn expectations(trace: &Trace, strict: bool) -> Vec<(Expectation, Vec<&'static s
                     result_name(&o.result),
                     o.layout.project(uffd_kernel::UNOBSERVED).lines(),
                 ),
-                o.report.events,
+                o.report.deviations,
             )
         })
         .collect()
@@ -91,14 +91,10 @@ fn known_deviations(trace: &Trace) -> Vec<Option<(Expectation, String)>> {
         .into_iter()
         .zip(&contract)
         .enumerate()
-        .map(|(i, ((known, events), want))| {
+        .map(|(i, ((known, names), want))| {
             if known == *want {
                 return None;
             }
-            let names: Vec<&str> = events
-                .iter()
-                .filter_map(|e| e.strip_prefix("deviation "))
-                .collect();
             let why = if !names.is_empty() {
                 first.get_or_insert(i);
                 format!("known deviation: {}", names.join(", "))

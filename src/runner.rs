@@ -294,7 +294,7 @@ fn shorter_by_explore(backends: &mut [&mut dyn Backend], pages: Page, ops: Vec<O
         .filter_map(|op| op.range().map(|(s, l)| s + l.max(1)))
         .max()
         .unwrap_or(1);
-    let forkable = backends.iter().all(|b| b.fork().is_some());
+    let forkable = backends.iter().all(|b| b.snapshot().is_some());
     if ops.len() < 3 || ops.len() > 5 || !forkable {
         return ops;
     }
@@ -556,7 +556,7 @@ impl<B: Backend> Backend for Timed<B> {
         self.inner.fingerprint()
     }
     /// The inner backend's copy, untimed.
-    fn fork(&self) -> Option<Box<dyn Backend>> {
-        self.inner.fork()
+    fn snapshot(&self) -> Option<Box<dyn Backend>> {
+        self.inner.snapshot()
     }
 }

@@ -621,7 +621,7 @@ impl Backend for IntervalImpl {
     fn reset(&mut self) {
         *self = Self::with_bugs(self.pages, self.bugs);
     }
-    fn fork(&self) -> Option<Box<dyn Backend>> {
+    fn snapshot(&self) -> Option<Box<dyn Backend>> {
         Some(Box::new(self.clone()))
     }
 }

@@ -215,13 +215,9 @@ impl Deviation {
         1 << (self as u8)
     }
 
-    /// The step-report event of a step this rule changed.
-    pub fn event(self) -> &'static str {
-        match self {
-            Deviation::MremapOldRegistration => "deviation mremap-merges-with-old-registration",
-            Deviation::ForkKeepsBoundaries => "deviation fork-keeps-parent-boundaries",
-            Deviation::DontUnmapUnlocksVma => "deviation dontunmap-unlocks-the-whole-vma",
-        }
+    /// The rule of this name.
+    pub fn from_name(name: &str) -> Option<Deviation> {
+        Deviation::ALL.into_iter().find(|d| d.name() == name)
     }
 
     /// What the contract says.
@@ -269,8 +265,8 @@ pub struct PageModel {
     /// The deviation rules turned off (bits of [`Deviation::bit`]): all of
     /// them, and the model is the contract alone.
     rules_off: u8,
-    /// The deviation events of the current step.
-    events: Vec<&'static str>,
+    /// The deviation rules that changed the current step (their names).
+    deviations: Vec<&'static str>,
     pages: Vec<Option<PageState>>,
     open: Contexts,
     next_shmem: u32,
@@ -298,7 +294,7 @@ impl PageModel {
     pub fn with_rules_off(pages: Page, off: &[Deviation]) -> PageModel {
         PageModel {
             rules_off: off.iter().fold(0, |bits, d| bits | d.bit()),
-            events: Vec::new(),
+            deviations: Vec::new(),
             pages: vec![None; pages as usize],
             open: Contexts::default(),
             next_shmem: 0,
@@ -340,19 +336,27 @@ impl Backend for PageModel {
     }
 
     fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
-        self.events.clear();
+        self.deviations.clear();
         let (result, layout) = match op {
             // The step's layout is the child's.
             Op::Fork => (Ok(()), self.fork_child()),
             _ => (self.run_op(op), self.layout()),
         };
+        // Equal neighbours are apart only where a deviation rule keeps them.
+        let kept_apart = layout
+            .vmas()
+            .windows(2)
+            .filter(|w| w[0].mergeable_with(&w[1]))
+            .map(|w| w[1].start)
+            .collect();
         Ok(Outcome {
             backend: "model",
             result,
             layout,
             open: self.open,
             report: StepReport {
-                events: std::mem::take(&mut self.events),
+                deviations: std::mem::take(&mut self.deviations),
+                kept_apart,
                 ..StepReport::default()
             },
         })
@@ -366,7 +370,7 @@ impl Backend for PageModel {
         *self = PageModel::with_rules_off(self.pages(), &off);
     }
 
-    fn fork(&self) -> Option<Box<dyn Backend>> {
+    fn snapshot(&self) -> Option<Box<dyn Backend>> {
         Some(Box::new(self.clone()))
     }
 
@@ -528,7 +532,7 @@ impl PageModel {
             return contract;
         }
         if self.applies(Deviation::ForkKeepsBoundaries) {
-            self.events.push(Deviation::ForkKeepsBoundaries.event());
+            self.deviations.push(Deviation::ForkKeepsBoundaries.name());
             kernel
         } else {
             contract
@@ -1038,14 +1042,10 @@ impl PageModel {
         let mut contract = self.clone();
         contract.rules_off = u8::MAX;
         let want = contract.mremap_rules(start, len, newlen, to);
-        self.events.clear();
+        self.deviations.clear();
         let got = self.mremap_rules(start, len, newlen, to);
-        if got != want || self.layout() != contract.layout() {
-            let hit = std::mem::take(&mut self.events);
-            self.events
-                .extend(hit.iter().copied().filter(|e| e.starts_with("deviation")));
-        } else {
-            self.events.clear();
+        if got == want && self.layout() == contract.layout() {
+            self.deviations.clear();
         }
         got
     }
@@ -1211,7 +1211,8 @@ impl PageModel {
                 p.ctx = None;
             }
             self.keep_apart(merged);
-            self.events.push(Deviation::MremapOldRegistration.event());
+            self.deviations
+                .push(Deviation::MremapOldRegistration.name());
         }
         if !dontunmap {
             if len > 0 {
@@ -1249,7 +1250,7 @@ impl PageModel {
                 self.merge_around(&changed);
             } else if unlock.clone().any(|i| self.pages[i] != before[i]) {
                 self.keep_apart(unlock);
-                self.events.push(Deviation::DontUnmapUnlocksVma.event());
+                self.deviations.push(Deviation::DontUnmapUnlocksVma.name());
             }
         }
         if newlen > len {
@@ -1538,12 +1539,12 @@ mod tests {
             let mut layout = Layout::default();
             for l in trace.lines() {
                 let o = m.step(&l.trim().parse::<Op>().unwrap()).unwrap();
-                events = o.report.events;
+                events = o.report.deviations;
                 layout = o.layout;
             }
             (layout.len(), events)
         };
-        let kernel = Deviation::MremapOldRegistration.event();
+        let kernel = Deviation::MremapOldRegistration.name();
         assert_eq!(last_step(&[], mremap), (1, vec![kernel]));
         assert_eq!(
             last_step(&[Deviation::ForkKeepsBoundaries], mremap),
@@ -1553,7 +1554,7 @@ mod tests {
             last_step(&[Deviation::MremapOldRegistration], mremap),
             (2, vec![])
         );
-        let kernel = Deviation::ForkKeepsBoundaries.event();
+        let kernel = Deviation::ForkKeepsBoundaries.name();
         assert_eq!(
             last_step(&[Deviation::MremapOldRegistration], fork),
             (2, vec![kernel])
@@ -1577,7 +1578,7 @@ mod tests {
         let o = m.step(&"mremap 0 4 4 8".parse::<Op>().unwrap()).unwrap();
         assert_eq!(o.result, Ok(()));
         assert_eq!(o.layout.lines(), ["[8,12) rw- anon@8 account maywrite"]);
-        assert!(o.report.events.is_empty(), "{:?}", o.report.events);
+        assert!(o.report.deviations.is_empty(), "{:?}", o.report.deviations);
     }
 
     #[test]
@@ -1585,7 +1586,7 @@ mod tests {
         let mut names = std::collections::BTreeSet::new();
         for d in Deviation::ALL {
             assert!(names.insert(d.name()), "{} twice", d.name());
-            assert_eq!(d.event(), format!("deviation {}", d.name()));
+            assert_eq!(Deviation::from_name(d.name()), Some(d));
             assert_ne!(d.contract(), d.kernel());
             assert!(d.contract().len() > 40 && d.kernel().len() > 40);
             assert_eq!(d.bit().count_ones(), 1);

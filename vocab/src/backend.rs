@@ -213,12 +213,24 @@ pub fn fingerprint128(value: &impl std::hash::Hash) -> u128 {
 /// What a backend has to say about a step besides its result and layout.
 #[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct StepReport {
-    /// The merge cases the step took, in order (implementation only).
+    /// The merge cases the step took, in order (the implementation
+    /// reports them; the model and the kernel cannot see them).
     pub merges: Vec<MergeCase>,
     /// Coverage events: named situations the step went through (an
     /// anon_vma reused, a merge refused for a reason…), counted by `check`
-    /// and required by the coverage tests (implementation only).
+    /// and required by the coverage tests (the implementation reports
+    /// them).
     pub events: Vec<&'static str>,
+    /// The known deviation rules, by name (`uffd_model::Deviation::name`),
+    /// that changed this step's outcome from the contract's (the model
+    /// reports them, and so does any backend the checker gives a model's
+    /// knowledge of deviations to).
+    pub deviations: Vec<&'static str>,
+    /// Where the layout keeps a VMA apart from an equal VMA before it
+    /// because a known deviation rule says the kernel does: the start page
+    /// of each such VMA. `minimal-fragmentation` does not judge these
+    /// boundaries, whichever backend reports them.
+    pub kept_apart: Vec<Page>,
     /// Violated preconditions (the kernel's VM_WARN_ON conditions) or a
     /// backend failure (a worker that died or hung, a layout it could not
     /// read), each as `(invariant name, text)`.
@@ -271,11 +283,12 @@ pub trait Backend {
     /// trip per step). The default ignores it.
     fn plan(&mut self, _ops: &[Op]) {}
 
-    /// A copy of this backend in its present state, when one is cheap to
-    /// make (the model and the implementation; not the kernel). `explore`
-    /// uses it to try every op from a state without replaying the path to
-    /// it; without it, the path is replayed.
-    fn fork(&self) -> Option<Box<dyn Backend>> {
+    /// A copy of this backend in its present state (a snapshot, not
+    /// fork(2)), when one is cheap to make (the model and the
+    /// implementation; not the kernel). `explore` uses it to try every op
+    /// from a state without replaying the path to it; without it, the path
+    /// is replayed.
+    fn snapshot(&self) -> Option<Box<dyn Backend>> {
         None
     }
 
@@ -310,8 +323,8 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     fn plan(&mut self, ops: &[Op]) {
         (**self).plan(ops)
     }
-    fn fork(&self) -> Option<Box<dyn Backend>> {
-        (**self).fork()
+    fn snapshot(&self) -> Option<Box<dyn Backend>> {
+        (**self).snapshot()
     }
     fn costs(&self) -> Option<String> {
         (**self).costs()

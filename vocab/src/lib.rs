@@ -12,6 +12,7 @@
 //! and `uffd-kernel` (the live kernel in a worker process).
 
 pub mod backend;
+pub mod history;
 pub mod layout;
 pub mod op;
 
@@ -19,6 +20,7 @@ pub use backend::{
     fingerprint128, parse_result, result_name, Backend, Contexts, Errno, MergeCase, OpResult,
     Outcome, StepReport, Unsupported,
 };
+pub use history::{History, Series};
 pub use layout::{Backing, Layout, SmapsFlags, Unobserved, VmFlags, Vma};
 pub use op::{
     words, Advice, Features, Kind, Mode, Op, Page, ParseError, Prot, Remap, MAX_CTX, MAX_FILES,
