@@ -951,10 +951,7 @@ mod tests {
         // A disagreement among the others is still caught after it.
         let mut bad = uffd_impl::IntervalImpl::with_bugs(
             8,
-            uffd_impl::Bugs {
-                unadjusted_pgoff: true,
-                ..Default::default()
-            },
+            uffd_impl::Bugs::of(&[uffd_impl::Switch::UnadjustedPgoff]),
         );
         let mut nc = NoClose(uffd_model::PageModel::new(8));
         let mut model = uffd_model::PageModel::new(8);

@@ -3,7 +3,7 @@
 //! minimal case the LKML thread argued about.
 
 use uffd_check::runner::{run, RunConfig};
-use uffd_impl::{Bugs, IntervalImpl};
+use uffd_impl::{Bugs, IntervalImpl, Switch};
 use uffd_model::PageModel;
 
 fn run_with(bugs: Bugs) -> uffd_check::check::Failure {
@@ -23,10 +23,7 @@ fn run_with(bugs: Bugs) -> uffd_check::check::Failure {
 
 #[test]
 fn catches_the_unadjusted_pgoff_bug() {
-    let f = run_with(Bugs {
-        unadjusted_pgoff: true,
-        ..Bugs::default()
-    });
+    let f = run_with(Bugs::of(&[Switch::UnadjustedPgoff]));
     eprintln!("{f}");
     assert_eq!(f.invariant, "same-layout", "{f}");
     // map, register, then the register/unregister that should have merged.
@@ -49,10 +46,7 @@ fn catches_the_unadjusted_pgoff_bug() {
 /// 3 ops, the shortest (explore finds nothing in 2, tests/explore.rs).
 #[test]
 fn catches_the_disallowed_anon_merge_bug() {
-    let f = run_with(Bugs {
-        disallowed_anon_merge: true,
-        ..Bugs::default()
-    });
+    let f = run_with(Bugs::of(&[Switch::DisallowedAnonMerge]));
     eprintln!("{f}");
     assert_eq!(f.invariant, "same-layout", "{f}");
     assert_eq!(f.trace.steps.len(), 3, "not shrunk to 3 ops:\n{f}");
@@ -69,10 +63,7 @@ fn catches_the_disallowed_anon_merge_bug() {
 
 #[test]
 fn catches_the_stale_prev_bug() {
-    let f = run_with(Bugs {
-        stale_prev: true,
-        ..Bugs::default()
-    });
+    let f = run_with(Bugs::of(&[Switch::StalePrev]));
     eprintln!("{f}");
     // The kernel's VM_WARN_ON in vma_merge fires, as it did for syzkaller.
     assert_eq!(f.invariant, "impl-internal", "{f}");

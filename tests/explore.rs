@@ -7,7 +7,7 @@
 mod common;
 
 use uffd_check::explore::{explore, ExploreConfig, ExploreReport};
-use uffd_impl::{Bugs, IntervalImpl};
+use uffd_impl::{Bugs, IntervalImpl, Switch};
 use uffd_model::PageModel;
 use uffd_vocab::{Backend, Op};
 
@@ -58,15 +58,7 @@ fn every_sequence_of_2_ops_on_4_pages_agrees_with_the_kernel() {
 
 #[test]
 fn the_shortest_pgoff_bug_is_three_ops() {
-    let r = run(
-        4,
-        3,
-        Bugs {
-            unadjusted_pgoff: true,
-            ..Bugs::default()
-        },
-        false,
-    );
+    let r = run(4, 3, Bugs::of(&[Switch::UnadjustedPgoff]), false);
     let f = r.failure.expect("the pgoff bug is within 3 ops");
     assert_eq!(f.invariant, "same-layout");
     // Breadth first: nothing shorter fails, so this is a shortest case.
@@ -84,15 +76,7 @@ fn the_shortest_pgoff_bug_is_three_ops() {
 
 #[test]
 fn the_shortest_stale_prev_bug_is_two_ops() {
-    let r = run(
-        4,
-        3,
-        Bugs {
-            stale_prev: true,
-            ..Bugs::default()
-        },
-        false,
-    );
+    let r = run(4, 3, Bugs::of(&[Switch::StalePrev]), false);
     let f = r.failure.expect("the stale prev bug is within 2 ops");
     assert_eq!(f.invariant, "impl-internal");
     let ops: Vec<String> = f.trace.ops().iter().map(Op::to_string).collect();
@@ -101,15 +85,7 @@ fn the_shortest_stale_prev_bug_is_two_ops() {
 
 #[test]
 fn the_disallowed_anon_merge_bug_needs_three_ops() {
-    let r = run(
-        4,
-        2,
-        Bugs {
-            disallowed_anon_merge: true,
-            ..Bugs::default()
-        },
-        false,
-    );
+    let r = run(4, 2, Bugs::of(&[Switch::DisallowedAnonMerge]), false);
     assert!(
         r.failure.is_none(),
         "shorter than 4 ops: {}",

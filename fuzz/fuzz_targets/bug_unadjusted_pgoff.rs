@@ -7,14 +7,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use uffd_check::runner::check_fuzz_input;
-use uffd_impl::Bugs;
+use uffd_impl::{Bugs, Switch};
 use uffd_vocab::Op;
 
 fuzz_target!(|input: (u8, Vec<Op>)| {
-    let bugs = Bugs {
-        unadjusted_pgoff: true,
-        ..Bugs::default()
-    };
+    let bugs = Bugs::of(&[Switch::UnadjustedPgoff]);
     if let Err(failure) = check_fuzz_input(input.0, input.1, bugs) {
         panic!("{failure}");
     }

@@ -3,18 +3,28 @@
 //! The VMAs of the arena are kept the way the kernel keeps them: a sorted,
 //! non-overlapping map of intervals, where every modifying operation touches
 //! only the VMAs in its range and merges only at the edges of that range,
-//! chaining `prev` left to right. With no faults (so no `anon_vma`), that keeps
-//! the layout maximally merged, and this crate's job is to show that it does,
-//! case by case, against the page model and the live kernel.
+//! chaining `prev` left to right. This crate's job is to show, case by case
+//! against the page model and the live kernel, that the kernel's way of
+//! doing it keeps the layout maximally merged (or, where it does not, to do
+//! what the kernel does: the known deviations).
 //!
-//! The shape follows Linux 6.5 so that an mm developer can read it side by
-//! side with the source of that release:
+//! Each module is shaped like one kernel file, under the kernel's names, so
+//! that an mm developer can read it side by side with the source. The merge
+//! step keeps the shape of Linux 6.5's `vma_merge()` (its cases 1 to 8 are
+//! the vocabulary of the May 2023 LKML thread); the callers follow the
+//! release named in each module:
 //!
-//! | here | Linux 6.5 |
+//! | here | Linux |
 //! |---|---|
-//! | [`merge`]: `Vmg`, `vma_merge`, the case table [`MERGE_CASES`] | `vma_merge()` in mm/mmap.c |
-//! | `mm.rs`: `mmap_region`, `munmap_range`, `do_mprotect`, `mprotect_fixup` | mm/mmap.c, mm/mprotect.c |
-//! | `uffd.rs`: `userfaultfd_register`, `_unregister`, `_release` | fs/userfaultfd.c (with the May 2023 fixes) |
+//! | [`merge`]: `Vmg`, `vma_merge`, the case table [`MERGE_CASES`], `is_mergeable_anon_vma` | `vma_merge()` of 6.5 (mm/mmap.c), the anon_vma test of 6.16 |
+//! | `mm.rs`: `mmap_region`, `do_vmi_munmap`, `do_mprotect_pkey`, `mprotect_fixup` | mm/mmap.c, mm/mprotect.c |
+//! | `uffd.rs`: `userfaultfd_register`, `_unregister`, `_release` | fs/userfaultfd.c with the May 2023 fixes |
+//! | `fault.rs`: the write fault, `anon_vma_prepare`, `find_mergeable_anon_vma` | mm/memory.c, mm/rmap.c |
+//! | [`madvise`]: `madvise_walk_vmas`, `madvise_update_vma` | mm/madvise.c |
+//! | `mlock.rs`: `apply_vma_lock_flags`, `mlock_fixup`, `__mm_populate` | mm/mlock.c, mm/gup.c |
+//! | `mremap.rs`: `do_mremap`, `remap_move`, `move_vma`, `copy_vma`, `dontunmap_complete` | mm/mremap.c of 6.18 |
+//! | `fork.rs`: `dup_mmap` for the child's VMAs | kernel/fork.c of 6.18 |
+//! | [`bugs`]: the historic bugs, one table, and the switches that put them back | their fixes |
 //!
 //! Costs: VMAs live in a `BTreeMap` keyed by start, never in a per-page array,
 //! so `map`, `unmap`, `protect`, `register` and `unregister` cost
@@ -26,9 +36,11 @@
 //! [`StepReport`] with the condition and the whole merge state, and the step
 //! goes on. Nothing here panics.
 //!
-//! [`Bugs`] puts back the two May 2023 bugs of the uffd callers (docs/kernel-rules.md §7),
-//! with exactly the kernel's consequences, so the harness can show that it
-//! finds them.
+//! [`Bugs`] puts back historic kernel bugs ([`HISTORIC_BUGS`], ten of them:
+//! the two May 2023 bugs of the uffd callers and their rejected fix, the
+//! 2022 unregister iterator, two mremap and two mprotect bugs, the anon_vma
+//! merge bug fixed in 6.16), with exactly the kernel's consequences, so the
+//! harness can show that it finds them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -38,6 +50,7 @@ use uffd_vocab::{
     Unsupported, VmFlags, Vma,
 };
 
+pub mod bugs;
 mod fault;
 mod fork;
 pub mod madvise;
@@ -47,6 +60,7 @@ mod mm;
 mod mremap;
 mod uffd;
 
+pub use bugs::{Bugs, HistoricBug, Switch, HISTORIC_BUGS};
 pub use merge::{CaseRow, Shape, MERGE_CASES};
 
 /// The invariant name under which precondition violations are reported.
@@ -66,220 +80,6 @@ macro_rules! vm_warn_on {
     }};
 }
 pub(crate) use vm_warn_on;
-
-/// Historic kernel bugs, each switchable on, each a re-creation of what the
-/// kernel code did (see [`HISTORIC_BUGS`] for names and history). All off
-/// is the fixed kernel.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
-pub struct Bugs {
-    /// (a) 6.1 to 6.4-rc: pass the VMA *before* the one the range starts in
-    /// as `prev`, even when `start` is strictly inside that VMA.
-    pub stale_prev: bool,
-    /// (b) since 4.3: pass `vma.pgoff` for the piece instead of
-    /// `vma.pgoff + (start - vma.start)`.
-    pub unadjusted_pgoff: bool,
-    /// Before 6.16 (879bca0a2c4f): `is_mergeable_anon_vma` tested the
-    /// anon_vma chain of the VMA merged INTO, so a range with an anon_vma
-    /// could not merge into a neighbour without one.
-    pub disallowed_anon_merge: bool,
-    /// Before "mm/mprotect: allow unfaulted VMAs to be unaccounted on
-    /// mprotect()" (2023): mprotect never gave VM_ACCOUNT back, so RW->R
-    /// left `ac` on unfaulted anonymous memory.
-    pub unaccounted_mprotect: bool,
-    /// 6.2 to 6.3, fixed by 82f951340f25: `do_mprotect_pkey` overwrote an
-    /// error that ended the VMA walk early (EACCES) with ENOMEM.
-    pub mprotect_errno: bool,
-    /// 6.1-rc (69dbe6daf104 to 59f2f4b8a757, Liam Howlett, Nov 2022): the
-    /// userfaultfd_unregister loop did not `mas_pause()` its maple state
-    /// after a merge or split, and read on from the node they replaced.
-    pub unregister_iterator: bool,
-    /// 6.3, fixed by 7e7757876f25: vma_merge case 3 (a moved range merging
-    /// into the next VMA, which extends down) left next's vm_pgoff as it was.
-    pub mremap_case3_pgoff: bool,
-    /// 6.1 (ca3d76b0aa80), fixed by 6f12be792fde: growing in place a range
-    /// that starts inside its VMA proposed `vm_pgoff + old_len` for the extension, not
-    /// linear with the VMA, so nothing merged and mremap said ENOMEM.
-    pub mremap_expand_inside: bool,
-    /// The rejected v2 fix of May 2023 ("mm: userfaultfd: avoid passing an
-    /// invalid range to vma_merge()"): split the VMA to the range first,
-    /// and offer vma_merge only a VMA that was not split at its start.
-    pub split_first: bool,
-}
-
-/// One historic bug: its `--inject-bug` name, a one-line history, the
-/// switches that put it back, the invariant that catches it, and the length
-/// of its shortest failing sequence (what `explore` finds).
-#[derive(Clone, Copy, Debug)]
-pub struct HistoricBug {
-    pub name: &'static str,
-    pub history: &'static str,
-    pub bugs: Bugs,
-    pub caught_by: &'static str,
-    pub shortest: usize,
-}
-
-/// Every historic bug the implementation can put back.
-pub const HISTORIC_BUGS: &[HistoricBug] = &[
-    HistoricBug {
-        name: "stale-prev",
-        history:
-            "userfaultfd_register/unregister as in 6.1 to 6.4-rc: vma_merge is handed the VMA \
-                  before a range that starts inside a VMA (and the unadjusted pgoff of 4.3+); \
-                  VM_WARN_ON, found by syzkaller, fixed May 2023",
-        bugs: Bugs {
-            stale_prev: true,
-            unadjusted_pgoff: true,
-            ..Bugs::NONE
-        },
-        caught_by: "impl-internal",
-        shortest: 2,
-    },
-    HistoricBug {
-        name: "stale-prev-fixed-pgoff",
-        history: "the stale prev with the pgoff already fixed: merge case 8 then takes the whole \
-                  VMA and silently unmaps [vm_start, start) (the LKML thread's point: the pgoff \
-                  bug had hidden it)",
-        bugs: Bugs {
-            stale_prev: true,
-            ..Bugs::NONE
-        },
-        caught_by: "impl-internal",
-        shortest: 2,
-    },
-    HistoricBug {
-        name: "unadjusted-pgoff",
-        history: "userfaultfd_register/unregister 4.3 to 6.4-rc: vma_merge is handed the whole \
-                  VMA's pgoff, not the piece's, so case 4 never merges; fixed May 2023",
-        bugs: Bugs {
-            unadjusted_pgoff: true,
-            ..Bugs::NONE
-        },
-        caught_by: "same-layout",
-        shortest: 3,
-    },
-    HistoricBug {
-        name: "disallowed-anon-merge",
-        history: "is_mergeable_anon_vma tests the anon_vma chain of the VMA merged into, so a \
-                  faulted range cannot merge into an unfaulted neighbour; to 6.15, fixed by \
-                  879bca0a2c4f in 6.16",
-        bugs: Bugs {
-            disallowed_anon_merge: true,
-            ..Bugs::NONE
-        },
-        caught_by: "same-layout",
-        shortest: 3,
-    },
-    HistoricBug {
-        name: "split-first",
-        history: "the rejected v2 of the May 2023 fix (\"mm: userfaultfd: avoid passing an \
-                  invalid range to vma_merge()\", 6.4-rc): split the VMA to the range first, \
-                  merge only a VMA not split at its start, so such a piece never merges \
-                  with its next neighbour (the LKML thread's fragmentation objection)",
-        bugs: Bugs {
-            split_first: true,
-            ..Bugs::NONE
-        },
-        caught_by: "same-layout",
-        shortest: 3,
-    },
-    HistoricBug {
-        name: "unaccounted-mprotect",
-        history: "mprotect never gives VM_ACCOUNT back, so RW->R leaves `ac` on unfaulted \
-                  anonymous memory; before \"mm/mprotect: allow unfaulted VMAs to be unaccounted \
-                  on mprotect()\" (2023)",
-        bugs: Bugs {
-            unaccounted_mprotect: true,
-            ..Bugs::NONE
-        },
-        caught_by: "same-layout",
-        shortest: 2,
-    },
-    HistoricBug {
-        name: "mprotect-errno",
-        history: "do_mprotect_pkey overwrites an error that ended the VMA walk early (EACCES) \
-                  with ENOMEM; 6.2 to 6.3, fixed by 82f951340f25",
-        bugs: Bugs {
-            mprotect_errno: true,
-            ..Bugs::NONE
-        },
-        caught_by: "same-result",
-        shortest: 2,
-    },
-    HistoricBug {
-        name: "unregister-iterator",
-        history: "userfaultfd_unregister did not mas_pause() after a merge or split, so its \
-                  next mas_find() read the maple node they had replaced (syzbot: KASAN \
-                  use-after-free Read in mas_next_nentry); 6.1-rc, since 69dbe6daf104, fixed \
-                  by 59f2f4b8a757 (Liam Howlett, Nov 2022)",
-        bugs: Bugs {
-            unregister_iterator: true,
-            ..Bugs::NONE
-        },
-        caught_by: "impl-internal",
-        shortest: 3,
-    },
-    HistoricBug {
-        name: "mremap-case3-pgoff",
-        history: "vma_merge case 3: a moved range merging into the next VMA extends it down \
-                  without lowering its page offset (found when rpm, mremapping its db, \
-                  segfaulted); 6.3, since 0503ea8f5ba7, fixed by 7e7757876f25",
-        bugs: Bugs {
-            mremap_case3_pgoff: true,
-            ..Bugs::NONE
-        },
-        caught_by: "same-layout",
-        shortest: 2,
-    },
-    HistoricBug {
-        name: "mremap-expand-inside",
-        history: "mremap growing in place a range that starts inside its VMA computes the \
-                  extension's page offset from the range, not the VMA: ENOMEM instead of \
-                  growing (rpm installs failed); 6.1, since ca3d76b0aa80, fixed by \
-                  6f12be792fde (6.2-rc, 6.1.y)",
-        bugs: Bugs {
-            mremap_expand_inside: true,
-            ..Bugs::NONE
-        },
-        caught_by: "same-result",
-        shortest: 2,
-    },
-];
-
-impl Bugs {
-    /// No bug: the fixed kernel.
-    pub const NONE: Bugs = Bugs {
-        stale_prev: false,
-        unadjusted_pgoff: false,
-        disallowed_anon_merge: false,
-        unaccounted_mprotect: false,
-        mprotect_errno: false,
-        unregister_iterator: false,
-        mremap_case3_pgoff: false,
-        mremap_expand_inside: false,
-        split_first: false,
-    };
-
-    /// The bugs of a list of [`HISTORIC_BUGS`] names, together.
-    pub fn named(names: &[&str]) -> Result<Bugs, String> {
-        let mut b = Bugs::NONE;
-        for name in names {
-            let h = HISTORIC_BUGS
-                .iter()
-                .find(|h| h.name == *name)
-                .ok_or_else(|| format!("no historic bug {name:?}"))?;
-            b.stale_prev |= h.bugs.stale_prev;
-            b.unadjusted_pgoff |= h.bugs.unadjusted_pgoff;
-            b.disallowed_anon_merge |= h.bugs.disallowed_anon_merge;
-            b.unaccounted_mprotect |= h.bugs.unaccounted_mprotect;
-            b.mprotect_errno |= h.bugs.mprotect_errno;
-            b.unregister_iterator |= h.bugs.unregister_iterator;
-            b.mremap_case3_pgoff |= h.bugs.mremap_case3_pgoff;
-            b.mremap_expand_inside |= h.bugs.mremap_expand_inside;
-            b.split_first |= h.bugs.split_first;
-        }
-        Ok(b)
-    }
-}
 
 /// Everything that decides whether two adjacent VMAs merge, besides their
 /// bounds and page offsets (docs/kernel-rules.md §1): the kernel's `vm_flags` (prot,
@@ -377,7 +177,7 @@ impl IntervalImpl {
         Self::with_bugs(pages, Bugs::default())
     }
 
-    /// An empty arena of `pages` pages, with the given 2023 bugs put back.
+    /// An empty arena of `pages` pages, with the given historic bugs put back.
     pub fn with_bugs(pages: Page, bugs: Bugs) -> Self {
         IntervalImpl {
             pages,
@@ -699,22 +499,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bugs_are_named_from_the_table() {
-        let b = Bugs::named(&["stale-prev", "disallowed-anon-merge"]).unwrap();
-        assert_eq!(
-            b,
-            Bugs {
-                stale_prev: true,
-                unadjusted_pgoff: true,
-                disallowed_anon_merge: true,
-                ..Bugs::NONE
-            }
-        );
-        assert_eq!(Bugs::named(&[]).unwrap(), Bugs::NONE);
-        assert!(Bugs::named(&["nope"]).unwrap_err().contains("nope"));
-        for h in HISTORIC_BUGS {
-            assert_eq!(Bugs::named(&[h.name]).unwrap(), h.bugs, "{}", h.name);
-        }
+    fn the_implementation_keeps_its_bugs() {
         let imp = IntervalImpl::with_bugs(4, HISTORIC_BUGS[3].bugs);
         assert_eq!(imp.bugs(), HISTORIC_BUGS[3].bugs);
         assert_eq!(imp.name(), "impl");

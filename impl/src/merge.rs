@@ -17,6 +17,7 @@ use std::fmt;
 
 use uffd_vocab::{MergeCase, Page, VmFlags};
 
+use crate::bugs::Switch;
 use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
 
 /// The shapes `vma_merge` handles. "New range" is a range in a hole (mmap);
@@ -410,7 +411,7 @@ impl IntervalImpl {
             Some(curr) if end != curr.end => None,
             _ => self.vma_lookup(end),
         };
-        let bug = self.bugs.disallowed_anon_merge;
+        let bug = self.bugs.has(Switch::DisallowedAnonMerge);
         vmg.merge_prev = vmg
             .prev
             .is_some_and(|p| addr == p.end && can_merge_after(&p, &vmg, bug));
@@ -462,7 +463,7 @@ impl IntervalImpl {
         // 6.3's mmap_region and brk extended next themselves, with the
         // right pgoff; of the callers here, only mremap's copy_vma took
         // vma_merge's case 3 there.
-        let case3_bug = self.bugs.mremap_case3_pgoff && vmg.caller == "copy_vma";
+        let case3_bug = self.bugs.has(Switch::MremapCase3Pgoff) && vmg.caller == "copy_vma";
         let Some(plan) = plan(&vmg, case3_bug) else {
             self.report.merges.push(Shape::NoMerge.case());
             return None;

@@ -4,6 +4,7 @@
 
 use uffd_vocab::{Backing, Errno, Kind, Mode, OpResult, Page, Prot, VmFlags};
 
+use crate::bugs::Switch;
 use crate::merge::Vmg;
 use crate::{Attrs, IntervalImpl, VmaState};
 
@@ -118,7 +119,7 @@ impl IntervalImpl {
             if prot.write() && !vma.attrs.flags.has(VmFlags::MAYWRITE) {
                 // 82f951340f25's bug: `if (tmp < end) error = -ENOMEM;`
                 // after the walk, whatever ended it.
-                if self.bugs.mprotect_errno && tmp < end {
+                if self.bugs.has(Switch::MprotectErrno) && tmp < end {
                     return Err(Errno::ENOMEM);
                 }
                 return Err(Errno::EACCES);
@@ -159,7 +160,7 @@ impl IntervalImpl {
             }
         } else if old.flags.has(VmFlags::ACCOUNT)
             && old.object == Backing::Anon
-            && !self.bugs.unaccounted_mprotect
+            && !self.bugs.has(Switch::UnaccountedMprotect)
         {
             if vma.anon_vma.is_none() {
                 new.flags.set(VmFlags::ACCOUNT, false);

@@ -9,6 +9,7 @@
 
 use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, Remap, VmFlags};
 
+use crate::bugs::Switch;
 use crate::merge::Vmg;
 use crate::{Attrs, IntervalImpl, VmaState};
 
@@ -132,7 +133,7 @@ impl IntervalImpl {
     /// take the extension, and when nothing merges, `vma_merge` returns
     /// NULL and mremap -ENOMEM.
     fn vma_merge_extend(&mut self, vma: VmaState, delta: Page, old_len: Page) -> OpResult {
-        let pgoff = if self.bugs.mremap_expand_inside {
+        let pgoff = if self.bugs.has(Switch::MremapExpandInside) {
             vma.pgoff.wrapping_add(old_len)
         } else {
             vma.pgoff.wrapping_add(vma.len())
@@ -358,7 +359,7 @@ fn check_mremap_params(vrm: &Vrm) -> OpResult {
 #[cfg(test)]
 mod tests {
     use crate::testing::{lines, run, run_all};
-    use crate::{Bugs, IntervalImpl};
+    use crate::{Bugs, IntervalImpl, Switch};
     use uffd_vocab::Errno;
 
     /// 6f12be792fde: a grow in place from inside the VMA fails with the
@@ -366,10 +367,7 @@ mod tests {
     /// when the extension can merge into the next VMA with that pgoff.
     #[test]
     fn mremap_expand_inside_bug_refuses_a_grow_from_inside_the_vma() {
-        let bug = Bugs {
-            mremap_expand_inside: true,
-            ..Bugs::NONE
-        };
+        let bug = Bugs::of(&[Switch::MremapExpandInside]);
         let mut imp = IntervalImpl::with_bugs(16, bug);
         let steps = run_all(&mut imp, "map 0 2 rw- anon\nmremap 1 1 3\nmremap 0 2 3");
         let results: Vec<_> = steps.iter().map(|s| s.0).collect();
@@ -398,10 +396,7 @@ mod tests {
     /// it down (case 3) but leaves its pgoff; mmap's merge is not affected.
     #[test]
     fn mremap_case3_pgoff_bug_keeps_next_pgoff() {
-        let bug = Bugs {
-            mremap_case3_pgoff: true,
-            ..Bugs::NONE
-        };
+        let bug = Bugs::of(&[Switch::MremapCase3Pgoff]);
         let trace = "map 1 4 rw- shared-file=1@1\nmap 8 1 rw- shared-file=1@0\nmremap 8 1 1 0";
         let mut imp = IntervalImpl::with_bugs(16, bug);
         let steps = run_all(&mut imp, trace);

@@ -9,6 +9,7 @@
 
 use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, VmFlags};
 
+use crate::bugs::Switch;
 use crate::merge::Vmg;
 use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
 
@@ -18,7 +19,7 @@ impl IntervalImpl {
     /// (`if (vma->vm_start < start) prev = vma;`), else the VMA before.
     /// Bug (a) `stale_prev`: always the VMA before.
     fn uffd_first_prev(&self, first: VmaState, start: Page) -> Option<VmaState> {
-        if first.start < start && !self.bugs.stale_prev {
+        if first.start < start && !self.bugs.has(Switch::StalePrev) {
             Some(first)
         } else {
             self.vma_before(first.start)
@@ -29,7 +30,7 @@ impl IntervalImpl {
     /// `vma->vm_pgoff + (start - vma->vm_start)`. Bug (b)
     /// `unadjusted_pgoff`: `vma->vm_pgoff`.
     fn uffd_piece_pgoff(&self, vma: VmaState, start: Page) -> Page {
-        if self.bugs.unadjusted_pgoff {
+        if self.bugs.has(Switch::UnadjustedPgoff) {
             vma.pgoff
         } else {
             vma.pgoff.wrapping_add(start.wrapping_sub(vma.start))
@@ -48,7 +49,7 @@ impl IntervalImpl {
         end: Page,
         new: Attrs,
     ) -> Option<VmaState> {
-        if self.bugs.split_first {
+        if self.bugs.has(Switch::SplitFirst) {
             // Bug `split_first`: the v2 patch of the May 2023 thread, which
             // was not taken. Its `clamp_range` splits `vma` at `start` (then
             // it may not merge) and at `end`; only a VMA not split at its
@@ -188,7 +189,7 @@ impl IntervalImpl {
     ) {
         let merged = self.report.merges[merges_before..].iter().any(|&c| c != 0);
         let split = vma.start < start || vma.end > end;
-        if self.bugs.unregister_iterator && (merged || split) && vma.end < end {
+        if self.bugs.has(Switch::UnregisterIterator) && (merged || split) && vma.end < end {
             self.warn(
                 "BUG: KASAN: use-after-free Read in mas_next_nentry (userfaultfd_unregister: \
                  mas_find() on a maple state that a merge or split invalidated, no mas_pause())",
@@ -253,24 +254,12 @@ impl IntervalImpl {
 #[cfg(test)]
 mod tests {
     use crate::testing::{bounds, fixed, lines, ok, run, run_all};
-    use crate::{Bugs, IntervalImpl, IMPL_INTERNAL};
+    use crate::{Bugs, IntervalImpl, Switch, IMPL_INTERNAL};
     use uffd_vocab::Errno;
 
-    const BUG_A: Bugs = Bugs {
-        stale_prev: true,
-        unadjusted_pgoff: false,
-        ..Bugs::NONE
-    };
-    const BUG_B: Bugs = Bugs {
-        stale_prev: false,
-        unadjusted_pgoff: true,
-        ..Bugs::NONE
-    };
-    const BOTH: Bugs = Bugs {
-        stale_prev: true,
-        unadjusted_pgoff: true,
-        ..Bugs::NONE
-    };
+    const BUG_A: Bugs = Bugs::of(&[Switch::StalePrev]);
+    const BUG_B: Bugs = Bugs::of(&[Switch::UnadjustedPgoff]);
+    const BOTH: Bugs = Bugs::of(&[Switch::StalePrev, Switch::UnadjustedPgoff]);
 
     /// [0,10) registered next to [10,20) plain; unregister [5,10).
     const LKML: &str = "map 0 20 rw- anon
@@ -299,10 +288,7 @@ mod tests {
     /// state; the layout is the fixed loop's.
     #[test]
     fn unregister_iterator_bug_reads_a_stale_maple_state() {
-        let bug = Bugs {
-            unregister_iterator: true,
-            ..Bugs::NONE
-        };
+        let bug = Bugs::of(&[Switch::UnregisterIterator]);
         for (trace, merge) in [
             // Merge case 8, then on to [2,3).
             (
@@ -381,10 +367,7 @@ mod tests {
     /// never used); a range from a VMA's start still merges, whole.
     #[test]
     fn split_first_never_merges_a_piece_split_at_its_start() {
-        let bug = Bugs {
-            split_first: true,
-            ..Bugs::NONE
-        };
+        let bug = Bugs::of(&[Switch::SplitFirst]);
         for trace in [LKML, MIRROR] {
             let (mut b, merges, warnings) = with(bug, 64, trace);
             assert_eq!(bounds(&mut b), [(0, 5), (5, 10), (10, 20)]);
