@@ -1,0 +1,197 @@
+use super::testing::run_all;
+use super::*;
+
+#[test]
+fn the_implementation_keeps_its_bugs() {
+    let imp = IntervalImpl::with_bugs(4, HISTORIC_BUGS[3].bugs);
+    assert_eq!(imp.bugs(), HISTORIC_BUGS[3].bugs);
+    assert_eq!(imp.name(), "impl");
+}
+
+#[test]
+fn debug_forms_are_layout_lines() {
+    let mut imp = IntervalImpl::new(8);
+    run_all(&mut imp, "map 0 4 rw- anon\nregister 1 0 4 missing");
+    let v = *imp.vmas.get(&0).unwrap();
+    assert_eq!(
+        format!("{v:?}"),
+        "[0,4) rw- anon@0 account maywrite uffd=missing ctx=1"
+    );
+    assert_eq!(
+        format!("{:?}", v.attrs),
+        "rw- anon account maywrite uffd=missing ctx=1"
+    );
+}
+
+#[test]
+fn a_split_outside_the_vma_warns_and_changes_nothing() {
+    let mut imp = IntervalImpl::new(8);
+    run_all(&mut imp, "map 0 4 rw- anon");
+    for at in [0, 4, 5] {
+        assert!(imp.split(0, at).is_none(), "split at {at}");
+    }
+    assert_eq!(imp.report.violations.len(), 3);
+    assert_eq!(imp.vma_count(), 1);
+    assert!(imp.split(0, 1).is_some());
+    assert_eq!(imp.vma_count(), 2);
+}
+
+/// `find_vma_intersection(mm, start, end)` with `end <= start` finds
+/// nothing, even inside a VMA: the range is empty.
+#[test]
+fn an_empty_range_intersects_nothing() {
+    let mut imp = IntervalImpl::new(8);
+    let (r, _) = crate::testing::run(&mut imp, "map 0 4 rw- anon");
+    assert_eq!(r, Ok(()));
+    assert_eq!(imp.find_vma_intersection(2, 2), None);
+    assert_eq!(imp.find_vma_intersection(3, 1), None);
+    assert_eq!(imp.vmas_in(2, 2).count(), 0);
+    assert_eq!(imp.find_vma_intersection(2, 3).map(|v| v.start), Some(0));
+    assert_eq!(imp.find_vma_intersection(0, 1).map(|v| v.start), Some(0));
+}
+
+#[test]
+fn warnings_on_different_states_stay_apart() {
+    let mut imp = IntervalImpl::new(8);
+    imp.warn("VM_WARN_ON(a)", &1);
+    imp.warn("VM_WARN_ON(b)", &1);
+    imp.warn("VM_WARN_ON(c)", &2);
+    let v = &imp.report.violations;
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert_eq!(v[0].1, "VM_WARN_ON(a)\nVM_WARN_ON(b)\n1");
+    assert_eq!(v[1].1, "VM_WARN_ON(c)\n2");
+}
+
+#[test]
+fn the_window_check_reports_a_broken_map() {
+    for broken in [
+        // Overlapping neighbours.
+        (0u64, 4u64, 2u64, 6u64, None, Mode::NONE),
+        // A VMA past the arena.
+        (0, 2, 6, 9, None, Mode::NONE),
+        // uffd bits without a ctx.
+        (0, 2, 4, 6, None, Mode::WP),
+        // A ctx without uffd bits.
+        (0, 2, 4, 6, Some(1), Mode::NONE),
+    ] {
+        let (s1, e1, s2, e2, ctx, uffd) = broken;
+        let mut imp = IntervalImpl::new(8);
+        run_all(&mut imp, &format!("map {s1} {} rw- anon", e1 - s1));
+        let mut v = *imp.vmas.get(&s1).unwrap();
+        v.start = s2;
+        v.end = e2;
+        v.pgoff = s2;
+        v.attrs.ctx = ctx;
+        v.attrs.uffd = uffd;
+        v.attrs.prot = Prot::NONE;
+        imp.vmas.insert(s2, v);
+        let o = imp.step(&"madvise 0 8 dodump".parse().unwrap()).unwrap();
+        assert!(
+            o.report
+                .violations
+                .iter()
+                .any(|(n, t)| *n == IMPL_INTERNAL && t.contains("well-formed")),
+            "{broken:?}: {:?}",
+            o.report
+        );
+    }
+    // An empty VMA, and one filed under a key that is not its start.
+    for (key, start, end) in [(4u64, 4u64, 4u64), (4, 5, 6)] {
+        let mut imp = IntervalImpl::new(8);
+        run_all(&mut imp, "map 0 2 rw- anon");
+        let mut v = *imp.vmas.get(&0).unwrap();
+        (v.start, v.end) = (start, end);
+        imp.vmas.insert(key, v);
+        // (An op that does not walk the broken map: only the check sees it.)
+        let o = imp.step(&"unmap 3 1".parse().unwrap()).unwrap();
+        assert!(
+            !o.report.violations.is_empty(),
+            "[{start},{end}) under {key}: {:?}",
+            o.report
+        );
+    }
+    // The window reaches the first VMA after the op's range, and no
+    // further: a broken VMA right there is seen, and so is one inside.
+    for (op, broken_at) in [("madvise 0 2 dodump", 2u64), ("madvise 0 2 dodump", 0)] {
+        let mut imp = IntervalImpl::new(8);
+        run_all(
+            &mut imp,
+            "map 0 2 rw- anon\nmap 2 2 r-- anon\nmap 6 2 rw- anon",
+        );
+        imp.vmas.get_mut(&broken_at).unwrap().attrs.ctx = Some(1);
+        let o = imp.step(&op.parse().unwrap()).unwrap();
+        assert!(
+            o.report
+                .violations
+                .iter()
+                .any(|(_, t)| t.contains("uffd bits set iff")),
+            "{op} with a broken VMA at {broken_at}: {:?}",
+            o.report
+        );
+    }
+    // A sound map says nothing.
+    let mut imp = IntervalImpl::new(8);
+    let steps = run_all(&mut imp, "map 0 4 rw- anon\nmap 4 2 r-- anon\nunmap 7 1");
+    assert!(steps.iter().all(|(_, r)| r.violations.is_empty()));
+}
+
+#[test]
+fn madvise_from_a_hole_is_enomem_and_changes_what_is_mapped() {
+    let mut imp = IntervalImpl::new(8);
+    let r = run_all(&mut imp, "map 4 4 rw- anon\nmadvise 0 8 dontdump");
+    assert_eq!(r[1].0, Err(uffd_vocab::Errno::ENOMEM));
+    let l = imp.layout();
+    assert!(l.vmas()[0].flags.has(VmFlags::DONTDUMP), "{l}");
+}
+
+/// The coverage events of merges decided by anon_vmas, each where it
+/// belongs and nowhere else.
+#[test]
+fn anon_vma_merge_events_name_what_happened() {
+    let events = |trace: &str| -> Vec<&'static str> {
+        let mut imp = IntervalImpl::new(24);
+        run_all(&mut imp, trace)
+            .last()
+            .map(|(_, r)| r.events.clone())
+            .unwrap_or_default()
+    };
+    let apart = "merge refused: two different anon_vmas";
+    let both = "merge with both refused: prev and next have different anon_vmas";
+    let joins = "merge of a VMA without anon_vma with one that has one";
+    // The gap between two faulted VMAs filled: joins the left only.
+    let e = events("map 8 4 rw- anon\nmap 16 4 rw- anon\nfault 8\nfault 16\nmap 12 4 rw- anon");
+    assert!(e.contains(&both) && e.contains(&joins), "{e:?}");
+    assert!(!e.contains(&apart), "{e:?}");
+    // Two faulted halves made equal again: refused.
+    let e = events("map 8 8 rw- anon\nregister 1 12 4 wp\nfault 8\nfault 12\nunregister 1 12 4");
+    assert!(e.contains(&apart), "{e:?}");
+    assert!(!e.contains(&both) && !e.contains(&joins), "{e:?}");
+    // An unfaulted range into a faulted neighbour.
+    let e = events("map 0 10 rw- anon-noreserve\nprotect 0 5 r--\nfault 5\nprotect 5 5 r--");
+    assert_eq!(e, [joins]);
+    // Nothing faulted: none of them.
+    let e = events("map 0 8 rw- anon\nregister 1 4 4 wp\nunregister 1 4 4");
+    assert!(e.is_empty(), "{e:?}");
+    // A gap filled between two unfaulted VMAs: all three merge.
+    let e = events("map 0 2 rw- anon\nmap 4 2 rw- anon\nmap 2 2 rw- anon");
+    assert!(e.is_empty(), "{e:?}");
+    // Written neighbours at linear page offsets, with another anon_vma,
+    // but other flags than the range will have: no merge to refuse.
+    for trace in [
+        "map 0 4 rw- anon\nregister 1 2 2 wp\nfault 0\nfault 2\nprotect 2 2 r--",
+        "map 0 4 rw- anon\nregister 1 0 2 wp\nfault 0\nfault 2\nprotect 0 2 r--",
+    ] {
+        let e = events(trace);
+        assert!(
+            ![apart, both, joins].iter().any(|x| e.contains(x)),
+            "{trace}: {e:?}"
+        );
+    }
+    // A VMA before the range, written, at a linear page offset, but
+    // not adjacent: not a neighbour, whatever its anon_vma.
+    let e = events(
+        "map 0 2 rw- file=1@0\nfault 0\nmap 3 2 rw- file=1@2\nfault 3\n\
+         protect 3 2 r--\nprotect 3 2 rw-",
+    );
+    assert!(e.is_empty(), "{e:?}");
+}
