@@ -145,9 +145,12 @@ pub struct SmapsFlags {
     pub uffd: Mode,
 }
 
-/// Codes that every arena VMA may carry and that decide nothing here:
-/// VM_MAYREAD and VM_MAYEXEC (every mapping of the arena has both).
-pub const SMAPS_IGNORED: [&str; 2] = ["mr", "me"];
+/// Codes that an arena VMA may carry and that decide nothing here:
+/// VM_MAYREAD and VM_MAYEXEC (every mapping of the arena has both), and
+/// VM_SOFTDIRTY (`sd`: every new VMA of a kernel built with
+/// CONFIG_MEM_SOFT_DIRTY, as Debian's are, has it; it is in
+/// VM_IGNORE_MERGE, so the kernel ignores it when merging).
+pub const SMAPS_IGNORED: [&str; 3] = ["mr", "me", "sd"];
 
 impl SmapsFlags {
     /// Decodes the codes after `VmFlags:`. A code outside the tables is an
@@ -613,6 +616,11 @@ mod tests {
         assert_eq!(d.prot, Prot::from_bits(5));
         assert_eq!(d.uffd, Mode::MINOR);
         assert!(SmapsFlags::decode("rd io").unwrap_err().contains("`io`"));
+        // Soft-dirty (Debian's kernels) decides nothing.
+        assert_eq!(
+            SmapsFlags::decode("rd wr mr mw me ac sd").unwrap(),
+            SmapsFlags::decode("rd wr mr mw me ac").unwrap()
+        );
         let d = SmapsFlags::decode("rd wr dc wf dd hg nh mg").unwrap();
         assert_eq!(
             d.flags.names(),
