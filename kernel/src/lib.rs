@@ -148,12 +148,22 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Every fault.
+    const ALL: [Fault; 3] = [Fault::Crash, Fault::Hang, Fault::CrashReadingLayout];
+
+    /// The fault's word in the worker's `__fault` request.
     fn word(self) -> &'static str {
         match self {
             Fault::Crash => "crash",
             Fault::Hang => "hang",
             Fault::CrashReadingLayout => "crash-reading-layout",
         }
+    }
+
+    /// The fault a `__fault` request names, if any.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn from_word(word: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.word() == word)
     }
 }
 
