@@ -22,7 +22,7 @@ pub(crate) struct WorkerProcess {
     rbuf: Vec<u8>,
 }
 
-/// Why a request got no answer.
+/// Why a request got no usable answer.
 pub(crate) enum Failure {
     /// The worker is gone or unresponsive: kill and respawn.
     Dead(String),
@@ -31,6 +31,8 @@ pub(crate) enum Failure {
 }
 
 impl WorkerProcess {
+    /// Starts `exe __worker PAGES` and waits up to `timeout` for its `ready`
+    /// line; a worker that does not start is killed and reaped.
     pub(crate) fn spawn(
         exe: &Path,
         pages: Page,
