@@ -5,8 +5,11 @@
 //! [`KernelBackend`] drives a worker process (the harness binary run as
 //! `uffd-check __worker PAGES`, see [`worker`]) that reserves an arena between
 //! two guard mappings and runs every op there with the real syscalls: mmap
-//! (MAP_FIXED), munmap, mprotect, userfaultfd(2) with UFFDIO_REGISTER and
-//! UFFDIO_UNREGISTER, close. The layout is read back from /proc/self/smaps.
+//! (MAP_FIXED), munmap, mprotect, madvise, mlock2, munlock, mremap (with a
+//! thread reading the EVENT_REMAP events it waits for), fork, one-byte
+//! writes (`process_vm_writev` to itself), userfaultfd(2) with
+//! UFFDIO_REGISTER and UFFDIO_UNREGISTER, close. The layout is read back
+//! from /proc/self/smaps (a fork child's from /proc/CHILD/smaps).
 //!
 //! What it does not observe ([`UNOBSERVED`]): the page offset of private
 //! anonymous memory (smaps prints 0 for it) and which anon_vma a private VMA
@@ -15,7 +18,7 @@
 //!
 //! Confinement: the worker never maps outside its arena (it re-validates every
 //! op) and its guards are private mappings of a memfd of their own, which no
-//! op can map, so no arena VMA can ever merge with them (see the worker). A
+//! op can map, so no arena VMA can ever merge with them (see the worker's `arena`). A
 //! worker that dies or gives no answer within the timeout is killed, reported
 //! as a `kernel-worker` violation, and replaced by a fresh one (with an empty
 //! arena), so a run goes on.
@@ -24,22 +27,26 @@
 //! asks the kernel: UFFDIO_REGISTER of exactly one registered VMA with exactly
 //! its uffd bits is EBUSY from every ctx but the owner, and a no-op from the
 //! owner.
+//!
+//! The modules: `backend` ([`KernelBackend`]: requests, answers, timings,
+//! respawns), `process` (the worker process, its pipes and deadlines),
+//! `host` (what this machine allows: userfaultfd, the arena's size),
+//! [`worker`] (the worker itself), `sys` (the userfaultfd interfaces and
+//! `process_vm_writev`, which neither rustix nor libc wraps).
 
+mod backend;
+mod host;
+mod process;
 #[cfg(target_os = "linux")]
 mod sys;
 pub mod worker;
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use uffd_vocab::{
-    Backend, Contexts, Errno, Layout, Op, OpResult, Outcome, Page, StepReport, Unobserved,
-    Unsupported, Vma,
-};
+use uffd_vocab::Unobserved;
 
+pub use backend::{KernelBackend, KernelTimings};
+pub use host::{arena_fits, available, release};
 pub use worker::worker_main;
 
 /// The invariant name of a worker that died, hung or refused a request.
@@ -51,90 +58,9 @@ pub const LAYOUT_VIOLATION: &str = "kernel-layout";
 /// How long a worker may take to answer one request by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Can this process use userfaultfd? `Err` says why not (not Linux, EPERM,
-/// ENOSYS..., or `UFFD_CHECK_NO_KERNEL` set to leave the kernel out), for
-/// tests that skip.
-pub fn available() -> Result<(), String> {
-    if std::env::var_os("UFFD_CHECK_NO_KERNEL").is_some() {
-        return Err("UFFD_CHECK_NO_KERNEL is set".into());
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Err(format!(
-            "userfaultfd is Linux-only; this is {}",
-            std::env::consts::OS
-        ))
-    }
-    #[cfg(target_os = "linux")]
-    {
-        match sys::userfaultfd(0) {
-            Ok(fd) => {
-                drop(fd);
-                Ok(())
-            }
-            Err(e) => {
-                let hint = if e.contains("ENOSYS") || e.contains("not implemented") {
-                    " (the kernel is built without CONFIG_USERFAULTFD)"
-                } else if e.contains("not permitted") || e.contains("denied") {
-                    " (vm.unprivileged_userfaultfd=0 needs CAP_SYS_PTRACE, or read-write access to /dev/userfaultfd)"
-                } else {
-                    ""
-                };
-                Err(format!("userfaultfd cannot be used: {e}{hint}"))
-            }
-        }
-    }
-}
-
 /// What the kernel backend does not observe: the page offset of private
 /// anonymous memory (smaps prints 0) and anon_vmas (smaps has no field).
 pub const UNOBSERVED: Unobserved = Unobserved(Unobserved::ANON_PGOFF.0 | Unobserved::ANON_VMA.0);
-
-/// The running kernel's release (`uname -r`), for reports.
-pub fn release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| format!("unknown ({})", std::env::consts::OS))
-}
-
-/// Can this machine map an arena of `pages` pages whole without the
-/// kernel's overcommit accounting refusing it? A refusal would be an ENOMEM
-/// that says nothing about VMAs (the model has no memory limit), a false
-/// alarm: better refused here, before the run, with the reason.
-pub fn arena_fits(pages: Page) -> Result<(), String> {
-    let bytes = pages.saturating_mul(4096);
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let kib = |key: &str| -> Option<u64> {
-        meminfo
-            .lines()
-            .find(|l| l.starts_with(key))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
-    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    let limit = match mode {
-        1 => return Ok(()),
-        2 => kib("CommitLimit:")
-            .zip(kib("Committed_AS:"))
-            .map(|(l, c)| l.saturating_sub(c)),
-        _ => kib("MemTotal:").zip(kib("SwapTotal:")).map(|(m, s)| m + s),
-    };
-    match limit {
-        Some(kib) if bytes / 1024 > kib => Err(format!(
-            "an arena of {pages} pages ({} MiB) is more than this machine lets one mmap commit \
-             (vm.overcommit_memory={mode}: {} MiB); the kernel would answer ENOMEM where the \
-             model says ok, a false alarm: use a smaller arena",
-            bytes >> 20,
-            kib >> 10
-        )),
-        _ => Ok(()),
-    }
-}
 
 /// A fault to inject into the worker (tests of the backend's robustness).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +74,10 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Every fault.
+    const ALL: [Fault; 3] = [Fault::Crash, Fault::Hang, Fault::CrashReadingLayout];
+
+    /// The fault's word in the worker's `__fault` request.
     fn word(self) -> &'static str {
         match self {
             Fault::Crash => "crash",
@@ -155,538 +85,10 @@ impl Fault {
             Fault::CrashReadingLayout => "crash-reading-layout",
         }
     }
-}
 
-/// Cumulative costs of the kernel backend, as the parent sees them (round
-/// trips) and as the worker measured the layout's parts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelTimings {
-    /// Ops run.
-    pub ops: u64,
-    /// Round-trip time of all ops (the syscall plus two pipe hops).
-    pub op_time: Duration,
-    /// Of which: the syscalls themselves, as the worker timed them.
-    pub syscalls: Duration,
-    /// Layouts read.
-    pub layouts: u64,
-    /// Round-trip time of all layouts.
-    pub layout_time: Duration,
-    /// Of which: the worker reading /proc/self/smaps.
-    pub smaps_read: Duration,
-    /// Of which: parsing the arena's entries and asking for the ctx owners.
-    pub smaps_parse: Duration,
-    /// Workers started (1 plus respawns).
-    pub spawns: u64,
-}
-
-struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: ChildStdout,
-    rbuf: Vec<u8>,
-}
-
-enum Failure {
-    /// The worker is gone or unresponsive: kill and respawn.
-    Dead(String),
-    /// The worker answered, but refused (a bug on our side, or the environment).
-    Refused(String),
-}
-
-impl Worker {
-    fn spawn(exe: &Path, pages: Page, timeout: Duration) -> Result<Worker, String> {
-        let mut child = Command::new(exe)
-            .arg("__worker")
-            .arg(pages.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start the kernel worker {}: {e}", exe.display()))?;
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut w = Worker {
-            child,
-            stdin,
-            stdout,
-            rbuf: Vec::new(),
-        };
-        let deadline = Instant::now() + timeout;
-        match w.read_line(deadline) {
-            Ok(l) if l.starts_with("ready ") => Ok(w),
-            Ok(l) => {
-                w.kill();
-                Err(format!(
-                    "the kernel worker {} did not start: {}",
-                    exe.display(),
-                    l.strip_prefix("fail ").unwrap_or(&l)
-                ))
-            }
-            Err(e) => {
-                let status = w.kill();
-                Err(format!(
-                    "the kernel worker {} did not start: {e}{status} (is it the uffd-check binary, \
-                     which runs the worker when called as `{} __worker PAGES`?)",
-                    exe.display(),
-                    exe.display()
-                ))
-            }
-        }
-    }
-
-    /// Kills and reaps the worker; describes how it ended.
-    fn kill(&mut self) -> String {
-        let _ = self.child.kill();
-        match self.child.wait() {
-            Ok(s) => format!(" (worker {s})"),
-            Err(_) => String::new(),
-        }
-    }
-
-    fn send(&mut self, line: &str) -> Result<(), String> {
-        let mut msg = Vec::with_capacity(line.len() + 1);
-        msg.extend_from_slice(line.as_bytes());
-        msg.push(b'\n');
-        self.stdin
-            .write_all(&msg)
-            .and_then(|_| self.stdin.flush())
-            .map_err(|e| format!("cannot write to the worker, it died ({e})"))
-    }
-
-    /// One answer line, waiting until `deadline`.
-    fn read_line(&mut self, deadline: Instant) -> Result<String, String> {
-        use rustix::event::{PollFd, PollFlags};
-        use rustix::io::Errno;
-        loop {
-            if let Some(i) = self.rbuf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.rbuf.drain(..=i).collect();
-                return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err("no answer within the timeout".into());
-            }
-            let wait = rustix::event::Timespec::try_from(deadline - now).unwrap_or(
-                rustix::event::Timespec {
-                    tv_sec: i64::MAX,
-                    tv_nsec: 0,
-                },
-            );
-            let mut pfd = [PollFd::new(&self.stdout, PollFlags::IN)];
-            let n = match rustix::event::poll(&mut pfd, Some(&wait)) {
-                Ok(n) => n,
-                Err(Errno::INTR) => continue,
-                Err(e) => {
-                    return Err(format!(
-                        "poll on the worker's pipe: {}",
-                        std::io::Error::from(e)
-                    ))
-                }
-            };
-            if n == 0 {
-                continue;
-            }
-            let mut chunk = [0u8; 8192];
-            match self.stdout.read(&mut chunk) {
-                Ok(0) => return Err("the worker closed its pipe (it died)".into()),
-                Ok(k) => self.rbuf.extend_from_slice(&chunk[..k]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("reading the worker's pipe: {e}")),
-            }
-        }
-    }
-}
-
-/// One request to the worker.
-enum Req<'a> {
-    /// Send `req`; its answer is one line, or lines up to `end` when `multi`.
-    Send { req: &'a str, multi: bool },
-    /// Send an op and `layout` together; answer the op, leave the layout pending.
-    OpThenLayout(&'a str),
-    /// Read the answer to the op at the front of the pending queue.
-    PlannedOp,
-    /// Read the layout answer at the front of the pending queue.
-    Pending,
-}
-
-/// An answer the worker owes: to an op (one line) or to `layout` (lines up
-/// to `end`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Pending {
-    Op(String),
-    Layout,
-}
-
-/// The most request bytes sent ahead at once: well under a pipe's 64 KiB, so
-/// sending never waits for the worker.
-const PLAN_BYTES: usize = 32 * 1024;
-
-/// Reads one answer: a line, or lines up to and including `end ...`.
-fn read_answer(w: &mut Worker, multi: bool, deadline: Instant) -> Result<Vec<String>, Failure> {
-    let mut lines = Vec::new();
-    loop {
-        let line = w.read_line(deadline).map_err(Failure::Dead)?;
-        if let Some(t) = line.strip_prefix("refused ") {
-            return Err(Failure::Refused(t.to_string()));
-        }
-        let done = !multi || line == "end" || line.starts_with("end ");
-        lines.push(line);
-        if done {
-            return Ok(lines);
-        }
-    }
-}
-
-/// The live kernel, through a worker process confined to an arena.
-pub struct KernelBackend {
-    pages: Page,
-    exe: PathBuf,
-    worker: Option<Worker>,
-    timeout: Duration,
-    /// Send `layout` along with every op (see [`KernelBackend::set_prefetch`]).
-    prefetch: bool,
-    /// Answers the worker owes us, in order: requests sent ahead (a layout
-    /// sent along with an op, or a whole planned sequence).
-    pending: VecDeque<Pending>,
-    report: StepReport,
-    timings: KernelTimings,
-}
-
-impl KernelBackend {
-    /// Starts a worker with an arena of `pages` pages. `exe` is the
-    /// uffd-check binary (it runs the worker when called as `exe __worker`).
-    pub fn spawn(pages: Page, exe: &Path) -> Result<KernelBackend, String> {
-        arena_fits(pages)?;
-        let worker = Worker::spawn(exe, pages, DEFAULT_TIMEOUT)?;
-        Ok(KernelBackend {
-            pages,
-            exe: exe.to_path_buf(),
-            worker: Some(worker),
-            timeout: DEFAULT_TIMEOUT,
-            prefetch: true,
-            pending: VecDeque::new(),
-            report: StepReport::default(),
-            timings: KernelTimings {
-                spawns: 1,
-                ..Default::default()
-            },
-        })
-    }
-
-    /// How long the worker may take to answer one request (default 5 s).
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
-    }
-
-    /// Whether to send a `layout` request along with every op (default on):
-    /// the worker reads the layout while the caller does other work, and the
-    /// next [`Backend::layout`] costs no round trip. A caller that does not
-    /// read the layout after every op may turn it off.
-    pub fn set_prefetch(&mut self, on: bool) {
-        self.prefetch = on;
-    }
-
-    /// The cumulative costs so far.
-    pub fn timings(&self) -> KernelTimings {
-        self.timings
-    }
-
-    /// Arms a fault in the worker: it strikes at op number `at` (0-based)
-    /// since the worker's last reset, or at the next op with `None`. It is
-    /// armed in the worker itself, so it strikes in a planned sequence too,
-    /// exactly where a real failure would. A fresh worker has none.
-    pub fn inject_fault(&mut self, fault: Fault, at: Option<u64>) {
-        let cmd = match at {
-            Some(n) => format!("__fault {} {n}", fault.word()),
-            None => format!("__fault {}", fault.word()),
-        };
-        if let Some(w) = self.worker.as_mut() {
-            let _ = w.send(&cmd);
-        }
-    }
-
-    /// The worker's process id, while one runs (for tests that look at it
-    /// from outside: its children, its limits).
-    pub fn worker_pid(&self) -> Option<u32> {
-        self.worker.as_ref().map(|w| w.child.id())
-    }
-
-    /// The worker's /proc/self/maps lines outside the arena (the guards
-    /// included): the same before and after any op sequence.
-    pub fn outside_mappings(&mut self) -> Vec<String> {
-        match self.ask("outside", true) {
-            Ok(mut lines) => {
-                lines.pop();
-                lines
-            }
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// Sends one request; returns its answer lines (up to and including the
-    /// `end` line when `multi`). Handles a dead, hung or refusing worker.
-    fn ask(&mut self, req: &str, multi: bool) -> Result<Vec<String>, ()> {
-        self.ask_req(Req::Send { req, multi }, req)
-    }
-
-    fn ask_req(&mut self, r: Req<'_>, req: &str) -> Result<Vec<String>, ()> {
-        match self.try_ask(r) {
-            Ok(lines) => Ok(lines),
-            Err(Failure::Refused(text)) => {
-                self.report.violations.push((
-                    WORKER_VIOLATION,
-                    format!("the kernel worker refused `{req}`: {text}"),
-                ));
-                Err(())
-            }
-            Err(Failure::Dead(text)) => {
-                self.pending.clear();
-                let status = self.worker.take().map(|mut w| w.kill()).unwrap_or_default();
-                let respawn = match Worker::spawn(&self.exe, self.pages, self.timeout) {
-                    Ok(w) => {
-                        self.worker = Some(w);
-                        self.timings.spawns += 1;
-                        "killed it and started a fresh worker (empty arena, no uffd open)"
-                            .to_string()
-                    }
-                    Err(e) => format!("and could not start a fresh one: {e}"),
-                };
-                self.report.violations.push((
-                    WORKER_VIOLATION,
-                    format!("the kernel worker failed on `{req}`: {text}{status}; {respawn}"),
-                ));
-                Err(())
-            }
-        }
-    }
-
-    fn try_ask(&mut self, r: Req<'_>) -> Result<Vec<String>, Failure> {
-        if self.worker.is_none() {
-            self.pending.clear();
-            let w = Worker::spawn(&self.exe, self.pages, self.timeout).map_err(Failure::Dead)?;
-            self.timings.spawns += 1;
-            self.worker = Some(w);
-        }
-        let w = self.worker.as_mut().expect("a worker");
-        let deadline = Instant::now() + self.timeout;
-        match r {
-            Req::PlannedOp => {
-                self.pending.pop_front();
-                return read_answer(w, false, deadline);
-            }
-            Req::Pending => {
-                self.pending.pop_front();
-                return read_answer(w, true, deadline);
-            }
-            _ => {}
-        }
-        // Answers owed for requests nobody will ask about any more: read and
-        // drop them, so the next answer is this request's.
-        while let Some(p) = self.pending.pop_front() {
-            read_answer(w, p == Pending::Layout, Instant::now() + self.timeout)?;
-        }
-        let deadline = Instant::now() + self.timeout;
-        match r {
-            Req::Send { req, multi } => {
-                w.send(req).map_err(Failure::Dead)?;
-                read_answer(w, multi, deadline)
-            }
-            Req::OpThenLayout(req) => {
-                w.send(&format!("{req}\nlayout")).map_err(Failure::Dead)?;
-                self.pending.push_back(Pending::Layout);
-                read_answer(w, false, deadline)
-            }
-            Req::PlannedOp | Req::Pending => unreachable!("handled above"),
-        }
-    }
-
-    /// Runs one op; a worker failure is recorded in the report and gives
-    /// `errno-1`.
-    pub fn run_op(&mut self, op: &Op) -> OpResult {
-        let t = Instant::now();
-        let req = op.to_string();
-        let planned =
-            self.worker.is_some() && self.pending.front() == Some(&Pending::Op(req.clone()));
-        let asked = if planned {
-            self.ask_req(Req::PlannedOp, &req)
-        } else if self.prefetch {
-            self.ask_req(Req::OpThenLayout(&req), &req)
-        } else {
-            self.ask(&req, false)
-        };
-        let r = match asked {
-            // `ok NS` or `EINVAL NS`: the result, and how long the worker
-            // spent in the op itself.
-            Ok(lines) => {
-                let (result, ns) = lines[0].split_once(' ').unwrap_or((&lines[0], ""));
-                let r = match result {
-                    "ok" => Some(Ok(())),
-                    e => Errno::parse(e).map(Err),
-                };
-                match (r, ns.parse::<u64>()) {
-                    (Some(r), Ok(ns)) => {
-                        self.timings.syscalls += Duration::from_nanos(ns);
-                        r
-                    }
-                    _ => {
-                        self.report.violations.push((
-                            WORKER_VIOLATION,
-                            format!("the kernel worker answered `{}` to `{op}`", lines[0]),
-                        ));
-                        Err(Errno::Other(-1))
-                    }
-                }
-            }
-            Err(()) => Err(Errno::Other(-1)),
-        };
-        self.timings.ops += 1;
-        self.timings.op_time += t.elapsed();
-        r
-    }
-
-    /// Reads the arena's layout (and the open contexts) back from the
-    /// worker; anything wrong on the way goes into the report.
-    pub fn read_layout(&mut self) -> (Layout, Contexts) {
-        let t = Instant::now();
-        let mut vmas: Vec<Vma> = Vec::new();
-        let mut open = Contexts::default();
-        let asked = if self.pending.front() == Some(&Pending::Layout) && self.worker.is_some() {
-            self.ask_req(Req::Pending, "layout")
-        } else {
-            self.ask("layout", true)
-        };
-        if let Ok(lines) = asked {
-            for line in &lines {
-                if let Some(text) = line.strip_prefix("error ") {
-                    self.report
-                        .violations
-                        .push((LAYOUT_VIOLATION, text.to_string()));
-                } else if let Some(times) = line.strip_prefix("end ") {
-                    let mut ns = times.split(' ').map(|n| n.parse::<u64>().unwrap_or(0));
-                    self.timings.smaps_read += Duration::from_nanos(ns.next().unwrap_or(0));
-                    self.timings.smaps_parse += Duration::from_nanos(ns.next().unwrap_or(0));
-                } else if let Some(ctxs) = line.strip_prefix("open ") {
-                    match ctxs.parse::<Contexts>() {
-                        Ok(c) => open = c,
-                        Err(e) => self.report.violations.push((
-                            WORKER_VIOLATION,
-                            format!("cannot parse the worker's open contexts: {e}"),
-                        )),
-                    }
-                } else if let Some(Ok((v, _))) = line.strip_prefix("vma ").map(Vma::parse) {
-                    vmas.push(v);
-                } else {
-                    self.report.violations.push((
-                        WORKER_VIOLATION,
-                        format!("cannot parse the worker's layout line {line:?}"),
-                    ));
-                }
-            }
-        }
-        self.timings.layouts += 1;
-        self.timings.layout_time += t.elapsed();
-        (Layout::observed(vmas, UNOBSERVED), open)
-    }
-
-    /// The layout alone (see [`KernelBackend::read_layout`]).
-    pub fn layout(&mut self) -> Layout {
-        self.read_layout().0
-    }
-
-    /// What the steps since the last call had to report; taking it clears it.
-    pub fn take_report(&mut self) -> StepReport {
-        std::mem::take(&mut self.report)
-    }
-}
-
-impl Drop for KernelBackend {
-    fn drop(&mut self) {
-        if let Some(mut w) = self.worker.take() {
-            w.kill();
-        }
-    }
-}
-
-impl Backend for KernelBackend {
-    fn name(&self) -> &'static str {
-        "kernel"
-    }
-    fn pages(&self) -> Page {
-        self.pages
-    }
-
-    fn costs(&self) -> Option<String> {
-        let t = self.timings;
-        Some(format!(
-            "kernel split: ops {:.3} s waiting for {} answers (the syscalls themselves {:.3} s in \
-             the worker), layouts {:.3} s waiting for {} (the worker reading smaps {:.3} s, \
-             parsing {:.3} s), {} worker(s) started",
-            t.op_time.as_secs_f64(),
-            t.ops,
-            t.syscalls.as_secs_f64(),
-            t.layout_time.as_secs_f64(),
-            t.layouts,
-            t.smaps_read.as_secs_f64(),
-            t.smaps_parse.as_secs_f64(),
-            t.spawns
-        ))
-    }
-
-    /// The op, then the layout; the report covers both, so a failure seen
-    /// while reading the layout belongs to this step.
-    fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
-        let result = self.run_op(op);
-        let (layout, open) = self.read_layout();
-        Ok(Outcome {
-            backend: "kernel",
-            result,
-            layout,
-            open,
-            report: self.take_report(),
-        })
-    }
-
-    fn reset(&mut self) {
-        if let Ok(lines) = self.ask("reset", false) {
-            if lines[0] != "ok" {
-                self.report.violations.push((
-                    WORKER_VIOLATION,
-                    format!("the kernel worker answered `{}` to `reset`", lines[0]),
-                ));
-            }
-        }
-    }
-
-    /// Sends the whole sequence (each op, then `layout`) to the worker at
-    /// once, up to [`PLAN_BYTES`], so that the worker runs ahead and each
-    /// step costs no round trip; answers are then read in order as the ops
-    /// and layouts are asked for. Anything else asked first drops them.
-    fn plan(&mut self, ops: &[Op]) {
-        if !self.prefetch || !self.pending.is_empty() {
-            return;
-        }
-        let Some(w) = self.worker.as_mut() else {
-            return;
-        };
-        let mut batch = String::new();
-        let mut queued = Vec::new();
-        for op in ops {
-            let line = op.to_string();
-            if batch.len() + line.len() + 8 > PLAN_BYTES {
-                break;
-            }
-            batch.push_str(&line);
-            batch.push_str("\nlayout\n");
-            queued.push(Pending::Op(line));
-            queued.push(Pending::Layout);
-        }
-        if batch.is_empty() {
-            return;
-        }
-        batch.pop(); // `send` adds the last newline
-                     // If the worker is gone, the next request finds out and reports it.
-        if w.send(&batch).is_ok() {
-            self.pending.extend(queued);
-        }
+    /// The fault a `__fault` request names, if any.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn from_word(word: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.word() == word)
     }
 }

@@ -1,0 +1,52 @@
+//! The `fork` op: fork(2) the worker and read the child's smaps while it
+//! lives, for the next `layout` to answer with.
+//!
+//! Invariant: the child runs nothing but async-signal-safe calls (the worker
+//! has a thread, the uffd monitor), touches no memory the worker relies on,
+//! and is killed and reaped before the op answers: after a `fork` op the
+//! worker has no child, and its own address space is as before.
+
+use std::ffi::c_void;
+use std::os::fd::AsRawFd;
+
+use super::arena::Worker;
+
+impl Worker {
+    /// fork(2): the child waits on a pipe while the worker reads its
+    /// smaps, then is killed and reaped, all before the op answers.
+    pub(super) fn fork(&mut self) -> Result<(), String> {
+        let (r, w) = rustix::pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
+        // SAFETY: the child calls only async-signal-safe functions
+        // (prctl, read, _exit), as it must in a process with threads
+        // (the uffd monitor, which waits in poll).
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            // SAFETY: see above.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // Only the worker's end may keep the pipe open, so that
+                // its close ends the read below.
+                libc::close(w.as_raw_fd());
+                let mut b = [0u8; 1];
+                libc::read(r.as_raw_fd(), b.as_mut_ptr() as *mut c_void, 1);
+                libc::_exit(0);
+            }
+        }
+        drop(r);
+        let text = std::fs::read(format!("/proc/{pid}/smaps"));
+        // The child's read returns and it exits; killed anyway, in case
+        // it has not yet, then reaped.
+        drop(w);
+        // SAFETY: our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        let text = text.map_err(|e| format!("reading the fork child's smaps: {e}"))?;
+        self.child_smaps = Some(text);
+        Ok(())
+    }
+}

@@ -1,0 +1,273 @@
+//! The ops: [`Worker::op`] checks an op against the arena again and
+//! dispatches it to one small function per syscall family (mmap; munmap and
+//! mprotect; mlock2 and munlock; madvise; mremap; the userfaultfd ops; the
+//! one-byte write; fork in `fork.rs`), each making the real syscall.
+//!
+//! Invariant: every syscall acts on arena pages only (`Op::validate` against
+//! the arena's size, before any of them runs), so no op maps, moves, grows
+//! into or unmaps anything outside the arena, guards included. A syscall
+//! that answers with anything but what it was asked for (an address other
+//! than the fixed one) is a refusal, never a result.
+
+use std::ffi::c_void;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, MprotectFlags, MremapFlags, ProtFlags};
+
+use uffd_vocab::{Advice, Features, Kind, Mode, Op, Page, Prot, Remap};
+
+use super::arena::{Worker, PAGE};
+use super::serve::Answer;
+use crate::sys;
+
+/// What running an op gave: the syscall's result, or `Err` a refusal (the
+/// worker could not run the op as asked: a uffd it could not open, an
+/// address the kernel should never have returned).
+type Ran = Result<Result<(), Errno>, String>;
+
+impl Worker {
+    /// Runs one op with the real syscalls.
+    pub(super) fn op(&mut self, op: &Op) -> Answer {
+        // Ops arrive validated; check again, never touch outside the arena.
+        if let Err(e) = op.validate(self.pages) {
+            return Answer::Refused(e);
+        }
+        let ran = match *op {
+            Op::Map {
+                start,
+                len,
+                prot,
+                kind,
+            } => self.map(start, len, prot, kind),
+            Op::Unmap { start, len } => Ok(self.unmap(start, len)),
+            Op::Protect { start, len, prot } => Ok(self.protect(start, len, prot)),
+            Op::Register {
+                ctx,
+                start,
+                len,
+                mode,
+            } => self.register(ctx, start, len, mode),
+            Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
+            Op::Fault { page } => Ok(sys::write_byte(self.addr(page))),
+            Op::Mlock {
+                start,
+                len,
+                onfault,
+            } => Ok(self.mlock(start, len, onfault)),
+            Op::Munlock { start, len } => Ok(self.munlock(start, len)),
+            Op::Madvise { start, len, advice } => Ok(self.madvise(start, len, advice)),
+            Op::Mremap {
+                start,
+                len,
+                newlen,
+                to,
+            } => self.mremap(start, len, newlen, to),
+            Op::Open { ctx, features } => self.open(ctx, features),
+            Op::Fork => self.fork().map(Ok),
+            Op::Close { ctx } => Ok(self.close(ctx)),
+        };
+        match ran {
+            Ok(Ok(())) => Answer::Ok,
+            Ok(Err(e)) => Answer::Errno(e.raw_os_error()),
+            Err(e) => Answer::Refused(e),
+        }
+    }
+
+    /// mmap(MAP_FIXED) of `kind` over `[start, start+len)`.
+    fn map(&self, start: Page, len: Page, prot: Prot, kind: Kind) -> Ran {
+        let addr = self.addr(start) as *mut c_void;
+        let size = (len * PAGE) as usize;
+        let prot = ProtFlags::from_bits_retain(prot.bits().into());
+        // Decide the sharing flags and the fd first, then one call.
+        let files = &self.files;
+        let (flags, fd, pgoff) = match kind {
+            Kind::Anon => (MapFlags::PRIVATE, None, 0),
+            Kind::AnonNoreserve => (MapFlags::PRIVATE | MapFlags::NORESERVE, None, 0),
+            Kind::Shmem => (MapFlags::SHARED, None, 0),
+            Kind::File { file, pgoff } => {
+                (MapFlags::PRIVATE, Some(&files[file as usize].rw), pgoff)
+            }
+            Kind::SharedFile { file, pgoff } => {
+                (MapFlags::SHARED, Some(&files[file as usize].rw), pgoff)
+            }
+            Kind::SharedRoFile { file, pgoff } => {
+                (MapFlags::SHARED, Some(&files[file as usize].ro), pgoff)
+            }
+        };
+        let flags = flags | MapFlags::FIXED;
+        // SAFETY: MAP_FIXED inside the arena, which holds nothing
+        // but the mappings of earlier ops.
+        let r = unsafe {
+            match fd {
+                None => rustix::mm::mmap_anonymous(addr, size, prot, flags),
+                Some(fd) => rustix::mm::mmap(addr, size, prot, flags, fd, pgoff * PAGE),
+            }
+        };
+        match r {
+            Err(e) => Ok(Err(e)),
+            Ok(p) if p != addr => Err(format!(
+                "mmap(MAP_FIXED) returned {p:p}, not {:#x}",
+                self.addr(start)
+            )),
+            Ok(_) => Ok(Ok(())),
+        }
+    }
+
+    /// munmap of `[start, start+len)`.
+    fn unmap(&self, start: Page, len: Page) -> Result<(), Errno> {
+        // SAFETY: inside the arena.
+        unsafe { rustix::mm::munmap(self.addr(start) as *mut c_void, (len * PAGE) as usize) }
+    }
+
+    /// mprotect of `[start, start+len)` to `prot`.
+    fn protect(&self, start: Page, len: Page, prot: Prot) -> Result<(), Errno> {
+        // SAFETY: inside the arena.
+        unsafe {
+            rustix::mm::mprotect(
+                self.addr(start) as *mut c_void,
+                (len * PAGE) as usize,
+                MprotectFlags::from_bits_retain(prot.bits().into()),
+            )
+        }
+    }
+
+    /// mlock2 of `[start, start+len)`, with MLOCK_ONFAULT when `onfault`.
+    fn mlock(&self, start: Page, len: Page, onfault: bool) -> Result<(), Errno> {
+        let (addr, len) = (self.addr(start) as *mut c_void, (len * PAGE) as usize);
+        let flags = if onfault {
+            rustix::mm::MlockFlags::ONFAULT
+        } else {
+            rustix::mm::MlockFlags::empty()
+        };
+        // SAFETY: inside the arena; locking pages changes flags and faults
+        // pages in, never the contents.
+        unsafe { rustix::mm::mlock_with(addr, len, flags) }
+    }
+
+    /// munlock of `[start, start+len)`.
+    fn munlock(&self, start: Page, len: Page) -> Result<(), Errno> {
+        // SAFETY: inside the arena; unlocking pages changes flags, never the
+        // contents.
+        unsafe { rustix::mm::munlock(self.addr(start) as *mut c_void, (len * PAGE) as usize) }
+    }
+
+    /// madvise of `[start, start+len)` with one of the advices that change
+    /// VMA flags.
+    fn madvise(&self, start: Page, len: Page, advice: Advice) -> Result<(), Errno> {
+        let advice = match advice {
+            Advice::DontFork => rustix::mm::Advice::LinuxDontFork,
+            Advice::DoFork => rustix::mm::Advice::LinuxDoFork,
+            Advice::WipeOnFork => rustix::mm::Advice::LinuxWipeOnFork,
+            Advice::KeepOnFork => rustix::mm::Advice::LinuxKeepOnFork,
+            Advice::DontDump => rustix::mm::Advice::LinuxDontDump,
+            Advice::DoDump => rustix::mm::Advice::LinuxDoDump,
+            Advice::Hugepage => rustix::mm::Advice::LinuxHugepage,
+            Advice::NoHugepage => rustix::mm::Advice::LinuxNoHugepage,
+            Advice::Mergeable => rustix::mm::Advice::LinuxMergeable,
+            Advice::Unmergeable => rustix::mm::Advice::LinuxUnmergeable,
+        };
+        // SAFETY: inside the arena; these advices change flags
+        // (and MADV_UNMERGEABLE unmerges KSM pages), never the
+        // contents the worker relies on.
+        unsafe {
+            rustix::mm::madvise(
+                self.addr(start) as *mut c_void,
+                (len * PAGE) as usize,
+                advice,
+            )
+        }
+    }
+
+    /// mremap, with the monitor thread reading the REMAP events of the
+    /// event-remap contexts while it runs (the kernel does not return
+    /// before they are read). `Err`: a refusal (an address it should
+    /// never have returned).
+    fn mremap(&self, start: Page, len: Page, newlen: Page, to: Remap) -> Ran {
+        let (old, old_size) = (self.addr(start) as *mut c_void, (len * PAGE) as usize);
+        let new_size = (newlen * PAGE) as usize;
+        let call = || {
+            // SAFETY: the source range and the target (grown range or
+            // destination) lie inside the arena: `validate` checked
+            // both, so nothing outside it is moved, grown into or
+            // unmapped.
+            let (r, want) = unsafe {
+                let flags = match to {
+                    Remap::InPlace => MremapFlags::empty(),
+                    Remap::Fixed(_) => MremapFlags::MAYMOVE,
+                    Remap::DontUnmap(_) => MremapFlags::MAYMOVE | MremapFlags::DONTUNMAP,
+                };
+                match to.dst() {
+                    None => (rustix::mm::mremap(old, old_size, new_size, flags), start),
+                    Some(dst) => {
+                        let new = self.addr(dst) as *mut c_void;
+                        let r = rustix::mm::mremap_fixed(old, old_size, new_size, flags, new);
+                        (r, dst)
+                    }
+                }
+            };
+            match r {
+                Ok(p) if p as u64 == self.addr(want) => Ok(Ok(())),
+                // Never with these flags; a refusal, as for map.
+                Ok(p) => Err(format!("mremap returned {p:p}, not {:#x}", self.addr(want))),
+                Err(e) => Ok(Err(e)),
+            }
+        };
+        let monitored: Vec<BorrowedFd<'_>> = self
+            .uffd
+            .iter()
+            .flatten()
+            .filter(|(_, f)| *f == Features::EventRemap)
+            .map(|(fd, _)| fd.as_fd())
+            .collect();
+        if monitored.is_empty() {
+            call()
+        } else {
+            self.monitor.watching(&monitored, call)
+        }
+    }
+
+    /// `open`: closes ctx's uffd if open, then opens a new one with
+    /// `features` (a refusal if the kernel will not give one).
+    fn open(&mut self, ctx: u8, features: Features) -> Ran {
+        // Close first, as the op says, then open anew.
+        self.uffd[ctx as usize] = None;
+        let bits = match features {
+            Features::None => 0,
+            Features::EventRemap => sys::UFFD_FEATURE_EVENT_REMAP,
+        };
+        let fd = sys::userfaultfd(bits)?;
+        self.uffd[ctx as usize] = Some((fd, features));
+        Ok(Ok(()))
+    }
+
+    /// UFFDIO_REGISTER of `[start, start+len)` with ctx's uffd (opened on
+    /// first use).
+    fn register(&mut self, ctx: u8, start: Page, len: Page, mode: Mode) -> Ran {
+        let addr = self.addr(start);
+        let fd = self.uffd(ctx)?;
+        Ok(sys::uffd_register(fd, addr, len * PAGE, mode.0))
+    }
+
+    /// UFFDIO_UNREGISTER of `[start, start+len)` with ctx's uffd (opened on
+    /// first use).
+    fn unregister(&mut self, ctx: u8, start: Page, len: Page) -> Ran {
+        let addr = self.addr(start);
+        let fd = self.uffd(ctx)?;
+        Ok(sys::uffd_unregister(fd, addr, len * PAGE))
+    }
+
+    /// close of ctx's uffd: EBADF if it is not open.
+    fn close(&mut self, ctx: u8) -> Result<(), Errno> {
+        match self.uffd[ctx as usize].take() {
+            // Dropping the OwnedFd closes it. close(2) of a uffd
+            // cannot fail (it has no flush, and the fd is ours), so
+            // nothing is lost by close errors going unreported.
+            Some(fd) => {
+                drop(fd);
+                Ok(())
+            }
+            None => Err(Errno::BADF),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Reading the arena back: `layout` reads /proc/self/smaps (or the last fork
+//! child's smaps), picks the arena's entries, checks the guards and decodes
+//! each arena VMA into the vocabulary's `vma` line; `outside` lists every
+//! mapping outside the arena.
+//!
+//! Invariant: every arena VMA is answered as exactly one `vma` line or one
+//! `error` line, never left out: a VMA that crosses the arena's edge, a
+//! missing or replaced guard, an entry that cannot be parsed or classified,
+//! perms that disagree with VmFlags, a registered VMA no open uffd owns are
+//! all errors. What smaps does not show (the page offset of private
+//! anonymous memory, anon_vmas) is `?` on the wire ([`crate::UNOBSERVED`]).
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::Instant;
+
+use uffd_vocab::{Backing, Contexts, Prot, SmapsFlags, VmFlags, Vma};
+
+use super::arena::{Worker, PAGE};
+
+impl Worker {
+    /// Reads /proc/self/smaps up to the end of the upper guard's entry.
+    /// The arena lies below every other mapping, so its entries come
+    /// first, and smaps formats entries lazily as they are read: reading
+    /// in small chunks and stopping after the upper guard spares the
+    /// kernel the rest of the process (most of the cost). Without an
+    /// upper guard it reads everything.
+    fn read_smaps(&mut self) -> Result<(), String> {
+        const CHUNK: usize = 4096;
+        self.buf.clear();
+        self.smaps
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| format!("seeking /proc/self/smaps: {e}"))?;
+        let marker = self.guard_marker.as_bytes();
+        let mut scan = 0;
+        loop {
+            let len = self.buf.len();
+            self.buf.resize(len + CHUNK, 0);
+            let n = loop {
+                match self.smaps.read(&mut self.buf[len..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("reading /proc/self/smaps: {e}")),
+                }
+            };
+            self.buf.truncate(len + n);
+            if n == 0 {
+                return Ok(());
+            }
+            if let Some(p) = find(&self.buf[scan..], marker) {
+                let at = scan + p;
+                if let Some(q) = find(&self.buf[at..], b"\nVmFlags:") {
+                    let flags = at + q + 1;
+                    if let Some(r) = self.buf[flags..].iter().position(|&b| b == b'\n') {
+                        self.buf.truncate(flags + r + 1);
+                        return Ok(());
+                    }
+                }
+            } else {
+                scan = self.buf.len().saturating_sub(marker.len());
+            }
+        }
+    }
+
+    /// Writes the `layout` answer.
+    pub(super) fn layout(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        let t0 = Instant::now();
+        let child = self.child_smaps.take();
+        let of_child = child.is_some();
+        let read = match child {
+            Some(text) => {
+                self.buf = text;
+                Ok(())
+            }
+            None => self.read_smaps(),
+        };
+        let t1 = Instant::now();
+        if let Err(e) = read {
+            writeln!(out, "error {e}")?;
+            return writeln!(out, "end {} 0", (t1 - t0).as_nanos());
+        }
+        let text = std::mem::take(&mut self.buf);
+        let (vmas, mut errors) = self.arena_entries(&text);
+        self.buf = text;
+        for e in &vmas {
+            match self.describe(e, of_child) {
+                Ok(line) => writeln!(out, "{line}")?,
+                Err(err) => errors.push(err),
+            }
+        }
+        for e in errors {
+            writeln!(out, "error {e}")?;
+        }
+        let mut open = Contexts::default();
+        for (c, slot) in self.uffd.iter().enumerate() {
+            if let Some((_, features)) = slot {
+                open.insert_with(c as u8, *features);
+            }
+        }
+        writeln!(out, "open {open}")?;
+        let t2 = Instant::now();
+        writeln!(out, "end {} {}", (t1 - t0).as_nanos(), (t2 - t1).as_nanos())
+    }
+
+    /// The arena's entries in the smaps `text`, and what is wrong with it: a
+    /// header that does not parse, a VMA that crosses the arena's edge or
+    /// replaced a guard, a guard missing.
+    fn arena_entries(&self, text: &[u8]) -> (Vec<Entry>, Vec<String>) {
+        let (lo, hi) = (self.base, self.end());
+        let guard_lo = lo - PAGE;
+        let guard_hi = hi + PAGE;
+        let mut errors: Vec<String> = Vec::new();
+        let mut vmas: Vec<Entry> = Vec::new();
+        let mut guards = 0;
+        let mut cur: Option<Entry> = None;
+        for line in text.split(|&b| b == b'\n') {
+            let Some(&c) = line.first() else { continue };
+            if c.is_ascii_digit() || (b'a'..=b'f').contains(&c) {
+                let line = String::from_utf8_lossy(line);
+                cur = match Entry::header(&line) {
+                    Some(e) if e.end > guard_lo && e.start < guard_hi => Some(e),
+                    Some(_) => None,
+                    None => {
+                        errors.push(format!("cannot parse smaps header {line:?}"));
+                        None
+                    }
+                };
+            } else if let Some(flags) = line.strip_prefix(b"VmFlags:") {
+                if let Some(mut e) = cur.take() {
+                    e.vmflags = String::from_utf8_lossy(flags).trim().to_string();
+                    let guard = (e.start == guard_lo && e.end == lo)
+                        || (e.start == hi && e.end == guard_hi);
+                    if guard && e.perms.starts_with("---p") && e.inode == self.guard_ino {
+                        guards += 1;
+                    } else if e.start < lo || e.end > hi {
+                        errors.push(format!(
+                            "a VMA crosses the arena edge or replaced a guard: {}",
+                            e.line
+                        ));
+                    } else {
+                        vmas.push(e);
+                    }
+                }
+            }
+        }
+        if guards != 2 {
+            errors.push(format!(
+                "expected the two guard VMAs [{:#x},{lo:#x}) and [{hi:#x},{guard_hi:#x}), found {guards}",
+                guard_lo
+            ));
+        }
+        (vmas, errors)
+    }
+
+    /// One arena VMA as a `vma` line; the ctx is asked of the kernel
+    /// (not for a fork child's VMA: the probe would act on ours).
+    fn describe(&mut self, e: &Entry, of_child: bool) -> Result<String, String> {
+        let SmapsFlags { prot, flags, uffd } = SmapsFlags::decode(&e.vmflags)
+            .map_err(|err| format!("{err} in an arena VMA: {} (VmFlags: {})", e.line, e.vmflags))?;
+        let perms: String = e.perms.chars().take(3).collect();
+        let consistent = perms == prot.to_string()
+            && (e.perms.as_bytes()[3] == b's') == flags.has(VmFlags::MAYSHARE);
+        if !consistent {
+            return Err(format!(
+                "perms and VmFlags disagree: {} (VmFlags: {})",
+                e.line, e.vmflags
+            ));
+        }
+        let start = (e.start - self.base) / PAGE;
+        let end = (e.end - self.base) / PAGE;
+        let (backing, pgoff) = if e.inode == 0 && e.path.is_empty() {
+            // smaps prints 0: unobserved, and so `?` on the wire.
+            (Backing::Anon, 0)
+        } else if let Some(f) = self
+            .files
+            .iter()
+            .position(|f| f.ino == e.inode && e.path.starts_with("/memfd:uffd-check-"))
+        {
+            (Backing::File(f as u8), e.offset / PAGE)
+        } else if e.inode != 0 && e.path.starts_with("/dev/zero") {
+            (Backing::Shmem(e.inode as u32), e.offset / PAGE)
+        } else {
+            return Err(format!("cannot classify the arena VMA {}", e.line));
+        };
+        let ctx = if uffd.is_empty() {
+            None
+        } else if of_child {
+            return Err(format!(
+                "a fork child's VMA kept uffd bits (no ctx has EVENT_FORK): {}",
+                e.line
+            ));
+        } else {
+            match self.owner(e.start, e.end - e.start, uffd) {
+                Ok(c) => Some(c),
+                Err(err) => return Err(format!("{err}: {}", e.line)),
+            }
+        };
+        let vma = Vma {
+            start,
+            end,
+            prot: Prot::from_bits(prot.bits()),
+            backing,
+            pgoff,
+            flags,
+            uffd,
+            ctx,
+            anon_vma: None,
+        };
+        Ok(format!("vma {}", vma.display(crate::UNOBSERVED)))
+    }
+
+    /// Writes the `outside` answer: every /proc/self/maps line not inside the arena.
+    pub(super) fn outside(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let (lo, hi) = (self.base, self.end());
+        for line in maps.lines() {
+            match Entry::header(line) {
+                Some(e) if e.start >= lo && e.end <= hi => {}
+                _ => writeln!(out, "{line}")?,
+            }
+        }
+        writeln!(out, "end")
+    }
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One smaps entry of interest.
+struct Entry {
+    line: String,
+    start: u64,
+    end: u64,
+    perms: String,
+    offset: u64,
+    inode: u64,
+    path: String,
+    vmflags: String,
+}
+
+impl Entry {
+    /// `start-end perms offset dev inode [path]`.
+    fn header(line: &str) -> Option<Entry> {
+        let mut w = line.splitn(6, ' ');
+        let (s, e) = w.next()?.split_once('-')?;
+        let perms = w.next()?;
+        let offset = u64::from_str_radix(w.next()?, 16).ok()?;
+        let _dev = w.next()?;
+        let inode = w.next()?.parse().ok()?;
+        let path = w.next().unwrap_or("").trim().to_string();
+        if perms.len() != 4 {
+            return None;
+        }
+        Some(Entry {
+            line: line.to_string(),
+            start: u64::from_str_radix(s, 16).ok()?,
+            end: u64::from_str_radix(e, 16).ok()?,
+            perms: perms.to_string(),
+            offset,
+            inode,
+            path,
+            vmflags: String::new(),
+        })
+    }
+}
