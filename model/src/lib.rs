@@ -4,11 +4,177 @@
 //! the implementation and the live kernel are checked against.
 //!
 //! The model keeps one entry per page of the arena and does every operation
-//! as a plain loop over pages, in the order the kernel checks things. Its
-//! layout is *derived*: maximal runs of pages that may be one VMA
-//! ([`uffd_vocab::Vma::mergeable_with`]). So "minimal fragmentation" holds for the model
-//! by construction, and the model has no merge logic that could be wrong.
+//! as a plain loop over pages, in address order, which is the kernel's VMA
+//! order: a VMA's pages all share its attributes, so "the first VMA that
+//! fails a check" is "the first page that fails it". Its layout is
+//! *derived*: maximal runs of pages that may be one VMA
+//! ([`uffd_vocab::Vma::mergeable_with`]). So "minimal fragmentation" holds
+//! for the model by construction, and the model has no merge logic that
+//! could be wrong but rule 5.
+//!
+//! Nothing here is clever on purpose. If a rule needs cleverness to be
+//! written here, the rule is wrong or the model is the wrong place for it.
+//!
+//! ## The rules
+//!
+//! One numbering for the whole project: "rule N" in a comment, here or
+//! anywhere, is rule N of this list, and docs/kernel-rules.md ("The
+//! model's rules") points each to the section that says why (§N there is a
+//! section, not a rule). Each module does the rules of one syscall family:
+//! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
+//! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `deviations` 21 to
+//! 23.
+//!
+//! 1. Pages and layout. Each page carries every attribute of its VMA
+//!    (prot, object, flags, uffd mode and ctx, the identity of its
+//!    anon_vma or none), its own page offset, and what its page table has
+//!    (nothing, a page read-only, a page written). The layout is the
+//!    maximal runs of pages with equal attributes, linear page offsets and
+//!    equal anon_vmas (none being a value of its own), cut where a
+//!    boundary is kept (rule 20).
+//! 2. mmap (MAP_FIXED): a length of 0 is EINVAL, PROT_WRITE on a shared
+//!    mapping of a read-only fd EACCES; else every page of the range is
+//!    replaced by a new, empty, unregistered one. Private anonymous memory
+//!    takes its address as page offset, shmem a new object per call from
+//!    offset 0, a memfd the offset passed; VM_ACCOUNT goes to private
+//!    writable memory without MAP_NORESERVE. The new pages merge (rule 5)
+//!    even where they equal what they replaced.
+//! 3. munmap: a length of 0 is EINVAL; holes are fine; nothing merges.
+//! 4. mprotect goes VMA by VMA from the start: a hole stops it with
+//!    ENOMEM, PROT_WRITE without VM_MAYWRITE with EACCES, what changed
+//!    staying changed. Each VMA is changed, merged (rule 5) and populated
+//!    (rule 14), then the next. Going writable adds VM_ACCOUNT to private
+//!    memory that has none of VM_ACCOUNT, write, VM_SHARED, VM_NORESERVE;
+//!    going to a protection without write gives VM_ACCOUNT back only on
+//!    private anonymous memory without an anon_vma, and only where the
+//!    protection changes (a VMA left `r--` with VM_ACCOUNT and no
+//!    anon_vma, which MREMAP_DONTUNMAP can leave, keeps it under
+//!    `protect … r--`).
+//! 5. Merging: after an op changes pages, two neighbouring VMAs at least
+//!    one of which holds a changed page are one VMA when they are equal but
+//!    for the anon_vma and one of them has none: the one without takes the
+//!    other's. Neighbours with two different anon_vmas stay apart. Looked
+//!    at left to right, so a range that could join two neighbours with
+//!    different anon_vmas joins the left one.
+//! 6. UFFDIO_REGISTER: an empty or unknown mode, a length of 0, or no page
+//!    mapped in the range is EINVAL; then page by page, the first that
+//!    fails wins: MINOR on private anonymous memory EINVAL, no VM_MAYWRITE
+//!    EPERM, registered by another ctx EBUSY. Then every page takes the
+//!    mode and the ctx, except a page this ctx has registered with a mode
+//!    that includes it. Registering through a ctx opens it.
+//! 7. UFFDIO_UNREGISTER: a length of 0, no page mapped, or a page
+//!    registered by another ctx is EINVAL; else every page of the range
+//!    loses its registration. close of a ctx that is not open is EBADF;
+//!    else every page it registered loses its registration. Opening a ctx
+//!    that is open closes it first.
+//! 8. madvise sets or clears its flag page by page: a hole makes the
+//!    result ENOMEM, the pages after it changed all the same; WIPEONFORK
+//!    on anything but private anonymous memory is EINVAL, the pages before
+//!    changed, those after not; MERGEABLE leaves shared memory as it is.
+//! 9. mlock, mlock2(MLOCK_ONFAULT) and munlock: a range starting in a hole
+//!    is ENOMEM; else the flags change page by page up to the first hole
+//!    (ENOMEM), the changed pages merge (rule 5), then mlock without
+//!    onfault populates the range (rule 14): the first fault that fails
+//!    makes it ENOMEM, the flags staying set.
+//! 10. anon_vma: a write fault on private memory (anonymous or a private
+//!     memfd) first gives the page's VMA an anon_vma if it has none, even
+//!     when the write then fails: the next VMA's, if that one is adjacent,
+//!     has one, the same object, a linear page offset and flags that
+//!     differ only in prot (uffd bits count, the ctx does not); else the
+//!     previous VMA's under the same test; else a new one. The whole VMA
+//!     gets it.
+//! 11. A write (the `fault` op): to a hole or a page without write
+//!     permission, EFAULT, nothing changes; to a page written, ok, nothing
+//!     changes. Otherwise a page past its shmem object's end is EFAULT
+//!     (rule 15); then rule 10; then, where the page is not there,
+//!     userfaultfd may refuse it (rule 12, EFAULT). Otherwise the page is
+//!     written, and a memfd or shmem page enters the page cache. A write to
+//!     a page there read-only (rule 13) is a write-protect fault:
+//!     userfaultfd does not see it.
+//! 12. userfaultfd on a fault at a page not there: MISSING refuses it for
+//!     anonymous memory always, for a memfd or shmem page when it is not in
+//!     the page cache; MINOR refuses it when the page IS in the page cache;
+//!     WP refuses nothing.
+//! 13. A read fault maps the zero page or the file page read-only: no
+//!     anon_vma; a page past its shmem object's end (rule 15), MISSING and
+//!     MINOR (rule 12) refuse it as they refuse a write; a memfd or shmem
+//!     page enters the page cache.
+//! 14. Populating: page by page, PROT_NONE fails (EFAULT), a writable
+//!     private page takes a write fault (rule 11), any other a read fault
+//!     (rule 13). mlock populates its range (rule 9); mprotect, when it
+//!     made a locked (not lock-on-fault) private VMA writable, that VMA
+//!     with write faults, stopping at the first refused page and ignoring
+//!     the error; mremap the new pages of a locked VMA it grew, stopping at
+//!     the first failure and ignoring it.
+//! 15. A shmem page past the end of its object (a mapping mremap grew)
+//!     cannot be faulted in: EFAULT, before userfaultfd is asked.
+//! 16. mremap: a new length of 0 is EINVAL; with a destination, DONTUNMAP
+//!     with a new length is EINVAL, and so is a destination overlapping the
+//!     source. The same length with a destination is rule 17. Otherwise the
+//!     first page must be mapped (EFAULT); in place, a shrink unmaps the
+//!     tail and the same length does nothing; growing needs a length
+//!     (EINVAL for 0 on private memory), a range inside one VMA (EFAULT)
+//!     that ends it, and free pages after it (ENOMEM); the new pages copy
+//!     the VMA's attributes, empty, merge, and are populated if it is
+//!     locked (rule 14). Moved with a new length: `[START,
+//!     START+min(LEN, NEWLEN))` inside one VMA (EFAULT), the source's tail
+//!     cut, then rule 18; LEN 0 of shared memory maps its pages a second
+//!     time.
+//! 17. The same length with a destination goes VMA by VMA from the first
+//!     page (which must be mapped: EFAULT), each piece moved by rule 18 to
+//!     the same distance from DST (holes stay holes, their destinations
+//!     untouched). A registered VMA stops it with EFAULT, the pieces
+//!     before moved; unless the range lies in it alone.
+//! 18. A move: the destination is unmapped; the copy is placed, the source
+//!     still there; each page takes its attributes along, pages past the
+//!     old length are new and empty, private anonymous memory without an
+//!     anon_vma takes the new address as page offset; a registration whose
+//!     ctx has no UFFD_FEATURE_EVENT_REMAP does not go along (rule 21);
+//!     the copy merges (rule 5). Then the source is unmapped, or, with
+//!     DONTUNMAP, stays mapped, empty, still registered and unlocked (rule
+//!     23), its VMA without its anon_vma when all of it moved, and merges
+//!     (rule 5). New pages of a locked VMA are populated (rule 14).
+//! 19. fork: the step's layout is the child's. The child has every page
+//!     without DONTCOPY, without uffd bits and locks; a WIPEONFORK page is
+//!     there, empty, without anon_vma; each VMA copied with an anon_vma
+//!     gets one of its own. Then equal neighbours are one VMA (rule 5;
+//!     rule 22). The parent does not change.
+//! 20. A boundary between equal pages that a deviation rule keeps (a
+//!     page's `apart`) lasts until an op changes the flags of a page on
+//!     either side of it (a fault, which changes only the anon_vma, does
+//!     not); a map, munmap or mremap next to it ends it too.
+//! 21. (Deviation `mremap-merges-with-old-registration`.) In a move (rule
+//!     18) the copy merges with its old registration; then the VMA it is in
+//!     loses its registration, whole (with whatever it merged with), and
+//!     stays apart from its neighbours (rule 20).
+//! 22. (Deviation `fork-keeps-parent-boundaries`.) The fork child (rule
+//!     19) keeps every boundary of the parent.
+//! 23. (Deviation `dontunmap-unlocks-the-whole-vma`.) DONTUNMAP (rule 18)
+//!     unlocks the whole VMA the source is in, without split or merge,
+//!     apart from its neighbours (rule 20); by the contract only the
+//!     source range, merged.
+//!
+//! ## Deviations
+//!
+//! Where the live kernel departs from the contract, the difference is a
+//! [`Deviation`]: a rule (21 to 23) that is on by default, so the model
+//! says what the kernel does, and that `--strict` turns off, so the model
+//! says what the contract promises and a run against the kernel (or the
+//! implementation, which follows the kernel's code) finds the deviation.
+//! Each carries the kernels that have it ([`Deviation::history`]). A rule
+//! is reported in a step ([`uffd_vocab::StepReport::deviations`]) when it
+//! changed the step's result or layout.
 
+mod deviations;
+mod fault;
+mod fork;
+mod madvise;
+mod mm;
+mod mremap;
 pub mod page_model;
+#[cfg(test)]
+mod testing;
+mod uffd;
 
-pub use page_model::{Deviation, PageModel};
+pub use deviations::Deviation;
+pub use page_model::PageModel;

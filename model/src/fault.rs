@@ -1,0 +1,163 @@
+//! Faults (rules 10 to 15): a write, a read, the anon_vma a write fault
+//! gives, what userfaultfd refuses, and populating.
+
+use std::ops::Range;
+
+use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, Prot, VmFlags};
+
+use crate::page_model::{PageModel, PageState, Pte};
+
+impl PageState {
+    /// May a VMA of `self`'s attributes reuse the anon_vma of one of
+    /// `next`'s, right after it (`anon_vma_compatible`, rule 10)? The same
+    /// object, a linear page offset, flags (uffd bits included, the ctx
+    /// not) that differ only in prot.
+    fn anon_vma_compatible(&self, next: &PageState) -> bool {
+        self.backing == next.backing
+            && self.flags == next.flags
+            && self.uffd == next.uffd
+            && self.pgoff + 1 == next.pgoff
+    }
+}
+
+impl PageModel {
+    /// Rule 10: gives the VMA of `page` an anon_vma if it has none.
+    fn anon_vma_prepare(&mut self, page: usize) {
+        let vma = self.vma_of(page);
+        let me = self.pages[page].expect("mapped");
+        if me.anon_vma.is_some() {
+            return;
+        }
+        let first = self.pages[vma.start].expect("mapped");
+        let last = self.pages[vma.end - 1].expect("mapped");
+        let next = self.pages.get(vma.end).copied().flatten();
+        let prev = vma.start.checked_sub(1).and_then(|p| self.pages[p]);
+        let reuse = next
+            .filter(|n| last.anon_vma_compatible(n))
+            .and_then(|n| n.anon_vma)
+            .or_else(|| {
+                prev.filter(|p| p.anon_vma_compatible(&first))
+                    .and_then(|p| p.anon_vma)
+            });
+        let id = reuse.unwrap_or_else(|| {
+            self.next_anon_vma += 1;
+            self.next_anon_vma
+        });
+        for p in self.pages[vma].iter_mut().flatten() {
+            p.anon_vma = Some(id);
+        }
+    }
+
+    /// A one-byte write at `page` (rule 11).
+    pub fn fault(&mut self, page: Page) -> OpResult {
+        let i = page as usize;
+        let Some(p) = self.pages[i] else {
+            return Err(Errno::EFAULT);
+        };
+        if !p.prot.write() {
+            return Err(Errno::EFAULT);
+        }
+        self.write_fault(i)
+    }
+
+    /// Rule 15: a shmem page past the end of its object (a mapping grown
+    /// by mremap) cannot be faulted in (SIGBUS, EFAULT for a write from
+    /// the kernel), whatever userfaultfd says.
+    fn beyond_eof(&self, p: &PageState) -> bool {
+        match p.backing {
+            Backing::Shmem(id) => self
+                .shmem_size
+                .get(id as usize - 1)
+                .is_some_and(|&size| p.pgoff >= size),
+            _ => false,
+        }
+    }
+
+    /// Whether userfaultfd refuses a fault on the not-there page `p`
+    /// (rule 12).
+    fn uffd_refuses(&self, p: &PageState) -> bool {
+        if p.backing == Backing::Anon {
+            p.uffd.contains(Mode::MISSING)
+        } else {
+            let cached = self.cache.contains(&(p.backing, p.pgoff));
+            (!cached && p.uffd.contains(Mode::MISSING)) || (cached && p.uffd.contains(Mode::MINOR))
+        }
+    }
+
+    /// A write to the mapped, writable page `i` (rule 11; a write-protect
+    /// fault for a page that is there read-only).
+    pub(crate) fn write_fault(&mut self, i: usize) -> OpResult {
+        let p = self.pages[i].expect("mapped");
+        if p.pte == Pte::Written {
+            return Ok(());
+        }
+        if self.beyond_eof(&p) {
+            return Err(Errno::EFAULT);
+        }
+        if !p.flags.has(VmFlags::MAYSHARE) {
+            self.anon_vma_prepare(i);
+        }
+        if p.pte == Pte::None {
+            if self.uffd_refuses(&p) {
+                return Err(Errno::EFAULT);
+            }
+            if p.backing != Backing::Anon {
+                self.cache.insert((p.backing, p.pgoff));
+            }
+        }
+        if let Some(p) = self.pages[i].as_mut() {
+            p.pte = Pte::Written;
+        }
+        Ok(())
+    }
+
+    /// A read of the mapped page `i` (rule 13): the zero page or the file
+    /// page is mapped read-only, no anon_vma.
+    fn read_fault(&mut self, i: usize) -> OpResult {
+        let p = self.pages[i].expect("mapped");
+        if p.pte != Pte::None {
+            return Ok(());
+        }
+        if self.beyond_eof(&p) {
+            return Err(Errno::EFAULT);
+        }
+        if self.uffd_refuses(&p) {
+            return Err(Errno::EFAULT);
+        }
+        if p.backing != Backing::Anon {
+            self.cache.insert((p.backing, p.pgoff));
+        }
+        if let Some(p) = self.pages[i].as_mut() {
+            p.pte = Pte::Read;
+        }
+        Ok(())
+    }
+
+    /// Populating the mapped page `i` (rule 14): nothing where it is
+    /// PROT_NONE (EFAULT), a write fault where it is writable and private,
+    /// a read fault otherwise.
+    pub(crate) fn populate_fault(&mut self, i: usize) -> OpResult {
+        let p = self.pages[i].expect("mapped");
+        if p.prot == Prot::NONE {
+            Err(Errno::EFAULT)
+        } else if p.prot.write() && !p.flags.has(VmFlags::SHARED) {
+            self.write_fault(i)
+        } else {
+            self.read_fault(i)
+        }
+    }
+
+    /// mm_populate of `range` after a locked VMA grew into it (rule 14): as
+    /// mlock populates, but a failure only stops it (the result stays ok).
+    pub(crate) fn populate_if_locked(&mut self, range: Range<usize>) {
+        for i in range {
+            let p = self.pages[i].expect("mapped");
+            if !p.flags.has(VmFlags::LOCKED) || p.flags.has(VmFlags::LOCKONFAULT) {
+                return;
+            }
+            if self.populate_fault(i).is_err() {
+                return;
+            }
+        }
+    }
+}

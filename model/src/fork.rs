@@ -1,0 +1,49 @@
+//! fork (rule 19). Where the kernel departs from it, rule 22 says what it
+//! does instead (crate::deviations).
+
+use uffd_vocab::{Layout, Mode, VmFlags};
+
+use crate::page_model::{PageModel, Pte};
+
+impl PageModel {
+    /// fork (rule 19): the child's layout. The parent does not change.
+    pub(crate) fn fork_child(&mut self) -> Layout {
+        let mut child = self.clone();
+        for page in &mut child.pages {
+            let Some(p) = page else { continue };
+            if p.flags.has(VmFlags::DONTCOPY) {
+                *page = None;
+                continue;
+            }
+            p.uffd = Mode::NONE;
+            p.ctx = None;
+            p.flags.set(VmFlags::LOCKED, false);
+            p.flags.set(VmFlags::LOCKONFAULT, false);
+            if p.flags.has(VmFlags::WIPEONFORK) {
+                p.anon_vma = None;
+                p.pte = Pte::None;
+            }
+        }
+        // Each child VMA is a copy of one of the parent's, with an anon_vma
+        // of its own if the parent's had one (anon_vma_fork).
+        let parent = self.layout();
+        for (k, vma) in parent.vmas().iter().enumerate() {
+            let fresh = u32::MAX - k as u32;
+            for p in child.pages[vma.start as usize..vma.end as usize]
+                .iter_mut()
+                .flatten()
+            {
+                if p.anon_vma.is_some() {
+                    p.anon_vma = Some(fresh);
+                }
+            }
+        }
+        // Then equal neighbours are one VMA (rule 5, which also ends every
+        // boundary the parent kept, rule 20), unless rule 22.
+        if !self.fork_keeps_boundaries(&mut child, &parent) {
+            let all = vec![true; child.pages.len()];
+            child.merge_around(&all);
+        }
+        child.layout()
+    }
+}

@@ -1,0 +1,34 @@
+//! What the unit tests of every module share.
+
+use uffd_vocab::{Backend, Layout, Op, OpResult, Page};
+
+use crate::{Deviation, PageModel};
+
+/// The model after `trace` (one op a line), and each op's result.
+pub(crate) fn run(pages: Page, trace: &str) -> (PageModel, Vec<OpResult>) {
+    let mut m = PageModel::new(pages);
+    let results = trace
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| m.step(&l.parse::<Op>().unwrap()).unwrap().result)
+        .collect();
+    (m, results)
+}
+
+/// The layout, a VMA a line.
+pub(crate) fn lines(m: &PageModel) -> Vec<String> {
+    m.layout().vmas().iter().map(|v| v.to_string()).collect()
+}
+
+/// The layout of the last step of `trace` on a model of 16 pages with
+/// the deviation rules `off` turned off, and the rules it reports.
+pub(crate) fn last_step(off: &[Deviation], trace: &str) -> (Layout, Vec<&'static str>) {
+    let mut m = PageModel::with_rules_off(16, off);
+    let mut last = (Layout::default(), Vec::new());
+    for l in trace.lines() {
+        let o = m.step(&l.trim().parse::<Op>().unwrap()).unwrap();
+        last = (o.layout, o.report.deviations);
+    }
+    last
+}
