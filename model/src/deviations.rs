@@ -197,7 +197,7 @@ impl PageModel {
     pub(crate) fn merge_copy(
         &mut self,
         copy: Range<usize>,
-        changed: &[bool],
+        changed: &[usize],
         old: PageState,
         lost: bool,
     ) {

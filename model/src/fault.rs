@@ -23,11 +23,10 @@ impl PageState {
 impl PageModel {
     /// Rule 10: gives the VMA of `page` an anon_vma if it has none.
     fn anon_vma_prepare(&mut self, page: usize) {
-        let vma = self.vma_of(page);
-        let me = self.pages[page].expect("mapped");
-        if me.anon_vma.is_some() {
+        if self.pages[page].expect("mapped").anon_vma.is_some() {
             return;
         }
+        let vma = self.vma_of(page);
         let first = self.pages[vma.start].expect("mapped");
         let last = self.pages[vma.end - 1].expect("mapped");
         let next = self.pages.get(vma.end).copied().flatten();

@@ -41,7 +41,7 @@ impl PageModel {
         // Then equal neighbours are one VMA (rule 5, which also ends every
         // boundary the parent kept, rule 20), unless rule 22.
         if !self.fork_keeps_boundaries(&mut child, &parent) {
-            let all = vec![true; child.pages.len()];
+            let all: Vec<usize> = (0..child.pages.len()).collect();
             child.merge_around(&all);
         }
         child.layout()

@@ -110,7 +110,7 @@ impl PageModel {
         let keeps = first
             .ctx
             .is_some_and(|c| self.open.features(c) == Some(Features::EventRemap));
-        let mut changed = vec![false; self.pages.len()];
+        let mut changed = Vec::with_capacity(newlen);
         for k in 0..newlen {
             let mut p = self.pages[src + k.min(len.max(1) - 1)].expect("one VMA: mapped");
             if k >= len {
@@ -127,7 +127,7 @@ impl PageModel {
                 p.ctx = None;
             }
             self.pages[dst + k] = Some(p);
-            changed[dst + k] = true;
+            changed.push(dst + k);
         }
         // The pages have moved away.
         for p in self.pages[src..src + len].iter_mut().flatten() {
@@ -153,9 +153,9 @@ impl PageModel {
         if self.dontunmap_unlocks_whole_vma(vma.clone(), whole) {
             return;
         }
-        let before = self.pages.clone();
-        self.unlock_source(source, vma, whole);
-        let changed = self.changed_since(0..self.pages.len(), &before);
+        let before = self.pages[vma.clone()].to_vec();
+        self.unlock_source(source, vma.clone(), whole);
+        let changed = self.changed_since(vma, &before);
         self.merge_around(&changed);
     }
 
@@ -178,14 +178,14 @@ impl PageModel {
     /// offsets; merged with what follows; populated if locked (rule 14).
     fn grow(&mut self, last: usize, new: Range<usize>) {
         let from = self.pages[last].expect("mapped");
-        let mut changed = vec![false; self.pages.len()];
+        let mut changed = Vec::with_capacity(new.len());
         for (k, i) in new.clone().enumerate() {
             let mut p = from;
             p.pgoff = from.pgoff + 1 + k as Page;
             p.pte = Pte::None;
             p.apart = false;
             self.pages[i] = Some(p);
-            changed[i] = true;
+            changed.push(i);
         }
         self.merge_around(&changed);
         self.populate_if_locked(new);

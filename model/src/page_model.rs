@@ -126,17 +126,17 @@ impl PageModel {
     }
 
     /// Which pages differ from `before` (a copy of `self.pages[range]`)
-    /// and are mapped: where an op changed something.
+    /// and are mapped: where an op changed something, in order.
     pub(crate) fn changed_since(
         &self,
         range: Range<usize>,
         before: &[Option<PageState>],
-    ) -> Vec<bool> {
-        let mut changed = vec![false; self.pages.len()];
-        for (i, old) in range.zip(before) {
-            changed[i] = self.pages[i].is_some() && self.pages[i] != *old;
-        }
-        changed
+    ) -> Vec<usize> {
+        range
+            .zip(before)
+            .filter(|(i, old)| self.pages[*i].is_some() && self.pages[*i] != **old)
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -246,14 +246,13 @@ impl PageModel {
             Op::Protect { .. } | Op::Mlock { .. } | Op::Munlock { .. } | Op::Mremap { .. }
         );
         if !merges_itself && !matches!(op, Op::Fault { .. } | Op::Unmap { .. }) {
-            let mut changed = self.changed_since(span.clone(), &before);
             // A map is a new VMA even where it equals what it replaced
             // (rule 2).
-            if matches!(op, Op::Map { .. }) && r.is_ok() {
-                for i in span {
-                    changed[i] = self.pages[i].is_some();
-                }
-            }
+            let changed = if matches!(op, Op::Map { .. }) && r.is_ok() {
+                span.filter(|&i| self.pages[i].is_some()).collect()
+            } else {
+                self.changed_since(span, &before)
+            };
             self.merge_around(&changed);
         }
         r
@@ -319,17 +318,34 @@ impl PageModel {
     /// Rule 5: left to right over neighbouring VMAs, at least one holding a
     /// changed page, equal but for the anon_vma, one without: the one
     /// without takes the other's.
-    pub(crate) fn merge_around(&mut self, changed: &[bool]) {
+    ///
+    /// `changed` lists the changed pages in order; only the VMAs around
+    /// them are looked at, so the cost follows the pages an op touched,
+    /// not the arena.
+    pub(crate) fn merge_around(&mut self, changed: &[usize]) {
+        let (Some(&lo), Some(&hi)) = (changed.first(), changed.last()) else {
+            return;
+        };
         // Rule 20: a boundary next to a changed page goes.
-        for i in (0..self.pages.len()).filter(|&i| changed[i]) {
+        for &i in changed {
             for j in [i, i + 1] {
                 if let Some(Some(p)) = self.pages.get_mut(j) {
                     p.apart = false;
                 }
             }
         }
-        let mut page = 0;
-        while page < self.pages.len() {
+        let has_changed = |r: &Range<usize>| {
+            let k = changed.partition_point(|&i| i < r.start);
+            changed.get(k).is_some_and(|&i| i < r.end)
+        };
+        // From the VMA before the one of the first changed page, to the
+        // last changed page.
+        let first = self.vma_of(lo).start;
+        let mut page = match first.checked_sub(1).filter(|&p| self.pages[p].is_some()) {
+            Some(p) => self.vma_of(p).start,
+            None => first,
+        };
+        while page <= hi && page < self.pages.len() {
             if self.pages[page].is_none() {
                 page += 1;
                 continue;
@@ -342,8 +358,7 @@ impl PageModel {
                 continue;
             }
             let right = self.vma_of(end);
-            let touched = changed[left.clone()].iter().any(|&c| c)
-                || changed[right.clone()].iter().any(|&c| c);
+            let touched = has_changed(&left) || has_changed(&right);
             let (a, b) = (
                 self.pages[left.end - 1].expect("mapped"),
                 self.pages[right.start].expect("mapped"),
