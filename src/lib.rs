@@ -24,8 +24,10 @@ pub mod check;
 pub mod draw;
 pub mod explore;
 pub mod gen;
+pub mod interrupt;
 pub mod repro;
 pub mod runner;
+pub mod shrink;
 pub mod trace;
 
 pub use uffd_kernel as kernel;
