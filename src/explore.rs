@@ -155,6 +155,40 @@ pub struct ExploreConfig {
     pub max_states: u64,
 }
 
+/// The largest arena, depth and state budget `explore` takes: past these,
+/// memory or time grows past what a run should take.
+pub const MAX_EXPLORE_PAGES: Page = 8;
+pub const MAX_EXPLORE_DEPTH: usize = 8;
+pub const MAX_EXPLORE_STATES: u64 = 20_000_000;
+
+impl ExploreConfig {
+    /// `explore`'s bounds: an error, naming the flag, for an arena, a
+    /// state budget or a depth out of range.
+    pub fn check_bounds(&self) -> Result<(), String> {
+        let ExploreConfig {
+            pages,
+            depth,
+            max_states,
+        } = *self;
+        if !(1..=MAX_EXPLORE_PAGES).contains(&pages) {
+            return Err(format!(
+                "--pages {pages}: explore takes 1 to {MAX_EXPLORE_PAGES} pages"
+            ));
+        }
+        if !(1..=MAX_EXPLORE_STATES).contains(&max_states) {
+            return Err(format!(
+                "--max-states {max_states}: explore keeps 1 to {MAX_EXPLORE_STATES} states (about 60 bytes each)"
+            ));
+        }
+        if depth > MAX_EXPLORE_DEPTH {
+            return Err(format!(
+                "--depth {depth}: explore takes 0 to {MAX_EXPLORE_DEPTH} ops (and --max-states bounds it)"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One explored state: how it was first reached.
 #[derive(Clone, Copy)]
 struct Node {

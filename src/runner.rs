@@ -43,6 +43,33 @@ impl Default for RunConfig {
     }
 }
 
+/// The largest arena `check` takes (pages), and the longest sequence it
+/// makes (ops): past these, memory grows past what a run should take.
+pub const MAX_CHECK_PAGES: Page = uffd_vocab::MAX_PAGES;
+pub const MAX_CHECK_OPS: usize = 10_000;
+
+impl RunConfig {
+    /// `check`'s bounds: an error, naming the flag, for an arena, a
+    /// sequence length or a count of sequences out of range.
+    pub fn check_bounds(&self) -> Result<(), String> {
+        let (pages, ops) = (self.pages, self.ops);
+        if pages == 0 || pages > MAX_CHECK_PAGES {
+            return Err(format!(
+                "--pages {pages}: the arena must be 1 to {MAX_CHECK_PAGES} pages"
+            ));
+        }
+        if ops == 0 || ops > MAX_CHECK_OPS {
+            return Err(format!(
+                "--ops {ops}: a sequence must be 1 to {MAX_CHECK_OPS} ops"
+            ));
+        }
+        if self.cases == 0 {
+            return Err("--cases 0: run at least one sequence".into());
+        }
+        Ok(())
+    }
+}
+
 /// What a run did.
 #[derive(Debug)]
 pub struct RunReport {
