@@ -24,15 +24,19 @@
 //! contexts), and each state keeps only its parent and the op that reached
 //! it (8 bytes), so the shortest path to any state is rebuilt by following
 //! parents. To try every op from a state, each backend is brought there
-//! once: a backend that can [`Backend::fork`] (the model, the
-//! implementation) is forked for each op; one that cannot (the kernel) is
-//! reset and replays the path for each op.
+//! once: a backend that can take a [`Backend::snapshot`] (the model, the
+//! implementation) is copied for each op; one that cannot (the kernel) is
+//! reset and replays the path for each op. Each transition is one step of
+//! the checker's one stepping loop ([`crate::check::step_checked`]); a
+//! backend that answers `Unsupported` on the path to a state, or at the
+//! transition, is left out of it (and counted), as in a run.
 
 use std::collections::HashSet;
 
 use uffd_vocab::{Advice, Backend, Contexts, Features, Kind, Layout, Mode, Op, Page, Prot, Remap};
 
-use crate::check::{check_view, Failure, Outcome, Stats, StepView};
+use crate::check::{step_checked, Failure, Stats, StepAt, Stepped};
+use crate::interrupt::interrupted;
 use crate::trace::Trace;
 
 /// Every op of the alphabet (see the module docs).
@@ -131,7 +135,7 @@ pub struct ExploreReport {
     /// The state budget ran out, or the run was interrupted: the last depth
     /// was not explored to its end.
     pub truncated: bool,
-    /// Stopped by Ctrl-C ([`crate::runner::INTERRUPTED`]).
+    /// Stopped by Ctrl-C ([`crate::interrupt::INTERRUPTED`]).
     pub interrupted: bool,
 }
 
@@ -149,6 +153,40 @@ pub struct ExploreConfig {
     /// Stop (truncated) once this many unique states are known: memory is
     /// about 60 bytes a state.
     pub max_states: u64,
+}
+
+/// The largest arena, depth and state budget `explore` takes: past these,
+/// memory or time grows past what a run should take.
+pub const MAX_EXPLORE_PAGES: Page = 8;
+pub const MAX_EXPLORE_DEPTH: usize = 8;
+pub const MAX_EXPLORE_STATES: u64 = 20_000_000;
+
+impl ExploreConfig {
+    /// `explore`'s bounds: an error, naming the flag, for an arena, a
+    /// state budget or a depth out of range.
+    pub fn check_bounds(&self) -> Result<(), String> {
+        let ExploreConfig {
+            pages,
+            depth,
+            max_states,
+        } = *self;
+        if !(1..=MAX_EXPLORE_PAGES).contains(&pages) {
+            return Err(format!(
+                "--pages {pages}: explore takes 1 to {MAX_EXPLORE_PAGES} pages"
+            ));
+        }
+        if !(1..=MAX_EXPLORE_STATES).contains(&max_states) {
+            return Err(format!(
+                "--max-states {max_states}: explore keeps 1 to {MAX_EXPLORE_STATES} states (about 60 bytes each)"
+            ));
+        }
+        if depth > MAX_EXPLORE_DEPTH {
+            return Err(format!(
+                "--depth {depth}: explore takes 0 to {MAX_EXPLORE_DEPTH} ops (and --max-states bounds it)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One explored state: how it was first reached.
@@ -189,141 +227,223 @@ pub fn explore(
     mut progress: impl FnMut(usize, u64, u64),
 ) -> ExploreReport {
     assert!(!backends.is_empty(), "explore needs a backend");
-    let pages = config.pages;
-    let ops = alphabet(pages);
-    let mut stats = Stats::default();
-    let mut transitions: u64 = 0;
-    let mut nodes = vec![Node { parent: 0, op: 0 }];
-    let mut seen: HashSet<u128> = HashSet::new();
-    backends[0].reset();
-    seen.insert(fingerprint(
-        backends[0].fingerprint(),
-        &Layout::default(),
-        Contexts::default(),
-    ));
+    let mut search = Search::new(config, backends);
     let mut states_by_depth = vec![1];
     let mut level: Vec<u32> = vec![0];
-    let mut truncated = false;
-    // Which backends can fork: asked once, not at every state.
-    let forkable: Vec<bool> = backends.iter().map(|b| b.snapshot().is_some()).collect();
-    let report = |states_by_depth, transitions, stats, failure, truncated| ExploreReport {
-        states_by_depth,
-        transitions,
-        alphabet: ops.len(),
-        stats,
-        failure,
-        truncated,
-        interrupted: crate::runner::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed),
-    };
-    'depths: for depth in 0..config.depth {
+    let mut stop = None;
+    for depth in 0..config.depth {
         let mut next: Vec<u32> = Vec::new();
-        for &node in &level {
-            if crate::runner::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-                truncated = true;
-                states_by_depth.push(next.len() as u64);
-                break 'depths;
-            }
-            let path = path_to(&nodes, &ops, node);
-            // Bring each backend that can fork to this state once.
-            let bases: Vec<Option<Box<dyn Backend>>> = backends
-                .iter_mut()
-                .zip(&forkable)
-                .map(|(b, &forks)| {
-                    if !forks {
-                        return None;
-                    }
-                    b.reset();
-                    for op in &path {
-                        let _ = b.step(op);
-                    }
-                    b.snapshot()
-                })
-                .collect();
-            for (i, op) in ops.iter().enumerate() {
-                let mut outcomes: Vec<Outcome> = Vec::with_capacity(backends.len());
-                let mut reference_print = None;
-                for (k, (b, base)) in backends.iter_mut().zip(&bases).enumerate() {
-                    let answer = match base.as_ref().and_then(|base| base.snapshot()) {
-                        Some(mut f) => {
-                            let a = f.step(op);
-                            if k == 0 {
-                                reference_print = f.fingerprint();
-                            }
-                            a
-                        }
-                        None => {
-                            b.reset();
-                            let mut all = path.clone();
-                            all.push(*op);
-                            b.plan(&all);
-                            for p in &path {
-                                let _ = b.step(p);
-                            }
-                            let a = b.step(op);
-                            if k == 0 {
-                                reference_print = b.fingerprint();
-                            }
-                            a
-                        }
-                    };
-                    match answer {
-                        Ok(o) => outcomes.push(o),
-                        Err(uffd_vocab::Unsupported) => {
-                            *stats
-                                .unsupported
-                                .entry(format!("{}: {}", b.name(), op.name()))
-                                .or_default() += 1;
-                        }
-                    }
-                }
-                transitions += 1;
-                if transitions.is_multiple_of(65_536) {
-                    progress(depth + 1, nodes.len() as u64, transitions);
-                }
-                if outcomes.is_empty() {
-                    continue;
-                }
-                let view = StepView {
-                    index: path.len(),
-                    op,
-                    pages,
-                    outcomes: &outcomes,
-                    expect: None,
-                };
-                if let Err((invariant, message)) = check_view(&view) {
-                    let mut all = path.clone();
-                    all.push(*op);
-                    let failure = Failure {
-                        invariant,
-                        message,
-                        step: path.len(),
-                        trace: Trace::from_ops(pages, &all),
-                        outcomes,
-                    };
-                    states_by_depth.push(next.len() as u64);
-                    return report(states_by_depth, transitions, stats, Some(failure), false);
-                }
-                stats.count(op, &outcomes);
-                let print = fingerprint(reference_print, &outcomes[0].layout, outcomes[0].open);
-                if seen.insert(print) {
-                    if nodes.len() as u64 >= config.max_states {
-                        truncated = true;
-                        states_by_depth.push(next.len() as u64);
-                        break 'depths;
-                    }
-                    nodes.push(Node {
-                        parent: node,
-                        op: i as u32,
-                    });
-                    next.push((nodes.len() - 1) as u32);
-                }
-            }
-        }
+        let expanded = level.iter().try_for_each(|&node| {
+            search.expand(backends, node, &mut next, &mut |states, transitions| {
+                progress(depth + 1, states, transitions)
+            })
+        });
         states_by_depth.push(next.len() as u64);
+        if let Err(s) = expanded {
+            stop = Some(s);
+            break;
+        }
         level = next;
         if level.is_empty() {
             break;
         }
     }
-    report(states_by_depth, transitions, stats, None, truncated)
+    search.report(states_by_depth, stop)
+}
+
+/// Why a search stopped before its depth.
+enum Stop {
+    /// An invariant failed: a shortest failing sequence.
+    Failed(Failure),
+    /// The state budget ran out, or the run was interrupted.
+    Truncated,
+}
+
+/// A breadth-first search in progress.
+struct Search {
+    config: ExploreConfig,
+    /// The alphabet.
+    ops: Vec<Op>,
+    /// Every state found, by index; 0 is the empty arena.
+    nodes: Vec<Node>,
+    /// The fingerprints of the states found.
+    seen: HashSet<u128>,
+    stats: Stats,
+    transitions: u64,
+    /// Which backends can take a snapshot: asked once, not at every state.
+    snapshots: Vec<bool>,
+}
+
+impl Search {
+    fn new(config: ExploreConfig, backends: &mut [&mut dyn Backend]) -> Search {
+        backends[0].reset();
+        let root = fingerprint(
+            backends[0].fingerprint(),
+            &Layout::default(),
+            Contexts::default(),
+        );
+        Search {
+            config,
+            ops: alphabet(config.pages),
+            nodes: vec![Node { parent: 0, op: 0 }],
+            seen: HashSet::from([root]),
+            stats: Stats::default(),
+            transitions: 0,
+            snapshots: backends.iter().map(|b| b.snapshot().is_some()).collect(),
+        }
+    }
+
+    fn report(self, states_by_depth: Vec<u64>, stop: Option<Stop>) -> ExploreReport {
+        let (failure, truncated) = match stop {
+            None => (None, false),
+            Some(Stop::Truncated) => (None, true),
+            Some(Stop::Failed(f)) => (Some(f), false),
+        };
+        ExploreReport {
+            states_by_depth,
+            transitions: self.transitions,
+            alphabet: self.ops.len(),
+            stats: self.stats,
+            failure,
+            truncated,
+            interrupted: interrupted(),
+        }
+    }
+
+    /// Tries every op of the alphabet from `node`, adding the new states
+    /// it reaches to the search and to `next`.
+    fn expand(
+        &mut self,
+        backends: &mut [&mut dyn Backend],
+        node: u32,
+        next: &mut Vec<u32>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), Stop> {
+        if interrupted() {
+            return Err(Stop::Truncated);
+        }
+        let path = path_to(&self.nodes, &self.ops, node);
+        let (bases, active) = self.bring_to(backends, &path);
+        for i in 0..self.ops.len() {
+            let op = self.ops[i];
+            let (stepped, reference) = self.transition(backends, &bases, &active, &path, op);
+            self.transitions += 1;
+            if self.transitions.is_multiple_of(65_536) {
+                progress(self.nodes.len() as u64, self.transitions);
+            }
+            match stepped {
+                Stepped::NoneLeft => {}
+                Stepped::Failed {
+                    invariant,
+                    message,
+                    outcomes,
+                } => {
+                    let mut all = path.clone();
+                    all.push(op);
+                    return Err(Stop::Failed(Failure {
+                        invariant,
+                        message,
+                        step: path.len(),
+                        trace: Trace::from_ops(self.config.pages, &all),
+                        outcomes,
+                    }));
+                }
+                Stepped::Passed(outcomes) => {
+                    let print = fingerprint(reference, &outcomes[0].layout, outcomes[0].open);
+                    if self.seen.insert(print) {
+                        if self.nodes.len() as u64 >= self.config.max_states {
+                            return Err(Stop::Truncated);
+                        }
+                        self.nodes.push(Node {
+                            parent: node,
+                            op: i as u32,
+                        });
+                        next.push((self.nodes.len() - 1) as u32);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings each backend that can take a snapshot to the state `path`
+    /// leads to, once, and keeps a snapshot of it there; the others get
+    /// `None` (they replay the path for each op). Also says which backends
+    /// are still in: not one that answered `Unsupported` on the path.
+    fn bring_to(
+        &self,
+        backends: &mut [&mut dyn Backend],
+        path: &[Op],
+    ) -> (Vec<Option<Box<dyn Backend>>>, Vec<bool>) {
+        let mut active = vec![true; backends.len()];
+        let bases = backends
+            .iter_mut()
+            .zip(&self.snapshots)
+            .zip(active.iter_mut())
+            .map(|((b, &snapshots), on)| {
+                if !snapshots {
+                    return None;
+                }
+                *on = walk(&mut **b, path, None);
+                b.snapshot()
+            })
+            .collect();
+        (bases, active)
+    }
+
+    /// One transition: `op` from the state `path` leads to, on a copy of
+    /// each base, or on the backend itself after it replayed the path,
+    /// through the checker's stepping loop. Also answers the reference's
+    /// own fingerprint after it (the first backend still in).
+    fn transition(
+        &mut self,
+        backends: &mut [&mut dyn Backend],
+        bases: &[Option<Box<dyn Backend>>],
+        active: &[bool],
+        path: &[Op],
+        op: Op,
+    ) -> (Stepped, Option<u128>) {
+        let mut active = active.to_vec();
+        let mut copies: Vec<Option<Box<dyn Backend>>> = bases
+            .iter()
+            .map(|base| base.as_ref().and_then(|base| base.snapshot()))
+            .collect();
+        let mut set: Vec<&mut dyn Backend> = Vec::with_capacity(backends.len());
+        for ((b, copy), on) in backends.iter_mut().zip(&mut copies).zip(&mut active) {
+            match copy {
+                Some(copy) => set.push(&mut **copy),
+                None => {
+                    if *on {
+                        let mut all = path.to_vec();
+                        all.push(op);
+                        *on = walk(&mut **b, path, Some(&all));
+                    }
+                    set.push(&mut **b);
+                }
+            }
+        }
+        let at = StepAt {
+            index: path.len(),
+            op: &op,
+            pages: self.config.pages,
+            expect: None,
+        };
+        let stepped = step_checked(&mut set, &mut active, at, &mut self.stats, |_| {});
+        let reference = set
+            .iter()
+            .zip(&active)
+            .find(|(_, &on)| on)
+            .and_then(|(b, _)| b.fingerprint());
+        (stepped, reference)
+    }
+}
+
+/// Resets `b`, gives it `plan` if any, and runs `path` on it; false if it
+/// answered `Unsupported` on the way (it is then out, as in a run).
+fn walk(b: &mut dyn Backend, path: &[Op], plan: Option<&[Op]>) -> bool {
+    b.reset();
+    if let Some(ops) = plan {
+        b.plan(ops);
+    }
+    path.iter().all(|op| b.step(op).is_ok())
 }

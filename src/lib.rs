@@ -13,9 +13,24 @@
 //! All three speak the vocabulary of [`uffd_vocab`] and answer its
 //! `Backend` trait one step at a time.
 //!
-//! [`check`] runs them in lock step and checks the [`check::INVARIANTS`]
-//! after every step; [`gen`] makes random sequences; [`trace`] reads and
-//! writes trace files; [`draw`] draws layouts the LKML way.
+//! The modules, each using only those before it in this list:
+//!
+//! - [`draw`] draws layouts the LKML way; [`trace`] reads and writes trace
+//!   files; [`interrupt`] is Ctrl-C;
+//! - [`check`] runs backends in lock step (its one stepping loop,
+//!   [`check::step_checked`]) and checks the [`check::INVARIANTS`] after
+//!   every step;
+//! - [`explore`] checks every short sequence, breadth first, through
+//!   `check`;
+//! - [`shrink`] makes a failing sequence smaller, through `check` and
+//!   `explore`;
+//! - [`gen`] makes random sequences; [`runner`] runs them (`check`) and
+//!   shrinks a failure (proptest, then `shrink`);
+//! - [`backends`] makes backend sets from a list like `model,impl,kernel`;
+//!   [`setup`] is what a command line run runs on; [`print`] is the text
+//!   the command line prints, [`found`] writes and prints a failing case;
+//! - [`cases`] replays `cases/`, [`repro`] turns a trace into a C program,
+//!   [`bench`] times the model and the implementation.
 
 pub mod backends;
 pub mod bench;
@@ -23,9 +38,14 @@ pub mod cases;
 pub mod check;
 pub mod draw;
 pub mod explore;
+pub mod found;
 pub mod gen;
+pub mod interrupt;
+pub mod print;
 pub mod repro;
 pub mod runner;
+pub mod setup;
+pub mod shrink;
 pub mod trace;
 
 pub use uffd_kernel as kernel;

@@ -1,0 +1,93 @@
+//! What a run counted: ops, results, merge cases, coverage events, known
+//! deviations and backends left out, for `check`'s tables and the
+//! coverage goals ([`super::goals`]).
+
+use std::collections::BTreeMap;
+
+use uffd_vocab::{result_name, Op, Outcome};
+
+/// Counts of what a run did, for the `check` table.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub sequences: u64,
+    pub steps: u64,
+    /// Op name -> count.
+    pub ops: BTreeMap<&'static str, u64>,
+    /// Result name (`ok`, `EINVAL`, …) -> count.
+    pub results: BTreeMap<String, u64>,
+    /// Merge case 0-8 -> count, from the backends that report them.
+    pub merges: [u64; 9],
+    /// `backend: op` -> how many sequences that backend left at that op,
+    /// answering [`uffd_vocab::Unsupported`].
+    pub unsupported: BTreeMap<String, u64>,
+    /// Coverage event -> count, from the backends that report them.
+    pub events: BTreeMap<&'static str, u64>,
+    /// Op name -> how many of its steps took a merge case other than 0.
+    pub merges_after: BTreeMap<&'static str, u64>,
+    /// Known deviation rule -> how many steps it changed (from the first
+    /// backend that reports deviations).
+    pub deviations: BTreeMap<&'static str, u64>,
+}
+
+impl Stats {
+    /// Counts one step that passed.
+    pub fn count(&mut self, op: &Op, outcomes: &[Outcome]) {
+        self.steps += 1;
+        *self.ops.entry(op.name()).or_default() += 1;
+        *self
+            .results
+            .entry(result_name(&outcomes[0].result))
+            .or_default() += 1;
+        // Merge cases from the first backend that reports any.
+        if let Some(o) = outcomes.iter().find(|o| !o.report.merges.is_empty()) {
+            for &c in &o.report.merges {
+                self.merges[(c as usize).min(8)] += 1;
+            }
+        }
+        if outcomes
+            .iter()
+            .any(|o| o.report.merges.iter().any(|&c| c != 0))
+        {
+            *self.merges_after.entry(op.name()).or_default() += 1;
+        }
+        // Coverage events: every backend's.
+        for o in outcomes {
+            for &e in &o.report.events {
+                *self.events.entry(e).or_default() += 1;
+            }
+        }
+        // Deviations: the first backend's that reports any (one step, one
+        // count, however many backends know the rule).
+        if let Some(o) = outcomes.iter().find(|o| !o.report.deviations.is_empty()) {
+            for &d in &o.report.deviations {
+                *self.deviations.entry(d).or_default() += 1;
+            }
+        }
+    }
+
+    pub fn add(&mut self, other: &Stats) {
+        self.sequences += other.sequences;
+        self.steps += other.steps;
+        for (k, n) in &other.ops {
+            *self.ops.entry(k).or_default() += n;
+        }
+        for (k, n) in &other.results {
+            *self.results.entry(k.clone()).or_default() += n;
+        }
+        for (a, b) in self.merges.iter_mut().zip(other.merges) {
+            *a += b;
+        }
+        for (k, n) in &other.unsupported {
+            *self.unsupported.entry(k.clone()).or_default() += n;
+        }
+        for (k, n) in &other.events {
+            *self.events.entry(k).or_default() += n;
+        }
+        for (k, n) in &other.merges_after {
+            *self.merges_after.entry(k).or_default() += n;
+        }
+        for (k, n) in &other.deviations {
+            *self.deviations.entry(k).or_default() += n;
+        }
+    }
+}

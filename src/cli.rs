@@ -1,0 +1,173 @@
+//! The command line's arguments, as clap declares them (a module of the
+//! `uffd-check` binary, not of the library): the subcommands, and the flags
+//! they share, declared once (`BackendFlags`, `RuleFlags`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use uffd_check::backends::BackendList;
+use uffd_check::setup::Setup;
+use uffd_vocab::Page;
+
+#[derive(Parser)]
+#[command(
+    name = "uffd-check",
+    version,
+    about = "Model-check Linux VMA layouts under userfaultfd register/unregister"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--kernel` and `--backends`, of `check` and `explore`.
+#[derive(Args)]
+pub struct BackendFlags {
+    /// Run the live kernel as the third backend (= --backends model,impl,kernel).
+    #[arg(long)]
+    pub kernel: bool,
+    /// The backends, the first the reference (default model,impl).
+    #[arg(long)]
+    pub backends: Option<BackendList>,
+}
+
+/// `--strict`, `--strict-rule` and `--inject-bug`, of `check`, `replay` and
+/// `explore`.
+#[derive(Args)]
+pub struct RuleFlags {
+    /// Turn the model's deviation rules off: the model states the
+    /// contract alone, and the kernel's known deviations from it are
+    /// findings.
+    #[arg(long)]
+    strict: bool,
+    /// Turn off only this deviation rule (may be given more than once).
+    #[arg(long, value_parser = deviation_names())]
+    strict_rule: Vec<String>,
+    /// Put a historic kernel bug back into the implementation.
+    #[arg(long, value_parser = bug_names())]
+    inject_bug: Vec<String>,
+}
+
+impl RuleFlags {
+    /// The run's setup, on these backends.
+    pub fn setup(self, kernel: bool, backends: Option<BackendList>) -> Setup {
+        Setup::new(
+            kernel,
+            backends,
+            self.inject_bug,
+            self.strict,
+            self.strict_rule,
+        )
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run random op sequences on the model and the implementation (and the
+    /// live kernel with --kernel), checking every invariant after every step.
+    #[command(mut_arg("inject_bug", |a| a.help(
+        "Put a historic kernel bug back into the implementation, to see the \
+         harness catch it (may be given more than once)"
+    )))]
+    Check {
+        /// Seed of the sequences (default: from the clock; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How many sequences to run.
+        #[arg(long, default_value_t = 10_000)]
+        cases: u32,
+        /// The longest sequence, in ops (1 to 10,000).
+        #[arg(long, default_value_t = 40)]
+        ops: usize,
+        /// The arena size, in pages (1 to 1,048,576).
+        #[arg(long, default_value_t = 16)]
+        pages: Page,
+        #[command(flatten)]
+        on: BackendFlags,
+        /// Where a shrunk failing case is written.
+        #[arg(long, default_value = "failures")]
+        out: PathBuf,
+        #[command(flatten)]
+        rules: RuleFlags,
+    },
+    /// Run a trace file, print each step's result and layout, and check
+    /// every invariant and `expect` line.
+    Replay {
+        file: PathBuf,
+        /// The backends to run, the first one printed (default model,impl).
+        #[arg(long, alias = "backends")]
+        backend: Option<BackendList>,
+        /// One JSON object per step instead of drawings.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rules: RuleFlags,
+    },
+    /// Check every sequence of up to --depth ops of a small alphabet on a
+    /// tiny arena, breadth first.
+    #[command(mut_arg("kernel", |a| a.help(
+        "Also replay every transition on the live kernel (= --backends \
+         model,impl,kernel; slow: depth 2 takes seconds, depth 3 minutes)"
+    )))]
+    Explore {
+        /// The arena size, in pages (1 to 8).
+        #[arg(long, default_value_t = 4)]
+        pages: Page,
+        /// The longest sequence, in ops (up to 8).
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        #[command(flatten)]
+        on: BackendFlags,
+        /// Stop after this many unique states (1 to 20,000,000; about 60
+        /// bytes each).
+        #[arg(long, default_value_t = 2_000_000)]
+        max_states: u64,
+        /// Where a failing case is written.
+        #[arg(long, default_value = "failures")]
+        out: PathBuf,
+        #[command(flatten)]
+        rules: RuleFlags,
+    },
+    /// Turn a trace into one standalone C program (kselftest-shaped, TAP
+    /// output) that replays it on the live kernel and checks each step
+    /// against what the model expects.
+    Repro {
+        /// The trace (`-` reads standard input).
+        file: PathBuf,
+        /// Where to write the program (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Measure ops/s of the model and the implementation alone, side by side,
+    /// at growing VMA counts.
+    Bench {
+        /// VMA counts of the scaling table (2 to 1,048,576 each).
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+        vmas: Vec<u64>,
+        /// Ops timed per row (1 to 1,000,000).
+        #[arg(long, default_value_t = 200_000)]
+        ops: u64,
+    },
+    #[command(name = "__worker", hide = true)]
+    Worker,
+}
+
+/// `--inject-bug NAME`: the names of [`uffd_impl::HISTORIC_BUGS`], each
+/// with its history as help.
+fn bug_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        uffd_impl::HISTORIC_BUGS
+            .iter()
+            .map(|h| clap::builder::PossibleValue::new(h.name).help(h.history)),
+    )
+}
+
+/// `--strict-rule NAME`: the names of [`uffd_model::Deviation`], each with
+/// what the kernel does instead of the contract as help.
+fn deviation_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        uffd_model::Deviation::ALL
+            .iter()
+            .map(|d| clap::builder::PossibleValue::new(d.name()).help(d.kernel())),
+    )
+}
