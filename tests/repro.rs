@@ -274,8 +274,7 @@ fn an_expectation_the_kernel_does_not_meet_is_not_ok_and_exit_1() {
     }
     let dir = work_dir("wrong");
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("cases")
-        .join("lkml-unregister-tail-merges-right.trace");
+        .join("cases/historic-bugs/lkml-unregister-tail-merges-right.trace");
     let trace = Trace::load(&file).unwrap_or_else(|e| panic!("{e}"));
     let mut expected = model_expectation(&trace);
     // What the 2023 pgoff bug left behind: [5,10) did not merge with [10,20).
