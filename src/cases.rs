@@ -1,6 +1,6 @@
-//! The one case runner: every trace under a directory (`cases/`) on any
-//! list of backends, with every invariant and `expect` line after every
-//! step. `cargo test` runs it on the model and the implementation, and on
+//! The one case runner: every trace under a directory (`cases/` and its
+//! topic folders) on any list of backends, with every invariant and
+//! `expect` line after every step. `cargo test` runs it on the model and the implementation, and on
 //! the live kernel; a user can point it at a directory of their own.
 
 use std::path::{Path, PathBuf};
@@ -32,15 +32,27 @@ impl CasesReport {
     }
 }
 
-/// Every `*.trace` under `dir`, sorted.
+/// Every `*.trace` under `dir` and its folders, at any depth, sorted by
+/// path (so the cases of one folder come together).
 pub fn case_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "trace"))
-        .collect();
+    let mut files = Vec::new();
+    collect_traces(dir, &mut files)?;
     files.sort();
     Ok(files)
+}
+
+/// Adds every `*.trace` under `dir` to `files`, descending into folders.
+fn collect_traces(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if path.is_dir() {
+            collect_traces(&path, files)?;
+        } else if path.extension().is_some_and(|x| x == "trace") {
+            files.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// Runs every trace of `files` on the backends `make(pages)` gives for its

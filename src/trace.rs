@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! # [0,10) registered next to [10,20) plain; unregister [5,10)
+//! kind: merge-case 4
 //! arena 20
 //! map 0 20 rw- anon
 //! register 0 0 10 missing
@@ -16,6 +17,13 @@
 //! - `#` starts a comment, anywhere on a line.
 //! - `arena N` (once, before the first op) sets the arena size in pages;
 //!   without it the arena is [`DEFAULT_PAGES`] pages.
+//! - `kind: …` (once, before the first op) says what the case shows, for
+//!   the tests that need to know ([`CaseKind`]): `kind: merge-case N`
+//!   (the implementation takes `vma_merge` case N), `kind: deviation NAME`
+//!   (a known deviation of the kernel), `kind: bug NAME…` (the fixed side
+//!   of historic bugs, by their `--inject-bug` names) or `kind: fact` (a
+//!   fact about the live kernel). Without it a case is
+//!   [`CaseKind::Plain`].
 //! - `expect` lines after an op state what that step must give on every
 //!   backend: `expect ok` or `expect EINVAL` for the result, and either
 //!   `expect empty` or one `expect [S,E) …` line per VMA, in address order,
@@ -31,7 +39,12 @@ use std::path::Path;
 
 use std::io::Read;
 
-use uffd_vocab::{words, Layout, Op, OpResult, Page, Unobserved, Vma, MAX_PAGES};
+use uffd_vocab::{Layout, Op, OpResult, Page};
+
+mod kind;
+mod parse;
+
+pub use kind::{BugSet, CaseKind, MAX_MERGE_CASE};
 
 /// The line without its comment: from the first `#` that starts a word (so
 /// `shmem#0@0` in an `expect` line is not a comment).
@@ -68,6 +81,8 @@ pub struct Step {
 /// A parsed trace.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
+    /// What the case shows (its `kind:` line).
+    pub kind: CaseKind,
     pub pages: Page,
     pub steps: Vec<Step>,
 }
@@ -97,6 +112,7 @@ impl Trace {
     /// A trace of plain ops with no expectations.
     pub fn from_ops(pages: Page, ops: &[Op]) -> Trace {
         Trace {
+            kind: CaseKind::Plain,
             pages,
             steps: ops
                 .iter()
@@ -179,228 +195,16 @@ impl Trace {
 
     /// Parses trace text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
-        let err = |line: usize, col: usize, msg: String| TraceError {
-            file: file.to_string(),
-            line,
-            col,
-            msg,
-        };
-        let mut pages: Option<Page> = None;
-        let mut steps: Vec<Step> = Vec::new();
-        // The layout lines of the step being read, if it has any, and the
-        // fields they leave unknown (`anon@?`).
-        let mut vmas: Vec<Vma> = Vec::new();
-        let mut unknown = Unobserved::NONE;
-        let mut open_layout = false;
-        let finish = |steps: &mut Vec<Step>,
-                      vmas: &mut Vec<Vma>,
-                      unknown: &mut Unobserved,
-                      open: &mut bool| {
-            if *open {
-                if let Some(last) = steps.last_mut() {
-                    last.expect_layout = Some(Layout::observed(std::mem::take(vmas), *unknown));
-                }
-                *unknown = Unobserved::NONE;
-                *open = false;
-            }
-        };
-        for (i, raw) in text.lines().enumerate() {
-            let n = i + 1;
-            let line = strip_comment(raw);
-            let w = words(line);
-            let Some(&(col0, first)) = w.first() else {
-                continue;
-            };
-            match first {
-                "arena" => {
-                    if pages.is_some() || !steps.is_empty() {
-                        return Err(err(
-                            n,
-                            col0,
-                            "`arena` must come once, before the first op".into(),
-                        ));
-                    }
-                    let (col, arg) = match w.as_slice() {
-                        [_, arg] => *arg,
-                        _ => return Err(err(n, col0, "usage: `arena PAGES`".into())),
-                    };
-                    let p: Page = arg.parse().map_err(|_| {
-                        err(n, col, format!("expected a page count, found {arg:?}"))
-                    })?;
-                    if p == 0 || p > MAX_PAGES {
-                        return Err(err(
-                            n,
-                            col,
-                            format!("arena of {p} pages: it must be 1 to {MAX_PAGES} pages"),
-                        ));
-                    }
-                    pages = Some(p);
-                }
-                "expect" => {
-                    let Some(step) = steps.last_mut() else {
-                        return Err(err(n, col0, "`expect` before any op".into()));
-                    };
-                    let Some(&(col1, what)) = w.get(1) else {
-                        return Err(err(
-                            n,
-                            col0 + 6,
-                            "`expect` needs a result (`ok`, `EINVAL`…), `empty` or a VMA `[S,E) …`"
-                                .into(),
-                        ));
-                    };
-                    if what == "draw" {
-                        let (col2, row) =
-                            match w.as_slice() {
-                                [_, _, row] => *row,
-                                _ => return Err(err(
-                                    n,
-                                    col1,
-                                    "usage: `expect draw ROW`, one letter a page and `.` a hole"
-                                        .into(),
-                                )),
-                            };
-                        let arena = pages.unwrap_or(DEFAULT_PAGES);
-                        if let Some((i, ch)) = row
-                            .char_indices()
-                            .find(|(_, c)| !(c.is_ascii_alphabetic() || *c == '.'))
-                        {
-                            return Err(err(
-                                n,
-                                col2 + i,
-                                format!(
-                                    "{ch:?} in a drawing: use letters for VMAs and `.` for holes"
-                                ),
-                            ));
-                        }
-                        if row.len() as Page != arena {
-                            return Err(err(
-                                n,
-                                col2,
-                                format!(
-                                    "the drawing has {} columns but the arena has {arena} pages",
-                                    row.len()
-                                ),
-                            ));
-                        }
-                        if step.expect_draw.is_some() {
-                            return Err(err(
-                                n,
-                                col1,
-                                "this step's drawing was already given".into(),
-                            ));
-                        }
-                        step.expect_draw = Some(row.to_string());
-                    } else if what.starts_with('[') {
-                        let rest = &line[col1 - 1..];
-                        let (v, u) = Vma::parse(rest).map_err(|(c, m)| err(n, col1 + c, m))?;
-                        unknown = unknown.union(u);
-                        if step.expect_layout.is_some() {
-                            return Err(err(
-                                n,
-                                col1,
-                                "this step's layout was already given".into(),
-                            ));
-                        }
-                        open_layout = true;
-                        vmas.push(v);
-                    } else {
-                        if w.len() > 2 {
-                            return Err(err(
-                                n,
-                                w[2].0,
-                                "unexpected words after the expectation".into(),
-                            ));
-                        }
-                        if what == "empty" {
-                            if open_layout || step.expect_layout.is_some() {
-                                return Err(err(
-                                    n,
-                                    col1,
-                                    "this step's layout was already given".into(),
-                                ));
-                            }
-                            step.expect_layout = Some(Layout::default());
-                        } else {
-                            let r = uffd_vocab::parse_result(what).ok_or_else(|| {
-                                err(
-                                    n,
-                                    col1,
-                                    format!(
-                                        "expected `ok`, an errno like `EINVAL`, `empty` or `[S,E) …`, \
-                                         found {what:?}"
-                                    ),
-                                )
-                            })?;
-                            if step.expect_result.is_some() {
-                                return Err(err(
-                                    n,
-                                    col1,
-                                    "this step's result was already given".into(),
-                                ));
-                            }
-                            step.expect_result = Some(r);
-                        }
-                    }
-                }
-                _ => {
-                    finish(&mut steps, &mut vmas, &mut unknown, &mut open_layout);
-                    let op: Op = line.parse().map_err(|e: uffd_vocab::ParseError| {
-                        let mut msg = e.msg;
-                        if e.col == col0 && msg.starts_with("unknown operation") {
-                            msg.push_str(
-                                " (or a trace line: `arena PAGES`, `expect …`, `# comment`)",
-                            );
-                        }
-                        err(n, e.col, msg)
-                    })?;
-                    op.validate(pages.unwrap_or(DEFAULT_PAGES))
-                        .map_err(|m| err(n, col0, m))?;
-                    steps.push(Step {
-                        op,
-                        line: n,
-                        expect_result: None,
-                        expect_layout: None,
-                        expect_draw: None,
-                    });
-                }
-            }
-        }
-        finish(&mut steps, &mut vmas, &mut unknown, &mut open_layout);
-        let pages = pages.unwrap_or(DEFAULT_PAGES);
-        if steps.is_empty() {
-            return Err(err(
-                0,
-                0,
-                "the trace has no op (an empty or truncated file?)".into(),
-            ));
-        }
-        for s in &steps {
-            if let Some(l) = &s.expect_layout {
-                if let Some(w) = l.vmas().windows(2).find(|w| w[0].end > w[1].start) {
-                    return Err(err(
-                        s.line,
-                        1,
-                        format!(
-                            "the expected layout of this op has overlapping VMAs {} and {}",
-                            w[0], w[1]
-                        ),
-                    ));
-                }
-                if let Some(v) = l.vmas().iter().find(|v| v.end > pages) {
-                    return Err(err(
-                        s.line,
-                        1,
-                        format!("expected VMA {v} is outside the arena of {pages} pages"),
-                    ));
-                }
-            }
-        }
-        Ok(Trace { pages, steps })
+        parse::parse(text, file)
     }
 
     /// The trace as text, ready to save under `cases/`.
     pub fn to_text(&self) -> String {
-        let mut out = format!("arena {}\n", self.pages);
+        let mut out = String::new();
+        if self.kind != CaseKind::Plain {
+            out.push_str(&format!("kind: {}\n", self.kind));
+        }
+        out.push_str(&format!("arena {}\n", self.pages));
         for s in &self.steps {
             out.push_str(&s.op.to_string());
             out.push('\n');
@@ -505,5 +309,61 @@ mod tests {
 
         let e = Trace::load(Path::new("/nonexistent/x.trace")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/x.trace"), "{e}");
+    }
+
+    #[test]
+    fn the_kind_line_is_parsed_validated_and_printed_back() {
+        let parse = |line: &str| {
+            let t = Trace::parse(&format!("{line}\narena 4\nmap 0 4 rw- anon\n"), "k").unwrap();
+            assert!(t.to_text().starts_with(&format!("{line}\narena 4\n")));
+            assert_eq!(Trace::parse(&t.to_text(), "k2").unwrap().kind, t.kind);
+            t.kind
+        };
+        assert_eq!(parse("kind: fact"), CaseKind::Fact);
+        assert_eq!(parse("kind: merge-case 4"), CaseKind::MergeCase(4));
+        assert_eq!(
+            parse("kind: deviation fork-keeps-parent-boundaries"),
+            CaseKind::Deviation(uffd_model::Deviation::ForkKeepsBoundaries)
+        );
+        let CaseKind::Bug(bugs) = parse("kind: bug unadjusted-pgoff split-first") else {
+            panic!("not a bug kind")
+        };
+        assert_eq!(
+            bugs.names().collect::<Vec<_>>(),
+            ["unadjusted-pgoff", "split-first"]
+        );
+        let plain = Trace::parse("map 0 4 rw- anon\n", "p").unwrap();
+        assert_eq!(plain.kind, CaseKind::Plain);
+        assert!(plain.to_text().starts_with("arena "));
+        for (text, at, what) in [
+            ("kind: merge-case 9\n", (1, 18), "merge case 0 to 8"),
+            (
+                "kind: deviation nope\n",
+                (1, 17),
+                "unknown deviation \"nope\"",
+            ),
+            (
+                "kind: bug stale-prev nope\n",
+                (1, 22),
+                "unknown historic bug",
+            ),
+            ("kind: bug stale-prev stale-prev\n", (1, 22), "named twice"),
+            ("kind: frob\n", (1, 7), "usage: `kind:"),
+            ("kind:\n", (1, 6), "usage: `kind:"),
+            (
+                "kind: fact\nkind: fact\n",
+                (2, 1),
+                "once, before the first op",
+            ),
+            (
+                "map 0 4 rw- anon\nkind: fact\n",
+                (2, 1),
+                "once, before the first op",
+            ),
+        ] {
+            let e = Trace::parse(text, "k").unwrap_err();
+            assert_eq!((e.line, e.col), at, "{e}");
+            assert!(e.msg.contains(what), "{e}");
+        }
     }
 }

@@ -6,9 +6,28 @@ mod common;
 
 use uffd_check::cases::run_cases;
 use uffd_check::check::run_trace;
-use uffd_check::trace::Trace;
+use uffd_check::trace::{CaseKind, Trace, MAX_MERGE_CASE};
 use uffd_impl::IntervalImpl;
 use uffd_model::PageModel;
+
+/// Every case with its trace, loaded.
+fn cases() -> Vec<(std::path::PathBuf, Trace)> {
+    common::case_files()
+        .into_iter()
+        .map(|f| {
+            let t = Trace::load(&f).unwrap_or_else(|e| panic!("{e}"));
+            (f, t)
+        })
+        .collect()
+}
+
+/// Every case of a kind `pick` picks, with what it picks of the kind.
+fn cases_of<T>(pick: impl Fn(&CaseKind) -> Option<T>) -> Vec<(std::path::PathBuf, Trace, T)> {
+    cases()
+        .into_iter()
+        .filter_map(|(f, t)| pick(&t.kind).map(|k| (f, t, k)))
+        .collect()
+}
 
 #[test]
 fn every_case_replays_on_model_and_impl() {
@@ -21,26 +40,30 @@ fn every_case_replays_on_model_and_impl() {
 
 #[test]
 fn merge_case_traces_take_their_case() {
-    // merge-case-N-*.trace must make the implementation report case N.
-    let files = common::case_files();
-    let r = run_cases(&files, |pages| Ok(common::model_and_impl(pages)));
-    let mut seen = 0;
-    for (path, stats) in &r.passed {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(n) = name
-            .strip_prefix("merge-case-")
-            .and_then(|r| r[..1].parse::<usize>().ok())
-        else {
-            continue;
-        };
-        seen += 1;
+    // A case of `kind: merge-case N` makes the implementation report case N,
+    // and every case 0 to 8 has one.
+    let mut seen = std::collections::BTreeSet::new();
+    for (file, trace, n) in cases_of(|k| match k {
+        CaseKind::MergeCase(n) => Some(*n),
+        _ => None,
+    }) {
+        let r = run_cases(std::slice::from_ref(&file), |pages| {
+            Ok(common::model_and_impl(pages))
+        });
+        assert!(r.failed.is_empty(), "\n{}", r.failures_text());
+        let stats = &r.passed[0].1;
         assert!(
-            stats.merges[n] > 0,
-            "{name} did not take merge case {n}: {:?}",
+            stats.merges[usize::from(n)] > 0,
+            "{} did not take merge case {n}: {:?}",
+            file.display(),
             stats.merges
         );
+        assert_eq!(trace.kind, CaseKind::MergeCase(n));
+        seen.insert(n);
     }
-    assert_eq!(seen, 9, "one trace per merge case 0 to 8");
+    for n in 0..=MAX_MERGE_CASE {
+        assert!(seen.contains(&n), "no case of kind: merge-case {n}");
+    }
 }
 
 #[test]
@@ -73,23 +96,19 @@ fn a_wrong_expectation_fails_the_case() {
     run_trace(&mut [&mut model, &mut imp], &trace).unwrap();
 }
 
-/// Each `cases/deviation-*.trace` shows a known deviation of the kernel:
-/// it passes with the model's deviation rules on, and with them off
+/// Each case of `kind: deviation NAME` shows that known deviation of the
+/// kernel: it passes with the model's deviation rules on, and with them off
 /// (`--strict`) the contract and the implementation (which does what the
-/// kernel does) part at a step where the model reports the deviation.
+/// kernel does) part at a step where the model reports that deviation.
+/// Every deviation has such a case.
 #[test]
 fn every_deviation_case_fails_under_the_contract_alone() {
-    let files: Vec<_> = common::case_files()
-        .into_iter()
-        .filter(|f| {
-            f.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("deviation-"))
-        })
-        .collect();
-    assert!(files.len() >= 3, "cases/ lost its deviation traces");
+    let files = cases_of(|k| match k {
+        CaseKind::Deviation(d) => Some(*d),
+        _ => None,
+    });
     let mut seen = std::collections::BTreeSet::new();
-    for file in &files {
-        let trace = Trace::load(file).unwrap_or_else(|e| panic!("{e}"));
+    for (file, trace, deviation) in &files {
         // Not the expect lines: they say what the kernel does.
         let ops = Trace::from_ops(trace.pages, &trace.ops());
         let mut model = PageModel::with_strict(trace.pages, true);
@@ -102,7 +121,7 @@ fn every_deviation_case_fails_under_the_contract_alone() {
             file.display()
         );
         // The step that parted is one where the rules-on model reports
-        // a deviation.
+        // the case's deviation.
         let mut with_rules = PageModel::new(trace.pages);
         let mut names = Vec::new();
         for op in &ops.ops()[..=f.step] {
@@ -110,60 +129,48 @@ fn every_deviation_case_fails_under_the_contract_alone() {
             names = with_rules.step(op).unwrap().report.deviations;
         }
         assert!(
-            !names.is_empty(),
-            "{}: no deviation at step {}",
+            names.contains(&deviation.name()),
+            "{}: no {} at step {} (only {names:?})",
             file.display(),
+            deviation.name(),
             f.step + 1
         );
-        seen.extend(names);
+        seen.insert(deviation.name());
     }
     for d in uffd_model::Deviation::ALL {
-        assert!(seen.contains(d.name()), "no case shows {}", d.name());
+        assert!(
+            seen.contains(d.name()),
+            "no case of kind: deviation {}",
+            d.name()
+        );
     }
 }
 
-/// A case whose comment names `--inject-bug NAME` is the fixed kernel's side
-/// of a historic bug: with that bug put back, the model and the
-/// implementation part on it, by the invariant `uffd_impl::HISTORIC_BUGS`
-/// names. Every historic bug has such a case.
+/// A case of `kind: bug NAME…` is the fixed kernel's side of those historic
+/// bugs: with each put back, the model and the implementation part on it,
+/// by the invariant `uffd_impl::HISTORIC_BUGS` names. Every historic bug has
+/// such a case.
 #[test]
 fn every_historic_bug_case_fails_with_its_bug_put_back() {
     use uffd_impl::{Bugs, HISTORIC_BUGS};
     let mut seen = std::collections::BTreeSet::new();
-    for file in common::case_files() {
-        let text = std::fs::read_to_string(&file).unwrap();
-        // The comment at the top, its lines joined (a name may wrap).
-        let comment: Vec<&str> = text
-            .lines()
-            .map_while(|l| l.strip_prefix('#'))
-            .map(str::trim)
-            .collect();
-        let comment = comment.join(" ");
-        let names = comment.split("--inject-bug ").skip(1).map(|rest| {
-            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-                .next()
-        });
-        for name in names.flatten() {
-            let h = HISTORIC_BUGS
-                .iter()
-                .find(|h| h.name == name)
-                .unwrap_or_else(|| panic!("{}: no historic bug {name:?}", file.display()));
-            let trace = Trace::load(&file).unwrap_or_else(|e| panic!("{e}"));
-            let ops = Trace::from_ops(trace.pages, &trace.ops());
+    for (file, trace, bugs) in cases_of(|k| match k {
+        CaseKind::Bug(bugs) => Some(*bugs),
+        _ => None,
+    }) {
+        let ops = Trace::from_ops(trace.pages, &trace.ops());
+        for name in bugs.names() {
+            let h = HISTORIC_BUGS.iter().find(|h| h.name == name).unwrap();
             let mut model = PageModel::new(trace.pages);
             let mut imp = IntervalImpl::with_bugs(trace.pages, Bugs::named(&[name]).unwrap());
             let f = run_trace(&mut [&mut model, &mut imp], &ops)
                 .expect_err(&format!("{} passes with {name}", file.display()));
             assert_eq!(f.invariant, h.caught_by, "{}: {f}", file.display());
-            seen.insert(name.to_string());
+            seen.insert(name);
         }
     }
     for h in HISTORIC_BUGS {
-        assert!(
-            seen.contains(h.name),
-            "no case names --inject-bug {}",
-            h.name
-        );
+        assert!(seen.contains(h.name), "no case of kind: bug {}", h.name);
     }
 }
 
@@ -178,14 +185,15 @@ fn a_deviation_is_known_without_the_model_among_the_backends() {
     use uffd_model::Deviation;
     let only_impl: BackendList = "impl".parse().unwrap();
     let mut failed_strict = 0;
-    for file in common::case_files().iter().filter(|f| {
-        f.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("deviation-"))
-    }) {
-        let trace = Trace::load(file).unwrap_or_else(|e| panic!("{e}"));
+    let files = cases_of(|k| matches!(k, CaseKind::Deviation(_)).then_some(()));
+    assert!(
+        files.len() >= Deviation::ALL.len(),
+        "cases/ lost its deviation traces"
+    );
+    for (file, trace, ()) in &files {
         let ops = Trace::from_ops(trace.pages, &trace.ops());
         let mut b = make_all(&only_impl, trace.pages, Default::default(), &[]).unwrap();
-        if let Err(f) = run_trace(&mut as_refs(&mut b), &trace) {
+        if let Err(f) = run_trace(&mut as_refs(&mut b), trace) {
             panic!("{}: {f}", file.display());
         }
         let mut b = make_all(&only_impl, trace.pages, Default::default(), &Deviation::ALL).unwrap();

@@ -305,7 +305,7 @@ fn explore_stops_at_its_state_budget() {
 fn a_known_deviation_is_named_counted_and_strict_turns_it_off() {
     let case = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/cases/deviation-fork-keeps-the-parents-boundaries.trace"
+        "/cases/deviations/deviation-fork-keeps-the-parents-boundaries.trace"
     );
     let (code, out, err) = uffd_check(&["replay", case]);
     assert_eq!(code, 0, "{out}\n{err}");

@@ -587,7 +587,7 @@ fn the_kernel_backend_works_for_an_unprivileged_user() {
     );
     let case = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/cases/lkml-unregister-tail-merges-right.trace"
+        "/cases/historic-bugs/lkml-unregister-tail-merges-right.trace"
     );
     let (code, out) = run(&["replay", case, "--backend", "model,impl,kernel"]);
     assert_eq!(code, 0, "{out}");

@@ -177,6 +177,7 @@ pub fn run_trace_with(
                     message,
                     step: index,
                     trace: Trace {
+                        kind: Default::default(),
                         pages: trace.pages,
                         steps: trace.steps[..=index].to_vec(),
                     },

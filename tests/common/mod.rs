@@ -31,7 +31,7 @@ pub fn config(name: &'static str, default_cases: u32) -> Config {
     }
 }
 
-/// Every `*.trace` under `cases/`, sorted.
+/// Every `*.trace` under `cases/` and its topic folders, sorted by path.
 pub fn case_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
     uffd_check::cases::case_files(&dir).unwrap_or_else(|e| panic!("{e}"))
