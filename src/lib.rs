@@ -27,6 +27,7 @@ pub mod gen;
 pub mod repro;
 pub mod runner;
 pub mod trace;
+pub mod vm;
 
 pub use uffd_kernel as kernel;
 pub use uffd_model as model;
