@@ -109,3 +109,29 @@ fn a_guest_that_does_not_answer_is_killed_and_reported() {
     assert!(e.contains("qemu signal: 9"), "{e}");
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
 }
+
+/// By hand (it downloads a kernel image, tens of MB): fetches Debian's
+/// newest kernel of `UFFD_CHECK_VM_SERIES` (default 6.12) into the cache,
+/// boots it and times the worker's first answer:
+/// `UFFD_CHECK_VM_SERIES=7.x cargo test --test vm -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn fetch_a_series_and_time_the_worker() {
+    let series = std::env::var("UFFD_CHECK_VM_SERIES").unwrap_or_else(|_| "6.12".into());
+    let Some(mut cfg) = setup() else { return };
+    let t = Instant::now();
+    let k = kernels::fetch(&series).unwrap();
+    println!(
+        "fetched {} ({}) in {:?}",
+        k.release,
+        k.image.display(),
+        t.elapsed()
+    );
+    cfg.image = k.image;
+    let t = Instant::now();
+    let mut guest = qemu::Vm::boot(&cfg, &["uffd-check", "__worker", "16"]).unwrap();
+    let (_stdin, mut lines) = guest.take_channel().unwrap();
+    let ready = lines.read_line(Instant::now() + qemu::boot_timeout());
+    println!("{}: {ready:?} after {:?}", k.release, t.elapsed());
+    assert!(matches!(ready, Ok(Some(l)) if l.starts_with("ready ")));
+}

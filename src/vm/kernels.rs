@@ -202,6 +202,8 @@ fn private_apt() -> Result<(PathBuf, Vec<String>), String> {
         format!("Dir::Cache={d}/cache"),
         "Acquire::Languages=none".into(),
         "APT::Get::List-Cleanup=false".into(),
+        // Downloads go to the cache, which apt's sandbox user may not write.
+        "APT::Sandbox::User=root".into(),
     ];
     Ok((
         dir,
@@ -213,7 +215,7 @@ fn private_apt() -> Result<(PathBuf, Vec<String>), String> {
 
 /// Resolves the newest Debian kernel image of `series` (`6.1`, `6.12`,
 /// `7.3`, `7.x`), downloads it with the private apt configuration and
-/// keeps its `boot/` files in the cache. Returns the cached image.
+/// keeps its image in the cache. Returns the cached image.
 pub fn fetch(series: &str) -> Result<CachedKernel, String> {
     let (dir, opts) = private_apt()?;
     let apt = |prog: &str| {
@@ -243,7 +245,7 @@ pub fn fetch(series: &str) -> Result<CachedKernel, String> {
                 .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{name}_")))
         })
         .ok_or_else(|| format!("vm: apt-get download left no {name}_*.deb"))?;
-    let r = extract_boot(&deb, &name);
+    let r = extract_image(&deb);
     let _ = std::fs::remove_file(&deb);
     r
 }
@@ -322,9 +324,30 @@ fn newer(a: &str, b: &str) -> Result<std::cmp::Ordering, String> {
     })
 }
 
-/// Extracts `./boot` of `deb` (image, config, System.map) into the cache
-/// as `kernels/RELEASE/`.
-fn extract_boot(deb: &Path, name: &str) -> Result<CachedKernel, String> {
+/// The kernel image's path inside `deb`: a regular file named
+/// `vmlinuz*` (`./boot/vmlinuz-RELEASE` up to 6.18, from 6.19
+/// `./usr/lib/modules/RELEASE/vmlinuz` or `vmlinuz.unsigned`).
+fn image_member(deb: &Path) -> Result<String, String> {
+    let mut list = Command::new("dpkg-deb");
+    list.arg("-c").arg(deb);
+    let out = run_bounded(list, Duration::from_secs(300), "vm: dpkg-deb -c")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().last())
+        .find(|p| {
+            p.rsplit('/')
+                .next()
+                .is_some_and(|n| n.starts_with("vmlinuz"))
+        })
+        .map(String::from)
+        .ok_or_else(|| format!("vm: {} has no vmlinuz", deb.display()))
+}
+
+/// Extracts the kernel image of `deb` into the cache as
+/// `kernels/RELEASE/vmlinuz-RELEASE`.
+fn extract_image(deb: &Path) -> Result<CachedKernel, String> {
+    let member = image_member(deb)?;
     let kernels = kernels_dir()?;
     let tmp = kernels.join(format!(".extract-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -336,7 +359,7 @@ fn extract_boot(deb: &Path, name: &str) -> Result<CachedKernel, String> {
         .spawn()
         .map_err(|e| format!("vm: dpkg-deb: {e}"))?;
     let mut tar = Command::new("tar");
-    tar.arg("-x").arg("-C").arg(&tmp).arg("./boot");
+    tar.arg("-x").arg("-C").arg(&tmp).arg(&member);
     tar.stdin(Stdio::from(dpkg.stdout.take().expect("piped")));
     let r = run_bounded(
         tar,
@@ -346,15 +369,18 @@ fn extract_boot(deb: &Path, name: &str) -> Result<CachedKernel, String> {
     let _ = dpkg.kill();
     let _ = dpkg.wait();
     let moved = r.and_then(|_| {
-        let image = image_in(&tmp.join("boot"))
-            .ok_or_else(|| format!("vm: {name} has no boot/vmlinuz-*"))?;
+        let image = tmp.join(&member);
         let release = super::qemu::image_release(&image)?;
         let dest = kernels.join(&release);
         let _ = std::fs::remove_dir_all(&dest);
-        std::fs::rename(tmp.join("boot"), &dest)
-            .map_err(|e| format!("vm: {}: {e}", dest.display()))?;
-        let image = dest.join(image.file_name().expect("a file"));
-        Ok(CachedKernel { release, image })
+        let io = |e: std::io::Error| format!("vm: {}: {e}", dest.display());
+        std::fs::create_dir_all(&dest).map_err(io)?;
+        let cached = dest.join(format!("vmlinuz-{release}"));
+        std::fs::rename(&image, &cached).map_err(io)?;
+        Ok(CachedKernel {
+            release,
+            image: cached,
+        })
     });
     let _ = std::fs::remove_dir_all(&tmp);
     moved
