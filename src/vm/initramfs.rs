@@ -3,8 +3,10 @@
 //! `/init` that mounts proc, sysfs, devtmpfs and a tmpfs on /tmp, runs the
 //! task given after `--` on the kernel command line with its stdin and
 //! stdout on ttyS1 and its stderr on the console, writes `__exit STATUS` on
-//! ttyS1 and powers off. A gzip'd newc cpio (about 4 MB), cached under
-//! `CACHE/initramfs/` by what went into it, so repeated runs reuse it.
+//! ttyS1 and powers off. A gzip'd newc cpio (about 3.7 MB), cached under
+//! `CACHE/initramfs/` by the path, size and modification time of the
+//! harness and of busybox and by the init script, so repeated runs reuse
+//! it (old ones are not pruned; a library upgrade needs the cache cleared).
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
