@@ -47,6 +47,7 @@ pub mod runner;
 pub mod setup;
 pub mod shrink;
 pub mod trace;
+pub mod vm;
 
 pub use uffd_kernel as kernel;
 pub use uffd_model as model;
