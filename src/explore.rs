@@ -5,18 +5,7 @@
 //! Within its bounds this leaves nothing to chance, and the first failure it
 //! finds is a shortest one.
 //!
-//! The alphabet, for an arena of `pages` pages: every non-empty range, and
-//! - `map` rw- or r-- of `anon`, `shmem`, `file=0@START` and
-//!   `shared-ro-file=0@START` (file offsets follow the address, so
-//!   neighbouring file mappings are linear and can merge);
-//! - `unmap`; `protect` to rw- or r--; `madvise` dontdump, dodump (a flag
-//!   set and cleared) and wipeonfork (EINVAL outside private anonymous
-//!   memory); `mlock` (populating) and `munlock`;
-//! - `register` on ctx 0 or 1 with `missing`, `wp`, `minor` or `missing+wp`;
-//! - `unregister` on ctx 0 or 1; `close` 0 or 1;
-//! - `fault` of every page;
-//! - `mremap` in place to every other length, and moved (same length) to
-//!   every other page; `open 0 event-remap`; `fork`.
+//! The alphabet is [`crate::gen::alphabet`]: every op, in small instances.
 //!
 //! Any list of backends can be explored (`--backends model,impl,kernel`);
 //! the first is the reference. States are deduplicated on a 128-bit
@@ -33,93 +22,13 @@
 
 use std::collections::HashSet;
 
-use uffd_vocab::{Advice, Backend, Contexts, Features, Kind, Layout, Mode, Op, Page, Prot, Remap};
+use uffd_vocab::{Backend, Contexts, Layout, Op, Page};
+
+pub use crate::gen::alphabet;
 
 use crate::check::{step_checked, Failure, Stats, StepAt, Stepped};
 use crate::interrupt::interrupted;
 use crate::trace::Trace;
-
-/// Every op of the alphabet (see the module docs).
-pub fn alphabet(pages: Page) -> Vec<Op> {
-    let ranges: Vec<(Page, Page)> = (0..pages)
-        .flat_map(|start| (1..=pages - start).map(move |len| (start, len)))
-        .collect();
-    let prots = [Prot::RW, Prot::from_bits(Prot::READ)];
-    let mut ops = Vec::new();
-    for &(start, len) in &ranges {
-        for prot in prots {
-            for kind in [
-                Kind::Anon,
-                Kind::Shmem,
-                Kind::File {
-                    file: 0,
-                    pgoff: start,
-                },
-                Kind::SharedRoFile {
-                    file: 0,
-                    pgoff: start,
-                },
-            ] {
-                ops.push(Op::Map {
-                    start,
-                    len,
-                    prot,
-                    kind,
-                });
-            }
-            ops.push(Op::Protect { start, len, prot });
-        }
-        ops.push(Op::Unmap { start, len });
-        for advice in [Advice::DontDump, Advice::DoDump, Advice::WipeOnFork] {
-            ops.push(Op::Madvise { start, len, advice });
-        }
-        ops.push(Op::Mlock {
-            start,
-            len,
-            onfault: false,
-        });
-        ops.push(Op::Munlock { start, len });
-        for ctx in 0..2 {
-            for mode in [Mode::MISSING, Mode::WP, Mode::MINOR, Mode(3)] {
-                ops.push(Op::Register {
-                    ctx,
-                    start,
-                    len,
-                    mode,
-                });
-            }
-            ops.push(Op::Unregister { ctx, start, len });
-        }
-    }
-    for &(start, len) in &ranges {
-        for newlen in 1..=pages - start {
-            if newlen != len {
-                ops.push(Op::Mremap {
-                    start,
-                    len,
-                    newlen,
-                    to: Remap::InPlace,
-                });
-            }
-        }
-        for dst in (0..=pages - len).filter(|&d| d != start) {
-            ops.push(Op::Mremap {
-                start,
-                len,
-                newlen: len,
-                to: Remap::Fixed(dst),
-            });
-        }
-    }
-    ops.extend((0..2).map(|ctx| Op::Close { ctx }));
-    ops.push(Op::Open {
-        ctx: 0,
-        features: Features::EventRemap,
-    });
-    ops.extend((0..pages).map(|page| Op::Fault { page }));
-    ops.push(Op::Fork);
-    ops
-}
 
 /// What an exploration found.
 #[derive(Debug)]

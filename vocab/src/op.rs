@@ -31,7 +31,7 @@ pub const MAX_PGOFF: Page = 1 << 20;
 /// page (about 50 MB at this size), and the kernel backend maps it whole.
 pub const MAX_PAGES: Page = 1 << 20;
 
-/// One operation of the language (see DESIGN.md). Its `Debug` is its trace
+/// One operation of the language (README.md, "Traces"). Its `Debug` is its trace
 /// line too, so proptest's "minimal failing input" and the seeds saved under
 /// `proptest-regressions/` read as traces.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Arbitrary)]
