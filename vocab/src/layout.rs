@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::op::{words, Mode, Page, Prot};
+use crate::op::{Mode, Page, Prot};
 
 /// The object behind a VMA (the kernel's `vm_file`, or none).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -53,6 +53,8 @@ impl Backing {
         }
     }
 }
+
+mod parse;
 
 impl fmt::Display for Backing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -290,118 +292,6 @@ impl Vma {
         VmaText(self, unobserved)
     }
 
-    /// Parses the text form. Returns the VMA and the fields it leaves
-    /// unknown (`anon@?`); an error is (0-based column within `s`, message).
-    pub fn parse(s: &str) -> Result<(Vma, Unobserved), (usize, String)> {
-        let s_trim = s.trim_start();
-        let lead = s.len() - s_trim.len();
-        let s = s_trim;
-        let bad_bounds = || (lead, "a VMA starts `[START,END)`".to_string());
-        if !s.starts_with('[') {
-            return Err(bad_bounds());
-        }
-        let close = s.find(')').ok_or_else(bad_bounds)?;
-        let bounds = &s[1..close];
-        let (a, b) = bounds.split_once(',').ok_or_else(bad_bounds)?;
-        let num = |t: &str, at: usize| {
-            t.trim()
-                .parse::<Page>()
-                .map_err(|_| (lead + at, format!("expected a page number, found {t:?}")))
-        };
-        let start = num(a, 1)?;
-        let end = num(b, 2 + a.len())?;
-        if end <= start {
-            return Err((lead, format!("empty or reversed VMA [{start},{end})")));
-        }
-        let rest_off = lead + close + 1;
-        let w = words(&s[close + 1..]);
-        let at = |i: usize| rest_off + w[i].0 - 1;
-        if w.len() < 2 {
-            return Err((
-                rest_off,
-                "a VMA needs `PROT BACKING@PGOFF` after its bounds".into(),
-            ));
-        }
-        let prot: Prot = w[0].1.parse().map_err(|m| (at(0), m))?;
-        let (backing, pgoff) = w[1]
-            .1
-            .split_once('@')
-            .ok_or((at(1), format!("expected BACKING@PGOFF, found {:?}", w[1].1)))?;
-        let bad_backing = || {
-            (
-                at(1),
-                format!("bad backing {backing:?}: expected `anon`, `shmem#N` or `file=F`"),
-            )
-        };
-        let backing = if backing == "anon" {
-            Backing::Anon
-        } else if let Some(n) = backing.strip_prefix("shmem#") {
-            Backing::Shmem(n.parse().map_err(|_| bad_backing())?)
-        } else if let Some(n) = backing.strip_prefix("file=") {
-            Backing::File(n.parse().map_err(|_| bad_backing())?)
-        } else {
-            return Err(bad_backing());
-        };
-        let mut unobserved = Unobserved::NONE;
-        let pgoff: Page = if pgoff == "?" && backing == Backing::Anon {
-            unobserved = Unobserved::ANON_PGOFF;
-            0
-        } else {
-            pgoff.parse().map_err(|_| {
-                (
-                    at(1),
-                    format!(
-                        "bad page offset {pgoff:?}: a number (`?` only for `anon`, where it is unknown)"
-                    ),
-                )
-            })?
-        };
-        let mut v = Vma {
-            start,
-            end,
-            prot,
-            backing,
-            pgoff,
-            flags: VmFlags::default(),
-            uffd: Mode::NONE,
-            ctx: None,
-            anon_vma: None,
-        };
-        for (i, &(_, t)) in w.iter().enumerate().skip(2) {
-            if let Some(a) = t.strip_prefix("anon_vma=") {
-                if a == "?" {
-                    unobserved = unobserved.union(Unobserved::ANON_VMA);
-                } else {
-                    v.anon_vma = Some(a.parse().map_err(|_| {
-                        (
-                            at(i),
-                            format!("bad anon_vma {a:?}: a number, or `?` for unknown"),
-                        )
-                    })?);
-                }
-            } else if let Some(m) = t.strip_prefix("uffd=") {
-                v.uffd = m.parse().map_err(|e| (at(i), e))?;
-            } else if let Some(c) = t.strip_prefix("ctx=") {
-                v.ctx = Some(
-                    c.parse()
-                        .map_err(|_| (at(i), format!("bad context {c:?}")))?,
-                );
-            } else if let Some((bit, _, _)) = VmFlags::NAMES.iter().find(|(_, n, _)| *n == t) {
-                v.flags.set(*bit, true);
-            } else {
-                let names: Vec<&str> = VmFlags::NAMES.iter().map(|(_, n, _)| *n).collect();
-                return Err((
-                    at(i),
-                    format!(
-                        "unknown word {t:?}: expected a flag ({}), `anon_vma=N`, `uffd=MODE` or `ctx=C`",
-                        names.join(", ")
-                    ),
-                ));
-            }
-        }
-        Ok((v, unobserved))
-    }
-
     /// The JSON object of `replay --json`: `{"start","end","prot","kind",
     /// "object","pgoff","flags","uffd","ctx"}`, `pgoff` null when unobserved.
     pub fn to_json(&self, unobserved: Unobserved) -> serde_json::Value {
@@ -572,130 +462,4 @@ impl fmt::Display for Layout {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vma(start: Page, end: Page, backing: Backing) -> Vma {
-        Vma {
-            start,
-            end,
-            prot: Prot::RW,
-            backing,
-            pgoff: 0,
-            flags: VmFlags(VmFlags::SHARED | VmFlags::MAYSHARE | VmFlags::MAYWRITE),
-            uffd: Mode::NONE,
-            ctx: None,
-            anon_vma: None,
-        }
-    }
-
-    #[test]
-    fn shmem_objects_are_renumbered_by_first_appearance() {
-        let a = Layout::new(vec![
-            vma(4, 6, Backing::Shmem(77)),
-            vma(0, 2, Backing::Shmem(9)),
-            vma(2, 4, Backing::Shmem(77)),
-        ]);
-        let b = Layout::new(vec![
-            vma(0, 2, Backing::Shmem(1)),
-            vma(2, 4, Backing::Shmem(0)),
-            vma(4, 6, Backing::Shmem(0)),
-        ]);
-        assert_eq!(a, b);
-        assert_eq!(a.vmas()[0].backing, Backing::Shmem(0));
-        assert_eq!(a.vmas()[2].backing, Backing::Shmem(1));
-    }
-
-    #[test]
-    fn smaps_flags_decode_through_the_tables() {
-        let d = SmapsFlags::decode("rd wr mr mw me ac um uw").unwrap();
-        assert_eq!(d.prot, Prot::RW);
-        assert_eq!(d.flags, VmFlags(VmFlags::ACCOUNT | VmFlags::MAYWRITE));
-        assert_eq!(d.uffd, Mode(3));
-        let d = SmapsFlags::decode("rd ex sh mr mw me ms nr ui").unwrap();
-        assert_eq!(d.prot, Prot::from_bits(5));
-        assert_eq!(d.uffd, Mode::MINOR);
-        assert!(SmapsFlags::decode("rd io").unwrap_err().contains("`io`"));
-        // Soft-dirty (Debian's kernels) decides nothing.
-        assert_eq!(
-            SmapsFlags::decode("rd wr mr mw me ac sd").unwrap(),
-            SmapsFlags::decode("rd wr mr mw me ac").unwrap()
-        );
-        let d = SmapsFlags::decode("rd wr dc wf dd hg nh mg").unwrap();
-        assert_eq!(
-            d.flags.names(),
-            [
-                "dontcopy",
-                "wipeonfork",
-                "dontdump",
-                "hugepage",
-                "nohugepage",
-                "mergeable"
-            ]
-        );
-    }
-
-    #[test]
-    fn text_form_round_trips() {
-        for s in [
-            "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
-            "[3,9) r-- shmem#1@4 shared mayshare maywrite",
-            "[3,9) r-x file=2@7 mayshare uffd=missing+wp ctx=3",
-        ] {
-            let (v, u) = Vma::parse(s).unwrap();
-            assert!(u.is_empty());
-            assert_eq!(v.to_string(), s);
-        }
-        let (v, u) = Vma::parse("[2,4) rw- anon@? account maywrite").unwrap();
-        assert_eq!(u, Unobserved::ANON_PGOFF);
-        assert_eq!(
-            v.display(u).to_string(),
-            "[2,4) rw- anon@? account maywrite"
-        );
-        assert!(Vma::parse("[2,4) rw- file=1@? maywrite").is_err());
-        assert_eq!(Vma::parse("[0,1) rw- anon@0 bogus").unwrap_err().0, 17);
-    }
-
-    #[test]
-    fn unobserved_fields_are_unknown_not_equal() {
-        let mut v = vma(0, 4, Backing::Anon);
-        v.pgoff = 7;
-        let model = Layout::new(vec![v]);
-        let kernel = Layout::observed(vec![v], Unobserved::ANON_PGOFF);
-        assert_ne!(
-            model, kernel,
-            "a blanked field is not equal by construction"
-        );
-        assert!(model.agrees_with(&kernel));
-        assert_eq!(
-            kernel.lines(),
-            ["[0,4) rw- anon@? shared mayshare maywrite"]
-        );
-        assert_eq!(kernel.to_json()[0]["pgoff"], serde_json::Value::Null);
-        let mut w = v;
-        w.prot = Prot::NONE;
-        assert!(
-            !Layout::new(vec![w]).agrees_with(&kernel),
-            "observed fields still count"
-        );
-        // Two anon neighbours whose pgoffs are unknown are not judged mergeable.
-        let (a, b) = (vma(0, 2, Backing::Anon), vma(2, 4, Backing::Anon));
-        let mut b2 = b;
-        b2.pgoff = 2;
-        assert!(a.mergeable_with(&b2));
-        assert!(!a.surely_mergeable_with(&b2, Unobserved::ANON_PGOFF));
-        assert!(a.surely_mergeable_with(&b2, Unobserved::NONE));
-    }
-
-    #[test]
-    fn display_is_the_expect_form() {
-        let mut v = vma(0, 5, Backing::Anon);
-        v.flags = VmFlags(VmFlags::ACCOUNT | VmFlags::MAYWRITE);
-        v.uffd = Mode::MISSING;
-        v.ctx = Some(0);
-        assert_eq!(
-            v.to_string(),
-            "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0"
-        );
-    }
-}
+mod tests;

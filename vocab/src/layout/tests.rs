@@ -1,0 +1,125 @@
+use super::*;
+
+fn vma(start: Page, end: Page, backing: Backing) -> Vma {
+    Vma {
+        start,
+        end,
+        prot: Prot::RW,
+        backing,
+        pgoff: 0,
+        flags: VmFlags(VmFlags::SHARED | VmFlags::MAYSHARE | VmFlags::MAYWRITE),
+        uffd: Mode::NONE,
+        ctx: None,
+        anon_vma: None,
+    }
+}
+
+#[test]
+fn shmem_objects_are_renumbered_by_first_appearance() {
+    let a = Layout::new(vec![
+        vma(4, 6, Backing::Shmem(77)),
+        vma(0, 2, Backing::Shmem(9)),
+        vma(2, 4, Backing::Shmem(77)),
+    ]);
+    let b = Layout::new(vec![
+        vma(0, 2, Backing::Shmem(1)),
+        vma(2, 4, Backing::Shmem(0)),
+        vma(4, 6, Backing::Shmem(0)),
+    ]);
+    assert_eq!(a, b);
+    assert_eq!(a.vmas()[0].backing, Backing::Shmem(0));
+    assert_eq!(a.vmas()[2].backing, Backing::Shmem(1));
+}
+
+#[test]
+fn smaps_flags_decode_through_the_tables() {
+    let d = SmapsFlags::decode("rd wr mr mw me ac um uw").unwrap();
+    assert_eq!(d.prot, Prot::RW);
+    assert_eq!(d.flags, VmFlags(VmFlags::ACCOUNT | VmFlags::MAYWRITE));
+    assert_eq!(d.uffd, Mode(3));
+    let d = SmapsFlags::decode("rd ex sh mr mw me ms nr ui").unwrap();
+    assert_eq!(d.prot, Prot::from_bits(5));
+    assert_eq!(d.uffd, Mode::MINOR);
+    assert!(SmapsFlags::decode("rd io").unwrap_err().contains("`io`"));
+    // Soft-dirty (Debian's kernels) decides nothing.
+    assert_eq!(
+        SmapsFlags::decode("rd wr mr mw me ac sd").unwrap(),
+        SmapsFlags::decode("rd wr mr mw me ac").unwrap()
+    );
+    let d = SmapsFlags::decode("rd wr dc wf dd hg nh mg").unwrap();
+    assert_eq!(
+        d.flags.names(),
+        [
+            "dontcopy",
+            "wipeonfork",
+            "dontdump",
+            "hugepage",
+            "nohugepage",
+            "mergeable"
+        ]
+    );
+}
+
+#[test]
+fn text_form_round_trips() {
+    for s in [
+        "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0",
+        "[3,9) r-- shmem#1@4 shared mayshare maywrite",
+        "[3,9) r-x file=2@7 mayshare uffd=missing+wp ctx=3",
+    ] {
+        let (v, u) = Vma::parse(s).unwrap();
+        assert!(u.is_empty());
+        assert_eq!(v.to_string(), s);
+    }
+    let (v, u) = Vma::parse("[2,4) rw- anon@? account maywrite").unwrap();
+    assert_eq!(u, Unobserved::ANON_PGOFF);
+    assert_eq!(
+        v.display(u).to_string(),
+        "[2,4) rw- anon@? account maywrite"
+    );
+    assert!(Vma::parse("[2,4) rw- file=1@? maywrite").is_err());
+    assert_eq!(Vma::parse("[0,1) rw- anon@0 bogus").unwrap_err().0, 17);
+}
+
+#[test]
+fn unobserved_fields_are_unknown_not_equal() {
+    let mut v = vma(0, 4, Backing::Anon);
+    v.pgoff = 7;
+    let model = Layout::new(vec![v]);
+    let kernel = Layout::observed(vec![v], Unobserved::ANON_PGOFF);
+    assert_ne!(
+        model, kernel,
+        "a blanked field is not equal by construction"
+    );
+    assert!(model.agrees_with(&kernel));
+    assert_eq!(
+        kernel.lines(),
+        ["[0,4) rw- anon@? shared mayshare maywrite"]
+    );
+    assert_eq!(kernel.to_json()[0]["pgoff"], serde_json::Value::Null);
+    let mut w = v;
+    w.prot = Prot::NONE;
+    assert!(
+        !Layout::new(vec![w]).agrees_with(&kernel),
+        "observed fields still count"
+    );
+    // Two anon neighbours whose pgoffs are unknown are not judged mergeable.
+    let (a, b) = (vma(0, 2, Backing::Anon), vma(2, 4, Backing::Anon));
+    let mut b2 = b;
+    b2.pgoff = 2;
+    assert!(a.mergeable_with(&b2));
+    assert!(!a.surely_mergeable_with(&b2, Unobserved::ANON_PGOFF));
+    assert!(a.surely_mergeable_with(&b2, Unobserved::NONE));
+}
+
+#[test]
+fn display_is_the_expect_form() {
+    let mut v = vma(0, 5, Backing::Anon);
+    v.flags = VmFlags(VmFlags::ACCOUNT | VmFlags::MAYWRITE);
+    v.uffd = Mode::MISSING;
+    v.ctx = Some(0);
+    assert_eq!(
+        v.to_string(),
+        "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0"
+    );
+}
