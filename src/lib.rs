@@ -42,6 +42,7 @@ pub mod found;
 pub mod gen;
 pub mod interrupt;
 pub mod print;
+pub mod profile;
 pub mod repro;
 pub mod runner;
 pub mod setup;
