@@ -139,14 +139,20 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Measure ops/s of the model and the implementation alone, side by side,
-    /// at growing VMA counts.
+    /// at growing VMA counts and on whole arenas of two sizes (seconds;
+    /// --long: minutes).
     Bench {
-        /// VMA counts of the scaling table (2 to 1,048,576 each).
-        #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
-        vmas: Vec<u64>,
+        /// VMA counts of the scaling table (2 to 1,048,576 each; default
+        /// 1000,10000, with --long 1000,10000,100000).
+        #[arg(long, value_delimiter = ',')]
+        vmas: Option<Vec<u64>>,
         /// Ops timed per row (1 to 1,000,000).
         #[arg(long, default_value_t = 200_000)]
         ops: u64,
+        /// The long rows too: 100,000 VMAs, and whole arenas of 32,768 and
+        /// 262,144 pages instead of 4,096 and 32,768.
+        #[arg(long)]
+        long: bool,
     },
     #[command(name = "__worker", hide = true)]
     Worker,

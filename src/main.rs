@@ -57,7 +57,9 @@ fn main() -> ExitCode {
             json,
             rules,
         } => replay(&file, &rules.setup(false, backend), json),
-        Command::Bench { vmas, ops } => bench(&vmas, ops),
+        Command::Bench { vmas, ops, long } => uffd_check::bench::BenchConfig::new(vmas, ops, long)
+            .and_then(|config| uffd_check::bench::run(&config))
+            .map(|()| ExitCode::SUCCESS),
         Command::Repro { file, output } => repro(&file, output.as_deref()),
         Command::Explore {
             pages,
@@ -311,20 +313,5 @@ fn repro(file: &Path, output: Option<&Path>) -> Result<ExitCode, String> {
         }
         None => print!("{c}"),
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn bench(vmas: &[u64], ops: u64) -> Result<ExitCode, String> {
-    if !(1..=1_000_000).contains(&ops) {
-        return Err(format!(
-            "--ops {ops}: the scaling table times 1 to 1,000,000 ops per row"
-        ));
-    }
-    let max = uffd_vocab::MAX_PAGES;
-    if let Some(n) = vmas.iter().find(|&&n| !(2..=max).contains(&n)) {
-        return Err(format!("--vmas {n}: each VMA count must be 2 to {max}"));
-    }
-    println!("{}", uffd_check::bench::random_sequences_table());
-    println!("{}", uffd_check::bench::scaling_table(vmas, ops)?);
     Ok(ExitCode::SUCCESS)
 }
