@@ -314,3 +314,90 @@ fn a_guest_whose_worker_dies_or_hangs_fails_the_step_and_a_fresh_guest_boots() {
     r.unwrap_or_else(|f| panic!("{f}"));
     assert_eq!(kernel.timings().spawns, 3);
 }
+
+/// By hand (minutes): for every cached kernel image, the boot-to-ready
+/// time, every case of `cases/` on `model,impl,kernel` in the guest (how
+/// many agree, and the invariant each other one fails), and the kernel
+/// backend's ops/s on the same random sequences in the guest and here:
+/// `cargo test --test vm measure -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_cases_and_speed_on_every_cached_kernel() {
+    let Some(cfg) = setup() else { return };
+    let files = uffd_check::cases::case_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cases"))
+        .unwrap();
+    let config = RunConfig {
+        seed: 1,
+        cases: 1,
+        ops: 20,
+        pages: 16,
+    };
+    let sample = runner::sample(&config, 200);
+    let speed = |kernel: &mut KernelBackend| {
+        let t = Instant::now();
+        let mut steps = 0;
+        for ops in &sample {
+            let r = check::run_ops(&mut [kernel as &mut dyn Backend], config.pages, ops);
+            steps += r.map(|s| s.steps).unwrap_or(0);
+        }
+        steps as f64 / t.elapsed().as_secs_f64()
+    };
+    if uffd_check::kernel::available().is_ok() {
+        let exe = Path::new(env!("CARGO_BIN_EXE_uffd-check"));
+        let mut here = KernelBackend::spawn(config.pages, exe).unwrap();
+        println!("host {}: {:.0} ops/s", here.kernel(), speed(&mut here));
+    }
+    let list: BackendList = "model,impl,kernel".parse().unwrap();
+    for k in kernels::list().unwrap() {
+        let target = KernelTarget::Vm(qemu::VmConfig {
+            image: k.image.clone(),
+            ..cfg.clone()
+        });
+        let t = Instant::now();
+        let mut kernel = target.backend(config.pages).unwrap();
+        let boot = t.elapsed();
+        println!(
+            "{}: ready after {boot:?}, {:.0} ops/s",
+            k.release,
+            speed(&mut kernel)
+        );
+        drop(kernel);
+        let mut made: Option<(u64, Vec<Box<dyn Backend>>)> = None;
+        let mut failed = Vec::new();
+        // By arena size, so each size boots one guest.
+        let mut traces: Vec<_> = files.iter().map(|p| (Trace::load(p).unwrap(), p)).collect();
+        traces.sort_by_key(|(t, p)| (t.pages, p.to_path_buf()));
+        for (trace, path) in &traces {
+            if made.as_ref().map(|m| m.0) != Some(trace.pages) {
+                // The guest of the last size goes before the next boots.
+                drop(made.take());
+                let b = make_all_on(&list, trace.pages, Default::default(), &[], &target).unwrap();
+                made = Some((trace.pages, b));
+            }
+            let backends = &mut made.as_mut().unwrap().1;
+            if let Err(f) = check::run_trace(&mut as_refs(backends), trace) {
+                let name = path
+                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap_or(path);
+                // A worker or layout trouble says what it was.
+                let why = match f.invariant {
+                    "backend-healthy" => f.message.lines().next().unwrap_or(""),
+                    _ => "",
+                };
+                failed.push(format!(
+                    "  {} (step {}): {} {why}",
+                    name.display(),
+                    f.step,
+                    f.invariant
+                ));
+            }
+        }
+        println!(
+            "{}: {}/{} cases agree; failing:\n{}",
+            k.release,
+            files.len() - failed.len(),
+            files.len(),
+            failed.join("\n")
+        );
+    }
+}

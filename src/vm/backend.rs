@@ -102,6 +102,21 @@ impl KernelTarget {
         }
     }
 
+    /// The flags that name this target on a command line, for the
+    /// commands that reproduce a run: nothing here, ` --vm IMAGE` (and
+    /// ` --vm-mem MB` when not the default) for a guest.
+    pub fn flags(&self) -> String {
+        match self {
+            KernelTarget::Host => String::new(),
+            KernelTarget::Vm(cfg) if cfg.mem_mb == qemu::DEFAULT_MEM_MB => {
+                format!(" --vm {}", cfg.image.display())
+            }
+            KernelTarget::Vm(cfg) => {
+                format!(" --vm {} --vm-mem {}", cfg.image.display(), cfg.mem_mb)
+            }
+        }
+    }
+
     /// A kernel backend with an arena of `pages` pages on this target;
     /// for a guest this boots it and waits for the worker's `ready`.
     pub fn backend(&self, pages: Page) -> Result<KernelBackend, String> {
@@ -151,6 +166,16 @@ mod tests {
     fn the_host_target_is_this_machine() {
         let t = KernelTarget::default();
         assert!(t.note().starts_with("live kernel: Linux "));
+        assert_eq!(t.flags(), "");
+        let vm = |mem_mb| {
+            KernelTarget::Vm(VmConfig {
+                image: "/k/vmlinuz".into(),
+                initramfs: "/i".into(),
+                mem_mb,
+            })
+        };
+        assert_eq!(vm(qemu::DEFAULT_MEM_MB).flags(), " --vm /k/vmlinuz");
+        assert_eq!(vm(256).flags(), " --vm /k/vmlinuz --vm-mem 256");
         assert_eq!(t.release(), uffd_kernel::release());
     }
 
