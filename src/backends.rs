@@ -1,15 +1,17 @@
 //! The one factory of backend sets: a list like `model,impl,kernel` becomes
 //! boxed backends for an arena, the implementation with the chosen bugs put
-//! back and the kernel in a fresh worker. `check`, `replay` and `explore`
-//! (and the tests) make their backends here.
+//! back and the kernel in a fresh worker, on this machine or in a guest
+//! ([`KernelTarget`]). `check`, `replay` and `explore` (and the tests) make
+//! their backends here.
 
 use std::fmt;
 use std::str::FromStr;
 
 use uffd_impl::{Bugs, IntervalImpl};
-use uffd_kernel::KernelBackend;
 use uffd_model::{Deviation, PageModel};
 use uffd_vocab::{Backend, Page};
+
+pub use crate::vm::backend::KernelTarget;
 
 /// One of the three backends.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -87,38 +89,59 @@ pub fn worker_exe() -> Result<std::path::PathBuf, String> {
 }
 
 /// One backend for an arena of `pages` pages; `rules_off` are the model's
-/// deviation rules turned off.
+/// deviation rules turned off. The kernel is this machine's.
 pub fn make(
     which: Which,
     pages: Page,
     bugs: Bugs,
     rules_off: &[Deviation],
 ) -> Result<Box<dyn Backend>, String> {
+    make_on(which, pages, bugs, rules_off, &KernelTarget::Host)
+}
+
+/// [`make`], the kernel backend on `target` (this machine, or a guest).
+pub fn make_on(
+    which: Which,
+    pages: Page,
+    bugs: Bugs,
+    rules_off: &[Deviation],
+    target: &KernelTarget,
+) -> Result<Box<dyn Backend>, String> {
     Ok(match which {
         Which::Model => Box::new(PageModel::with_rules_off(pages, rules_off)),
         Which::Impl => Box::new(IntervalImpl::with_bugs(pages, bugs)),
-        Which::Kernel => {
-            uffd_kernel::available()?;
-            Box::new(KernelBackend::spawn(pages, &worker_exe()?)?)
-        }
+        Which::Kernel => Box::new(target.backend(pages)?),
     })
 }
 
 /// Every backend of `list`, in order. Without the model among them, each
 /// is given the model's knowledge of the known deviations
 /// ([`KnownDeviations`]) while any deviation rule is on, so a deviation is
-/// judged the same way whichever backends run.
+/// judged the same way whichever backends run. The kernel is this
+/// machine's.
 pub fn make_all(
     list: &BackendList,
     pages: Page,
     bugs: Bugs,
     rules_off: &[Deviation],
 ) -> Result<Vec<Box<dyn Backend>>, String> {
+    make_all_on(list, pages, bugs, rules_off, &KernelTarget::Host)
+}
+
+/// [`make_all`], the kernel backend on `target` (this machine, or a guest
+/// booted from a kernel image: [`KernelTarget::vm`]).
+pub fn make_all_on(
+    list: &BackendList,
+    pages: Page,
+    bugs: Bugs,
+    rules_off: &[Deviation],
+    target: &KernelTarget,
+) -> Result<Vec<Box<dyn Backend>>, String> {
     let lend = !list.contains(Which::Model) && rules_off.len() < Deviation::ALL.len();
     list.0
         .iter()
         .map(|w| {
-            let b = make(*w, pages, bugs, rules_off)?;
+            let b = make_on(*w, pages, bugs, rules_off, target)?;
             Ok(if lend {
                 Box::new(KnownDeviations::new(b, rules_off)) as Box<dyn Backend>
             } else {

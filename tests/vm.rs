@@ -1,18 +1,28 @@
 //! Booting other kernels under qemu (`uffd_check::vm`): a task runs in the
 //! guest and reports the guest's release, the kernel worker speaks its
-//! protocol over ttyS1, and a guest that does not answer is killed.
+//! protocol over ttyS1, and a guest that does not answer is killed; the
+//! kernel backend with its worker in a guest replays cases and a random
+//! run on `model,impl,kernel`, and a guest whose worker crashes or hangs
+//! fails that step (`backend-healthy`) and is replaced by a fresh one.
 //!
 //! Skips (printing `SKIPPED: reason`) without qemu, busybox-static or a
 //! kernel image, unless `UFFD_CHECK_REQUIRE_VM=1`. The image is
 //! `UFFD_CHECK_VM_IMAGE`, else the newest 6.1 in the cache, else Debian's
-//! newest 6.1, fetched into the cache.
+//! newest 6.1, fetched into the cache; the backend tests take a newer one
+//! (see [`newer_target`]).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use uffd_check::backends::{as_refs, make_all_on, BackendList, KernelTarget};
+use uffd_check::check;
+use uffd_check::kernel::{Fault, KernelBackend};
+use uffd_check::runner::{self, RunConfig};
+use uffd_check::trace::Trace;
 use uffd_check::vm::{self, kernels, qemu};
+use uffd_vocab::{Backend, Op};
 
 /// The configuration to boot, or why there is none.
 fn setup() -> Option<qemu::VmConfig> {
@@ -134,4 +144,260 @@ fn fetch_a_series_and_time_the_worker() {
     let ready = lines.read_line(Instant::now() + qemu::boot_timeout());
     println!("{}: {ready:?} after {:?}", k.release, t.elapsed());
     assert!(matches!(ready, Ok(Some(l)) if l.starts_with("ready ")));
+}
+
+/// The kernel target for the backend tests: a guest of a kernel that
+/// agrees with the contract on most cases (`UFFD_CHECK_VM_IMAGE_NEW`, else
+/// the newest cached 7.3, else 6.12, else Debian's newest 6.12, fetched),
+/// with the tests' initramfs.
+fn newer_target() -> Option<KernelTarget> {
+    let cfg = setup()?;
+    static IMAGE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let image = IMAGE.get_or_init(|| {
+        if let Some(p) = std::env::var_os("UFFD_CHECK_VM_IMAGE_NEW") {
+            return Ok(PathBuf::from(p));
+        }
+        for series in ["7.3", "6.12"] {
+            if let Some(k) = kernels::find(series)? {
+                return Ok(k.image);
+            }
+        }
+        Ok(kernels::fetch("6.12")?.image)
+    });
+    match image {
+        Ok(image) => Some(KernelTarget::Vm(qemu::VmConfig {
+            image: image.clone(),
+            ..cfg
+        })),
+        Err(e) => {
+            assert!(
+                !required(),
+                "the VM is required (UFFD_CHECK_REQUIRE_VM=1): {e}"
+            );
+            println!("SKIPPED: {e}");
+            None
+        }
+    }
+}
+
+fn required() -> bool {
+    std::env::var_os("UFFD_CHECK_REQUIRE_VM").is_some_and(|v| v == "1")
+}
+
+#[test]
+fn cases_replay_on_model_impl_and_a_guest_kernel() {
+    let Some(target) = newer_target() else { return };
+    println!("{}", target.note());
+    assert!(
+        target.note().starts_with("kernel: Linux "),
+        "{}",
+        target.note()
+    );
+    assert!(target.note().contains("(in a VM: "), "{}", target.note());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/merge");
+    let list: BackendList = "model,impl,kernel".parse().unwrap();
+    let mut made: Option<(u64, Vec<Box<dyn Backend>>)> = None;
+    for name in [
+        "merge-case-1-new-range-merges-both",
+        "merge-case-4-tail-of-prev-merges-right",
+        "merge-case-6-exactly-curr-merges-both",
+    ] {
+        let trace = Trace::load(&dir.join(format!("{name}.trace"))).unwrap();
+        if made.as_ref().map(|m| m.0) != Some(trace.pages) {
+            let t = Instant::now();
+            let b = make_all_on(&list, trace.pages, Default::default(), &[], &target).unwrap();
+            println!("{} pages: guest ready after {:?}", trace.pages, t.elapsed());
+            made = Some((trace.pages, b));
+        }
+        let backends = &mut made.as_mut().unwrap().1;
+        if let Err(f) = check::run_trace(&mut as_refs(backends), &trace) {
+            panic!("{name} on {}:\n{f}", target.note());
+        }
+    }
+}
+
+/// A few hundred random ops in a guest (the sequences `check --seed 7`
+/// makes, not shrunk: shrinking in a guest takes minutes). Every step is
+/// checked; what the guest's kernel does differently from the contract
+/// (which kernel profiles are to name) is printed, and the worker must
+/// stay healthy throughout.
+#[test]
+fn a_random_run_in_a_guest_keeps_the_worker_healthy() {
+    let Some(target) = newer_target() else { return };
+    let config = RunConfig {
+        seed: 7,
+        cases: 1,
+        ops: 30,
+        pages: 16,
+    };
+    let list: BackendList = "model,impl,kernel".parse().unwrap();
+    let mut backends = make_all_on(&list, config.pages, Default::default(), &[], &target).unwrap();
+    let t = Instant::now();
+    let (mut steps, mut agreed, mut differ) = (0, 0, Vec::new());
+    for ops in runner::sample(&config, 12) {
+        match check::run_ops(&mut as_refs(&mut backends), config.pages, &ops) {
+            Ok(s) => {
+                steps += s.steps;
+                agreed += 1;
+            }
+            Err(f) => {
+                assert_ne!(f.invariant, "backend-healthy", "{f}");
+                steps += f.step as u64 + 1;
+                differ.push(format!("{} at step {}", f.invariant, f.step));
+            }
+        }
+    }
+    println!(
+        "{agreed} of 12 sequences agree, {steps} steps on {} in {:?}; differences: {differ:?}",
+        target.note(),
+        t.elapsed()
+    );
+    assert!(steps >= 150, "{steps}");
+}
+
+#[test]
+fn a_guest_whose_worker_dies_or_hangs_fails_the_step_and_a_fresh_guest_boots() {
+    let Some(target) = newer_target() else { return };
+    let mut kernel = target.backend(8).unwrap();
+    assert!(
+        kernel.kernel().contains("(in a VM: "),
+        "{}",
+        kernel.kernel()
+    );
+    let ops: Vec<Op> = ["map 0 4 rw- anon", "protect 1 1 r--", "unmap 0 2"]
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let mut model = uffd_model::PageModel::new(8);
+    let mut run = |kernel: &mut KernelBackend| {
+        let t = Instant::now();
+        let r = check::run_ops(&mut [&mut model, kernel], 8, &ops);
+        (r, t.elapsed())
+    };
+    // A crash: the guest's worker aborts, `__exit 134` on the channel.
+    kernel.inject_fault(Fault::Crash, Some(1));
+    let (r, took) = run(&mut kernel);
+    let f = r.unwrap_err();
+    println!("crash reported after {took:?}: {}", f.message);
+    assert_eq!(f.invariant, "backend-healthy", "{f}");
+    assert_eq!(f.step, 1, "{f}");
+    assert!(
+        f.message.contains("exited with status 134"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("console ("), "{}", f.message);
+    assert!(
+        f.message.contains("started a fresh worker"),
+        "{}",
+        f.message
+    );
+    // A hang: killed after the request timeout.
+    kernel.set_timeout(Duration::from_secs(3));
+    kernel.inject_fault(Fault::Hang, Some(2));
+    let (r, took) = run(&mut kernel);
+    let f = r.unwrap_err();
+    println!("hang reported after {took:?}");
+    assert_eq!((f.invariant, f.step), ("backend-healthy", 2), "{f}");
+    assert!(
+        f.message.contains("no answer within the timeout"),
+        "{}",
+        f.message
+    );
+    assert!(
+        took < qemu::boot_timeout() + Duration::from_secs(10),
+        "{took:?}"
+    );
+    // The next sequence runs on the fresh guest.
+    kernel.set_timeout(Duration::from_secs(30));
+    let (r, _) = run(&mut kernel);
+    r.unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(kernel.timings().spawns, 3);
+}
+
+/// By hand (minutes): for every cached kernel image, the boot-to-ready
+/// time, every case of `cases/` on `model,impl,kernel` in the guest (how
+/// many agree, and the invariant each other one fails), and the kernel
+/// backend's ops/s on the same random sequences in the guest and here:
+/// `cargo test --test vm measure -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_cases_and_speed_on_every_cached_kernel() {
+    let Some(cfg) = setup() else { return };
+    let files = uffd_check::cases::case_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cases"))
+        .unwrap();
+    let config = RunConfig {
+        seed: 1,
+        cases: 1,
+        ops: 20,
+        pages: 16,
+    };
+    let sample = runner::sample(&config, 200);
+    let speed = |kernel: &mut KernelBackend| {
+        let t = Instant::now();
+        let mut steps = 0;
+        for ops in &sample {
+            let r = check::run_ops(&mut [kernel as &mut dyn Backend], config.pages, ops);
+            steps += r.map(|s| s.steps).unwrap_or(0);
+        }
+        steps as f64 / t.elapsed().as_secs_f64()
+    };
+    if uffd_check::kernel::available().is_ok() {
+        let exe = Path::new(env!("CARGO_BIN_EXE_uffd-check"));
+        let mut here = KernelBackend::spawn(config.pages, exe).unwrap();
+        println!("host {}: {:.0} ops/s", here.kernel(), speed(&mut here));
+    }
+    let list: BackendList = "model,impl,kernel".parse().unwrap();
+    for k in kernels::list().unwrap() {
+        let target = KernelTarget::Vm(qemu::VmConfig {
+            image: k.image.clone(),
+            ..cfg.clone()
+        });
+        let t = Instant::now();
+        let mut kernel = target.backend(config.pages).unwrap();
+        let boot = t.elapsed();
+        println!(
+            "{}: ready after {boot:?}, {:.0} ops/s",
+            k.release,
+            speed(&mut kernel)
+        );
+        drop(kernel);
+        let mut made: Option<(u64, Vec<Box<dyn Backend>>)> = None;
+        let mut failed = Vec::new();
+        // By arena size, so each size boots one guest.
+        let mut traces: Vec<_> = files.iter().map(|p| (Trace::load(p).unwrap(), p)).collect();
+        traces.sort_by_key(|(t, p)| (t.pages, p.to_path_buf()));
+        for (trace, path) in &traces {
+            if made.as_ref().map(|m| m.0) != Some(trace.pages) {
+                // The guest of the last size goes before the next boots.
+                drop(made.take());
+                let b = make_all_on(&list, trace.pages, Default::default(), &[], &target).unwrap();
+                made = Some((trace.pages, b));
+            }
+            let backends = &mut made.as_mut().unwrap().1;
+            if let Err(f) = check::run_trace(&mut as_refs(backends), trace) {
+                let name = path
+                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap_or(path);
+                // A worker or layout trouble says what it was.
+                let why = match f.invariant {
+                    "backend-healthy" => f.message.lines().next().unwrap_or(""),
+                    _ => "",
+                };
+                failed.push(format!(
+                    "  {} (step {}): {} {why}",
+                    name.display(),
+                    f.step,
+                    f.invariant
+                ));
+            }
+        }
+        println!(
+            "{}: {}/{} cases agree; failing:\n{}",
+            k.release,
+            files.len() - failed.len(),
+            files.len(),
+            failed.join("\n")
+        );
+    }
 }

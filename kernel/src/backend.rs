@@ -9,7 +9,7 @@
 //! nobody will ask about any more has its answer read and dropped first.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use uffd_vocab::{
@@ -17,7 +17,7 @@ use uffd_vocab::{
 };
 
 use crate::process::{read_answer, Failure, WorkerProcess};
-use crate::{arena_fits, Fault, DEFAULT_TIMEOUT, LAYOUT_VIOLATION, UNOBSERVED, WORKER_VIOLATION};
+use crate::{arena_fits, Fault, WorkerCommand, LAYOUT_VIOLATION, UNOBSERVED, WORKER_VIOLATION};
 
 /// Cumulative costs of the kernel backend, as the parent sees them (round
 /// trips) and as the worker measured the layout's parts.
@@ -65,10 +65,13 @@ enum Pending {
 /// sending never waits for the worker.
 const PLAN_BYTES: usize = 32 * 1024;
 
-/// The live kernel, through a worker process confined to an arena.
+/// The live kernel, through a worker process confined to an arena: on
+/// this machine ([`KernelBackend::spawn`]) or wherever a recipe runs it
+/// ([`KernelBackend::start`]: a guest kernel under qemu).
 pub struct KernelBackend {
     pages: Page,
-    exe: PathBuf,
+    /// How to start a worker, the first and every fresh one.
+    cmd: WorkerCommand,
     worker: Option<WorkerProcess>,
     timeout: Duration,
     /// Send `layout` along with every op (see [`KernelBackend::set_prefetch`]).
@@ -81,16 +84,26 @@ pub struct KernelBackend {
 }
 
 impl KernelBackend {
-    /// Starts a worker with an arena of `pages` pages. `exe` is the
-    /// uffd-check binary (it runs the worker when called as `exe __worker`).
+    /// Starts a worker on this machine with an arena of `pages` pages.
+    /// `exe` is the uffd-check binary (it runs the worker when called as
+    /// `exe __worker PAGES`).
     pub fn spawn(pages: Page, exe: &Path) -> Result<KernelBackend, String> {
         arena_fits(pages)?;
-        let worker = WorkerProcess::spawn(exe, pages, DEFAULT_TIMEOUT)?;
+        KernelBackend::start(pages, WorkerCommand::local(exe, pages))
+    }
+
+    /// Starts the worker `cmd` describes, whose arena is `pages` pages (the
+    /// recipe's arguments must say the same size), and waits for its
+    /// `ready` line up to the recipe's start timeout. A worker that dies,
+    /// hangs or exits later is replaced from the same recipe. Nothing is
+    /// checked of this machine: the recipe's kernel is the one that counts.
+    pub fn start(pages: Page, cmd: WorkerCommand) -> Result<KernelBackend, String> {
+        let worker = WorkerProcess::spawn(&cmd)?;
         Ok(KernelBackend {
             pages,
-            exe: exe.to_path_buf(),
+            timeout: cmd.timeout,
+            cmd,
             worker: Some(worker),
-            timeout: DEFAULT_TIMEOUT,
             prefetch: true,
             pending: VecDeque::new(),
             report: StepReport::default(),
@@ -101,7 +114,8 @@ impl KernelBackend {
         })
     }
 
-    /// How long the worker may take to answer one request (default 5 s).
+    /// How long the worker may take to answer one request (default: the
+    /// recipe's, 5 s for a local worker).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
@@ -113,6 +127,18 @@ impl KernelBackend {
     /// turn it off.
     pub fn set_prefetch(&mut self, on: bool) {
         self.prefetch = on;
+    }
+
+    /// The recipe the workers are started from.
+    pub fn command(&self) -> &WorkerCommand {
+        &self.cmd
+    }
+
+    /// The kernel the worker runs on, for a run's header: `Linux 6.18.44`,
+    /// or `Linux 6.1.0-57-amd64 (in a VM: IMAGE)` (see
+    /// [`WorkerCommand::kernel`]).
+    pub fn kernel(&self) -> String {
+        self.cmd.kernel()
     }
 
     /// The cumulative costs so far.
@@ -172,8 +198,12 @@ impl KernelBackend {
             }
             Err(Failure::Dead(text)) => {
                 self.pending.clear();
-                let status = self.worker.take().map(|mut w| w.kill()).unwrap_or_default();
-                let respawn = match WorkerProcess::spawn(&self.exe, self.pages, self.timeout) {
+                // The log's end before a fresh worker overwrites it.
+                let (status, tail) = match self.worker.take() {
+                    Some(mut w) => (w.kill(), w.log_tail()),
+                    None => Default::default(),
+                };
+                let respawn = match WorkerProcess::spawn(&self.cmd) {
                     Ok(w) => {
                         self.worker = Some(w);
                         self.timings.spawns += 1;
@@ -184,7 +214,7 @@ impl KernelBackend {
                 };
                 self.report.violations.push((
                     WORKER_VIOLATION,
-                    format!("the kernel worker failed on `{req}`: {text}{status}; {respawn}"),
+                    format!("the kernel worker failed on `{req}`: {text}{status}; {respawn}{tail}"),
                 ));
                 Err(())
             }
@@ -197,8 +227,7 @@ impl KernelBackend {
     fn try_ask(&mut self, r: Req<'_>) -> Result<Vec<String>, Failure> {
         if self.worker.is_none() {
             self.pending.clear();
-            let w =
-                WorkerProcess::spawn(&self.exe, self.pages, self.timeout).map_err(Failure::Dead)?;
+            let w = WorkerProcess::spawn(&self.cmd).map_err(Failure::Dead)?;
             self.timings.spawns += 1;
             self.worker = Some(w);
         }
@@ -338,6 +367,9 @@ impl Drop for KernelBackend {
     fn drop(&mut self) {
         if let Some(mut w) = self.worker.take() {
             w.kill();
+        }
+        if let Some(log) = &self.cmd.log {
+            let _ = std::fs::remove_file(log);
         }
     }
 }

@@ -28,8 +28,17 @@
 //! its uffd bits is EBUSY from every ctx but the owner, and a no-op from the
 //! owner.
 //!
+//! Where the worker runs is a recipe ([`WorkerCommand`]): this machine's
+//! kernel by default ([`KernelBackend::spawn`]), or any program whose stdin
+//! and stdout speak the worker protocol ([`KernelBackend::start`]), such as
+//! a qemu that boots another kernel with the worker on a serial port (the
+//! harness's `vm` module makes that recipe). [`available`] and [`release`]
+//! are about this machine; [`KernelBackend::kernel`] names the kernel the
+//! worker actually runs on.
+//!
 //! The modules: `backend` ([`KernelBackend`]: requests, answers, timings,
-//! respawns), `process` (the worker process, its pipes and deadlines),
+//! respawns), `spawn` ([`WorkerCommand`], the recipe), `process` (the
+//! worker process, its pipes, deadlines and log),
 //! `host` (what this machine allows: userfaultfd, the arena's size),
 //! [`worker`] (the worker itself), `sys` (the userfaultfd interfaces and
 //! `process_vm_writev`, which neither rustix nor libc wraps).
@@ -37,6 +46,7 @@
 mod backend;
 mod host;
 mod process;
+mod spawn;
 #[cfg(target_os = "linux")]
 mod sys;
 pub mod worker;
@@ -47,6 +57,7 @@ use uffd_vocab::Unobserved;
 
 pub use backend::{KernelBackend, KernelTimings};
 pub use host::{arena_fits, available, release};
+pub use spawn::WorkerCommand;
 pub use worker::worker_main;
 
 /// The invariant name of a worker that died, hung or refused a request.

@@ -8,7 +8,9 @@
 //!   links and an `/init` that runs the task named on the kernel command
 //!   line;
 //! - [`qemu`]: booting, the protocol channel, one-shot tasks, and the
-//!   release of an image read from its header (no boot needed).
+//!   release of an image read from its header (no boot needed);
+//! - [`backend`]: the kernel backend with its worker in a guest
+//!   ([`backend::KernelTarget`]), for `--vm IMAGE`.
 //!
 //! # The worker protocol over a serial port
 //!
@@ -36,9 +38,11 @@
 //! sees end of input (a serial port has none), so ending means killing
 //! qemu ([`qemu::Vm`] does on drop); a crash of the worker shows as
 //! `__exit N` on the channel after which the guest powers off.
-//! [`qemu::worker_command`] gives the command that boots such a guest, for
-//! a backend that spawns its worker from a [`std::process::Command`].
+//! [`qemu::worker_command`] gives the command that boots such a guest, and
+//! [`backend::worker_command`] the recipe the kernel backend starts (and
+//! restarts) its worker from.
 
+pub mod backend;
 mod cpio;
 pub mod initramfs;
 pub mod kernels;
