@@ -42,8 +42,11 @@
 //! 3. munmap: a length of 0 is EINVAL; holes are fine; nothing merges.
 //! 4. mprotect goes VMA by VMA from the start: a hole stops it with
 //!    ENOMEM, PROT_WRITE without VM_MAYWRITE with EACCES, what changed
-//!    staying changed. Each VMA is changed, merged (rule 5) and populated
-//!    (rule 14), then the next. Going writable adds VM_ACCOUNT to private
+//!    staying changed. Each VMA is changed, then the changed pages merge
+//!    (rule 5): before a VMA that must be populated is (rule 14), and at
+//!    the end (the kernel merges after each VMA; merging later gives the
+//!    same VMAs, because a VMA that can merge with one changed before it
+//!    already has the new protection and stays as it is). Going writable adds VM_ACCOUNT to private
 //!    memory that has none of VM_ACCOUNT, write, VM_SHARED, VM_NORESERVE;
 //!    going to a protection without write gives VM_ACCOUNT back only on
 //!    private anonymous memory without an anon_vma, and only where the

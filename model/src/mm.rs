@@ -65,23 +65,29 @@ impl PageModel {
         Ok(())
     }
 
-    /// mprotect (rule 4): VMA by VMA from `start`, as mprotect_fixup goes:
-    /// change it, merge it (rule 5), populate it (rule 14), then the next.
-    /// The first hole stops it with ENOMEM, keeping what was already
+    /// mprotect (rule 4): VMA by VMA from `start`, as mprotect_fixup goes,
+    /// each changed, the changed pages merged (rule 5) before a VMA is
+    /// populated (rule 14) and at the end: merging once, not after each VMA,
+    /// keeps the op linear in its pages (a page model finds a VMA by walking
+    /// it). The first hole stops it with ENOMEM, keeping what was already
     /// changed.
     pub fn protect(&mut self, start: Page, len: Page, prot: Prot) -> OpResult {
         let end = (start + len) as usize;
         let mut i = start as usize;
+        // The pages changed and not merged yet (see below).
+        let mut pending: Vec<usize> = Vec::new();
         while i < end {
             if self.pages[i].is_none() {
+                self.merge_around(&pending);
                 return Err(Errno::ENOMEM);
             }
-            let run = i..self.vma_of(i).end.min(end);
+            let run = i..self.vma_end(i).min(end);
             let before = self.pages[run.clone()].to_vec();
             let mut populate = false;
             for page in &mut self.pages[run.clone()] {
                 let p = page.as_mut().expect("one VMA: mapped");
                 if prot.write() && !p.flags.has(VmFlags::MAYWRITE) {
+                    self.merge_around(&pending);
                     return Err(Errno::EACCES);
                 }
                 let old = p.flags;
@@ -111,9 +117,9 @@ impl PageModel {
                 }
                 p.prot = prot;
             }
-            let changed = self.changed_since(run.clone(), &before);
-            self.merge_around(&changed);
+            pending.extend(self.changed_since(run.clone(), &before));
             if populate {
+                self.merge_around(&std::mem::take(&mut pending));
                 for j in run.clone() {
                     if self.write_fault(j).is_err() {
                         break;
@@ -122,6 +128,7 @@ impl PageModel {
             }
             i = run.end;
         }
+        self.merge_around(&pending);
         Ok(())
     }
 }

@@ -296,6 +296,19 @@ impl PageModel {
         }
     }
 
+    /// Where the VMA that holds `page` ends (the forward half of
+    /// [`PageModel::vma_of`]).
+    pub(crate) fn vma_end(&self, page: usize) -> usize {
+        let mut end = page + 1;
+        while end < self.pages.len() {
+            match (self.pages[end - 1], self.pages[end]) {
+                (Some(a), Some(b)) if a.same_vma(&b) => end += 1,
+                _ => break,
+            }
+        }
+        end
+    }
+
     /// The VMA that holds `page`: the maximal run of pages in one VMA.
     pub(crate) fn vma_of(&self, page: usize) -> Range<usize> {
         let mut start = page;
@@ -305,14 +318,7 @@ impl PageModel {
                 _ => break,
             }
         }
-        let mut end = page + 1;
-        while end < self.pages.len() {
-            match (self.pages[end - 1], self.pages[end]) {
-                (Some(a), Some(b)) if a.same_vma(&b) => end += 1,
-                _ => break,
-            }
-        }
-        start..end
+        start..self.vma_end(page)
     }
 
     /// Rule 5: left to right over neighbouring VMAs, at least one holding a
