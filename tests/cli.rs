@@ -1,13 +1,49 @@
 //! The command line as a user meets it: `check`, `replay`, `--json`, and
 //! the errors for bad input.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// A fresh empty directory of its own under the system's temp dir, for one
+/// command or one test: nothing a test runs writes into the checkout.
+fn fresh_dir(what: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "uffd-check-cli-{}-{what}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// What a command left in `dir`, its working directory, which it must
+/// leave empty: a test says where it writes (`--out`), and writes only to a
+/// temp dir.
+fn assert_left_empty(dir: &Path, args: &[&str]) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{args:?} wrote {left:?} into its working directory"
+    );
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Runs the binary in an empty working directory of its own, which it must
+/// leave empty; answers the exit code, standard output and standard error.
 fn uffd_check(args: &[&str]) -> (i32, String, String) {
+    let cwd = fresh_dir("cwd");
     let out = Command::new(env!("CARGO_BIN_EXE_uffd-check"))
         .args(args)
+        .current_dir(&cwd)
         .output()
         .expect("the binary runs");
+    assert_left_empty(&cwd, args);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -15,17 +51,23 @@ fn uffd_check(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn temp(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("uffd-check-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+/// A file `name` holding `text`, in a temp dir.
+fn temp(name: &str, text: &str) -> PathBuf {
+    let p = fresh_dir("trace").join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
 
+/// `--out DIR` for a fresh temp dir, which the caller keeps alive.
+fn out_dir(what: &str) -> String {
+    fresh_dir(what).to_str().unwrap().to_owned()
+}
+
 #[test]
 fn check_passes_and_prints_the_tables() {
-    let (code, out, err) = uffd_check(&["check", "--seed", "5", "--cases", "200"]);
+    let out_dir = out_dir("out");
+    let (code, out, err) =
+        uffd_check(&["check", "--seed", "5", "--cases", "200", "--out", &out_dir]);
     assert_eq!(code, 0, "{out}\n{err}");
     for part in [
         "ops:",
@@ -41,7 +83,7 @@ fn check_passes_and_prints_the_tables() {
 
 #[test]
 fn check_catches_an_injected_bug_and_writes_the_case() {
-    let dir = std::env::temp_dir().join(format!("uffd-check-cli-fail-{}", std::process::id()));
+    let dir = fresh_dir("out");
     let (code, out, err) = uffd_check(&[
         "check",
         "--seed",
@@ -125,11 +167,13 @@ fn bad_input_gets_a_located_error_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-/// Runs the binary with `stdin` as standard input.
+/// Runs the binary with `stdin` as standard input, as [`uffd_check`] does.
 fn uffd_check_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
     use std::io::Write;
+    let cwd = fresh_dir("cwd");
     let mut child = Command::new(env!("CARGO_BIN_EXE_uffd-check"))
         .args(args)
+        .current_dir(&cwd)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -142,6 +186,7 @@ fn uffd_check_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
         .write_all(stdin.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    assert_left_empty(&cwd, args);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -224,10 +269,7 @@ fn output_is_plain_text_when_piped() {
         "--inject-bug",
         "unadjusted-pgoff",
         "--out",
-        std::env::temp_dir()
-            .join("uffd-check-plain")
-            .to_str()
-            .unwrap(),
+        &out_dir("out"),
     ]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("layout diff (< model, > impl):"), "{out}");
@@ -260,7 +302,7 @@ fn replay_json_carries_the_failure() {
 
 #[test]
 fn explore_writes_its_failing_case() {
-    let dir = std::env::temp_dir().join(format!("uffd-check-explore-{}", std::process::id()));
+    let dir = fresh_dir("out");
     let (code, out, err) = uffd_check(&[
         "explore",
         "--pages",
@@ -292,6 +334,8 @@ fn explore_stops_at_its_state_budget() {
         "5",
         "--max-states",
         "2000",
+        "--out",
+        &out_dir("out"),
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("TRUNCATED at --max-states 2000"), "{out}");
@@ -318,6 +362,7 @@ fn a_known_deviation_is_named_counted_and_strict_turns_it_off() {
     let (code, out, _) = uffd_check(&["replay", case, "--strict"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAILED") && out.contains("--strict"), "{out}");
+    let out_dir = out_dir("out");
     let (code, out, err) = uffd_check(&[
         "check",
         "--seed",
@@ -326,6 +371,8 @@ fn a_known_deviation_is_named_counted_and_strict_turns_it_off() {
         "300",
         "--strict-rule",
         "dontunmap-unlocks-the-whole-vma",
+        "--out",
+        &out_dir,
     ]);
     assert!(code == 0 || code == 1, "{out}\n{err}");
     let table = out
@@ -336,7 +383,7 @@ fn a_known_deviation_is_named_counted_and_strict_turns_it_off() {
         table.contains("dontunmap-unlocks-the-whole-vma") && table.contains(" off"),
         "{table}"
     );
-    let (code, out, _) = uffd_check(&["check", "--seed", "3", "--cases", "300"]);
+    let (code, out, _) = uffd_check(&["check", "--seed", "3", "--cases", "300", "--out", &out_dir]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("fork-keeps-parent-boundaries"), "{out}");
 }
