@@ -295,23 +295,33 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
 
 fn repro(file: &Path, output: Option<&Path>) -> Result<ExitCode, String> {
     let trace = Trace::load(file).map_err(|e| e.to_string())?;
-    let name = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "repro".into());
-    let c = uffd_check::repro::repro_c(&trace, &name);
+    let c = uffd_check::repro::repro_c(&trace, &program_name(file, output));
     match output {
         Some(out) => {
             std::fs::write(out, c).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
             eprintln!(
-                "wrote {o}; build and run: cc -O2 -Wall -Werror -o {n} {o} && ./{n}",
-                o = out.display(),
-                n = name
+                "wrote {}; build and run: {}",
+                out.display(),
+                uffd_check::setup::build_command(out)
             );
         }
         None => print!("{c}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The C program's name: the trace's file name without `.trace`; for
+/// standard input (`-`), the output's without `.c`, or `repro`.
+fn program_name(file: &Path, output: Option<&Path>) -> String {
+    let named = if file == Path::new("-") {
+        output
+    } else {
+        Some(file)
+    };
+    named
+        .and_then(Path::file_stem)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repro".into())
 }
 
 fn bench(vmas: &[u64], ops: u64) -> Result<ExitCode, String> {

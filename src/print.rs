@@ -247,12 +247,12 @@ pub fn failure_file(f: &Failure, setup: &Setup, found_by: &str) -> String {
 }
 
 /// What follows a failure written to `path`: where it is, and the commands
-/// that replay it, make a C reproducer of it and keep it.
+/// that replay it, make a C reproducer of it (built next to it) and keep it.
 pub fn failure_written(setup: &Setup, path: &Path) -> String {
     format!(
         "written to {p}\nreplay it: {}\nC repro:   {}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)\n",
         setup.replay_command(path),
-        Setup::repro_command(path),
+        Setup::repro_command(path, "           "),
         p = path.display(),
     )
 }

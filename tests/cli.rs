@@ -97,6 +97,14 @@ fn check_catches_an_injected_bug_and_writes_the_case() {
     assert!(out.contains("FAILED after shrinking"), "{out}");
     let written = dir.join("seed-1.trace");
     let trace = std::fs::read_to_string(&written).unwrap();
+    // The printed C-repro build line builds the program next to the trace,
+    // not in the current directory.
+    let d = dir.display();
+    let build = format!("cc -O2 -Wall -o {d}/seed-1 {d}/seed-1.c && {d}/seed-1");
+    assert!(
+        out.lines().any(|l| l.trim() == build),
+        "no {build:?}:\n{out}"
+    );
     assert!(trace.contains("--inject-bug unadjusted-pgoff"), "{trace}");
     // Replays as a failure with the bug, and passes without it.
     let p = written.to_str().unwrap();
@@ -275,6 +283,31 @@ fn output_is_plain_text_when_piped() {
     assert!(out.contains("layout diff (< model, > impl):"), "{out}");
     assert!(!out.contains('\x1b') && !err.contains('\x1b'), "{out:?}");
     assert!(!out.contains("Diff <"), "{out}");
+}
+
+/// `repro -` names the program after its output file, or `repro`, never
+/// `-`; the build line it prints builds the program next to the output.
+#[test]
+fn repro_of_standard_input_names_the_program() {
+    let trace = "arena 4\nmap 0 4 rw- anon\n";
+    let (code, out, err) = uffd_check_stdin(&["repro", "-"], trace);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(" * repro: a uffd-check trace")
+            && out.contains("static const char NAME[] = \"repro\";"),
+        "{out}"
+    );
+    let dir = fresh_dir("out");
+    let c = dir.join("dev.c");
+    let (code, _, err) = uffd_check_stdin(&["repro", "-", "-o", c.to_str().unwrap()], trace);
+    assert_eq!(code, 0, "{err}");
+    let d = dir.display();
+    assert!(
+        err.contains(&format!("cc -O2 -Wall -o {d}/dev {d}/dev.c && {d}/dev")),
+        "{err}"
+    );
+    let source = std::fs::read_to_string(&c).unwrap();
+    assert!(source.contains("NAME[] = \"dev\";"), "{source}");
 }
 
 #[test]
