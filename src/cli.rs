@@ -20,25 +20,27 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// `--kernel` and `--backends`, of `check` and `explore`.
+/// `--kernel` and `--backends` (or `--backend`, as `replay` calls it), of
+/// `check` and `explore`: alternatives, refused together.
 #[derive(Args)]
 pub struct BackendFlags {
     /// Run the live kernel as the third backend (= --backends model,impl,kernel).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "backends")]
     pub kernel: bool,
     /// The backends, the first the reference (default model,impl).
-    #[arg(long)]
+    #[arg(long, alias = "backend")]
     pub backends: Option<BackendList>,
 }
 
 /// `--strict`, `--strict-rule` and `--inject-bug`, of `check`, `replay` and
-/// `explore`.
+/// `explore`. `--strict` and `--strict-rule` are alternatives, refused
+/// together.
 #[derive(Args)]
 pub struct RuleFlags {
     /// Turn the model's deviation rules off: the model states the
     /// contract alone, and the kernel's known deviations from it are
     /// findings.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "strict_rule")]
     strict: bool,
     /// Turn off only this deviation rule (may be given more than once).
     #[arg(long, value_parser = deviation_names())]
@@ -49,15 +51,18 @@ pub struct RuleFlags {
 }
 
 impl RuleFlags {
-    /// The run's setup, on these backends.
-    pub fn setup(self, kernel: bool, backends: Option<BackendList>) -> Setup {
-        Setup::new(
+    /// The run's setup, on these backends; an error for a bug put back into
+    /// an implementation that does not run.
+    pub fn setup(self, kernel: bool, backends: Option<BackendList>) -> Result<Setup, String> {
+        let setup = Setup::new(
             kernel,
             backends,
             self.inject_bug,
             self.strict,
             self.strict_rule,
-        )
+        );
+        setup.check_bugs_run()?;
+        Ok(setup)
     }
 }
 
@@ -94,7 +99,8 @@ pub enum Command {
     /// every invariant and `expect` line.
     Replay {
         file: PathBuf,
-        /// The backends to run, the first one printed (default model,impl).
+        /// The backends to run, the first one printed (default model,impl;
+        /// also --backends, as check and explore call it).
         #[arg(long, alias = "backends")]
         backend: Option<BackendList>,
         /// One JSON object per step instead of drawings.

@@ -28,7 +28,18 @@ fn main() -> ExitCode {
         uffd_kernel::worker_main();
     }
     install_handlers();
-    let result = match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("uffd-check: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one command; an error is bad input (exit code 2).
+fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
         Command::Check {
             seed,
             cases,
@@ -38,25 +49,21 @@ fn main() -> ExitCode {
             out,
             rules,
         } => {
-            let setup = rules.setup(on.kernel, on.backends);
-            check(
-                seed,
-                RunConfig {
-                    seed: 0,
-                    cases,
-                    ops,
-                    pages,
-                },
-                &setup,
-                &out,
-            )
+            let setup = rules.setup(on.kernel, on.backends)?;
+            let config = RunConfig {
+                seed: 0,
+                cases,
+                ops,
+                pages,
+            };
+            check(seed, config, &setup, &out)
         }
         Command::Replay {
             file,
             backend,
             json,
             rules,
-        } => replay(&file, &rules.setup(false, backend), json),
+        } => replay(&file, &rules.setup(false, backend)?, json),
         Command::Bench { vmas, ops } => bench(&vmas, ops),
         Command::Repro { file, output } => repro(&file, output.as_deref()),
         Command::Explore {
@@ -67,7 +74,7 @@ fn main() -> ExitCode {
             out,
             rules,
         } => {
-            let setup = rules.setup(on.kernel, on.backends);
+            let setup = rules.setup(on.kernel, on.backends)?;
             let config = ExploreConfig {
                 pages,
                 depth,
@@ -75,14 +82,7 @@ fn main() -> ExitCode {
             };
             explore(config, &setup, &out)
         }
-        Command::Worker => unreachable!("handled above"),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("uffd-check: {e}");
-            ExitCode::from(2)
-        }
+        Command::Worker => unreachable!("handled in main"),
     }
 }
 

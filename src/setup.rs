@@ -49,6 +49,19 @@ impl Setup {
         }
     }
 
+    /// An error when bugs are put back but the implementation, where they
+    /// go, is not among the backends (they would change nothing).
+    pub fn check_bugs_run(&self) -> Result<(), String> {
+        match self.bugs.first() {
+            Some(bug) if !self.backends.contains(Which::Impl) => Err(format!(
+                "--inject-bug {bug}: the bug goes into impl, which is not among \
+                 the backends (--backends {}): it would change nothing",
+                self.backends
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The bugs put back, as the implementation takes them.
     pub fn impl_bugs(&self) -> uffd_impl::Bugs {
         let names: Vec<&str> = self.bugs.iter().map(String::as_str).collect();

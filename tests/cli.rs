@@ -232,6 +232,82 @@ fn every_size_has_a_limit_checked_before_any_work() {
     }
 }
 
+/// Flags that would do nothing, or contradict each other, are refused
+/// before any work, naming both; `--backend` and `--backends` are one flag.
+#[test]
+fn flags_that_would_do_nothing_are_refused() {
+    let case = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/cases/historic-bugs/lkml-unregister-tail-merges-right.trace"
+    );
+    let out = out_dir("out");
+    let o = &["--out", &out][..];
+    let strict = &["--strict", "--strict-rule", "fork-keeps-parent-boundaries"][..];
+    let kernel = &["--kernel", "--backends", "model,impl"][..];
+    let (bug, model_kernel) = (
+        &["--inject-bug", "stale-prev"][..],
+        &["--backends", "model,kernel"][..],
+    );
+    for (args, names) in [
+        ([&["check"], kernel, o].concat(), ["--kernel", "--backends"]),
+        (
+            [&["explore"], kernel, o].concat(),
+            ["--kernel", "--backends"],
+        ),
+        (
+            [&["check"], strict, o].concat(),
+            ["--strict", "--strict-rule"],
+        ),
+        (
+            [&["replay", case], strict].concat(),
+            ["--strict", "--strict-rule"],
+        ),
+        (
+            [&["check"], bug, model_kernel, o].concat(),
+            ["--inject-bug", "--backends"],
+        ),
+        (
+            [&["explore"], bug, model_kernel, o].concat(),
+            ["--inject-bug", "--backends"],
+        ),
+        (
+            [&["replay", case], bug, model_kernel].concat(),
+            ["--inject-bug", "--backends"],
+        ),
+    ] {
+        let (code, stdout, err) = uffd_check(&args);
+        assert_eq!(code, 2, "{args:?}: {stdout}\n{err}");
+        for name in names {
+            assert!(err.contains(name), "{args:?} does not name {name}: {err}");
+        }
+        assert!(stdout.is_empty(), "{args:?} ran before refusing: {stdout}");
+    }
+    for args in [
+        &[
+            "check",
+            "--backend",
+            "model,impl",
+            "--cases",
+            "1",
+            "--out",
+            &out,
+        ][..],
+        &[
+            "explore",
+            "--backend",
+            "model,impl",
+            "--depth",
+            "1",
+            "--out",
+            &out,
+        ][..],
+        &["replay", case, "--backends", "model,impl"][..],
+    ] {
+        let (code, stdout, err) = uffd_check(args);
+        assert_eq!(code, 0, "{args:?}: {stdout}\n{err}");
+    }
+}
+
 #[test]
 fn traces_are_read_line_by_line_with_limits() {
     let (code, _, err) = uffd_check(&["replay", "/dev/zero"]);
