@@ -9,11 +9,18 @@ use uffd_check::backends::BackendList;
 use uffd_check::setup::Setup;
 use uffd_vocab::Page;
 
+/// `explore` stopped at `--max-states` without a failure: the last depth is
+/// incomplete.
+pub const EXIT_TRUNCATED: u8 = 3;
+/// Stopped by Ctrl-C without a failure.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 #[derive(Parser)]
 #[command(
     name = "uffd-check",
     version,
-    about = "Model-check Linux VMA layouts under userfaultfd register/unregister"
+    about = "Model-check Linux VMA layouts under userfaultfd register/unregister",
+    after_help = EXIT_CODES,
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -66,6 +73,14 @@ impl RuleFlags {
     }
 }
 
+/// The exit codes, as `--help` prints them.
+const EXIT_CODES: &str = "Exit codes:
+  0    no failure
+  1    a failure (check and explore write it to --out)
+  2    bad input or flags, before any work
+  3    explore stopped at --max-states: no failure, but the search is incomplete
+  130  stopped by Ctrl-C without a failure";
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Run random op sequences on the model and the implementation (and the
@@ -74,6 +89,7 @@ pub enum Command {
         "Put a historic kernel bug back into the implementation, to see the \
          harness catch it (may be given more than once)"
     )))]
+    #[command(after_help = EXIT_CODES)]
     Check {
         /// Seed of the sequences (default: from the clock; printed).
         #[arg(long)]
@@ -97,6 +113,7 @@ pub enum Command {
     },
     /// Run a trace file, print each step's result and layout, and check
     /// every invariant and `expect` line.
+    #[command(after_help = EXIT_CODES)]
     Replay {
         file: PathBuf,
         /// The backends to run, the first one printed (default model,impl;
@@ -115,6 +132,7 @@ pub enum Command {
         "Also replay every transition on the live kernel (= --backends \
          model,impl,kernel; slow: depth 2 takes seconds, depth 3 minutes)"
     )))]
+    #[command(after_help = EXIT_CODES)]
     Explore {
         /// The arena size, in pages (1 to 8).
         #[arg(long, default_value_t = 4)]

@@ -21,7 +21,7 @@ use uffd_check::setup::Setup;
 use uffd_check::trace::Trace;
 use uffd_vocab::Backend;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, EXIT_INTERRUPTED, EXIT_TRUNCATED};
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__worker") {
@@ -207,7 +207,7 @@ fn check(
                 "\ninterrupted: no failure in the {} sequences run",
                 report.stats.sequences
             );
-            return Ok(ExitCode::from(130));
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
         }
         println!("\nno failures");
         return Ok(ExitCode::SUCCESS);
@@ -285,8 +285,16 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
     print!("{}", print::explore_summary(setup, &config, &r, secs));
     print!("{}", print::stats(&r.stats, &setup.rules_off));
     let Some(f) = r.failure else {
-        println!("\nno failures");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(if r.interrupted {
+            println!("\ninterrupted: no failure in the states explored");
+            ExitCode::from(EXIT_INTERRUPTED)
+        } else if r.truncated {
+            println!("\nno failure in the states explored, but the search is incomplete");
+            ExitCode::from(EXIT_TRUNCATED)
+        } else {
+            println!("\nno failures");
+            ExitCode::SUCCESS
+        });
     };
     let header = "FAILED (a shortest failing sequence):";
     found::report(&f, header, &path(&f), setup, &command);

@@ -446,8 +446,16 @@ fn explore_stops_at_its_state_budget() {
         "--out",
         &out_dir("out"),
     ]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        code, 3,
+        "a truncated search has its own exit code: {out}\n{err}"
+    );
     assert!(out.contains("TRUNCATED at --max-states 2000"), "{out}");
+    let (_, help, _) = uffd_check(&["explore", "--help"]);
+    assert!(
+        help.contains("3    explore stopped at --max-states"),
+        "{help}"
+    );
 }
 
 /// A known deviation, as a user meets it: `replay` says at which step the
