@@ -192,7 +192,8 @@ fn check(
         setup.make(pages)?.into_iter().map(Timed::new).collect();
     let (report, wall) = run_with_bar(&config, &mut timed);
     let path = out.join(format!("seed-{seed}.trace"));
-    if let Some(f) = &report.failure {
+    let failure = report.failure.map(|f| found::prepared(f, setup));
+    if let Some(f) = &failure {
         // Written before any table is printed: see found::report.
         let _ = std::fs::write(&path, print::failure_file(f, setup, &command));
     }
@@ -201,7 +202,7 @@ fn check(
         "{}",
         print::throughput(&report.stats, wall, report.elapsed, &timed)
     );
-    let Some(f) = report.failure else {
+    let Some(f) = failure else {
         if report.interrupted {
             println!(
                 "\ninterrupted: no failure in the {} sequences run",
@@ -243,7 +244,8 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(f) => {
+        Err(mut f) => {
+            found::name_the_deviation(&mut f, setup);
             print!("{}", print::replay_failed(&f, json));
             Ok(ExitCode::FAILURE)
         }
@@ -265,7 +267,7 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
     let mut backends = as_refs(&mut boxes);
     let t = Instant::now();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let r = uffd_check::explore::explore(config, &mut backends, |d, states, transitions| {
+    let mut r = uffd_check::explore::explore(config, &mut backends, |d, states, transitions| {
         if tty {
             eprint!("\rdepth {d}: {states} states, {transitions} transitions ");
         }
@@ -277,14 +279,15 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
         let name = format!("explore-{}p-{}ops.trace", config.pages, f.trace.steps.len());
         out.join(name)
     };
-    if let Some(f) = &r.failure {
+    let failure = r.failure.take().map(|f| found::prepared(f, setup));
+    if let Some(f) = &failure {
         // Written before any table is printed: see found::report.
         let _ = std::fs::write(path(f), print::failure_file(f, setup, &command));
     }
     let secs = t.elapsed().as_secs_f64();
     print!("{}", print::explore_summary(setup, &config, &r, secs));
     print!("{}", print::stats(&r.stats, &setup.rules_off));
-    let Some(f) = r.failure else {
+    let Some(f) = failure else {
         return Ok(if r.interrupted {
             println!("\ninterrupted: no failure in the states explored");
             ExitCode::from(EXIT_INTERRUPTED)

@@ -15,6 +15,7 @@ use crate::draw::draw;
 use crate::explore::{ExploreConfig, ExploreReport};
 use crate::runner::Timed;
 use crate::setup::Setup;
+use crate::trace::CaseKind;
 
 /// `check`'s and `explore`'s tables: ops, results, merge cases, coverage
 /// goals, known deviations (`off` for a rule in `rules_off`) and the
@@ -247,12 +248,51 @@ pub fn failure_file(f: &Failure, setup: &Setup, found_by: &str) -> String {
 }
 
 /// What follows a failure written to `path`: where it is, and the commands
-/// that replay it, make a C reproducer of it (built next to it) and keep it.
-pub fn failure_written(setup: &Setup, path: &Path) -> String {
+/// that replay it, make a C reproducer of it (built next to it) and keep it,
+/// in the folder of `cases/` for its `kind` (the trace's `kind:` line),
+/// saying what `cargo test` then checks.
+pub fn failure_written(setup: &Setup, path: &Path, kind: CaseKind) -> String {
+    const INDENT: &str = "           ";
+    let (folder, checks) = match kind {
+        CaseKind::Bug(_) => ("historic-bugs/", "fails with the bug put back"),
+        CaseKind::Deviation(_) => ("deviations/", "fails under --strict"),
+        _ => ("", ""),
+    };
+    let then = if checks.is_empty() {
+        "(then it replays in `cargo test`)".to_string()
+    } else {
+        format!("(then `cargo test` replays it and, by its `kind:` line, checks that it {checks})")
+    };
     format!(
-        "written to {p}\nreplay it: {}\nC repro:   {}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)\n",
+        "written to {p}\nreplay it: {}\nC repro:   {}\nkeep it:   cp {p} cases/{folder}NAME.trace\n{}",
         setup.replay_command(path),
-        Setup::repro_command(path, "           "),
+        Setup::repro_command(path, INDENT),
+        wrap(&then, INDENT, INDENT, 80),
         p = path.display(),
     )
+}
+
+/// `text` wrapped at spaces to lines of at most `width` columns where its
+/// words allow, the first line starting with `first`, the others with
+/// `rest`; every line ends with a newline.
+pub fn wrap(text: &str, first: &str, rest: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !empty && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }

@@ -106,6 +106,13 @@ fn check_catches_an_injected_bug_and_writes_the_case() {
         "no {build:?}:\n{out}"
     );
     assert!(trace.contains("--inject-bug unadjusted-pgoff"), "{trace}");
+    // Kept as the printed line says, it is a case of that bug.
+    assert!(trace.contains("\nkind: bug unadjusted-pgoff\n"), "{trace}");
+    let keep = format!(
+        "keep it:   cp {} cases/historic-bugs/NAME.trace",
+        written.display()
+    );
+    assert!(out.contains(&keep), "no {keep:?}:\n{out}");
     // Replays as a failure with the bug, and passes without it.
     let p = written.to_str().unwrap();
     let (code, out, err) = uffd_check(&["replay", p, "--inject-bug", "unadjusted-pgoff"]);
@@ -113,6 +120,42 @@ fn check_catches_an_injected_bug_and_writes_the_case() {
     assert!(out.contains("invariant `same-layout` failed"), "{out}");
     let (code, out, err) = uffd_check(&["replay", p]);
     assert_eq!(code, 0, "{out}\n{err}");
+}
+
+/// A finding under `--strict` names the known deviation behind it, and its
+/// written trace says so (`kind: deviation NAME`): kept as the printed line
+/// says, under cases/deviations/, it is a case `cargo test` passes, which
+/// replays with the model's rules on and fails under `--strict`.
+#[test]
+fn a_strict_finding_names_its_deviation_and_is_kept_as_one() {
+    let dir = fresh_dir("out");
+    let args = [
+        "check", "--seed", "1", "--cases", "300", "--strict", "--out",
+    ];
+    let (code, out, err) = uffd_check(&[&args[..], &[dir.to_str().unwrap()]].concat());
+    assert_eq!(code, 1, "{out}\n{err}");
+    let written = dir.join("seed-1.trace");
+    let trace = std::fs::read_to_string(&written).unwrap();
+    let name = trace
+        .lines()
+        .find_map(|l| l.strip_prefix("kind: deviation "))
+        .unwrap_or_else(|| panic!("no kind: deviation line:\n{trace}"));
+    let behind = format!("behind it: known deviation {name}, off (--strict)");
+    assert!(out.contains(&behind), "no {behind:?}:\n{out}");
+    let keep = format!(
+        "keep it:   cp {} cases/deviations/NAME.trace",
+        written.display()
+    );
+    assert!(out.contains(&keep), "no {keep:?}:\n{out}");
+    let p = written.to_str().unwrap();
+    let (code, out, err) = uffd_check(&["replay", p]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = uffd_check(&["replay", p, "--strict"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains(&behind),
+        "replay --strict does not say {behind:?}:\n{out}"
+    );
 }
 
 #[test]
