@@ -158,6 +158,29 @@ fn a_strict_finding_names_its_deviation_and_is_kept_as_one() {
     );
 }
 
+/// When the first sequence fails, the tables count its steps before the
+/// failure: they are not all zeros.
+#[test]
+fn the_tables_count_the_first_failing_sequence() {
+    let out_dir = out_dir("out");
+    let (code, out, err) = uffd_check(&[
+        "check",
+        "--seed",
+        "1",
+        "--inject-bug",
+        "stale-prev",
+        "--out",
+        &out_dir,
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("throughput: 0 sequences passed"), "{out}");
+    let map = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("map "))
+        .unwrap();
+    assert_ne!(map.split_whitespace().nth(1), Some("0"), "{out}");
+}
+
 #[test]
 fn replay_json_is_one_object_per_step() {
     let p = temp(
