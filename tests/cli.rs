@@ -81,18 +81,15 @@ fn check_passes_and_prints_the_tables() {
     }
 }
 
+/// `check --seed SEED --inject-bug BUG --out OUT`.
+fn check_with_bug(seed: &str, bug: &str, out: &str) -> (i32, String, String) {
+    uffd_check(&["check", "--seed", seed, "--inject-bug", bug, "--out", out])
+}
+
 #[test]
 fn check_catches_an_injected_bug_and_writes_the_case() {
     let dir = fresh_dir("out");
-    let (code, out, err) = uffd_check(&[
-        "check",
-        "--seed",
-        "1",
-        "--inject-bug",
-        "unadjusted-pgoff",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+    let (code, out, err) = check_with_bug("1", "unadjusted-pgoff", dir.to_str().unwrap());
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("FAILED after shrinking"), "{out}");
     let written = dir.join("seed-1.trace");
@@ -162,16 +159,7 @@ fn a_strict_finding_names_its_deviation_and_is_kept_as_one() {
 /// failure: they are not all zeros.
 #[test]
 fn the_tables_count_the_first_failing_sequence() {
-    let out_dir = out_dir("out");
-    let (code, out, err) = uffd_check(&[
-        "check",
-        "--seed",
-        "1",
-        "--inject-bug",
-        "stale-prev",
-        "--out",
-        &out_dir,
-    ]);
+    let (code, out, err) = check_with_bug("1", "stale-prev", &out_dir("out"));
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("throughput: 0 sequences passed"), "{out}");
     let map = out
