@@ -152,12 +152,7 @@ fn run_with_bar(
     timed: &mut [Timed<Box<dyn Backend>>],
 ) -> (RunReport, Duration) {
     let bar = indicatif::ProgressBar::new(config.cases as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} sequences, {per_sec}, eta {eta} {msg}",
-        )
-        .expect("the progress template is valid"),
-    );
+    bar.set_style(print::progress_style());
     let start = Instant::now();
     let mut backends: Vec<&mut dyn Backend> =
         timed.iter_mut().map(|b| b as &mut dyn Backend).collect();

@@ -155,6 +155,49 @@ fn a_strict_finding_names_its_deviation_and_is_kept_as_one() {
     );
 }
 
+/// Every line `check` and `explore` print fits 80 columns (the tables, the
+/// failure), but the commands to paste, which a line break would break.
+#[test]
+fn output_fits_80_columns() {
+    let out_dir = out_dir("out");
+    let strict_rule = "--strict-rule=fork-keeps-parent-boundaries";
+    let check = [
+        "check",
+        "--seed",
+        "5",
+        "--cases",
+        "200",
+        strict_rule,
+        "--out",
+        &out_dir,
+    ];
+    let truncated = [
+        "explore",
+        "--depth",
+        "5",
+        "--max-states",
+        "2000",
+        "--out",
+        &out_dir,
+    ];
+    let (_, passing, _) = uffd_check(&check);
+    let (_, failing, _) = check_with_bug("1", "unadjusted-pgoff", &out_dir);
+    let (_, explored, _) = uffd_check(&truncated);
+    let command = |l: &str| l.contains("uffd-check ") || l.contains("cc -O2") || l.contains(" cp ");
+    for out in [passing, failing, explored] {
+        assert!(out.contains("coverage goals"), "{out}");
+        let wide: Vec<&str> = out
+            .lines()
+            .filter(|l| l.chars().count() > 80 && !command(l))
+            .collect();
+        assert!(
+            wide.is_empty(),
+            "wider than 80 columns:\n{}",
+            wide.join("\n")
+        );
+    }
+}
+
 /// When the first sequence fails, the tables count its steps before the
 /// failure: they are not all zeros.
 #[test]
