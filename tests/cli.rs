@@ -155,6 +155,47 @@ fn a_strict_finding_names_its_deviation_and_is_kept_as_one() {
     );
 }
 
+/// The README's walk-through ("A failing case, from the run to a test") is
+/// what the tool prints: its command, run in an empty temp directory,
+/// prints the lines of the README's block after `…`, from the failure to
+/// the end, exactly (paths included: the finding goes to `failures/`
+/// there).
+#[test]
+fn the_readme_walk_through_is_what_the_tool_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## A failing case, from the run to a test")
+        .nth(1)
+        .expect("the README has its walk-through");
+    let block = section.split("```text\n").nth(1).unwrap();
+    let block = &block[..block.find("\n```").unwrap()];
+    let mut lines = block.lines();
+    let command = lines.next().unwrap();
+    let args = command
+        .strip_prefix("$ cargo run --release -- ")
+        .unwrap_or_else(|| panic!("not a command: {command:?}"));
+    assert_eq!(lines.next(), Some("…"), "{block}");
+    let want: Vec<&str> = lines.collect();
+    let cwd = fresh_dir("readme");
+    let out = Command::new(env!("CARGO_BIN_EXE_uffd-check"))
+        .args(args.split_whitespace())
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&cwd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let got: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("FAILED"))
+        .collect();
+    assert!(
+        got == want,
+        "the README's walk-through is not what `{args}` prints; it prints:\n{}",
+        got.join("\n")
+    );
+}
+
 /// Every line `check` and `explore` print fits 80 columns (the tables, the
 /// failure), but the commands to paste, which a line break would break.
 #[test]
