@@ -9,36 +9,45 @@ use uffd_check::backends::BackendList;
 use uffd_check::setup::Setup;
 use uffd_vocab::Page;
 
+/// `explore` stopped at `--max-states` without a failure: the last depth is
+/// incomplete.
+pub const EXIT_TRUNCATED: u8 = 3;
+/// Stopped by Ctrl-C without a failure.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 #[derive(Parser)]
 #[command(
     name = "uffd-check",
     version,
-    about = "Model-check Linux VMA layouts under userfaultfd register/unregister"
+    about = "Model-check Linux VMA layouts under userfaultfd register/unregister",
+    after_help = EXIT_CODES,
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// `--kernel` and `--backends`, of `check` and `explore`.
+/// `--kernel` and `--backends` (or `--backend`, as `replay` calls it), of
+/// `check` and `explore`: alternatives, refused together.
 #[derive(Args)]
 pub struct BackendFlags {
     /// Run the live kernel as the third backend (= --backends model,impl,kernel).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "backends")]
     pub kernel: bool,
     /// The backends, the first the reference (default model,impl).
-    #[arg(long)]
+    #[arg(long, alias = "backend")]
     pub backends: Option<BackendList>,
 }
 
 /// `--strict`, `--strict-rule` and `--inject-bug`, of `check`, `replay` and
-/// `explore`.
+/// `explore`. `--strict` and `--strict-rule` are alternatives, refused
+/// together.
 #[derive(Args)]
 pub struct RuleFlags {
     /// Turn the model's deviation rules off: the model states the
     /// contract alone, and the kernel's known deviations from it are
     /// findings.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "strict_rule")]
     strict: bool,
     /// Turn off only this deviation rule (may be given more than once).
     #[arg(long, value_parser = deviation_names())]
@@ -49,17 +58,28 @@ pub struct RuleFlags {
 }
 
 impl RuleFlags {
-    /// The run's setup, on these backends.
-    pub fn setup(self, kernel: bool, backends: Option<BackendList>) -> Setup {
-        Setup::new(
+    /// The run's setup, on these backends; an error for a bug put back into
+    /// an implementation that does not run.
+    pub fn setup(self, kernel: bool, backends: Option<BackendList>) -> Result<Setup, String> {
+        let setup = Setup::new(
             kernel,
             backends,
             self.inject_bug,
             self.strict,
             self.strict_rule,
-        )
+        );
+        setup.check_bugs_run()?;
+        Ok(setup)
     }
 }
+
+/// The exit codes, as `--help` prints them.
+const EXIT_CODES: &str = "Exit codes:
+  0    no failure
+  1    a failure (check and explore write it to --out)
+  2    bad input or flags, before any work
+  3    explore stopped at --max-states: no failure, but the search is incomplete
+  130  stopped by Ctrl-C without a failure";
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -69,6 +89,7 @@ pub enum Command {
         "Put a historic kernel bug back into the implementation, to see the \
          harness catch it (may be given more than once)"
     )))]
+    #[command(after_help = EXIT_CODES)]
     Check {
         /// Seed of the sequences (default: from the clock; printed).
         #[arg(long)]
@@ -92,9 +113,11 @@ pub enum Command {
     },
     /// Run a trace file, print each step's result and layout, and check
     /// every invariant and `expect` line.
+    #[command(after_help = EXIT_CODES)]
     Replay {
         file: PathBuf,
-        /// The backends to run, the first one printed (default model,impl).
+        /// The backends to run, the first one printed (default model,impl;
+        /// also --backends, as check and explore call it).
         #[arg(long, alias = "backends")]
         backend: Option<BackendList>,
         /// One JSON object per step instead of drawings.
@@ -109,6 +132,7 @@ pub enum Command {
         "Also replay every transition on the live kernel (= --backends \
          model,impl,kernel; slow: depth 2 takes seconds, depth 3 minutes)"
     )))]
+    #[command(after_help = EXIT_CODES)]
     Explore {
         /// The arena size, in pages (1 to 8).
         #[arg(long, default_value_t = 4)]

@@ -21,14 +21,25 @@ use uffd_check::setup::Setup;
 use uffd_check::trace::Trace;
 use uffd_vocab::Backend;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, EXIT_INTERRUPTED, EXIT_TRUNCATED};
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__worker") {
         uffd_kernel::worker_main();
     }
     install_handlers();
-    let result = match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("uffd-check: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one command; an error is bad input (exit code 2).
+fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
         Command::Check {
             seed,
             cases,
@@ -38,25 +49,21 @@ fn main() -> ExitCode {
             out,
             rules,
         } => {
-            let setup = rules.setup(on.kernel, on.backends);
-            check(
-                seed,
-                RunConfig {
-                    seed: 0,
-                    cases,
-                    ops,
-                    pages,
-                },
-                &setup,
-                &out,
-            )
+            let setup = rules.setup(on.kernel, on.backends)?;
+            let config = RunConfig {
+                seed: 0,
+                cases,
+                ops,
+                pages,
+            };
+            check(seed, config, &setup, &out)
         }
         Command::Replay {
             file,
             backend,
             json,
             rules,
-        } => replay(&file, &rules.setup(false, backend), json),
+        } => replay(&file, &rules.setup(false, backend)?, json),
         Command::Bench { vmas, ops, long } => uffd_check::bench::BenchConfig::new(vmas, ops, long)
             .and_then(|config| uffd_check::bench::run(&config))
             .map(|()| ExitCode::SUCCESS),
@@ -69,7 +76,7 @@ fn main() -> ExitCode {
             out,
             rules,
         } => {
-            let setup = rules.setup(on.kernel, on.backends);
+            let setup = rules.setup(on.kernel, on.backends)?;
             let config = ExploreConfig {
                 pages,
                 depth,
@@ -77,14 +84,7 @@ fn main() -> ExitCode {
             };
             explore(config, &setup, &out)
         }
-        Command::Worker => unreachable!("handled above"),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("uffd-check: {e}");
-            ExitCode::from(2)
-        }
+        Command::Worker => unreachable!("handled in main"),
     }
 }
 
@@ -154,12 +154,7 @@ fn run_with_bar(
     timed: &mut [Timed<Box<dyn Backend>>],
 ) -> (RunReport, Duration) {
     let bar = indicatif::ProgressBar::new(config.cases as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} sequences, {per_sec}, eta {eta} {msg}",
-        )
-        .expect("the progress template is valid"),
-    );
+    bar.set_style(print::progress_style());
     let start = Instant::now();
     let mut backends: Vec<&mut dyn Backend> =
         timed.iter_mut().map(|b| b as &mut dyn Backend).collect();
@@ -194,7 +189,8 @@ fn check(
         setup.make(pages)?.into_iter().map(Timed::new).collect();
     let (report, wall) = run_with_bar(&config, &mut timed);
     let path = out.join(format!("seed-{seed}.trace"));
-    if let Some(f) = &report.failure {
+    let failure = report.failure.map(|f| found::prepared(f, setup));
+    if let Some(f) = &failure {
         // Written before any table is printed: see found::report.
         let _ = std::fs::write(&path, print::failure_file(f, setup, &command));
     }
@@ -203,13 +199,13 @@ fn check(
         "{}",
         print::throughput(&report.stats, wall, report.elapsed, &timed)
     );
-    let Some(f) = report.failure else {
+    let Some(f) = failure else {
         if report.interrupted {
             println!(
                 "\ninterrupted: no failure in the {} sequences run",
                 report.stats.sequences
             );
-            return Ok(ExitCode::from(130));
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
         }
         println!("\nno failures");
         return Ok(ExitCode::SUCCESS);
@@ -245,7 +241,8 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(f) => {
+        Err(mut f) => {
+            found::name_the_deviation(&mut f, setup);
             print!("{}", print::replay_failed(&f, json));
             Ok(ExitCode::FAILURE)
         }
@@ -267,7 +264,7 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
     let mut backends = as_refs(&mut boxes);
     let t = Instant::now();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let r = uffd_check::explore::explore(config, &mut backends, |d, states, transitions| {
+    let mut r = uffd_check::explore::explore(config, &mut backends, |d, states, transitions| {
         if tty {
             eprint!("\rdepth {d}: {states} states, {transitions} transitions ");
         }
@@ -279,16 +276,25 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
         let name = format!("explore-{}p-{}ops.trace", config.pages, f.trace.steps.len());
         out.join(name)
     };
-    if let Some(f) = &r.failure {
+    let failure = r.failure.take().map(|f| found::prepared(f, setup));
+    if let Some(f) = &failure {
         // Written before any table is printed: see found::report.
         let _ = std::fs::write(path(f), print::failure_file(f, setup, &command));
     }
     let secs = t.elapsed().as_secs_f64();
     print!("{}", print::explore_summary(setup, &config, &r, secs));
     print!("{}", print::stats(&r.stats, &setup.rules_off));
-    let Some(f) = r.failure else {
-        println!("\nno failures");
-        return Ok(ExitCode::SUCCESS);
+    let Some(f) = failure else {
+        return Ok(if r.interrupted {
+            println!("\ninterrupted: no failure in the states explored");
+            ExitCode::from(EXIT_INTERRUPTED)
+        } else if r.truncated {
+            println!("\nno failure in the states explored, but the search is incomplete");
+            ExitCode::from(EXIT_TRUNCATED)
+        } else {
+            println!("\nno failures");
+            ExitCode::SUCCESS
+        });
     };
     let header = "FAILED (a shortest failing sequence):";
     found::report(&f, header, &path(&f), setup, &command);
@@ -297,21 +303,32 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
 
 fn repro(file: &Path, output: Option<&Path>) -> Result<ExitCode, String> {
     let trace = Trace::load(file).map_err(|e| e.to_string())?;
-    let name = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "repro".into());
-    let c = uffd_check::repro::repro_c(&trace, &name);
+    let c = uffd_check::repro::repro_c(&trace, &program_name(file, output));
     match output {
         Some(out) => {
             std::fs::write(out, c).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
             eprintln!(
-                "wrote {o}; build and run: cc -O2 -Wall -Werror -o {n} {o} && ./{n}",
-                o = out.display(),
-                n = name
+                "wrote {}; build and run: {}",
+                out.display(),
+                uffd_check::setup::build_command(out)
             );
         }
         None => print!("{c}"),
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The C program's name: the trace's file name without `.trace`; for
+/// standard input (`-`), the output's without `.c`, or `repro`.
+fn program_name(file: &Path, output: Option<&Path>) -> String {
+    let named = if file == Path::new("-") {
+        output
+    } else {
+        Some(file)
+    };
+    named
+        .and_then(Path::file_stem)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repro".into())
+}
+

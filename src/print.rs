@@ -15,10 +15,16 @@ use crate::draw::draw;
 use crate::explore::{ExploreConfig, ExploreReport};
 use crate::runner::Timed;
 use crate::setup::Setup;
+use crate::trace::CaseKind;
+
+/// The width of the names of the named rows (coverage goals, deviations):
+/// with a count of up to 8 digits, a row is at most 80 columns.
+const NAME_WIDTH: usize = 69;
 
 /// `check`'s and `explore`'s tables: ops, results, merge cases, coverage
 /// goals, known deviations (`off` for a rule in `rules_off`) and the
-/// backends left out; starts with an empty line.
+/// backends left out; starts with an empty line. Every line fits 80
+/// columns.
 pub fn stats(s: &Stats, rules_off: &[Deviation]) -> String {
     let mut out = String::from("\nops:\n");
     for name in Op::NAMES {
@@ -44,29 +50,70 @@ pub fn stats(s: &Stats, rules_off: &[Deviation]) -> String {
     }
     out.push_str("coverage goals (the list is uffd_check::check::GOALS):\n");
     for g in GOALS {
-        let _ = writeln!(out, "  {:<72} {:>8}", g.name, g.count(s));
+        let _ = writeln!(out, "  {:<NAME_WIDTH$} {:>8}", g.name, g.count(s));
     }
-    out.push_str(
-        "known deviations of the kernel from the contract (steps where the model's rule \
-         changed the outcome; --strict turns them off):\n",
-    );
+    out.push_str(&wrap(
+        "known deviations of the kernel from the contract (steps where the model's \
+         rule changed the outcome; --strict turns them off):",
+        "",
+        "",
+        80,
+    ));
     for d in Deviation::ALL {
-        if rules_off.contains(&d) {
-            let _ = writeln!(out, "  {:<72} {:>8}", d.name(), "off");
-        } else {
-            let n = s.deviations.get(d.name()).copied().unwrap_or(0);
-            let _ = writeln!(out, "  {:<72} {n:>8}", d.name());
-        }
+        let n = s.deviations.get(d.name()).copied().unwrap_or(0).to_string();
+        let n = if rules_off.contains(&d) { "off" } else { &n };
+        let _ = writeln!(out, "  {:<NAME_WIDTH$} {n:>8}", d.name());
     }
     if !s.unsupported.is_empty() {
-        out.push_str(
-            "left out (a backend that does not support an op yet, for the rest of the sequence):\n",
-        );
+        out.push_str(&wrap(
+            "left out (a backend that does not support an op yet, for the rest of \
+             the sequence):",
+            "",
+            "",
+            80,
+        ));
         for (what, n) in &s.unsupported {
             let _ = writeln!(out, "  {what:<24} {n:>8} sequences");
         }
     }
     out
+}
+
+/// A rate per second as a reader wants it: whole from 100 up, one decimal
+/// below (`13411`, `5.3`).
+pub fn per_sec(rate: f64) -> String {
+    if rate >= 100.0 {
+        format!("{rate:.0}")
+    } else {
+        format!("{rate:.1}")
+    }
+}
+
+/// A duration as `m:ss`, or `h:mm:ss` from an hour up.
+pub fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// `check`'s progress bar: a bar, the sequences done of all, their rate
+/// ([`per_sec`]) and the time left ([`clock`]); at most 80 columns.
+pub const PROGRESS: &str = "{bar:16} {pos}/{len} sequences, {rate}/s, eta {left}";
+
+/// The style of `check`'s progress bar ([`PROGRESS`]).
+pub fn progress_style() -> indicatif::ProgressStyle {
+    use indicatif::ProgressState;
+    indicatif::ProgressStyle::with_template(PROGRESS)
+        .expect("the progress template is valid")
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&per_sec(s.per_sec()));
+        })
+        .with_key("left", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&clock(s.eta()));
+        })
 }
 
 /// `check`'s throughput: sequences and ops per second over `wall`, the
@@ -82,53 +129,43 @@ pub fn throughput<B: Backend>(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nthroughput: {} sequences passed, {} ops in {:.2} s: {:.0} sequences/s, {:.0} ops/s \
-         (generating, running and checking; {:.2} s of it running the backends and invariants)",
+        "\nthroughput: {} sequences passed, {} ops in {secs:.2} s\n  \
+         {} sequences/s, {} ops/s (generating, running and checking)\n  \
+         {:.2} s of it running the backends and invariants",
         s.sequences,
         s.steps,
-        secs,
-        s.sequences as f64 / secs,
-        s.steps as f64 / secs,
+        per_sec(s.sequences as f64 / secs),
+        per_sec(s.steps as f64 / secs),
         running.as_secs_f64()
     );
     out.push_str("time per backend (each step: the op and reading its layout):\n");
     for b in backends {
         let _ = writeln!(
             out,
-            "  {:<7} {:>9.3} s  {:>12.0} steps/s",
+            "  {:<7} {:>9.3} s  {:>12} steps/s",
             b.inner.name(),
             b.time.as_secs_f64(),
-            b.ops as f64 / b.time.as_secs_f64().max(1e-9)
+            per_sec(b.ops as f64 / b.time.as_secs_f64().max(1e-9))
         );
         if let Some(costs) = b.inner.costs() {
-            let _ = writeln!(out, "    {costs}");
+            out.push_str(&wrap(&costs, "    ", "      ", 80));
         }
     }
     out
 }
 
-/// `explore`'s summary line: the bounds, the alphabet, the states by
-/// depth, the transitions and their rate over `secs`, and whether the
-/// search stopped early.
+/// `explore`'s summary: the bounds, the alphabet, the states by depth, the
+/// transitions and their rate over `secs`, and whether the search stopped
+/// early (a line of its own).
 pub fn explore_summary(
     setup: &Setup,
     config: &ExploreConfig,
     r: &ExploreReport,
     secs: f64,
 ) -> String {
-    let stopped = if r.interrupted {
-        " -- INTERRUPTED: the last depth is incomplete".to_string()
-    } else if r.truncated {
-        format!(
-            " -- TRUNCATED at --max-states {}: the last depth is incomplete",
-            config.max_states
-        )
-    } else {
-        String::new()
-    };
-    format!(
+    let summary = format!(
         "explored {} pages to depth {} on {}: alphabet of {} ops, {} unique states \
-         (by depth {:?}), {} transitions in {secs:.2} s ({:.0}/s){stopped}\n",
+         (by depth {:?}), {} transitions in {secs:.2} s ({}/s)",
         config.pages,
         config.depth,
         setup.backends,
@@ -136,8 +173,19 @@ pub fn explore_summary(
         r.states(),
         r.states_by_depth,
         r.transitions,
-        r.transitions as f64 / secs.max(1e-9),
-    )
+        per_sec(r.transitions as f64 / secs.max(1e-9)),
+    );
+    let mut out = wrap(&summary, "", "  ", 80);
+    if r.interrupted {
+        out.push_str("INTERRUPTED: the last depth is incomplete\n");
+    } else if r.truncated {
+        let _ = writeln!(
+            out,
+            "TRUNCATED at --max-states {}: the last depth is incomplete",
+            config.max_states
+        );
+    }
+    out
 }
 
 /// The merge cases a step took, as `case 4 (ExistingTailMergeNext)`.
@@ -247,12 +295,97 @@ pub fn failure_file(f: &Failure, setup: &Setup, found_by: &str) -> String {
 }
 
 /// What follows a failure written to `path`: where it is, and the commands
-/// that replay it, make a C reproducer of it and keep it.
-pub fn failure_written(setup: &Setup, path: &Path) -> String {
+/// that replay it, make a C reproducer of it (built next to it) and keep it,
+/// in the folder of `cases/` for its `kind` (the trace's `kind:` line),
+/// saying what `cargo test` then checks.
+pub fn failure_written(setup: &Setup, path: &Path, kind: CaseKind) -> String {
+    const INDENT: &str = "           ";
+    let (folder, checks) = match kind {
+        CaseKind::Bug(_) => ("historic-bugs/", "fails with the bug put back"),
+        CaseKind::Deviation(_) => ("deviations/", "fails under --strict"),
+        _ => ("", ""),
+    };
+    let then = if checks.is_empty() {
+        "(then it replays in `cargo test`)".to_string()
+    } else {
+        format!("(then `cargo test` replays it and, by its `kind:` line, checks that it {checks})")
+    };
     format!(
-        "written to {p}\nreplay it: {}\nC repro:   {}\nkeep it:   cp {p} cases/NAME.trace   (then it replays in `cargo test`)\n",
+        "written to {p}\nreplay it: {}\nC repro:   {}\nkeep it:   cp {p} cases/{folder}NAME.trace\n{}",
         setup.replay_command(path),
-        Setup::repro_command(path),
+        Setup::repro_command(path, INDENT),
+        wrap(&then, INDENT, INDENT, 80),
         p = path.display(),
     )
+}
+
+/// `text` wrapped at spaces to lines of at most `width` columns where its
+/// words allow, the first line starting with `first`, the others with
+/// `rest`; every line ends with a newline.
+pub fn wrap(text: &str, first: &str, rest: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !empty && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_times_are_rounded_for_a_reader() {
+        assert_eq!(per_sec(13411.3328), "13411");
+        assert_eq!(per_sec(5.34), "5.3");
+        assert_eq!(clock(Duration::from_secs(75)), "1:15");
+        assert_eq!(clock(Duration::from_secs(3 * 3600 + 61)), "3:01:01");
+    }
+
+    /// The progress bar at its widest: every count at `u32::MAX` (the most
+    /// `--cases` takes), ten million sequences a second, and the time left
+    /// at that many seconds.
+    #[test]
+    fn the_progress_bar_fits_80_columns() {
+        let most = u32::MAX.to_string();
+        let line = PROGRESS
+            .replace("{bar:16}", &"#".repeat(16))
+            .replace("{pos}", &most)
+            .replace("{len}", &most)
+            .replace("{rate}", &per_sec(9_999_999.0))
+            .replace("{left}", &clock(Duration::from_secs(u32::MAX.into())));
+        assert!(!line.contains('{'), "{line}");
+        assert!(line.len() <= 80, "{} columns: {line}", line.len());
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_within_the_width() {
+        let text = "the kernel split: ops 0.173 s waiting for 4030 answers (the syscalls \
+                    themselves 0.155 s in the worker), layouts 0.077 s waiting for 4030";
+        let wrapped = wrap(text, "    ", "      ", 40);
+        assert!(wrapped.lines().all(|l| l.len() <= 40), "{wrapped}");
+        assert!(wrapped.starts_with("    the kernel") && wrapped.ends_with("4030\n"));
+        assert_eq!(
+            wrapped.split_whitespace().collect::<Vec<_>>().join(" "),
+            text
+        );
+        assert_eq!(
+            wrap("a-word-longer-than-the-width", "", "", 4),
+            "a-word-longer-than-the-width\n"
+        );
+    }
 }

@@ -75,6 +75,8 @@ impl RunConfig {
 pub struct RunReport {
     /// The run was stopped by [`INTERRUPTED`].
     pub interrupted: bool,
+    /// What the passing sequences did, and the steps of the first failing
+    /// one before its failure.
     pub stats: Stats,
     /// Time spent on passing sequences (not on shrinking).
     pub elapsed: Duration,
@@ -138,6 +140,14 @@ pub fn run(
             Err(f) => {
                 if *failing.borrow() {
                     *shrink_steps.borrow_mut() += 1;
+                } else {
+                    // The first failing sequence: its steps before the
+                    // failure count too (so a run whose first sequence
+                    // fails does not show empty tables).
+                    if let Ok(mut s) = run_ops(&mut b, config.pages, &ops[..f.step]) {
+                        s.sequences = 0;
+                        stats.borrow_mut().add(&s);
+                    }
                 }
                 *failing.borrow_mut() = true;
                 let invariant = f.invariant;

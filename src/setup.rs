@@ -49,6 +49,19 @@ impl Setup {
         }
     }
 
+    /// An error when bugs are put back but the implementation, where they
+    /// go, is not among the backends (they would change nothing).
+    pub fn check_bugs_run(&self) -> Result<(), String> {
+        match self.bugs.first() {
+            Some(bug) if !self.backends.contains(Which::Impl) => Err(format!(
+                "--inject-bug {bug}: the bug goes into impl, which is not among \
+                 the backends (--backends {}): it would change nothing",
+                self.backends
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The bugs put back, as the implementation takes them.
     pub fn impl_bugs(&self) -> uffd_impl::Bugs {
         let names: Vec<&str> = self.bugs.iter().map(String::as_str).collect();
@@ -88,14 +101,16 @@ impl Setup {
             .then(|| format!("live kernel: Linux {}", uffd_kernel::release()))
     }
 
-    /// The command that turns a written trace into a C reproducer.
-    pub fn repro_command(path: &Path) -> String {
+    /// The command that turns a written trace into a C reproducer, and on
+    /// the next line, indented by `indent`, the command that builds and runs
+    /// it: the program is built next to the trace ([`build_command`]).
+    pub fn repro_command(path: &Path, indent: &str) -> String {
         let c = path.with_extension("c");
         format!(
-            "uffd-check repro {} -o {}   (then: cc -O2 -Wall -o repro {} && ./repro)",
+            "uffd-check repro {} -o {}\n{indent}{}",
             path.display(),
             c.display(),
-            c.display()
+            build_command(&c)
         )
     }
 
@@ -106,5 +121,46 @@ impl Setup {
             path.display(),
             self.flags("--backend")
         )
+    }
+}
+
+/// `cc -O2 -Wall -o DIR/NAME DIR/NAME.c && DIR/NAME`: builds the C program
+/// `c` next to it, never in the current directory (`./NAME` when `c` is
+/// in the current directory, `NAME.bin` when `c` has no extension).
+pub fn build_command(c: &Path) -> String {
+    let mut program = c.with_extension("");
+    if program == c {
+        program = c.with_extension("bin");
+    }
+    let run = match program.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => program.display().to_string(),
+        _ => format!("./{}", program.display()),
+    };
+    format!(
+        "cc -O2 -Wall -o {} {} && {run}",
+        program.display(),
+        c.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_c_program_is_built_next_to_its_source() {
+        for (c, want) in [
+            (
+                "failures/seed-3.c",
+                "cc -O2 -Wall -o failures/seed-3 failures/seed-3.c && failures/seed-3",
+            ),
+            ("dev.c", "cc -O2 -Wall -o dev dev.c && ./dev"),
+            (
+                "/tmp/x/dev",
+                "cc -O2 -Wall -o /tmp/x/dev.bin /tmp/x/dev && /tmp/x/dev.bin",
+            ),
+        ] {
+            assert_eq!(build_command(Path::new(c)), want);
+        }
     }
 }

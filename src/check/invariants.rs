@@ -4,7 +4,7 @@
 //! the list. Each judges what the backends answered and reported, never
 //! which backend answered.
 
-use uffd_vocab::{result_name, Backing, Mode, Page};
+use uffd_vocab::{result_name, Backing, Mode, Outcome, Page};
 
 use super::diff::layout_diff;
 use super::StepView;
@@ -113,50 +113,89 @@ fn well_formed(v: &StepView) -> Result<(), String> {
     Ok(())
 }
 
-/// Every backend returned what the first one returned.
+/// Every backend returned what the first one returned; the message names
+/// every backend that did not.
 fn same_result(v: &StepView) -> Result<(), String> {
     let first = &v.outcomes[0];
-    for o in &v.outcomes[1..] {
-        if o.result != first.result {
-            return Err(format!(
-                "{} returned {} but {} returned {}",
-                first.backend,
-                result_name(&first.result),
-                o.backend,
-                result_name(&o.result)
-            ));
-        }
+    let name = |o: &Outcome| result_name(&o.result);
+    parted(
+        v,
+        |o| o.result != first.result,
+        |o| format!("{} returned {}", o.backend, name(o)),
+    )
+    .map_err(|them| format!("{} returned {} but {them}", first.backend, name(first)))
+}
+
+/// `Err` listing what `says` of each backend after the first for which
+/// `differs` holds, if any does.
+fn parted(
+    v: &StepView,
+    differs: impl Fn(&Outcome) -> bool,
+    says: impl Fn(&Outcome) -> String,
+) -> Result<(), String> {
+    let them: Vec<String> = v.outcomes[1..]
+        .iter()
+        .filter(|o| differs(o))
+        .map(says)
+        .collect();
+    if them.is_empty() {
+        Ok(())
+    } else {
+        Err(and_list(&them))
     }
-    Ok(())
 }
 
 /// Every backend has the layout of the first one, on every field both
-/// observe (a field one of them does not observe is unknown, not equal).
+/// observe (a field one of them does not observe is unknown, not equal);
+/// the message names every backend that has another.
 fn same_layout(v: &StepView) -> Result<(), String> {
     let first = &v.outcomes[0];
-    for o in &v.outcomes[1..] {
-        if !o.layout.agrees_with(&first.layout) {
-            return Err(format!(
-                "{} and {} have different layouts",
-                first.backend, o.backend
-            ));
-        }
+    let differ: Vec<&str> = v.outcomes[1..]
+        .iter()
+        .filter(|o| !o.layout.agrees_with(&first.layout))
+        .map(|o| o.backend)
+        .collect();
+    match differ[..] {
+        [] => Ok(()),
+        [one] => Err(format!(
+            "{} and {one} have different layouts",
+            first.backend
+        )),
+        _ => Err(format!(
+            "{} have layouts different from {}'s",
+            and_list(&differ),
+            first.backend
+        )),
     }
-    Ok(())
 }
 
-/// Every backend has the open uffd contexts of the first one.
+/// Every backend has the open uffd contexts of the first one; the message
+/// names every backend that has others.
 fn same_contexts(v: &StepView) -> Result<(), String> {
     let first = &v.outcomes[0];
-    for o in &v.outcomes[1..] {
-        if o.open != first.open {
-            return Err(format!(
-                "{} has uffd contexts {} open but {} has {}",
-                first.backend, first.open, o.backend, o.open
-            ));
+    parted(
+        v,
+        |o| o.open != first.open,
+        |o| format!("{} has {}", o.backend, o.open),
+    )
+    .map_err(|them| {
+        format!(
+            "{} has uffd contexts {} open but {them}",
+            first.backend, first.open
+        )
+    })
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", rest.join(", "), last.as_ref())
         }
     }
-    Ok(())
 }
 
 /// No two adjacent VMAs of any backend could be one VMA. A pair whose merge
@@ -247,4 +286,76 @@ pub fn check_view(view: &StepView) -> Result<(), (&'static str, String)> {
         (inv.check)(view).map_err(|m| (inv.name, m))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uffd_vocab::{Backend, Op};
+
+    /// The outcomes of `ops` on the model and on two copies of the
+    /// implementation with the 2023 page-offset bug put back, the copies
+    /// named `impl` and `kernel`.
+    fn model_and_two_buggy(ops: &[&str]) -> (Op, Vec<Outcome>) {
+        let bug = || {
+            uffd_impl::IntervalImpl::with_bugs(
+                4,
+                uffd_impl::Bugs::of(&[uffd_impl::Switch::UnadjustedPgoff]),
+            )
+        };
+        let mut backends: Vec<Box<dyn Backend>> = vec![
+            Box::new(uffd_model::PageModel::new(4)),
+            Box::new(bug()),
+            Box::new(bug()),
+        ];
+        let ops: Vec<Op> = ops.iter().map(|l| l.parse().unwrap()).collect();
+        let mut outcomes = Vec::new();
+        for op in &ops {
+            outcomes = backends.iter_mut().map(|b| b.step(op).unwrap()).collect();
+        }
+        outcomes[2].backend = "kernel";
+        (*ops.last().unwrap(), outcomes)
+    }
+
+    #[test]
+    fn a_failure_names_every_backend_that_differs() {
+        let (op, outcomes) = model_and_two_buggy(&[
+            "map 0 3 rw- anon",
+            "register 0 0 2 missing",
+            "unregister 0 1 1",
+        ]);
+        let v = StepView {
+            index: 2,
+            op: &op,
+            pages: 4,
+            outcomes: &outcomes,
+            expect: None,
+        };
+        assert_eq!(
+            check_view(&v),
+            Err((
+                "same-layout",
+                "impl and kernel have layouts different from model's".into()
+            ))
+        );
+        let two = StepView {
+            outcomes: &outcomes[..2],
+            ..v
+        };
+        assert_eq!(
+            same_layout(&two),
+            Err("model and impl have different layouts".into())
+        );
+        let mut results = outcomes.clone();
+        results[1].result = Err(uffd_vocab::Errno::EINVAL);
+        results[2].result = Err(uffd_vocab::Errno::ENOMEM);
+        assert_eq!(
+            same_result(&StepView {
+                outcomes: &results,
+                ..v
+            }),
+            Err("model returned ok but impl returned EINVAL and kernel returned ENOMEM".into())
+        );
+        assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
+    }
 }
