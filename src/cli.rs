@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use uffd_check::backends::BackendList;
+use uffd_check::backends::{BackendList, KernelTarget};
 use uffd_check::setup::Setup;
 use uffd_vocab::Page;
 
@@ -39,6 +39,21 @@ pub struct BackendFlags {
     pub backends: Option<BackendList>,
 }
 
+/// `--vm IMAGE` and `--vm-mem MB`, of `check`, `replay` and `explore`: the
+/// kernel backend in a guest of that kernel image under qemu.
+#[derive(Args)]
+pub struct VmFlags {
+    /// Run the kernel backend in a guest of this kernel image (a bzImage:
+    /// your own build, or one of `uffd-check kernels fetch`) under qemu;
+    /// the backends are then model,kernel unless given, and the model takes
+    /// the guest kernel's profile.
+    #[arg(long, value_name = "IMAGE")]
+    pub vm: Option<PathBuf>,
+    /// The guest's memory, in MB (default 512).
+    #[arg(long, value_name = "MB", requires = "vm")]
+    pub vm_mem: Option<u32>,
+}
+
 /// `--strict`, `--strict-rule` and `--inject-bug`, of `check`, `replay` and
 /// `explore`. `--strict` and `--strict-rule` are alternatives, refused
 /// together.
@@ -58,16 +73,31 @@ pub struct RuleFlags {
 }
 
 impl RuleFlags {
-    /// The run's setup, on these backends; an error for a bug put back into
-    /// an implementation that does not run.
-    pub fn setup(self, kernel: bool, backends: Option<BackendList>) -> Result<Setup, String> {
-        let setup = Setup::new(
+    /// The run's setup, on these backends (and in a guest with `--vm`),
+    /// with the kernel's profile when the kernel runs and no rule was
+    /// named; an error for a bug put back into an implementation that does
+    /// not run, or a guest that cannot be made.
+    pub fn setup(
+        self,
+        kernel: bool,
+        backends: Option<BackendList>,
+        vm: VmFlags,
+    ) -> Result<Setup, String> {
+        if kernel && vm.vm.is_some() {
+            return Err("--kernel and --vm: the kernel runs here or in a guest, not both".into());
+        }
+        let listed = backends.is_some();
+        let mut setup = Setup::new(
             kernel,
             backends,
             self.inject_bug,
             self.strict,
             self.strict_rule,
         );
+        if let Some(image) = &vm.vm {
+            setup = setup.in_vm(KernelTarget::vm(image, vm.vm_mem)?, listed);
+        }
+        let setup = setup.with_profile();
         setup.check_bugs_run()?;
         Ok(setup)
     }
@@ -105,6 +135,8 @@ pub enum Command {
         pages: Page,
         #[command(flatten)]
         on: BackendFlags,
+        #[command(flatten)]
+        vm: VmFlags,
         /// Where a shrunk failing case is written.
         #[arg(long, default_value = "failures")]
         out: PathBuf,
@@ -123,6 +155,8 @@ pub enum Command {
         /// One JSON object per step instead of drawings.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        vm: VmFlags,
         #[command(flatten)]
         rules: RuleFlags,
     },
@@ -146,6 +180,8 @@ pub enum Command {
         /// bytes each).
         #[arg(long, default_value_t = 2_000_000)]
         max_states: u64,
+        #[command(flatten)]
+        vm: VmFlags,
         /// Where a failing case is written.
         #[arg(long, default_value = "failures")]
         out: PathBuf,
@@ -178,8 +214,62 @@ pub enum Command {
         #[arg(long)]
         long: bool,
     },
+    /// Kernel images to test against: Debian's newest of a series,
+    /// downloaded into a cache (never installed), and the cached ones.
+    Kernels {
+        #[command(subcommand)]
+        what: KernelsCommand,
+    },
+    /// Every case and N random sequences on each kernel of a list, each
+    /// judged by the model with that kernel's profile: a table of what
+    /// agrees, what a known historic bug explains, and what is new.
+    #[command(after_help = EXIT_CODES)]
+    Matrix {
+        /// The kernels: series (6.1, 6.12, 7.x: the newest cached image of
+        /// it, fetched when none), images' paths, or host (this machine's).
+        #[arg(long, value_delimiter = ',', default_value = "6.1,6.12,host")]
+        kernels: Vec<String>,
+        /// Random sequences a kernel.
+        #[arg(long, default_value_t = 200)]
+        sequences: usize,
+        /// The longest sequence, in ops (1 to 10,000).
+        #[arg(long, default_value_t = 20)]
+        ops: usize,
+        /// The arena size of the random sequences, in pages.
+        #[arg(long, default_value_t = 16)]
+        pages: Page,
+        /// Seed of the sequences.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The cases to run (every trace under it).
+        #[arg(long, default_value = "cases")]
+        cases: PathBuf,
+        /// Shrink this many findings a kernel (each shrink replays in the
+        /// guest).
+        #[arg(long, default_value_t = 3)]
+        shrink: usize,
+        /// Where findings are written.
+        #[arg(long, default_value = "failures/matrix")]
+        out: PathBuf,
+        /// The guests' memory, in MB (default 512).
+        #[arg(long, value_name = "MB")]
+        vm_mem: Option<u32>,
+    },
     #[command(name = "__worker", hide = true)]
     Worker,
+}
+
+/// `uffd-check kernels …`.
+#[derive(Subcommand)]
+pub enum KernelsCommand {
+    /// The cached kernel images, with their releases and paths.
+    List,
+    /// Download Debian's newest kernel image of each series (6.1, 6.12,
+    /// 7.x, …) into the cache, and print its path.
+    Fetch {
+        #[arg(required = true)]
+        series: Vec<String>,
+    },
 }
 
 /// `--inject-bug NAME`: the names of [`uffd_impl::HISTORIC_BUGS`], each

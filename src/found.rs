@@ -20,6 +20,7 @@ use crate::trace::CaseKind;
 /// line set ([`case_kind`]).
 pub fn prepared(mut f: Failure, setup: &Setup) -> Failure {
     name_the_deviation(&mut f, setup);
+    name_the_bug(&mut f, setup);
     f.trace.kind = case_kind(&f, setup);
     f
 }
@@ -104,7 +105,7 @@ pub fn name_the_deviation(f: &mut Failure, setup: &Setup) {
             let behind = format!(
                 "behind it: known deviation {}, off ({})",
                 d.name(),
-                setup.strict_flags().trim()
+                setup.rules_off_by()
             );
             f.message.push_str(&format!(
                 "\n{}{}{}",
@@ -113,6 +114,28 @@ pub fn name_the_deviation(f: &mut Failure, setup: &Setup) {
                 print::wrap(d.kernel(), "  kernel:   ", rest, 78).trim_end()
             ));
         }
+    }
+}
+
+/// On a kernel whose profile lists historic bugs: adds to `f`'s message the
+/// bug that explains it, if one does (the implementation with that bug put
+/// back answers the failing step as the kernel did): a known bug of that
+/// kernel, not a new finding.
+pub fn name_the_bug(f: &mut Failure, setup: &Setup) {
+    let Some(profile) = &setup.profile else {
+        return;
+    };
+    if let Some(h) = crate::profile::explain(profile, f) {
+        let kernels = h.kernels.map_or(String::new(), |k| format!(" ({k})"));
+        let known = format!(
+            "known: historic bug {} of Linux {}{kernels}: the implementation with \
+             --inject-bug {} answers this step as the kernel did",
+            h.name, profile.release, h.name
+        );
+        f.message.push_str(&format!(
+            "\n{}",
+            print::wrap(&known, "", "  ", 78).trim_end()
+        ));
     }
 }
 

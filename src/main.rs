@@ -21,7 +21,8 @@ use uffd_check::setup::Setup;
 use uffd_check::trace::Trace;
 use uffd_vocab::Backend;
 
-use crate::cli::{Cli, Command, EXIT_INTERRUPTED, EXIT_TRUNCATED};
+use crate::cli::{Cli, Command, KernelsCommand, EXIT_INTERRUPTED, EXIT_TRUNCATED};
+use uffd_check::matrix::MatrixConfig;
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__worker") {
@@ -46,10 +47,11 @@ fn run(command: Command) -> Result<ExitCode, String> {
             ops,
             pages,
             on,
+            vm,
             out,
             rules,
         } => {
-            let setup = rules.setup(on.kernel, on.backends)?;
+            let setup = rules.setup(on.kernel, on.backends, vm)?;
             let config = RunConfig {
                 seed: 0,
                 cases,
@@ -62,8 +64,9 @@ fn run(command: Command) -> Result<ExitCode, String> {
             file,
             backend,
             json,
+            vm,
             rules,
-        } => replay(&file, &rules.setup(false, backend)?, json),
+        } => replay(&file, &rules.setup(false, backend, vm)?, json),
         Command::Bench { vmas, ops, long } => uffd_check::bench::BenchConfig::new(vmas, ops, long)
             .and_then(|config| uffd_check::bench::run(&config))
             .map(|()| ExitCode::SUCCESS),
@@ -73,16 +76,42 @@ fn run(command: Command) -> Result<ExitCode, String> {
             depth,
             on,
             max_states,
+            vm,
             out,
             rules,
         } => {
-            let setup = rules.setup(on.kernel, on.backends)?;
+            let setup = rules.setup(on.kernel, on.backends, vm)?;
             let config = ExploreConfig {
                 pages,
                 depth,
                 max_states,
             };
             explore(config, &setup, &out)
+        }
+        Command::Kernels { what } => kernels(what),
+        Command::Matrix {
+            kernels,
+            sequences,
+            ops,
+            pages,
+            seed,
+            cases,
+            shrink,
+            out,
+            vm_mem,
+        } => {
+            let config = MatrixConfig {
+                kernels,
+                cases: uffd_check::cases::case_files(&cases)?,
+                sequences,
+                ops,
+                pages,
+                seed,
+                out,
+                mem_mb: vm_mem,
+                shrink,
+            };
+            matrix(&config)
         }
         Command::Worker => unreachable!("handled in main"),
     }
@@ -243,6 +272,7 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
         }
         Err(mut f) => {
             found::name_the_deviation(&mut f, setup);
+            found::name_the_bug(&mut f, setup);
             print!("{}", print::replay_failed(&f, json));
             Ok(ExitCode::FAILURE)
         }
@@ -332,3 +362,33 @@ fn program_name(file: &Path, output: Option<&Path>) -> String {
         .unwrap_or_else(|| "repro".into())
 }
 
+/// `kernels list` and `kernels fetch SERIES…`.
+fn kernels(what: KernelsCommand) -> Result<ExitCode, String> {
+    use uffd_check::vm::kernels;
+    match what {
+        KernelsCommand::List => {
+            for k in kernels::list()? {
+                println!("{:<28} {}", k.release, k.image.display());
+            }
+        }
+        KernelsCommand::Fetch { series } => {
+            for s in series {
+                let k = kernels::fetch(&s)?;
+                println!("{s}: {} {}", k.release, k.image.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `matrix`: the table, then exit 1 if any kernel had a finding.
+fn matrix(config: &MatrixConfig) -> Result<ExitCode, String> {
+    config.check_bounds()?;
+    let rows = uffd_check::matrix::run(config, &mut |line| eprintln!("{line}"))?;
+    print!("{}", uffd_check::matrix::table(&rows));
+    Ok(if rows.iter().any(|r| r.findings() > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

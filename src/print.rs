@@ -204,6 +204,13 @@ pub fn merge_names(merges: &[u8]) -> Vec<String> {
 pub fn replay_header(file: &Path, setup: &Setup, pages: u64) -> String {
     let rules = if setup.rules_off.is_empty() {
         String::new()
+    } else if setup.profile.is_some() {
+        let names: Vec<&str> = setup.rules_off.iter().map(|d| d.name()).collect();
+        format!(
+            ", deviation rules off by {}: {}",
+            setup.rules_off_by(),
+            names.join(", ")
+        )
     } else {
         format!(", deviation rules off:{}", setup.strict_flags())
     };

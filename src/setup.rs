@@ -8,7 +8,8 @@ use std::path::Path;
 use uffd_model::Deviation;
 use uffd_vocab::{Backend, Page};
 
-use crate::backends::{make_all, BackendList, Which};
+use crate::backends::{make_all_on, BackendList, KernelTarget, Which};
+use crate::profile::Profile;
 
 /// What a run ran on: the backends and the bugs put back. Prints the flags
 /// that reproduce it, in the one place that does.
@@ -18,12 +19,18 @@ pub struct Setup {
     pub bugs: Vec<String>,
     /// The model's deviation rules turned off.
     pub rules_off: Vec<Deviation>,
+    /// Where the kernel backend runs: here, or in a guest (`--vm`).
+    pub kernel: KernelTarget,
+    /// The kernel's profile, when the kernel runs and the rules were left
+    /// to it (no `--strict`, no `--strict-rule`): it set `rules_off`.
+    pub profile: Option<Profile>,
 }
 
 impl Setup {
     /// The flags as given: `--kernel`, the backend list (default
     /// `model,impl`, with `kernel` after them for `--kernel`), the bugs,
-    /// `--strict` and the `--strict-rule` names.
+    /// `--strict` and the `--strict-rule` names; the kernel on this
+    /// machine.
     pub fn new(
         kernel: bool,
         backends: Option<BackendList>,
@@ -46,7 +53,32 @@ impl Setup {
             backends,
             bugs,
             rules_off,
+            kernel: KernelTarget::Host,
+            profile: None,
         }
+    }
+
+    /// The kernel in a guest of `target` (`--vm IMAGE`): the backends are
+    /// `model,kernel` unless `listed` (the implementation follows 6.18's
+    /// code, which another kernel need not).
+    pub fn in_vm(mut self, target: KernelTarget, listed: bool) -> Setup {
+        if !listed {
+            self.backends = BackendList(vec![Which::Model, Which::Kernel]);
+        }
+        self.kernel = target;
+        self
+    }
+
+    /// When the kernel runs and no rule was turned off by hand, the model
+    /// takes the kernel's profile: the deviation rules that kernel has are
+    /// on, the others off ([`Profile`]).
+    pub fn with_profile(mut self) -> Setup {
+        if self.backends.contains(Which::Kernel) && self.rules_off.is_empty() {
+            let profile = Profile::of_release(&self.kernel.release());
+            self.rules_off = profile.rules_off();
+            self.profile = Some(profile);
+        }
+        self
     }
 
     /// An error when bugs are put back but the implementation, where they
@@ -68,18 +100,22 @@ impl Setup {
         uffd_impl::Bugs::named(&names).expect("the command line checked the names")
     }
 
-    /// ` --backends … --inject-bug …`, as `flag` names the backend list.
+    /// ` --backends … --inject-bug … [--vm IMAGE]`, as `flag` names the
+    /// backend list.
     pub fn flags(&self, flag: &str) -> String {
         let mut s = format!(" {flag} {}", self.backends);
         for b in &self.bugs {
             s.push_str(&format!(" --inject-bug {b}"));
         }
-        s + &self.strict_flags()
+        s + &self.strict_flags() + &self.kernel.flags()
     }
 
     /// ` --strict`, or ` --strict-rule NAME` for each rule off, or nothing.
     pub fn strict_flags(&self) -> String {
-        if self.rules_off.len() == Deviation::ALL.len() {
+        if self.profile.is_some() {
+            // The profile turned them off: the same flags pick it again.
+            String::new()
+        } else if self.rules_off.len() == Deviation::ALL.len() {
             " --strict".to_string()
         } else {
             self.rules_off
@@ -89,16 +125,45 @@ impl Setup {
         }
     }
 
-    /// The backends for an arena of `pages` pages.
-    pub fn make(&self, pages: Page) -> Result<Vec<Box<dyn Backend>>, String> {
-        make_all(&self.backends, pages, self.impl_bugs(), &self.rules_off)
+    /// Why the rules of `rules_off` are off: the flags that turned them off
+    /// (`--strict`, `--strict-rule NAME`…), or the kernel's profile.
+    pub fn rules_off_by(&self) -> String {
+        match &self.profile {
+            Some(p) => format!("the profile of Linux {}", p.release),
+            None => self.strict_flags().trim().to_string(),
+        }
     }
 
-    /// `live kernel: Linux 6.18.44`, when the kernel is one of the backends.
+    /// The backends for an arena of `pages` pages.
+    pub fn make(&self, pages: Page) -> Result<Vec<Box<dyn Backend>>, String> {
+        make_all_on(
+            &self.backends,
+            pages,
+            self.impl_bugs(),
+            &self.rules_off,
+            &self.kernel,
+        )
+    }
+
+    /// `live kernel: Linux 6.18.44` (or `kernel: Linux 6.1.0-57-amd64 (in a
+    /// VM: IMAGE)`), when the kernel is one of the backends, with the
+    /// rules its profile turned off.
     pub fn kernel_note(&self) -> Option<String> {
-        self.backends
-            .contains(Which::Kernel)
-            .then(|| format!("live kernel: Linux {}", uffd_kernel::release()))
+        if !self.backends.contains(Which::Kernel) {
+            return None;
+        }
+        let mut note = self.kernel.note();
+        if let Some(p) = &self.profile {
+            let off: Vec<&str> = p.rules_off().iter().map(|d| d.name()).collect();
+            if !off.is_empty() {
+                note += &format!("\nits profile turns off: {}", off.join(", "));
+            }
+            let bugs: Vec<&str> = p.bugs.iter().map(|h| h.name).collect();
+            if !bugs.is_empty() {
+                note += &format!("\nhistoric bugs it has: {}", bugs.join(", "));
+            }
+        }
+        Some(note)
     }
 
     /// The command that turns a written trace into a C reproducer, and on

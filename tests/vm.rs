@@ -401,3 +401,36 @@ fn measure_cases_and_speed_on_every_cached_kernel() {
         );
     }
 }
+
+/// `uffd-check matrix` on the 6.1 guest, merge cases only: the model takes
+/// 6.1's profile, and every case where 6.1 differs from the contract is
+/// explained by a historic bug 6.1 still has (the implementation with the
+/// bug put back answers as the kernel did), none is a finding.
+#[test]
+fn the_matrix_explains_6_1_by_its_historic_bugs() {
+    let Some(cfg) = setup() else { return };
+    let release = qemu::image_release(&cfg.image).unwrap();
+    if !release.starts_with("6.1.") {
+        println!("SKIPPED: the image is {release}, not 6.1");
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("uffd-check-vm-matrix-{}", std::process::id()));
+    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/cases/merge");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_uffd-check"))
+        .args(["matrix", "--kernels"])
+        .arg(&cfg.image)
+        .args(["--cases", cases, "--sequences", "0", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{table}\n{err}");
+    assert!(err.contains("historic bugs it has: stale-prev"), "{err}");
+    assert!(table.contains("6/9"), "{table}");
+    assert!(
+        table.contains("historic bug unadjusted-pgoff: explains 1"),
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -195,3 +195,51 @@ fn explore_stops_at_its_state_budget() {
         "{help}"
     );
 }
+
+/// `--kernel` and `--vm` are alternatives (the kernel runs here or in a
+/// guest), and a guest needs an image.
+#[test]
+fn the_kernel_runs_here_or_in_a_guest_not_both() {
+    let out = out_dir("out");
+    let (code, _, err) = uffd_check(&["check", "--kernel", "--vm", "/nonexistent", "--out", &out]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--kernel") && err.contains("--vm"), "{err}");
+    let (code, _, err) = uffd_check(&["check", "--vm-mem", "256", "--out", &out]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--vm"), "{err}");
+}
+
+/// `matrix` on this machine's kernel alone: every case of a folder agrees
+/// under the kernel's profile, the table says so, and nothing is written
+/// but the (empty) findings folder.
+#[test]
+fn the_matrix_on_this_kernel() {
+    if std::env::var_os("UFFD_CHECK_NO_KERNEL").is_some() || uffd_kernel::available().is_err() {
+        eprintln!("SKIPPED: no userfaultfd here");
+        return;
+    }
+    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/cases/merge");
+    let out = out_dir("matrix");
+    let (code, table, err) = uffd_check(&[
+        "matrix",
+        "--kernels",
+        "host",
+        "--cases",
+        cases,
+        "--sequences",
+        "20",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{table}\n{err}");
+    assert!(
+        table.contains(" 9/9 ") && table.contains("20/20"),
+        "{table}"
+    );
+    assert!(err.contains("profile of"), "{err}");
+    for line in table.lines() {
+        assert!(line.chars().count() <= 80, "{line:?}");
+    }
+    let (code, _, err) = uffd_check(&["matrix", "--kernels", "", "--out", &out]);
+    assert_eq!(code, 2, "{err}");
+}
