@@ -7,7 +7,7 @@ use std::fmt;
 use uffd_vocab::{result_name, Outcome};
 
 use super::diff::layout_diff;
-use super::StepView;
+use super::view::StepView;
 use crate::draw::draw;
 use crate::trace::Trace;
 

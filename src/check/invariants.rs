@@ -7,7 +7,7 @@
 use uffd_vocab::{result_name, Backing, Mode, Outcome, Page};
 
 use super::diff::layout_diff;
-use super::StepView;
+use super::view::StepView;
 
 /// A named check over one step. `Err` says what is wrong.
 pub struct Invariant {

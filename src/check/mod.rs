@@ -12,13 +12,15 @@
 //! - [`invariants`]: the invariants and [`check_view`];
 //! - [`diff`]: the plain line diff of layouts;
 //! - [`stats`] and [`goals`]: what a run counted and the coverage goals;
-//! - [`failure`]: a failure, its text and JSON.
+//! - [`failure`]: a failure, its text and JSON;
+//! - [`view`]: what an invariant sees of a step.
 
 pub mod diff;
 pub mod failure;
 pub mod goals;
 pub mod invariants;
 pub mod stats;
+pub mod view;
 
 pub use uffd_vocab::Outcome;
 use uffd_vocab::{Backend, Op, Page};
@@ -28,30 +30,8 @@ pub use self::failure::{failure_json, step_json, Failure};
 pub use self::goals::{Goal, Reach, GOALS};
 pub use self::invariants::{check_view, Invariant, INVARIANTS};
 pub use self::stats::Stats;
-use crate::trace::{Step, Trace};
-
-/// What an invariant sees: one step on every backend.
-pub struct StepView<'a> {
-    /// 0-based index of the step.
-    pub index: usize,
-    pub op: &'a Op,
-    pub pages: Page,
-    /// In backend order; the first is the reference the others are compared to.
-    pub outcomes: &'a [Outcome],
-    /// What the trace says this step must give, if it says.
-    pub expect: Option<&'a Step>,
-}
-
-/// Where a step is: what a [`StepView`] holds besides the outcomes.
-#[derive(Clone, Copy)]
-pub struct StepAt<'a> {
-    /// 0-based index of the step.
-    pub index: usize,
-    pub op: &'a Op,
-    pub pages: Page,
-    /// What the trace says this step must give, if it says.
-    pub expect: Option<&'a Step>,
-}
+pub use self::view::{StepAt, StepView};
+use crate::trace::Trace;
 
 /// What one step in lock step gave.
 pub enum Stepped {

@@ -1,0 +1,30 @@
+//! What an invariant sees of one step ([`StepView`]), and where a step is
+//! ([`StepAt`]): the leaf of the checker's modules, which the invariants,
+//! the failure text and the stepping loop all read.
+
+use uffd_vocab::{Op, Outcome, Page};
+
+use crate::trace::Step;
+
+/// What an invariant sees: one step on every backend.
+pub struct StepView<'a> {
+    /// 0-based index of the step.
+    pub index: usize,
+    pub op: &'a Op,
+    pub pages: Page,
+    /// In backend order; the first is the reference the others are compared to.
+    pub outcomes: &'a [Outcome],
+    /// What the trace says this step must give, if it says.
+    pub expect: Option<&'a Step>,
+}
+
+/// Where a step is: what a [`StepView`] holds besides the outcomes.
+#[derive(Clone, Copy)]
+pub struct StepAt<'a> {
+    /// 0-based index of the step.
+    pub index: usize,
+    pub op: &'a Op,
+    pub pages: Page,
+    /// What the trace says this step must give, if it says.
+    pub expect: Option<&'a Step>,
+}
