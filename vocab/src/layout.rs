@@ -156,8 +156,11 @@ pub const SMAPS_IGNORED: [&str; 3] = ["mr", "me", "sd"];
 
 impl SmapsFlags {
     /// Decodes the codes after `VmFlags:`. A code outside the tables is an
-    /// error: a flag the harness would otherwise silently ignore.
+    /// error: a flag the harness would otherwise silently ignore; except
+    /// one `??` on a locked VMA, which is VM_LOCKONFAULT on kernels before
+    /// 6.12 (they print no mnemonic for it).
     pub fn decode(codes: &str) -> Result<SmapsFlags, String> {
+        let mut unnamed = 0;
         let mut out = SmapsFlags {
             prot: Prot::NONE,
             flags: VmFlags::default(),
@@ -170,9 +173,18 @@ impl SmapsFlags {
                 out.uffd = out.uffd.union(*m);
             } else if let Some((b, _)) = Prot::SMAPS_CODES.iter().find(|(_, c)| *c == code) {
                 out.prot = Prot::from_bits(out.prot.bits() | b);
+            } else if code == "??" {
+                unnamed += 1;
             } else if !SMAPS_IGNORED.contains(&code) {
                 return Err(format!("unexpected VmFlags code `{code}`"));
             }
+        }
+        // Before 6.12 smaps has no mnemonic for VM_LOCKONFAULT and prints
+        // `??`: on a locked VMA that is the one flag it can be.
+        if unnamed == 1 && out.flags.has(VmFlags::LOCKED) && !out.flags.has(VmFlags::LOCKONFAULT) {
+            out.flags.set(VmFlags::LOCKONFAULT, true);
+        } else if unnamed > 0 {
+            return Err("unexpected VmFlags code `??`".to_string());
         }
         Ok(out)
     }

@@ -41,6 +41,13 @@ fn smaps_flags_decode_through_the_tables() {
     assert_eq!(d.prot, Prot::from_bits(5));
     assert_eq!(d.uffd, Mode::MINOR);
     assert!(SmapsFlags::decode("rd io").unwrap_err().contains("`io`"));
+    // 6.1 prints `??` for VM_LOCKONFAULT: on a locked VMA, that is it.
+    assert_eq!(
+        SmapsFlags::decode("rd wr mr mw me lo ?? ac").unwrap(),
+        SmapsFlags::decode("rd wr mr mw me lo lf ac").unwrap()
+    );
+    assert!(SmapsFlags::decode("rd wr ??").is_err());
+    assert!(SmapsFlags::decode("rd wr lo lf ??").is_err());
     // Soft-dirty (Debian's kernels) decides nothing.
     assert_eq!(
         SmapsFlags::decode("rd wr mr mw me ac sd").unwrap(),
