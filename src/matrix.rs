@@ -76,9 +76,9 @@ pub enum Verdict {
     Agrees,
     /// A historic bug the kernel has explains the difference.
     Explained(&'static str),
-    /// A difference nothing known explains: the invariant, and the file
-    /// the (shrunk) trace was written to.
-    Finding(&'static str, PathBuf),
+    /// A difference nothing known explains: the invariant, the op of the
+    /// failing step, and the file the (shrunk) trace was written to.
+    Finding(&'static str, &'static str, PathBuf),
 }
 
 /// One kernel's row.
@@ -309,7 +309,8 @@ fn judge(
     if let Err(e) = std::fs::write(&path, text) {
         eprintln!("cannot write {}: {e}", path.display());
     }
-    Verdict::Finding(failure.invariant, path)
+    let op = failure.trace.steps[failure.step].op.name();
+    Verdict::Finding(failure.invariant, op, path)
 }
 
 /// The failure shrunk on the same pair, or as it was when shrinking does
@@ -383,14 +384,23 @@ fn details(r: &Row) -> String {
         out += &format!("  historic bug {bug}: explains {n}\n");
     }
     for (path, v) in &r.cases {
-        if let Verdict::Finding(inv, _) = v {
-            out += &format!("  case {}: {inv}\n", path.display());
+        if let Verdict::Finding(inv, op, _) = v {
+            out += &format!("  case {}: {inv} at {op}\n", path.display());
         }
     }
+    // The random findings grouped by what failed where, with the first of
+    // each group (shrunk if it was among the first few).
+    let mut groups: BTreeMap<(&str, &str), (usize, &Path)> = BTreeMap::new();
     for v in &r.sequences {
-        if let Verdict::Finding(inv, path) = v {
-            out += &format!("  finding {}: {inv}\n", path.display());
+        if let Verdict::Finding(inv, op, path) = v {
+            groups.entry((inv, op)).or_insert((0, path)).0 += 1;
         }
+    }
+    for ((inv, op), (n, first)) in groups {
+        out += &format!(
+            "  {n} sequence(s): {inv} at {op}, e.g. {}\n",
+            first.display()
+        );
     }
     out
 }
@@ -419,16 +429,21 @@ mod tests {
                 ("b.trace".into(), Verdict::Explained("unadjusted-pgoff")),
                 (
                     "c.trace".into(),
-                    Verdict::Finding("same-layout", "f.trace".into()),
+                    Verdict::Finding("same-layout", "register", "f.trace".into()),
                 ),
             ],
-            sequences: vec![Verdict::Agrees, Verdict::Explained("unadjusted-pgoff")],
+            sequences: vec![
+                Verdict::Agrees,
+                Verdict::Explained("unadjusted-pgoff"),
+                Verdict::Finding("same-result", "mremap", "g.trace".into()),
+                Verdict::Finding("same-result", "mremap", "h.trace".into()),
+            ],
             steps: 3820,
             busy: Duration::from_secs(10),
             rules_hit: [("fork-keeps-parent-boundaries", 3)].into_iter().collect(),
         };
         assert_eq!(row.cases_agreeing(), 1);
-        assert_eq!(row.findings(), 1);
+        assert_eq!(row.findings(), 3);
         assert_eq!(row.explained()["unadjusted-pgoff"], 2);
         let t = table(&[row]);
         for line in t.lines() {
@@ -436,8 +451,12 @@ mod tests {
         }
         assert!(t.contains("6.1      6.1.0-57-amd64"), "{t}");
         assert!(t.contains("1/3"), "{t}");
-        assert!(t.contains("2/2"), "{t}");
-        assert!(t.contains("case c.trace: same-layout"), "{t}");
+        assert!(t.contains("2/4"), "{t}");
+        assert!(t.contains("case c.trace: same-layout at register"), "{t}");
+        assert!(
+            t.contains("2 sequence(s): same-result at mremap, e.g. g.trace"),
+            "{t}"
+        );
         assert_eq!(label("6.1.0-57+deb12/x"), "6.1.0-57-deb12-x");
     }
 }
