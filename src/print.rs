@@ -204,7 +204,7 @@ pub fn merge_names(merges: &[u8]) -> Vec<String> {
 pub fn replay_header(file: &Path, setup: &Setup, pages: u64) -> String {
     let rules = if setup.rules_off.is_empty() {
         String::new()
-    } else if setup.profile.is_some() {
+    } else if setup.rules_from_profile {
         let names: Vec<&str> = setup.rules_off.iter().map(|d| d.name()).collect();
         format!(
             ", deviation rules off by {}: {}",

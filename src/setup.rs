@@ -21,9 +21,11 @@ pub struct Setup {
     pub rules_off: Vec<Deviation>,
     /// Where the kernel backend runs: here, or in a guest (`--vm`).
     pub kernel: KernelTarget,
-    /// The kernel's profile, when the kernel runs and the rules were left
-    /// to it (no `--strict`, no `--strict-rule`): it set `rules_off`.
+    /// The kernel's profile, when the kernel runs: the historic bugs it
+    /// has explain failures, and, when no rule was named (no `--strict`, no
+    /// `--strict-rule`), it set `rules_off` (`rules_from_profile`).
     pub profile: Option<Profile>,
+    pub rules_from_profile: bool,
 }
 
 impl Setup {
@@ -55,6 +57,7 @@ impl Setup {
             rules_off,
             kernel: KernelTarget::Host,
             profile: None,
+            rules_from_profile: false,
         }
     }
 
@@ -69,13 +72,17 @@ impl Setup {
         self
     }
 
-    /// When the kernel runs and no rule was turned off by hand, the model
-    /// takes the kernel's profile: the deviation rules that kernel has are
-    /// on, the others off ([`Profile`]).
+    /// When the kernel runs, its profile ([`Profile`]): the historic bugs it
+    /// has explain a failure; and when no rule was turned off by hand, the
+    /// model takes the profile's rules: those that kernel has are on, the
+    /// others off.
     pub fn with_profile(mut self) -> Setup {
-        if self.backends.contains(Which::Kernel) && self.rules_off.is_empty() {
+        if self.backends.contains(Which::Kernel) {
             let profile = Profile::of_release(&self.kernel.release());
-            self.rules_off = profile.rules_off();
+            if self.rules_off.is_empty() {
+                self.rules_off = profile.rules_off();
+                self.rules_from_profile = true;
+            }
             self.profile = Some(profile);
         }
         self
@@ -112,7 +119,7 @@ impl Setup {
 
     /// ` --strict`, or ` --strict-rule NAME` for each rule off, or nothing.
     pub fn strict_flags(&self) -> String {
-        if self.profile.is_some() {
+        if self.rules_from_profile {
             // The profile turned them off: the same flags pick it again.
             String::new()
         } else if self.rules_off.len() == Deviation::ALL.len() {
@@ -129,8 +136,8 @@ impl Setup {
     /// (`--strict`, `--strict-rule NAME`…), or the kernel's profile.
     pub fn rules_off_by(&self) -> String {
         match &self.profile {
-            Some(p) => format!("the profile of Linux {}", p.release),
-            None => self.strict_flags().trim().to_string(),
+            Some(p) if self.rules_from_profile => format!("the profile of Linux {}", p.release),
+            _ => self.strict_flags().trim().to_string(),
         }
     }
 
@@ -155,7 +162,7 @@ impl Setup {
         let mut note = self.kernel.note();
         if let Some(p) = &self.profile {
             let off: Vec<&str> = p.rules_off().iter().map(|d| d.name()).collect();
-            if !off.is_empty() {
+            if self.rules_from_profile && !off.is_empty() {
                 note += &format!("\nits profile turns off: {}", off.join(", "));
             }
             let bugs: Vec<&str> = p.bugs.iter().map(|h| h.name).collect();
@@ -211,6 +218,22 @@ pub fn build_command(c: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernel's profile is kept under `--strict` (its historic bugs
+    /// still explain failures) but sets the rules only when none was named.
+    #[test]
+    fn the_profile_sets_the_rules_only_when_none_is_named() {
+        let list = || Some("model,kernel".parse().unwrap());
+        let strict = Setup::new(false, list(), vec![], true, vec![]).with_profile();
+        assert!(strict.profile.is_some() && !strict.rules_from_profile);
+        assert_eq!(strict.rules_off.len(), Deviation::ALL.len());
+        assert_eq!(strict.strict_flags(), " --strict");
+        let by_profile = Setup::new(false, list(), vec![], false, vec![]).with_profile();
+        assert!(by_profile.rules_from_profile);
+        assert_eq!(by_profile.strict_flags(), "");
+        let no_kernel = Setup::new(false, None, vec![], false, vec![]).with_profile();
+        assert!(no_kernel.profile.is_none() && no_kernel.rules_off.is_empty());
+    }
 
     #[test]
     fn the_c_program_is_built_next_to_its_source() {
