@@ -257,7 +257,7 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
     }
     let mut deviations = 0;
     let result = run_trace_with(&mut backends, &trace, |v| {
-        deviations += print::known_deviations(v).len();
+        deviations += v.known_deviations().len();
         print!("{}", print::replay_step(v, json));
     });
     match result {

@@ -221,15 +221,6 @@ pub fn replay_header(file: &Path, setup: &Setup, pages: u64) -> String {
     )
 }
 
-/// The known deviations that changed a step: the first backend's that
-/// reports any (one step, one count, however many backends know the rule).
-pub fn known_deviations<'a>(v: &StepView<'a>) -> &'a [&'static str] {
-    v.outcomes
-        .iter()
-        .find(|o| !o.report.deviations.is_empty())
-        .map_or(&[], |o| &o.report.deviations)
-}
-
 /// One step of `replay`: a JSON object on one line, or the op and its
 /// result, the first backend's layout drawn, the merge cases each backend
 /// took and the known deviations that changed the step.
@@ -249,7 +240,7 @@ pub fn replay_step(v: &StepView, json: bool) -> String {
         let merges = merge_names(&b.report.merges).join(", ");
         let _ = writeln!(out, "  {} took {merges}", b.backend);
     }
-    for d in known_deviations(v) {
+    for d in v.known_deviations() {
         let _ = writeln!(
             out,
             "  known deviation {d}: the model says what the kernel does (--strict: the contract)"

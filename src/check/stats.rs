@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use uffd_vocab::{result_name, Op, Outcome};
 
+use super::view::known_deviations;
+
 /// Counts of what a run did, for the `check` table.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -56,12 +58,8 @@ impl Stats {
                 *self.events.entry(e).or_default() += 1;
             }
         }
-        // Deviations: the first backend's that reports any (one step, one
-        // count, however many backends know the rule).
-        if let Some(o) = outcomes.iter().find(|o| !o.report.deviations.is_empty()) {
-            for &d in &o.report.deviations {
-                *self.deviations.entry(d).or_default() += 1;
-            }
+        for &d in known_deviations(outcomes) {
+            *self.deviations.entry(d).or_default() += 1;
         }
     }
 

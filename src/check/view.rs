@@ -28,3 +28,19 @@ pub struct StepAt<'a> {
     /// What the trace says this step must give, if it says.
     pub expect: Option<&'a Step>,
 }
+
+impl StepView<'_> {
+    /// The known deviations that changed this step ([`known_deviations`]).
+    pub fn known_deviations(&self) -> &[&'static str] {
+        known_deviations(self.outcomes)
+    }
+}
+
+/// The known deviations that changed a step: the first backend's that
+/// reports any (one step, one count, however many backends know the rule).
+pub fn known_deviations(outcomes: &[Outcome]) -> &[&'static str] {
+    outcomes
+        .iter()
+        .find(|o| !o.report.deviations.is_empty())
+        .map_or(&[], |o| &o.report.deviations)
+}
