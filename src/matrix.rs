@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use uffd_model::PageModel;
+use uffd_impl::Bugs;
 use uffd_vocab::{Backend, Page};
 
-use crate::backends::KernelTarget;
+use crate::backends::{as_refs, make_all_on, BackendList, KernelTarget, Which};
 use crate::check::{run_trace, Failure, Stats};
 use crate::profile::{explain, Profile};
 use crate::runner::{sample, RunConfig};
@@ -164,22 +164,17 @@ pub fn run(config: &MatrixConfig, progress: &mut dyn FnMut(&str)) -> Result<Vec<
     Ok(rows)
 }
 
-/// The two backends of a kernel's runs: the model with its profile, and
-/// the kernel.
-struct Pair {
-    model: PageModel,
-    kernel: uffd_kernel::KernelBackend,
-}
+/// The two backends of a kernel's runs, from the one factory of backend
+/// sets: the model with the kernel's profile, and the kernel.
+struct Pair(Vec<Box<dyn Backend>>);
 
 impl Pair {
     fn new(target: &KernelTarget, profile: &Profile, pages: Page) -> Result<Pair, String> {
-        Ok(Pair {
-            model: PageModel::with_rules_off(pages, &profile.rules_off()),
-            kernel: target.backend(pages)?,
-        })
+        let list = BackendList(vec![Which::Model, Which::Kernel]);
+        make_all_on(&list, pages, Bugs::NONE, &profile.rules_off(), target).map(Pair)
     }
     fn run(&mut self, trace: &Trace) -> Result<Stats, Failure> {
-        run_trace(&mut [&mut self.model, &mut self.kernel], trace)
+        run_trace(&mut as_refs(&mut self.0), trace)
     }
 }
 
@@ -317,8 +312,7 @@ fn judge(
 /// not keep it.
 fn shrunk(pair: &mut Pair, pages: Page, failure: Failure) -> Failure {
     let ops = failure.trace.ops();
-    let mut backends: [&mut dyn Backend; 2] = [&mut pair.model, &mut pair.kernel];
-    let (small, _) = minimize(&mut backends, pages, ops);
+    let (small, _) = minimize(&mut as_refs(&mut pair.0), pages, ops);
     match pair.run(&Trace::from_ops(pages, &small)) {
         Err(f) if f.invariant == failure.invariant => f,
         _ => failure,
