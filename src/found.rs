@@ -60,7 +60,7 @@ pub fn case_kind(f: &Failure, setup: &Setup) -> CaseKind {
             std::iter::once("bug").chain(bugs).map(|w| (0, w)).collect();
         return CaseKind::parse(0, &words).unwrap_or_default();
     }
-    if setup.rules_off.is_empty() {
+    if setup.rules_turned_off().is_empty() {
         return CaseKind::Plain;
     }
     match parts(&mut PageModel::with_strict(pages, true), &mut fixed()) {
@@ -94,7 +94,7 @@ fn deviations_at(pages: Page, ops: &[Op]) -> Vec<Deviation> {
 /// (the model with its rules on reports it), with what the contract says
 /// and what the kernel does.
 pub fn name_the_deviation(f: &mut Failure, setup: &Setup) {
-    if setup.rules_off.is_empty() {
+    if setup.rules_turned_off().is_empty() {
         return;
     }
     let ops = f.trace.ops();

@@ -202,15 +202,20 @@ pub fn merge_names(merges: &[u8]) -> Vec<String> {
 /// `replay`'s first line: the file, the backends, the arena and the
 /// deviation rules turned off.
 pub fn replay_header(file: &Path, setup: &Setup, pages: u64) -> String {
-    let rules = if setup.rules_off.is_empty() {
+    let rules = if setup.rules_from_profile {
+        let on: Vec<&str> = Deviation::ALL
+            .iter()
+            .filter(|d| !setup.rules_off.contains(d))
+            .map(|d| d.name())
+            .collect();
+        let on = if on.is_empty() {
+            "none".to_string()
+        } else {
+            on.join(", ")
+        };
+        format!(", deviation rules by {}: {on}", setup.rules_off_by())
+    } else if setup.rules_turned_off().is_empty() {
         String::new()
-    } else if setup.rules_from_profile {
-        let names: Vec<&str> = setup.rules_off.iter().map(|d| d.name()).collect();
-        format!(
-            ", deviation rules off by {}: {}",
-            setup.rules_off_by(),
-            names.join(", ")
-        )
     } else {
         format!(", deviation rules off:{}", setup.strict_flags())
     };

@@ -21,7 +21,7 @@
 use std::fmt;
 
 use uffd_impl::{Bugs, HistoricBug, IntervalImpl, Switch, HISTORIC_BUGS};
-use uffd_model::Deviation;
+use uffd_model::{Deviation, MODEL_SERIES};
 use uffd_vocab::{Backend, Series};
 
 use crate::check::Failure;
@@ -41,13 +41,13 @@ pub struct Profile {
 
 impl Profile {
     /// The profile of a release (`6.1.0-57-amd64`, `7.3.4+deb13-amd64`). A
-    /// release that names no series gets every rule on and no bug: the
-    /// profile of the kernel the model was written against.
+    /// release that names no series gets the rules of [`MODEL_SERIES`] and
+    /// no bug: the profile of the kernel the model was written against.
     pub fn of_release(release: &str) -> Profile {
         let series = Series::of_release(release);
         let rules_on = Deviation::ALL
             .into_iter()
-            .filter(|d| series.is_none_or(|s| d.history().has(s)))
+            .filter(|d| d.history().has(series.unwrap_or(MODEL_SERIES)))
             .collect();
         let bugs = HISTORIC_BUGS
             .iter()
@@ -140,7 +140,9 @@ mod tests {
             (
                 vec![
                     "fork-keeps-parent-boundaries",
-                    "dontunmap-unlocks-the-whole-vma"
+                    "mremap-moves-within-one-vma",
+                    "unregister-through-any-ctx",
+                    "new-mapping-joins-next"
                 ],
                 vec![
                     "stale-prev",
@@ -151,10 +153,20 @@ mod tests {
                 ]
             )
         );
-        // The kernel the model was written against: every rule, no bug.
+        // The kernel the model was written against: the default rules, no
+        // bug.
         let p = Profile::of_release("6.18.7");
-        assert_eq!(p.rules_on, Deviation::ALL);
-        assert!(p.bugs.is_empty() && p.rules_off().is_empty());
+        assert_eq!(p.rules_off(), Deviation::off_by_default());
+        assert!(p.bugs.is_empty());
+        let p = Profile::of_release("6.12.118+deb12-amd64");
+        assert_eq!(
+            names(&p).0,
+            [
+                "fork-keeps-parent-boundaries",
+                "mremap-moves-within-one-vma",
+                "unregister-through-any-ctx"
+            ]
+        );
         let p = Profile::of_release("7.3.4+deb13-amd64");
         assert_eq!(
             names(&p).0,
@@ -162,7 +174,7 @@ mod tests {
             "7.2 dropped the DONTUNMAP rule, 7.3 the mremap one"
         );
         let p = Profile::of_release("linux");
-        assert_eq!(p.rules_on, Deviation::ALL);
+        assert_eq!(p.rules_off(), Deviation::off_by_default());
         assert!(p.to_string().contains("no series"), "{p}");
     }
 

@@ -17,8 +17,11 @@ pub struct Setup {
     pub backends: BackendList,
     /// `--inject-bug` names, of [`uffd_impl::HISTORIC_BUGS`].
     pub bugs: Vec<String>,
-    /// The model's deviation rules turned off.
+    /// The model's deviation rules turned off: by default those the model's
+    /// series does not have ([`Deviation::off_by_default`]).
     pub rules_off: Vec<Deviation>,
+    /// Were rules named (`--strict`, `--strict-rule`)?
+    pub rules_named: bool,
     /// Where the kernel backend runs: here, or in a guest (`--vm`).
     pub kernel: KernelTarget,
     /// The kernel's profile, when the kernel runs: the historic bugs it
@@ -40,10 +43,14 @@ impl Setup {
         strict: bool,
         strict_rule: Vec<String>,
     ) -> Setup {
+        let default_off = Deviation::off_by_default();
         let rules_off = Deviation::ALL
             .into_iter()
-            .filter(|d| strict || strict_rule.iter().any(|n| n == d.name()))
+            .filter(|d| {
+                strict || default_off.contains(d) || strict_rule.iter().any(|n| n == d.name())
+            })
             .collect();
+        let rules_named = strict || !strict_rule.is_empty();
         let backends = backends.unwrap_or_else(|| {
             let mut v = vec![Which::Model, Which::Impl];
             if kernel {
@@ -55,6 +62,7 @@ impl Setup {
             backends,
             bugs,
             rules_off,
+            rules_named,
             kernel: KernelTarget::Host,
             profile: None,
             rules_from_profile: false,
@@ -79,7 +87,7 @@ impl Setup {
     pub fn with_profile(mut self) -> Setup {
         if self.backends.contains(Which::Kernel) {
             let profile = Profile::of_release(&self.kernel.release());
-            if self.rules_off.is_empty() {
+            if !self.rules_named {
                 self.rules_off = profile.rules_off();
                 self.rules_from_profile = true;
             }
@@ -125,11 +133,22 @@ impl Setup {
         } else if self.rules_off.len() == Deviation::ALL.len() {
             " --strict".to_string()
         } else {
-            self.rules_off
+            self.rules_turned_off()
                 .iter()
                 .map(|d| format!(" --strict-rule {}", d.name()))
                 .collect()
         }
+    }
+
+    /// The rules off that are on by default: turned off by a flag or by
+    /// the kernel's profile.
+    pub fn rules_turned_off(&self) -> Vec<Deviation> {
+        let default_off = Deviation::off_by_default();
+        self.rules_off
+            .iter()
+            .copied()
+            .filter(|d| !default_off.contains(d))
+            .collect()
     }
 
     /// Why the rules of `rules_off` are off: the flags that turned them off
@@ -154,16 +173,23 @@ impl Setup {
 
     /// `live kernel: Linux 6.18.44` (or `kernel: Linux 6.1.0-57-amd64 (in a
     /// VM: IMAGE)`), when the kernel is one of the backends, with the
-    /// rules its profile turned off.
+    /// rules its profile turned on and off (against the model's default).
     pub fn kernel_note(&self) -> Option<String> {
         if !self.backends.contains(Which::Kernel) {
             return None;
         }
         let mut note = self.kernel.note();
         if let Some(p) = &self.profile {
-            let off: Vec<&str> = p.rules_off().iter().map(|d| d.name()).collect();
-            if self.rules_from_profile && !off.is_empty() {
-                note += &format!("\nits profile turns off: {}", off.join(", "));
+            let default_off = Deviation::off_by_default();
+            for (turns, on) in [("on", true), ("off", false)] {
+                let names: Vec<&str> = Deviation::ALL
+                    .iter()
+                    .filter(|d| p.rules_on.contains(d) == on && default_off.contains(d) == on)
+                    .map(|d| d.name())
+                    .collect();
+                if self.rules_from_profile && !names.is_empty() {
+                    note += &format!("\nits profile turns {turns}: {}", names.join(", "));
+                }
             }
             let bugs: Vec<&str> = p.bugs.iter().map(|h| h.name).collect();
             if !bugs.is_empty() {
@@ -232,7 +258,8 @@ mod tests {
         assert!(by_profile.rules_from_profile);
         assert_eq!(by_profile.strict_flags(), "");
         let no_kernel = Setup::new(false, None, vec![], false, vec![]).with_profile();
-        assert!(no_kernel.profile.is_none() && no_kernel.rules_off.is_empty());
+        assert!(no_kernel.profile.is_none() && no_kernel.rules_turned_off().is_empty());
+        assert_eq!(no_kernel.rules_off, Deviation::off_by_default());
     }
 
     #[test]

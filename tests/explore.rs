@@ -118,7 +118,9 @@ fn the_contract_alone_finds_each_deviation_in_three_ops() {
         Deviation::ForkKeepsBoundaries,
         Deviation::MremapOldRegistration,
     ] {
-        let mut model = PageModel::with_rules_off(4, &[d]);
+        let mut off = Deviation::off_by_default();
+        off.push(d);
+        let mut model = PageModel::with_rules_off(4, &off);
         let mut imp = IntervalImpl::new(4);
         let config = ExploreConfig {
             pages: 4,

@@ -205,7 +205,7 @@ fn cases_replay_on_model_impl_and_a_guest_kernel() {
         let trace = Trace::load(&dir.join(format!("{name}.trace"))).unwrap();
         if made.as_ref().map(|m| m.0) != Some(trace.pages) {
             let t = Instant::now();
-            let b = make_all_on(&list, trace.pages, Default::default(), &[], &target).unwrap();
+            let b = backends_in(&list, trace.pages, &target);
             println!("{} pages: guest ready after {:?}", trace.pages, t.elapsed());
             made = Some((trace.pages, b));
         }
@@ -231,7 +231,7 @@ fn a_random_run_in_a_guest_keeps_the_worker_healthy() {
         pages: 16,
     };
     let list: BackendList = "model,impl,kernel".parse().unwrap();
-    let mut backends = make_all_on(&list, config.pages, Default::default(), &[], &target).unwrap();
+    let mut backends = backends_in(&list, config.pages, &target);
     let t = Instant::now();
     let (mut steps, mut agreed, mut differ) = (0, 0, Vec::new());
     for ops in runner::sample(&config, 12) {
@@ -371,7 +371,7 @@ fn measure_cases_and_speed_on_every_cached_kernel() {
             if made.as_ref().map(|m| m.0) != Some(trace.pages) {
                 // The guest of the last size goes before the next boots.
                 drop(made.take());
-                let b = make_all_on(&list, trace.pages, Default::default(), &[], &target).unwrap();
+                let b = backends_in(&list, trace.pages, &target);
                 made = Some((trace.pages, b));
             }
             let backends = &mut made.as_mut().unwrap().1;
@@ -433,4 +433,11 @@ fn the_matrix_explains_6_1_by_its_historic_bugs() {
         "{table}"
     );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The backends of `list` for an arena of `pages` pages, the kernel in the
+/// guest `target`, the model with its default rules.
+fn backends_in(list: &BackendList, pages: u64, target: &KernelTarget) -> Vec<Box<dyn Backend>> {
+    let default = uffd_model::Deviation::off_by_default();
+    make_all_on(list, pages, Default::default(), &default, target).unwrap()
 }

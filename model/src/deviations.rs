@@ -1,4 +1,4 @@
-//! The known deviations (rules 21 to 23): where the live kernel departs
+//! The known deviations (rules 21 to 26): where a live kernel departs
 //! from the contract the rest of the model states. Everything the model
 //! knows of them is here, and only here is it asked whether a rule
 //! applies: the table [`KNOWN`] (name, rule, texts, the kernels that have
@@ -12,12 +12,15 @@ use uffd_vocab::{History, Layout, Mode, Op, OpResult, Page, Series};
 
 use crate::page_model::{PageModel, PageState};
 
-/// A place where the live kernel departs from the contract the model
-/// states. Each is a small rule of the model, on by default (the model then
-/// says what the kernel does), off with `strict` (the model says what the
-/// contract promises, and checking against the kernel finds the
-/// difference). A step where a rule changed the model's outcome reports the
-/// rule's [`Deviation::name`] ([`uffd_vocab::StepReport::deviations`]).
+/// A place where a kernel departs from the contract the model states. Each
+/// is a small rule of the model, with the kernels that have it
+/// ([`Deviation::history`]). By default a rule is on when
+/// [`MODEL_SERIES`] has it (the model then says what that kernel does);
+/// a kernel's profile turns on exactly the rules of its own series; with
+/// `strict` every rule is off (the model says what the contract promises,
+/// and checking against the kernel finds the difference). A step where a
+/// rule changed the model's outcome reports the rule's [`Deviation::name`]
+/// ([`uffd_vocab::StepReport::deviations`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Deviation {
     /// Rule 21.
@@ -26,7 +29,17 @@ pub enum Deviation {
     ForkKeepsBoundaries,
     /// Rule 23.
     DontUnmapUnlocksVma,
+    /// Rule 24.
+    MremapWithinOneVma,
+    /// Rule 25.
+    UnregisterAnyCtx,
+    /// Rule 26.
+    NewMappingJoinsNext,
 }
+
+/// The series whose kernels the model's default rules describe: the rules
+/// this series has are on by default ([`Deviation::off_by_default`]).
+pub const MODEL_SERIES: Series = Series::new(6, 18);
 
 /// What the model knows of one deviation.
 struct Known {
@@ -43,7 +56,7 @@ struct Known {
 }
 
 /// Every known deviation, one entry each.
-const KNOWN: [Known; 3] = [
+const KNOWN: [Known; 6] = [
     Known {
         deviation: Deviation::MremapOldRegistration,
         rule: 21,
@@ -63,6 +76,7 @@ const KNOWN: [Known; 3] = [
             fixed: Some(Series::new(7, 3)),
             introduced_by: None,
             fixed_by: None,
+            again: None,
         },
     },
     Known {
@@ -79,6 +93,7 @@ const KNOWN: [Known; 3] = [
             fixed: None,
             introduced_by: None,
             fixed_by: None,
+            again: None,
         },
     },
     Known {
@@ -89,22 +104,87 @@ const KNOWN: [Known; 3] = [
                    unlocked, and changes nothing outside it",
         kernel: "dontunmap_complete clears VM_LOCKED and VM_LOCKONFAULT on the whole source \
                  VMA, also outside the moved range, without splitting or merging it",
-        // Every kernel measured up to 7.1; gone from 7.2.
+        // 6.1 and 6.12 unlock the source range only, as the contract says;
+        // 6.16 to 7.1 have it, 7.2 not. 6.13 to 6.15 were not available
+        // to measure: 6.16 is the first series seen with it.
         history: History {
-            since: None,
+            since: Some(Series::new(6, 16)),
             fixed: Some(Series::new(7, 2)),
             introduced_by: None,
             fixed_by: None,
+            again: None,
         },
+    },
+    Known {
+        deviation: Deviation::MremapWithinOneVma,
+        rule: 24,
+        name: "mremap-moves-within-one-vma",
+        contract: "a move (MREMAP_FIXED or DONTUNMAP) checks its arguments first (overlapping \
+                   source and destination: EINVAL), then moves every VMA of the source range \
+                   to the same distance, holes kept",
+        kernel: "mremap_to looks the source VMA up first (none: EFAULT), then checks the \
+                 overlap, unmaps the destination and the shrunk tail, and only then refuses \
+                 a range that is not inside that one VMA (EFAULT) or a private length 0 \
+                 (EINVAL): the destination is unmapped all the same",
+        // Measured on 6.1 and 6.12; from 6.17 mremap moves several VMAs
+        // (the mremap rework of that release) and checks its arguments
+        // first.
+        history: History::until(Series::new(6, 17)),
+    },
+    Known {
+        deviation: Deviation::UnregisterAnyCtx,
+        rule: 25,
+        name: "unregister-through-any-ctx",
+        contract: "UFFDIO_UNREGISTER through a ctx of a range that another ctx registered is \
+                   EINVAL and changes nothing",
+        kernel: "userfaultfd_unregister does not compare the VMA's ctx with its own: any \
+                 uffd of the mm unregisters any registration in the range",
+        // Measured on 6.1 and 6.12 (and 6.16); 6.17 refuses it.
+        history: History::until(Series::new(6, 17)),
+    },
+    Known {
+        deviation: Deviation::NewMappingJoinsNext,
+        rule: 26,
+        name: "new-mapping-joins-next",
+        contract: "a new mapping between two VMAs it could merge with, which cannot be one \
+                   VMA with each other (their anon_vmas differ), merges with the one before it",
+        kernel: "mmap_region tries the next VMA first and the previous one only with the \
+                 next one's anon_vma: the new mapping joins the VMA after it",
+        // Measured on 6.1; 6.12 merges left (vma_merge_new_range).
+        history: History::until(Series::new(6, 12)),
     },
 ];
 
 impl Deviation {
-    pub const ALL: [Deviation; 3] = [
+    pub const ALL: [Deviation; 6] = [
         Deviation::MremapOldRegistration,
         Deviation::ForkKeepsBoundaries,
         Deviation::DontUnmapUnlocksVma,
+        Deviation::MremapWithinOneVma,
+        Deviation::UnregisterAnyCtx,
+        Deviation::NewMappingJoinsNext,
     ];
+
+    /// The rules off by default: those [`MODEL_SERIES`] does not have.
+    pub fn off_by_default() -> Vec<Deviation> {
+        Deviation::ALL
+            .into_iter()
+            .filter(|d| !d.history().has(MODEL_SERIES))
+            .collect()
+    }
+
+    /// Can the rule change a step of `op`? (The others are not compared
+    /// with the contract.)
+    fn touches(self, op: &Op) -> bool {
+        match self {
+            Deviation::MremapOldRegistration
+            | Deviation::DontUnmapUnlocksVma
+            | Deviation::MremapWithinOneVma => matches!(op, Op::Mremap { .. }),
+            Deviation::ForkKeepsBoundaries => matches!(op, Op::Fork),
+            Deviation::UnregisterAnyCtx => matches!(op, Op::Unregister { .. }),
+            Deviation::NewMappingJoinsNext => matches!(op, Op::Map { .. }),
+        }
+    }
 
     fn known(self) -> &'static Known {
         KNOWN
@@ -123,7 +203,7 @@ impl Deviation {
     }
 
     /// Its bit in a set of rules.
-    pub fn bit(self) -> u8 {
+    pub fn bit(self) -> u32 {
         1 << (self as u8)
     }
 
@@ -159,21 +239,42 @@ impl PageModel {
         self.deviations.push(d.name());
     }
 
-    /// One step (see [`PageModel::step_rules`]). A rule that took part
-    /// stays in the step's report only when the step, run as the contract
+    /// One step (see [`PageModel::step_rules`]). The rules that took part
+    /// stay in the step's report only when the step, run as the contract
     /// says (every rule off) on a copy of the model from before it, gives
-    /// another result or layout: a rule that changed nothing reports
-    /// nothing.
+    /// another result or layout: rules that changed nothing report
+    /// nothing. Of several, those stay without which (that rule alone
+    /// off) the step gives another outcome; all of them when none alone
+    /// makes the difference.
     pub(crate) fn step_reporting_deviations(&mut self, op: &Op) -> (OpResult, Layout) {
         self.deviations.clear();
-        let may_deviate = matches!(op, Op::Mremap { .. } | Op::Fork)
-            && Deviation::ALL.iter().any(|d| self.applies(*d));
+        let may_deviate = Deviation::ALL
+            .iter()
+            .any(|d| self.applies(*d) && d.touches(op));
         let before = may_deviate.then(|| self.clone());
         let got = self.step_rules(op);
-        if let Some(mut contract) = before.filter(|_| !self.deviations.is_empty()) {
-            contract.rules_off = u8::MAX;
-            if contract.step_rules(op) == got {
-                self.deviations.clear();
+        let Some(before) = before.filter(|_| !self.deviations.is_empty()) else {
+            return got;
+        };
+        let differs_without = |off: u32| {
+            let mut other = before.clone();
+            other.rules_off |= off;
+            other.step_rules(op) != got
+        };
+        if !differs_without(u32::MAX) {
+            self.deviations.clear();
+            return got;
+        }
+        self.deviations.dedup();
+        if self.deviations.len() > 1 {
+            let each: Vec<&'static str> = self
+                .deviations
+                .iter()
+                .copied()
+                .filter(|n| Deviation::from_name(n).is_some_and(|d| differs_without(d.bit())))
+                .collect();
+            if !each.is_empty() {
+                self.deviations = each;
             }
         }
         got
@@ -259,144 +360,6 @@ impl PageModel {
     }
 }
 
+mod older;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{last_step, run};
-    use uffd_vocab::Backend;
-
-    /// With the DONTUNMAP rule off, the unlocked source merges by rule 5
-    /// around the pages it changed, and only those: a boundary another rule
-    /// keeps elsewhere stays.
-    #[test]
-    fn the_contract_of_dontunmap_merges_only_around_what_it_changed() {
-        let trace = "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
-                     mremap 0 4 4 8\nmap 17 2 rw- anon\nmlock 17 1\nmremap 17 1 1 0 dontunmap";
-        let mut m = PageModel::with_rules_off(20, &[Deviation::DontUnmapUnlocksVma]);
-        let mut layout = Layout::default();
-        for l in trace.lines() {
-            layout = m.step(&l.trim().parse::<Op>().unwrap()).unwrap().layout;
-        }
-        let bounds: Vec<(Page, Page)> = layout.vmas().iter().map(|v| (v.start, v.end)).collect();
-        assert_eq!(bounds, [(0, 1), (8, 12), (12, 16), (17, 19)]);
-    }
-
-    /// Each deviation rule is turned off on its own: with the fork rule off
-    /// the mremap rule still says what the kernel does, and the other way.
-    #[test]
-    fn deviation_rules_are_independent() {
-        let mremap = "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
-                      register 0 12 4 missing\nmremap 0 4 4 8";
-        let fork = "map 8 8 rw- anon\nregister 0 12 4 wp\nfork";
-        let last = |off: &[Deviation], trace: &str| {
-            let (layout, events) = last_step(off, trace);
-            (layout.len(), events)
-        };
-        let kernel = Deviation::MremapOldRegistration.name();
-        assert_eq!(last(&[], mremap), (1, vec![kernel]));
-        assert_eq!(
-            last(&[Deviation::ForkKeepsBoundaries], mremap),
-            (1, vec![kernel])
-        );
-        assert_eq!(
-            last(&[Deviation::MremapOldRegistration], mremap),
-            (2, vec![])
-        );
-        let kernel = Deviation::ForkKeepsBoundaries.name();
-        assert_eq!(
-            last(&[Deviation::MremapOldRegistration], fork),
-            (2, vec![kernel])
-        );
-        assert_eq!(last(&[Deviation::ForkKeepsBoundaries], fork), (1, vec![]));
-        // A rule named twice (`--strict-rule R --strict-rule R`) is off.
-        let twice = [Deviation::ForkKeepsBoundaries; 2];
-        assert_eq!(last(&twice, fork), (1, vec![]));
-    }
-
-    /// A rule that applied but changed nothing (a registered VMA moved with
-    /// no neighbour to merge with) reports no deviation.
-    #[test]
-    fn a_rule_that_changes_nothing_reports_nothing() {
-        let (m, r) = run(16, "map 0 4 rw- anon\nregister 0 0 4 missing");
-        assert!(r.iter().all(|r| r.is_ok()));
-        let mut m = m;
-        let o = m.step(&"mremap 0 4 4 8".parse::<Op>().unwrap()).unwrap();
-        assert_eq!(o.result, Ok(()));
-        assert_eq!(o.layout.lines(), ["[8,12) rw- anon@8 account maywrite"]);
-        assert!(o.report.deviations.is_empty(), "{:?}", o.report.deviations);
-    }
-
-    #[test]
-    fn deviation_names_and_texts() {
-        let mut names = std::collections::BTreeSet::new();
-        for d in Deviation::ALL {
-            assert!(names.insert(d.name()), "{} twice", d.name());
-            assert_eq!(Deviation::from_name(d.name()), Some(d));
-            assert_ne!(d.contract(), d.kernel());
-            assert!(d.contract().len() > 40 && d.kernel().len() > 40);
-            assert_eq!(d.bit().count_ones(), 1);
-        }
-        let bits = Deviation::ALL.iter().fold(0, |b, d| b | d.bit());
-        assert_eq!(bits.count_ones() as usize, Deviation::ALL.len());
-        // The table has each deviation once, and the rules 21 to 23.
-        assert_eq!(KNOWN.len(), Deviation::ALL.len());
-        let rules: Vec<u8> = Deviation::ALL.iter().map(|d| d.rule()).collect();
-        assert_eq!(rules, [21, 22, 23]);
-    }
-
-    /// The kernels measured: 6.1 to 7.3.
-    #[test]
-    fn the_kernels_that_have_each_deviation() {
-        let has = |d: Deviation, minor: u16| d.history().has(Series::new(minor / 100, minor % 100));
-        for v in [601, 612, 616, 618, 700, 701, 702, 703] {
-            assert!(has(Deviation::ForkKeepsBoundaries, v), "{v}");
-            assert_eq!(has(Deviation::DontUnmapUnlocksVma, v), v <= 701, "{v}");
-            let mremap = (616..=702).contains(&v);
-            assert_eq!(has(Deviation::MremapOldRegistration, v), mremap, "{v}");
-        }
-    }
-
-    /// With its deviation rules off the model states the contract; each
-    /// known deviation's minimal case, as the contract answers it.
-    #[test]
-    fn the_contract_of_each_deviation() {
-        let strict = |trace: &str| last_step(&Deviation::ALL, trace).0.lines();
-        // Only the moved pages lose their registration, and the neighbour
-        // of the same ctx keeps its own.
-        assert_eq!(
-            strict(
-                "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
-                 register 0 12 4 missing\nmremap 0 4 4 8"
-            ),
-            [
-                "[8,12) rw- anon@8 account maywrite",
-                "[12,16) rw- anon@12 account maywrite uffd=missing ctx=0"
-            ]
-        );
-        // The moved, unregistered VMA merges with its equal neighbour.
-        assert_eq!(
-            strict("map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\nmremap 0 4 4 8"),
-            ["[8,16) rw- anon@8 account maywrite"]
-        );
-        // With event-remap the registration goes along.
-        assert_eq!(
-            strict("open 0 event-remap\nmap 0 4 rw- anon\nregister 0 0 4 missing\nmremap 0 4 4 8"),
-            ["[8,12) rw- anon@8 account maywrite uffd=missing ctx=0"]
-        );
-        // The fork child is maximally merged.
-        assert_eq!(
-            strict("map 8 8 rw- anon\nregister 0 12 4 wp\nfork"),
-            ["[8,16) rw- anon@8 account maywrite"]
-        );
-        // DONTUNMAP unlocks the source range only.
-        assert_eq!(
-            strict("map 0 8 rw- anon\nmlock 0 8 onfault\nmremap 2 2 2 12 dontunmap"),
-            [
-                "[0,2) rw- anon@0 account maywrite locked lockonfault",
-                "[2,4) rw- anon@2 account maywrite",
-                "[4,8) rw- anon@4 account maywrite locked lockonfault",
-                "[12,14) rw- anon@12 account maywrite locked lockonfault"
-            ]
-        );
-    }
-}
+mod tests;

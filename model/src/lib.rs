@@ -23,7 +23,7 @@
 //! section, not a rule). Each module does the rules of one syscall family:
 //! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
 //! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `deviations` 21 to
-//! 23.
+//! 26.
 //!
 //! 1. Pages and layout. Each page carries every attribute of its VMA
 //!    (prot, object, flags, uffd mode and ctx, the identity of its
@@ -156,15 +156,27 @@
 //!     unlocks the whole VMA the source is in, without split or merge,
 //!     apart from its neighbours (rule 20); by the contract only the
 //!     source range, merged.
+//! 24. (Deviation `mremap-moves-within-one-vma`, before 6.17.) A move
+//!     (rule 16 with a destination): no page at the start is EFAULT, then
+//!     overlap EINVAL; the destination is unmapped, and a shrink's tail;
+//!     then a private length 0 is EINVAL and a range that leaves the VMA of
+//!     its first page EFAULT; else the move of rule 18.
+//! 25. (Deviation `unregister-through-any-ctx`, before 6.17.) Unregister
+//!     (rule 6) clears every registration in the range, whatever its ctx.
+//! 26. (Deviation `new-mapping-joins-next`, before 6.12.) A new mapping
+//!     (rule 2) that could merge with the VMAs on both sides, whose
+//!     anon_vmas differ, takes the anon_vma of the one after it.
 //!
 //! ## Deviations
 //!
 //! Where the live kernel departs from the contract, the difference is a
-//! [`Deviation`]: a rule (21 to 23) that is on by default, so the model
-//! says what the kernel does, and that `--strict` turns off, so the model
-//! says what the contract promises and a run against the kernel (or the
-//! implementation, which follows the kernel's code) finds the deviation.
-//! Each carries the kernels that have it ([`Deviation::history`]). A rule
+//! [`Deviation`]: a rule (21 to 26). Each carries the kernels that have it
+//! ([`Deviation::history`]). By default the rules of [`MODEL_SERIES`]
+//! (6.18) are on, so the model says what that kernel does; a kernel's
+//! profile turns on the rules of its own series; `--strict` turns every
+//! rule off, so the model says what the contract promises and a run
+//! against the kernel (or the implementation, which follows 6.18's code)
+//! finds the deviation. A rule
 //! is reported in a step ([`uffd_vocab::StepReport::deviations`]) when it
 //! changed the step's result or layout.
 
@@ -179,5 +191,5 @@ pub mod page_model;
 mod testing;
 mod uffd;
 
-pub use deviations::Deviation;
+pub use deviations::{Deviation, MODEL_SERIES};
 pub use page_model::PageModel;

@@ -53,6 +53,7 @@ impl PageModel {
                 apart: false,
             });
         }
+        self.new_mapping_joins_next(Self::range(start, len));
         Ok(())
     }
 

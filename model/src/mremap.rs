@@ -17,6 +17,9 @@ impl PageModel {
             return Err(Errno::EINVAL);
         }
         if let Some(dst) = to.dst() {
+            if let Some(r) = self.mremap_within_one_vma(start, len, newlen, dst, dontunmap) {
+                return r;
+            }
             if start < dst + newlen && dst < start + len {
                 return Err(Errno::EINVAL);
             }
@@ -93,7 +96,7 @@ impl PageModel {
     /// UFFD_FEATURE_EVENT_REMAP does not go along. The copy merges, the
     /// source still there; then the source is unmapped, or left by
     /// DONTUNMAP; new pages of a locked VMA are populated (rule 14).
-    fn move_range(
+    pub(crate) fn move_range(
         &mut self,
         src: usize,
         len: usize,

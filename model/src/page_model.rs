@@ -53,7 +53,7 @@ impl PageState {
     }
 
     /// Equal attributes and a linear page offset, anon_vmas aside.
-    fn same_but_anon_vma(&self, next: &PageState) -> bool {
+    pub(crate) fn same_but_anon_vma(&self, next: &PageState) -> bool {
         !next.apart
             && self.prot == next.prot
             && self.backing == next.backing
@@ -69,7 +69,7 @@ impl PageState {
 pub struct PageModel {
     /// The deviation rules turned off (bits of [`Deviation::bit`]): all of
     /// them, and the model is the contract alone.
-    pub(crate) rules_off: u8,
+    pub(crate) rules_off: u32,
     /// The deviation rules that changed the current step (their names).
     pub(crate) deviations: Vec<&'static str>,
     pub(crate) pages: Vec<Option<PageState>>,
@@ -84,15 +84,20 @@ pub struct PageModel {
 }
 
 impl PageModel {
-    /// The model with the deviation rules on: what the kernel does.
+    /// The model with the deviation rules of [`crate::MODEL_SERIES`] on:
+    /// what that kernel does.
     pub fn new(pages: Page) -> PageModel {
-        PageModel::with_rules_off(pages, &[])
+        PageModel::with_rules_off(pages, &Deviation::off_by_default())
     }
 
-    /// `strict`: the deviation rules off, the contract alone.
+    /// `strict`: the deviation rules off, the contract alone; else the
+    /// default rules ([`PageModel::new`]).
     pub fn with_strict(pages: Page, strict: bool) -> PageModel {
-        let all: &[Deviation] = if strict { &Deviation::ALL } else { &[] };
-        PageModel::with_rules_off(pages, all)
+        if strict {
+            PageModel::with_rules_off(pages, &Deviation::ALL)
+        } else {
+            PageModel::new(pages)
+        }
     }
 
     /// The model with the deviation rules `off` turned off.

@@ -52,15 +52,16 @@ impl PageModel {
         if len == 0 || !self.any_mapped(start, len) {
             return Err(Errno::EINVAL);
         }
-        let pages = &mut self.pages[Self::range(start, len)];
-        if pages
+        let range = Self::range(start, len);
+        if self.pages[range.clone()]
             .iter()
             .flatten()
             .any(|p| p.ctx.is_some_and(|c| c != ctx))
+            && !self.unregisters_any_ctx()
         {
             return Err(Errno::EINVAL);
         }
-        for p in pages.iter_mut().flatten() {
+        for p in self.pages[range].iter_mut().flatten() {
             p.uffd = Mode::NONE;
             p.ctx = None;
         }

@@ -52,12 +52,27 @@ pub struct History {
     pub introduced_by: Option<&'static str>,
     /// The commit that fixed it, where known.
     pub fixed_by: Option<&'static str>,
+    /// The first series that has it again after `fixed`, where it came
+    /// back; `None`: it did not.
+    pub again: Option<Series>,
 }
 
 impl History {
     /// Does a kernel of `series` have it?
     pub fn has(&self, series: Series) -> bool {
-        self.since.is_none_or(|s| s <= series) && self.fixed.is_none_or(|f| series < f)
+        let first = self.since.is_none_or(|s| s <= series) && self.fixed.is_none_or(|f| series < f);
+        first || self.again.is_some_and(|a| a <= series)
+    }
+
+    /// Every kernel up to `fixed` (not included), commits not known.
+    pub const fn until(fixed: Series) -> History {
+        History {
+            since: None,
+            fixed: Some(fixed),
+            introduced_by: None,
+            fixed_by: None,
+            again: None,
+        }
     }
 }
 
@@ -70,6 +85,9 @@ impl fmt::Display for History {
             (Some(s), None) => write!(f, "since {s}, unfixed")?,
             (None, Some(x)) => write!(f, "until {x}")?,
             (None, None) => write!(f, "every kernel looked at, unfixed")?,
+        }
+        if let Some(a) = self.again {
+            write!(f, ", again since {a}")?;
         }
         let commits: Vec<String> = [("since", self.introduced_by), ("fixed by", self.fixed_by)]
             .iter()
@@ -108,6 +126,7 @@ mod tests {
             fixed: Some(Series::new(6, 4)),
             introduced_by: Some("0503ea8f5ba7"),
             fixed_by: None,
+            again: None,
         };
         assert!(!h.has(Series::new(6, 0)));
         assert!(h.has(Series::new(6, 1)) && h.has(Series::new(6, 3)));
@@ -118,7 +137,15 @@ mod tests {
             fixed: None,
             introduced_by: None,
             fixed_by: None,
+            again: None,
         };
         assert!(open.has(Series::new(3, 0)) && open.has(Series::new(9, 9)));
+        let back = History {
+            again: Some(Series::new(7, 2)),
+            ..History::until(Series::new(6, 16))
+        };
+        let has = |minor: u16| back.has(Series::new(minor / 100, minor % 100));
+        assert!(has(601) && has(615) && !has(616) && !has(701) && has(702) && has(800));
+        assert_eq!(back.to_string(), "until 6.16, again since 7.2");
     }
 }

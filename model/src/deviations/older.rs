@@ -1,0 +1,95 @@
+//! What kernels before a rework of their code did instead of the contract
+//! (rules 24 to 26): one hook each, called where the contract does that
+//! step, doing nothing while its rule is off.
+
+use std::ops::Range;
+
+use uffd_vocab::{Errno, OpResult, Page, VmFlags};
+
+use super::Deviation;
+use crate::page_model::PageModel;
+
+impl PageModel {
+    /// Rule 24, for a move of the `len` pages at `start` to `dst` with the
+    /// new length `newlen` (MREMAP_FIXED, or DONTUNMAP with `dontunmap`),
+    /// as mremap_to did before 6.17. `None` while the rule is off: the
+    /// contract's checks and moves follow.
+    pub(crate) fn mremap_within_one_vma(
+        &mut self,
+        start: Page,
+        len: Page,
+        newlen: Page,
+        dst: Page,
+        dontunmap: bool,
+    ) -> Option<OpResult> {
+        let rule = Deviation::MremapWithinOneVma;
+        if !self.applies(rule) {
+            return None;
+        }
+        self.took_part(rule);
+        let s = start as usize;
+        if self.pages[s].is_none() {
+            return Some(Err(Errno::EFAULT));
+        }
+        if start < dst + newlen && dst < start + len {
+            return Some(Err(Errno::EINVAL));
+        }
+        self.clear(Self::range(dst, newlen));
+        let len = if newlen < len {
+            self.clear(Self::range(start + newlen, len - newlen));
+            newlen
+        } else {
+            len
+        };
+        let vma = self.vma_of(s);
+        let shared = self.pages[s].is_some_and(|p| p.flags.has(VmFlags::MAYSHARE));
+        if len == 0 && !shared {
+            return Some(Err(Errno::EINVAL));
+        }
+        if s + len as usize > vma.end {
+            return Some(Err(Errno::EFAULT));
+        }
+        Some(self.move_range(s, len as usize, dst as usize, newlen as usize, dontunmap))
+    }
+
+    /// Rule 25: may `unregister` clear a registration of another ctx? Yes
+    /// while the rule is on (before 6.17).
+    pub(crate) fn unregisters_any_ctx(&mut self) -> bool {
+        let rule = Deviation::UnregisterAnyCtx;
+        let on = self.applies(rule);
+        if on {
+            self.took_part(rule);
+        }
+        on
+    }
+
+    /// Rule 26, for the `new` pages of a map: when they could merge with
+    /// the VMAs on both sides, whose anon_vmas differ, they take the
+    /// anon_vma of the VMA after them (before 6.12), and merge with it.
+    pub(crate) fn new_mapping_joins_next(&mut self, new: Range<usize>) {
+        let rule = Deviation::NewMappingJoinsNext;
+        if !self.applies(rule) || new.start == 0 || new.end >= self.pages.len() {
+            return;
+        }
+        let at = |i: usize| self.pages[i];
+        let (Some(prev), Some(first), Some(last), Some(mut next)) = (
+            at(new.start - 1),
+            at(new.start),
+            at(new.end - 1),
+            at(new.end),
+        ) else {
+            return;
+        };
+        let (Some(left), Some(right)) = (prev.anon_vma, next.anon_vma) else {
+            return;
+        };
+        // A boundary kept next to a new mapping ends (rule 20).
+        next.apart = false;
+        if left != right && prev.same_but_anon_vma(&first) && last.same_but_anon_vma(&next) {
+            for p in self.pages[new].iter_mut().flatten() {
+                p.anon_vma = Some(right);
+            }
+            self.took_part(rule);
+        }
+    }
+}

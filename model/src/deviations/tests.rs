@@ -1,0 +1,258 @@
+//! The deviation rules, each on its own and against the contract.
+
+use super::*;
+use crate::testing::{last_step, run};
+use uffd_vocab::Backend;
+
+/// With the DONTUNMAP rule off, the unlocked source merges by rule 5
+/// around the pages it changed, and only those: a boundary another rule
+/// keeps elsewhere stays.
+#[test]
+fn the_contract_of_dontunmap_merges_only_around_what_it_changed() {
+    let trace = "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
+                 mremap 0 4 4 8\nmap 17 2 rw- anon\nmlock 17 1\nmremap 17 1 1 0 dontunmap";
+    let mut m = PageModel::with_rules_off(20, &[Deviation::DontUnmapUnlocksVma]);
+    let mut layout = Layout::default();
+    for l in trace.lines() {
+        layout = m.step(&l.trim().parse::<Op>().unwrap()).unwrap().layout;
+    }
+    let bounds: Vec<(Page, Page)> = layout.vmas().iter().map(|v| (v.start, v.end)).collect();
+    assert_eq!(bounds, [(0, 1), (8, 12), (12, 16), (17, 19)]);
+}
+
+/// Each deviation rule is turned off on its own: with the fork rule off
+/// the mremap rule still says what the kernel does, and the other way.
+#[test]
+fn deviation_rules_are_independent() {
+    let mremap = "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
+                  register 0 12 4 missing\nmremap 0 4 4 8";
+    let fork = "map 8 8 rw- anon\nregister 0 12 4 wp\nfork";
+    let last = |off: &[Deviation], trace: &str| {
+        let (layout, events) = last_step(off, trace);
+        (layout.len(), events)
+    };
+    let kernel = Deviation::MremapOldRegistration.name();
+    assert_eq!(last(&[], mremap), (1, vec![kernel]));
+    assert_eq!(
+        last(&[Deviation::ForkKeepsBoundaries], mremap),
+        (1, vec![kernel])
+    );
+    assert_eq!(
+        last(&[Deviation::MremapOldRegistration], mremap),
+        (2, vec![])
+    );
+    let kernel = Deviation::ForkKeepsBoundaries.name();
+    assert_eq!(
+        last(&[Deviation::MremapOldRegistration], fork),
+        (2, vec![kernel])
+    );
+    assert_eq!(last(&[Deviation::ForkKeepsBoundaries], fork), (1, vec![]));
+    // A rule named twice (`--strict-rule R --strict-rule R`) is off.
+    let twice = [Deviation::ForkKeepsBoundaries; 2];
+    assert_eq!(last(&twice, fork), (1, vec![]));
+}
+
+/// A rule that applied but changed nothing (a registered VMA moved with
+/// no neighbour to merge with) reports no deviation.
+#[test]
+fn a_rule_that_changes_nothing_reports_nothing() {
+    let (m, r) = run(16, "map 0 4 rw- anon\nregister 0 0 4 missing");
+    assert!(r.iter().all(|r| r.is_ok()));
+    let mut m = m;
+    let o = m.step(&"mremap 0 4 4 8".parse::<Op>().unwrap()).unwrap();
+    assert_eq!(o.result, Ok(()));
+    assert_eq!(o.layout.lines(), ["[8,12) rw- anon@8 account maywrite"]);
+    assert!(o.report.deviations.is_empty(), "{:?}", o.report.deviations);
+}
+
+#[test]
+fn deviation_names_and_texts() {
+    let mut names = std::collections::BTreeSet::new();
+    for d in Deviation::ALL {
+        assert!(names.insert(d.name()), "{} twice", d.name());
+        assert_eq!(Deviation::from_name(d.name()), Some(d));
+        assert_ne!(d.contract(), d.kernel());
+        assert!(d.contract().len() > 40 && d.kernel().len() > 40);
+        assert_eq!(d.bit().count_ones(), 1);
+    }
+    let bits = Deviation::ALL.iter().fold(0, |b, d| b | d.bit());
+    assert_eq!(bits.count_ones() as usize, Deviation::ALL.len());
+    // The table has each deviation once, and the rules 21 to 26.
+    assert_eq!(KNOWN.len(), Deviation::ALL.len());
+    let rules: Vec<u8> = Deviation::ALL.iter().map(|d| d.rule()).collect();
+    assert_eq!(rules, [21, 22, 23, 24, 25, 26]);
+}
+
+/// The kernels measured: 6.1 to 7.3.
+#[test]
+fn the_kernels_that_have_each_deviation() {
+    let has = |d: Deviation, minor: u16| d.history().has(Series::new(minor / 100, minor % 100));
+    for v in [601, 612, 616, 618, 700, 701, 702, 703] {
+        assert!(has(Deviation::ForkKeepsBoundaries, v), "{v}");
+        let dontunmap = (616..=701).contains(&v);
+        assert_eq!(has(Deviation::DontUnmapUnlocksVma, v), dontunmap, "{v}");
+        let mremap = (616..=702).contains(&v);
+        assert_eq!(has(Deviation::MremapOldRegistration, v), mremap, "{v}");
+        assert_eq!(has(Deviation::MremapWithinOneVma, v), v < 617, "{v}");
+        assert_eq!(has(Deviation::UnregisterAnyCtx, v), v < 617, "{v}");
+        assert_eq!(has(Deviation::NewMappingJoinsNext, v), v < 612, "{v}");
+    }
+    // By default, the rules of 6.18.
+    let off: Vec<&str> = Deviation::off_by_default()
+        .iter()
+        .map(|d| d.name())
+        .collect();
+    assert_eq!(
+        off,
+        [
+            "mremap-moves-within-one-vma",
+            "unregister-through-any-ctx",
+            "new-mapping-joins-next"
+        ]
+    );
+}
+
+/// The model with only `on` of the rules on: the results of `trace`, and
+/// the layout and reported rules of its last step.
+fn with_only(on: Deviation, trace: &str) -> Outcomes {
+    let off: Vec<Deviation> = Deviation::ALL.into_iter().filter(|d| *d != on).collect();
+    outcomes(&off, trace)
+}
+
+/// `with_only` with every rule off.
+fn last_results_strict(trace: &str) -> Outcomes {
+    outcomes(&Deviation::ALL, trace)
+}
+
+/// Results, last layout and last reported rules.
+type Outcomes = (Vec<String>, Vec<String>, Vec<&'static str>);
+
+/// The model with the rules `off` off: the results of `trace`, and the
+/// layout and reported rules of its last step.
+fn outcomes(off: &[Deviation], trace: &str) -> Outcomes {
+    let mut m = PageModel::with_rules_off(16, off);
+    let (mut results, mut last) = (Vec::new(), None);
+    for l in trace.lines() {
+        let o = m.step(&l.trim().parse::<Op>().unwrap()).unwrap();
+        results.push(uffd_vocab::result_name(&o.result).to_string());
+        last = Some(o);
+    }
+    let o = last.expect("a trace");
+    (results, o.layout.lines(), o.report.deviations)
+}
+
+/// Rule 24, as Linux 6.1 and 6.12 answered these moves under qemu: the
+/// source is looked up first, the destination is unmapped before the range
+/// is refused.
+#[test]
+fn before_6_17_a_move_stays_within_one_vma() {
+    let rule = Deviation::MremapWithinOneVma;
+    // Across two VMAs: EFAULT, and the destination is gone.
+    let (r, layout, reported) = with_only(
+        rule,
+        "map 0 2 rw- anon\nmap 2 2 r-- anon\nmap 8 4 rw- shmem\nmremap 0 4 4 8",
+    );
+    assert_eq!(r.last().unwrap(), "EFAULT");
+    assert_eq!(
+        layout,
+        [
+            "[0,2) rw- anon@0 account maywrite",
+            "[2,4) r-- anon@2 maywrite"
+        ]
+    );
+    assert_eq!(reported, [rule.name()]);
+    // A private length 0: EINVAL after the destination went.
+    let (r, layout, _) = with_only(rule, "map 0 2 rw- anon\nmap 8 4 rw- shmem\nmremap 0 0 4 8");
+    assert_eq!((r[2].as_str(), layout.len()), ("EINVAL", 1));
+    // An empty source is EFAULT before the overlap is EINVAL.
+    let (r, _, reported) = with_only(rule, "mremap 5 1 1 5");
+    assert_eq!((r[0].as_str(), reported), ("EFAULT", vec![rule.name()]));
+    // Within one VMA: the move of the contract, nothing reported.
+    let (r, layout, reported) = with_only(rule, "map 0 4 rw- anon\nmremap 0 4 2 8");
+    assert_eq!(r[1], "ok");
+    assert_eq!(layout, ["[8,10) rw- anon@8 account maywrite"]);
+    assert!(reported.is_empty(), "{reported:?}");
+}
+
+/// Rule 25, as 6.1 and 6.12 answered: ctx 1 unregisters ctx 0's range.
+#[test]
+fn before_6_17_any_ctx_unregisters() {
+    let rule = Deviation::UnregisterAnyCtx;
+    let trace = "map 0 4 rw- anon\nregister 0 0 2 missing\nunregister 1 0 4";
+    let (r, layout, reported) = with_only(rule, trace);
+    assert_eq!(r[2], "ok");
+    assert_eq!(layout, ["[0,4) rw- anon@0 account maywrite"]);
+    assert_eq!(reported, [rule.name()]);
+    let (r, _, _) = last_results_strict(trace);
+    assert_eq!(r[2], "EINVAL");
+}
+
+/// Rule 26, as 6.1 answered: the new mapping joins the faulted VMA after
+/// it, where 6.12 and later join the one before.
+#[test]
+fn before_6_12_a_new_mapping_joins_next() {
+    let rule = Deviation::NewMappingJoinsNext;
+    let trace = "map 0 1 rw- anon\nfault 0\nmap 5 1 rw- anon\nfault 5\nmap 1 4 rw- anon";
+    let (_, layout, reported) = with_only(rule, trace);
+    assert_eq!(
+        layout,
+        [
+            "[0,1) rw- anon@0 account maywrite anon_vma=0",
+            "[1,6) rw- anon@1 account maywrite anon_vma=1"
+        ]
+    );
+    assert_eq!(reported, [rule.name()]);
+    let (_, layout, _) = last_results_strict(trace);
+    assert_eq!(layout[0], "[0,5) rw- anon@0 account maywrite anon_vma=0");
+    // One neighbour without an anon_vma: nothing to choose, nothing reported.
+    let (_, layout, reported) = with_only(
+        rule,
+        "map 0 1 rw- anon\nmap 5 1 rw- anon\nfault 5\nmap 1 4 rw- anon",
+    );
+    assert_eq!(layout, ["[0,6) rw- anon@0 account maywrite anon_vma=0"]);
+    assert!(reported.is_empty());
+}
+
+/// With its deviation rules off the model states the contract; each
+/// known deviation's minimal case, as the contract answers it.
+#[test]
+fn the_contract_of_each_deviation() {
+    let strict = |trace: &str| last_step(&Deviation::ALL, trace).0.lines();
+    // Only the moved pages lose their registration, and the neighbour
+    // of the same ctx keeps its own.
+    assert_eq!(
+        strict(
+            "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
+             register 0 12 4 missing\nmremap 0 4 4 8"
+        ),
+        [
+            "[8,12) rw- anon@8 account maywrite",
+            "[12,16) rw- anon@12 account maywrite uffd=missing ctx=0"
+        ]
+    );
+    // The moved, unregistered VMA merges with its equal neighbour.
+    assert_eq!(
+        strict("map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\nmremap 0 4 4 8"),
+        ["[8,16) rw- anon@8 account maywrite"]
+    );
+    // With event-remap the registration goes along.
+    assert_eq!(
+        strict("open 0 event-remap\nmap 0 4 rw- anon\nregister 0 0 4 missing\nmremap 0 4 4 8"),
+        ["[8,12) rw- anon@8 account maywrite uffd=missing ctx=0"]
+    );
+    // The fork child is maximally merged.
+    assert_eq!(
+        strict("map 8 8 rw- anon\nregister 0 12 4 wp\nfork"),
+        ["[8,16) rw- anon@8 account maywrite"]
+    );
+    // DONTUNMAP unlocks the source range only.
+    assert_eq!(
+        strict("map 0 8 rw- anon\nmlock 0 8 onfault\nmremap 2 2 2 12 dontunmap"),
+        [
+            "[0,2) rw- anon@0 account maywrite locked lockonfault",
+            "[2,4) rw- anon@2 account maywrite",
+            "[4,8) rw- anon@4 account maywrite locked lockonfault",
+            "[12,14) rw- anon@12 account maywrite locked lockonfault"
+        ]
+    );
+}
