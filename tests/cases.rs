@@ -9,6 +9,7 @@ use uffd_check::check::run_trace;
 use uffd_check::trace::{CaseKind, Trace, MAX_MERGE_CASE};
 use uffd_impl::IntervalImpl;
 use uffd_model::PageModel;
+use uffd_vocab::Series;
 
 /// Every case with its trace, loaded.
 fn cases() -> Vec<(std::path::PathBuf, Trace)> {
@@ -100,30 +101,31 @@ fn a_wrong_expectation_fails_the_case() {
 /// kernel. A rule of 6.18 (on by default): the case passes with the
 /// model's default rules, and with them off (`--strict`) the contract and
 /// the implementation (which does what 6.18 does) part at a step where the
-/// model reports that deviation. A rule of older kernels only (off by
-/// default): the case states what 6.18 does, and with that rule turned on
-/// the model parts from the implementation at a step where it reports the
-/// rule. Every deviation has such a case.
+/// model reports that deviation. A rule of other kernels only (off by
+/// default): the case states what 6.18 does, and with the rules of the
+/// first kernel that has it (its profile) the model parts from the
+/// implementation at a step where it reports the rule. Every deviation
+/// has such a case.
 #[test]
 fn every_deviation_case_fails_with_its_rule_turned_over() {
+    use uffd_check::profile::Profile;
+    use uffd_model::Deviation;
     let files = cases_of(|k| match k {
         CaseKind::Deviation(d) => Some(*d),
         _ => None,
     });
     let mut seen = std::collections::BTreeSet::new();
     for (file, trace, deviation) in &files {
-        // Not the expect lines: they say what the kernel does.
+        // Not the expect lines: they say what 6.18 does.
         let ops = Trace::from_ops(trace.pages, &trace.ops());
-        let default_off = uffd_model::Deviation::off_by_default();
-        let older = default_off.contains(deviation);
-        let turned: Vec<_> = if older {
-            default_off
-                .iter()
-                .copied()
-                .filter(|d| d != deviation)
-                .collect()
+        let (turned, reporting) = if Deviation::off_by_default().contains(deviation) {
+            // 6.1 is the oldest kernel measured.
+            let first = deviation.history().since.unwrap_or(Series::new(6, 1));
+            let off = Profile::of_release(&first.to_string()).rules_off();
+            assert!(!off.contains(deviation), "{first} has {}", deviation.name());
+            (off.clone(), off)
         } else {
-            uffd_model::Deviation::ALL.to_vec()
+            (Deviation::ALL.to_vec(), Deviation::off_by_default())
         };
         let mut model = PageModel::with_rules_off(trace.pages, &turned);
         let mut imp = IntervalImpl::new(trace.pages);
@@ -138,12 +140,7 @@ fn every_deviation_case_fails_with_its_rule_turned_over() {
         );
         // The step that parted is one where the model with the rule on
         // reports the case's deviation.
-        let on: Vec<_> = default_off
-            .iter()
-            .copied()
-            .filter(|d| d != deviation)
-            .collect();
-        let mut with_rules = PageModel::with_rules_off(trace.pages, &on);
+        let mut with_rules = PageModel::with_rules_off(trace.pages, &reporting);
         let mut names = Vec::new();
         for op in &ops.ops()[..=f.step] {
             use uffd_vocab::Backend;

@@ -1,4 +1,4 @@
-//! The known deviations (rules 21 to 26): where a live kernel departs
+//! The known deviations (rules 21 to 29): where a live kernel departs
 //! from the contract the rest of the model states. Everything the model
 //! knows of them is here, and only here is it asked whether a rule
 //! applies: the table [`KNOWN`] (name, rule, texts, the kernels that have
@@ -35,6 +35,12 @@ pub enum Deviation {
     UnregisterAnyCtx,
     /// Rule 26.
     NewMappingJoinsNext,
+    /// Rule 27.
+    DontUnmapCopyApart,
+    /// Rule 28.
+    MovedCopyStaysApart,
+    /// Rule 29.
+    RegisterKeepsWp,
 }
 
 /// The series whose kernels the model's default rules describe: the rules
@@ -56,7 +62,7 @@ struct Known {
 }
 
 /// Every known deviation, one entry each.
-const KNOWN: [Known; 6] = [
+const KNOWN: [Known; 9] = [
     Known {
         deviation: Deviation::MremapOldRegistration,
         rule: 21,
@@ -67,16 +73,13 @@ const KNOWN: [Known; 6] = [
                  then the registration of the merged VMA is cleared: a neighbour registered \
                  with the same ctx and mode silently loses its registration, and an equal \
                  unregistered neighbour stays apart",
-        // 6.12 behaves as the contract, 6.16 to 7.2 have it, 7.3 behaves as
-        // the contract again. 6.13 to 6.15 were not available to measure:
-        // 6.16 is the first series seen with it, not necessarily the first
-        // that has it.
+        // Measured: 6.1 has it; 6.12 does not (it keeps the copy apart,
+        // rule 28); 6.16 to 7.2 have it; 7.3 keeps the copy apart again.
+        // 6.13 to 6.15 were not available to measure: 6.16 is the first
+        // series seen with it again, not necessarily the first that has it.
         history: History {
-            since: Some(Series::new(6, 16)),
-            fixed: Some(Series::new(7, 3)),
-            introduced_by: None,
-            fixed_by: None,
-            again: None,
+            again: Some((Series::new(6, 16), Some(Series::new(7, 3)))),
+            ..History::until(Series::new(6, 12))
         },
     },
     Known {
@@ -153,16 +156,64 @@ const KNOWN: [Known; 6] = [
         // Measured on 6.1; 6.12 merges left (vma_merge_new_range).
         history: History::until(Series::new(6, 12)),
     },
+    Known {
+        deviation: Deviation::DontUnmapCopyApart,
+        rule: 27,
+        name: "dontunmap-copy-stays-apart-from-its-source",
+        contract: "a DONTUNMAP move whose copy lands next to the VMA it came from merges \
+                   the two where they are equal",
+        kernel: "the copy stays a VMA of its own next to its source's VMA, equal as they \
+                 are",
+        // Measured: 6.1, 6.12 and 7.3 have it, 6.18 not; the issue's
+        // measurements put 7.2 with 7.3, and 6.16 with 6.18.
+        history: History {
+            again: Some((Series::new(7, 2), None)),
+            ..History::until(Series::new(6, 16))
+        },
+    },
+    Known {
+        deviation: Deviation::MovedCopyStaysApart,
+        rule: 28,
+        name: "moved-copy-stays-apart",
+        contract: "a move by a ctx without UFFD_FEATURE_EVENT_REMAP unregisters exactly the \
+                   moved pages, which then merge with equal neighbours",
+        kernel: "the moved copy loses its registration but stays a VMA of its own: an equal \
+                 unregistered neighbour stays apart (the half of rule 21 that 6.12 and 7.3 \
+                 have)",
+        // Measured on 6.12 and 7.3; 6.1 and 6.16 to 7.2 do it as part of
+        // rule 21.
+        history: History {
+            since: Some(Series::new(6, 12)),
+            fixed: Some(Series::new(6, 16)),
+            introduced_by: None,
+            fixed_by: None,
+            again: Some((Series::new(7, 3), None)),
+        },
+    },
+    Known {
+        deviation: Deviation::RegisterKeepsWp,
+        rule: 29,
+        name: "register-keeps-wp",
+        contract: "UFFDIO_REGISTER by the ctx that registered a range already sets the mode \
+                   asked for (a mode it already has stays)",
+        kernel: "UFFDIO_REGISTER of a range where a VMA is registered with WP, by the same \
+                 ctx, with a mode without WP is EBUSY, and nothing changes",
+        // Measured on 7.3; 6.18 and older set the new mode.
+        history: History::since(Series::new(7, 3)),
+    },
 ];
 
 impl Deviation {
-    pub const ALL: [Deviation; 6] = [
+    pub const ALL: [Deviation; 9] = [
         Deviation::MremapOldRegistration,
         Deviation::ForkKeepsBoundaries,
         Deviation::DontUnmapUnlocksVma,
         Deviation::MremapWithinOneVma,
         Deviation::UnregisterAnyCtx,
         Deviation::NewMappingJoinsNext,
+        Deviation::DontUnmapCopyApart,
+        Deviation::MovedCopyStaysApart,
+        Deviation::RegisterKeepsWp,
     ];
 
     /// The rules off by default: those [`MODEL_SERIES`] does not have.
@@ -179,7 +230,10 @@ impl Deviation {
         match self {
             Deviation::MremapOldRegistration
             | Deviation::DontUnmapUnlocksVma
-            | Deviation::MremapWithinOneVma => matches!(op, Op::Mremap { .. }),
+            | Deviation::MremapWithinOneVma
+            | Deviation::DontUnmapCopyApart
+            | Deviation::MovedCopyStaysApart => matches!(op, Op::Mremap { .. }),
+            Deviation::RegisterKeepsWp => matches!(op, Op::Register { .. }),
             Deviation::ForkKeepsBoundaries => matches!(op, Op::Fork),
             Deviation::UnregisterAnyCtx => matches!(op, Op::Unregister { .. }),
             Deviation::NewMappingJoinsNext => matches!(op, Op::Map { .. }),
@@ -303,6 +357,9 @@ impl PageModel {
         lost: bool,
     ) {
         let rule = Deviation::MremapOldRegistration;
+        if lost && !old.uffd.is_empty() && self.moved_copy_stays_apart(copy.clone()) {
+            return;
+        }
         if !lost || old.uffd.is_empty() || !self.applies(rule) {
             self.merge_around(changed);
             return;
@@ -360,6 +417,6 @@ impl PageModel {
     }
 }
 
-mod older;
+mod by_version;
 #[cfg(test)]
 mod tests;

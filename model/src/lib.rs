@@ -23,7 +23,7 @@
 //! section, not a rule). Each module does the rules of one syscall family:
 //! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
 //! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `deviations` 21 to
-//! 26.
+//! 29.
 //!
 //! 1. Pages and layout. Each page carries every attribute of its VMA
 //!    (prot, object, flags, uffd mode and ctx, the identity of its
@@ -166,11 +166,20 @@
 //! 26. (Deviation `new-mapping-joins-next`, before 6.12.) A new mapping
 //!     (rule 2) that could merge with the VMAs on both sides, whose
 //!     anon_vmas differ, takes the anon_vma of the one after it.
+//! 27. (Deviation `dontunmap-copy-stays-apart-from-its-source`, before
+//!     6.16 and from 7.2.) The copy of a DONTUNMAP move (rule 18) stays
+//!     apart from the VMA its pages came from (rule 20).
+//! 28. (Deviation `moved-copy-stays-apart`, 6.12 and from 7.3.) A copy that lost
+//!     its registration in a move (rule 18) does not merge: it stays apart
+//!     from its neighbours (rule 20). Rule 21, when on, says more.
+//! 29. (Deviation `register-keeps-wp`, from 7.3.) Registering (rule 6) a
+//!     range where the same ctx registered a page with WP, with a mode
+//!     without WP, is EBUSY.
 //!
 //! ## Deviations
 //!
 //! Where the live kernel departs from the contract, the difference is a
-//! [`Deviation`]: a rule (21 to 26). Each carries the kernels that have it
+//! [`Deviation`]: a rule (21 to 29). Each carries the kernels that have it
 //! ([`Deviation::history`]). By default the rules of [`MODEL_SERIES`]
 //! (6.18) are on, so the model says what that kernel does; a kernel's
 //! profile turns on the rules of its own series; `--strict` turns every

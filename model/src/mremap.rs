@@ -105,6 +105,7 @@ impl PageModel {
         dontunmap: bool,
     ) -> OpResult {
         self.clear(dst..dst + newlen);
+        let source = self.vma_of(src);
         let Some(first) = self.pages[src] else {
             // Length 0 and the destination starting at the source: that
             // unmapped it.
@@ -139,6 +140,7 @@ impl PageModel {
         self.merge_copy(dst..dst + newlen, &changed, first, !keeps);
         if dontunmap {
             self.leave_source(src..src + len);
+            self.dontunmap_copy_apart(source, dst..dst + newlen);
         } else {
             self.clear(src..src + len);
         }

@@ -36,6 +36,9 @@ impl PageModel {
                 return Err(Errno::EBUSY);
             }
         }
+        if self.register_keeps_wp(ctx, Self::range(start, len), mode) {
+            return Err(Errno::EBUSY);
+        }
         for p in self.pages[Self::range(start, len)].iter_mut().flatten() {
             let already = p.ctx == Some(ctx) && p.uffd.contains(mode);
             if !already {

@@ -52,16 +52,31 @@ pub struct History {
     pub introduced_by: Option<&'static str>,
     /// The commit that fixed it, where known.
     pub fixed_by: Option<&'static str>,
-    /// The first series that has it again after `fixed`, where it came
-    /// back; `None`: it did not.
-    pub again: Option<Series>,
+    /// Where it came back after `fixed`: the first series that has it
+    /// again, and the first without it again (`None`: not fixed again);
+    /// `None`: it did not come back.
+    pub again: Option<(Series, Option<Series>)>,
 }
 
 impl History {
     /// Does a kernel of `series` have it?
     pub fn has(&self, series: Series) -> bool {
         let first = self.since.is_none_or(|s| s <= series) && self.fixed.is_none_or(|f| series < f);
-        first || self.again.is_some_and(|a| a <= series)
+        first
+            || self
+                .again
+                .is_some_and(|(a, f)| a <= series && f.is_none_or(|f| series < f))
+    }
+
+    /// Every kernel from `since` on, commits not known.
+    pub const fn since(since: Series) -> History {
+        History {
+            since: Some(since),
+            fixed: None,
+            introduced_by: None,
+            fixed_by: None,
+            again: None,
+        }
     }
 
     /// Every kernel up to `fixed` (not included), commits not known.
@@ -86,8 +101,10 @@ impl fmt::Display for History {
             (None, Some(x)) => write!(f, "until {x}")?,
             (None, None) => write!(f, "every kernel looked at, unfixed")?,
         }
-        if let Some(a) = self.again {
-            write!(f, ", again since {a}")?;
+        match self.again {
+            Some((a, Some(x))) => write!(f, ", again from {a} until {x}")?,
+            Some((a, None)) => write!(f, ", again since {a}")?,
+            None => {}
         }
         let commits: Vec<String> = [("since", self.introduced_by), ("fixed by", self.fixed_by)]
             .iter()
@@ -141,11 +158,18 @@ mod tests {
         };
         assert!(open.has(Series::new(3, 0)) && open.has(Series::new(9, 9)));
         let back = History {
-            again: Some(Series::new(7, 2)),
+            again: Some((Series::new(7, 2), None)),
             ..History::until(Series::new(6, 16))
         };
         let has = |minor: u16| back.has(Series::new(minor / 100, minor % 100));
         assert!(has(601) && has(615) && !has(616) && !has(701) && has(702) && has(800));
         assert_eq!(back.to_string(), "until 6.16, again since 7.2");
+        let twice = History {
+            again: Some((Series::new(6, 16), Some(Series::new(7, 3)))),
+            ..History::until(Series::new(6, 12))
+        };
+        let has = |minor: u16| twice.has(Series::new(minor / 100, minor % 100));
+        assert!(has(601) && !has(612) && has(616) && has(702) && !has(703));
+        assert_eq!(twice.to_string(), "until 6.12, again from 6.16 until 7.3");
     }
 }

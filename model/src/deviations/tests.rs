@@ -77,10 +77,10 @@ fn deviation_names_and_texts() {
     }
     let bits = Deviation::ALL.iter().fold(0, |b, d| b | d.bit());
     assert_eq!(bits.count_ones() as usize, Deviation::ALL.len());
-    // The table has each deviation once, and the rules 21 to 26.
+    // The table has each deviation once, and the rules 21 to 29.
     assert_eq!(KNOWN.len(), Deviation::ALL.len());
     let rules: Vec<u8> = Deviation::ALL.iter().map(|d| d.rule()).collect();
-    assert_eq!(rules, [21, 22, 23, 24, 25, 26]);
+    assert_eq!(rules, (21..=29).collect::<Vec<u8>>());
 }
 
 /// The kernels measured: 6.1 to 7.3.
@@ -91,11 +91,16 @@ fn the_kernels_that_have_each_deviation() {
         assert!(has(Deviation::ForkKeepsBoundaries, v), "{v}");
         let dontunmap = (616..=701).contains(&v);
         assert_eq!(has(Deviation::DontUnmapUnlocksVma, v), dontunmap, "{v}");
-        let mremap = (616..=702).contains(&v);
+        let mremap = v < 612 || (616..=702).contains(&v);
         assert_eq!(has(Deviation::MremapOldRegistration, v), mremap, "{v}");
         assert_eq!(has(Deviation::MremapWithinOneVma, v), v < 617, "{v}");
         assert_eq!(has(Deviation::UnregisterAnyCtx, v), v < 617, "{v}");
         assert_eq!(has(Deviation::NewMappingJoinsNext, v), v < 612, "{v}");
+        let copy_apart = !(616..702).contains(&v);
+        assert_eq!(has(Deviation::DontUnmapCopyApart, v), copy_apart, "{v}");
+        let copy = v == 612 || v >= 703;
+        assert_eq!(has(Deviation::MovedCopyStaysApart, v), copy, "{v}");
+        assert_eq!(has(Deviation::RegisterKeepsWp, v), v >= 703, "{v}");
     }
     // By default, the rules of 6.18.
     let off: Vec<&str> = Deviation::off_by_default()
@@ -107,9 +112,76 @@ fn the_kernels_that_have_each_deviation() {
         [
             "mremap-moves-within-one-vma",
             "unregister-through-any-ctx",
-            "new-mapping-joins-next"
+            "new-mapping-joins-next",
+            "dontunmap-copy-stays-apart-from-its-source",
+            "moved-copy-stays-apart",
+            "register-keeps-wp"
         ]
     );
+}
+
+/// Rule 27, as 6.1, 6.12 and 7.3 answered: the DONTUNMAP copy next to its
+/// source's VMA stays apart; next to another VMA it merges.
+#[test]
+fn a_dontunmap_copy_stays_apart_from_its_source() {
+    let rule = Deviation::DontUnmapCopyApart;
+    let (_, layout, reported) = with_only(rule, "map 0 4 rw- anon\nmremap 2 2 2 4 dontunmap");
+    assert_eq!(
+        layout,
+        [
+            "[0,4) rw- anon@0 account maywrite",
+            "[4,6) rw- anon@4 account maywrite"
+        ]
+    );
+    assert_eq!(reported, [rule.name()]);
+    let (_, layout, reported) = with_only(
+        rule,
+        "map 0 2 rw- anon\nmap 6 2 rw- anon\nmremap 6 2 2 2 dontunmap",
+    );
+    assert_eq!(layout[0], "[0,4) rw- anon@0 account maywrite");
+    assert!(reported.is_empty());
+}
+
+/// Rule 28, as 7.3 answered: the moved copy, unregistered, stays apart
+/// from an equal neighbour (rule 21 off, as on 7.3).
+#[test]
+fn a_moved_copy_that_lost_its_registration_stays_apart() {
+    let rule = Deviation::MovedCopyStaysApart;
+    let trace = "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\nmremap 0 4 4 8";
+    let (_, layout, reported) = with_only(rule, trace);
+    assert_eq!(
+        layout,
+        [
+            "[8,12) rw- anon@8 account maywrite",
+            "[12,16) rw- anon@12 account maywrite"
+        ]
+    );
+    assert_eq!(reported, [rule.name()]);
+    // With rule 21 on too (6.16 to 7.2), rule 21 says it all.
+    let (_, reported) = last_step(&Deviation::off_by_default(), trace);
+    assert_eq!(reported, [Deviation::MremapOldRegistration.name()]);
+}
+
+/// Rule 29, as 7.3 answered: WP is not dropped by registering again.
+#[test]
+fn register_keeps_wp_on_7_3() {
+    let rule = Deviation::RegisterKeepsWp;
+    let (r, layout, reported) = with_only(
+        rule,
+        "map 0 4 rw- anon\nregister 0 0 2 wp\nregister 0 0 4 missing",
+    );
+    assert_eq!(r[2], "EBUSY");
+    assert_eq!(layout[0], "[0,2) rw- anon@0 account maywrite uffd=wp ctx=0");
+    assert_eq!(reported, [rule.name()]);
+    // Keeping WP, or adding it, is as before.
+    for trace in [
+        "map 0 4 rw- anon\nregister 0 0 4 missing+wp\nregister 0 0 4 wp",
+        "map 0 4 rw- anon\nregister 0 0 4 missing\nregister 0 0 4 wp",
+    ] {
+        let (r, _, reported) = with_only(rule, trace);
+        assert_eq!(r[2], "ok", "{trace}");
+        assert!(reported.is_empty());
+    }
 }
 
 /// The model with only `on` of the rules on: the results of `trace`, and

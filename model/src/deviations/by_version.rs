@@ -1,10 +1,10 @@
-//! What kernels before a rework of their code did instead of the contract
-//! (rules 24 to 26): one hook each, called where the contract does that
-//! step, doing nothing while its rule is off.
+//! The rules of kernels older or newer than 6.18 (rules 24 to 29), off by
+//! default: one hook each, called where the contract does that step, doing
+//! nothing while its rule is off.
 
 use std::ops::Range;
 
-use uffd_vocab::{Errno, OpResult, Page, VmFlags};
+use uffd_vocab::{Errno, Mode, OpResult, Page, VmFlags};
 
 use super::Deviation;
 use crate::page_model::PageModel;
@@ -91,5 +91,59 @@ impl PageModel {
             }
             self.took_part(rule);
         }
+    }
+
+    /// Rule 27, after a DONTUNMAP move whose `copy` may have merged with
+    /// `source`, the VMA its pages came from (as it was before the move):
+    /// the boundary between the two stays.
+    pub(crate) fn dontunmap_copy_apart(&mut self, source: Range<usize>, copy: Range<usize>) {
+        let rule = Deviation::DontUnmapCopyApart;
+        if !self.applies(rule) {
+            return;
+        }
+        let boundary = if copy.end == source.start {
+            copy.end
+        } else if copy.start == source.end {
+            copy.start
+        } else {
+            return;
+        };
+        if self.vma_of(boundary - 1) == self.vma_of(boundary) {
+            if let Some(p) = self.pages[boundary].as_mut() {
+                p.apart = true;
+            }
+            self.took_part(rule);
+        }
+    }
+
+    /// Rule 28, where a move's `copy` lost its registration (rule 18):
+    /// the copy stays a VMA of its own, unmerged. Returns whether it did
+    /// (the rule is on, and rule 21, which does more, is off).
+    pub(crate) fn moved_copy_stays_apart(&mut self, copy: Range<usize>) -> bool {
+        let rule = Deviation::MovedCopyStaysApart;
+        if !self.applies(rule) || self.applies(Deviation::MremapOldRegistration) {
+            return false;
+        }
+        self.keep_apart(copy);
+        self.took_part(rule);
+        true
+    }
+
+    /// Rule 29, for UFFDIO_REGISTER by `ctx` with `mode` of the pages of
+    /// `range`: is it refused (EBUSY) because it would drop WP from a VMA
+    /// that ctx registered with it?
+    pub(crate) fn register_keeps_wp(&mut self, ctx: u8, range: Range<usize>, mode: Mode) -> bool {
+        let rule = Deviation::RegisterKeepsWp;
+        if !self.applies(rule) || mode.contains(Mode::WP) {
+            return false;
+        }
+        let drops = self.pages[range]
+            .iter()
+            .flatten()
+            .any(|p| p.ctx == Some(ctx) && p.uffd.contains(Mode::WP));
+        if drops {
+            self.took_part(rule);
+        }
+        drops
     }
 }
