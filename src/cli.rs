@@ -193,10 +193,23 @@ pub enum Command {
     /// against what the model expects.
     Repro {
         /// The trace (`-` reads standard input).
-        file: PathBuf,
+        #[arg(required_unless_present = "fetch_kselftest_headers")]
+        file: Option<PathBuf>,
         /// Where to write the program (default: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// A known deviation fails the program (exit 1, `not ok`) instead of
+        /// being a TODO (the default for a trace found under --strict).
+        #[arg(long)]
+        strict: bool,
+        /// The kselftest form: built with a kernel tree's kselftest.h
+        /// (`cc -I TREE/tools/testing/selftests/mm`), beside merge.c.
+        #[arg(long)]
+        kselftest: bool,
+        /// Fetch the kselftest headers (Debian's linux-source-6.12) into the
+        /// cache and print the directory to build in, then exit.
+        #[arg(long, conflicts_with_all = ["file", "output", "strict", "kselftest"])]
+        fetch_kselftest_headers: bool,
     },
     /// Measure ops/s of the model and the implementation alone, side by side,
     /// at growing VMA counts and on whole arenas of two sizes (seconds;

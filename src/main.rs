@@ -70,7 +70,25 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Bench { vmas, ops, long } => uffd_check::bench::BenchConfig::new(vmas, ops, long)
             .and_then(|config| uffd_check::bench::run(&config))
             .map(|()| ExitCode::SUCCESS),
-        Command::Repro { file, output } => repro(&file, output.as_deref()),
+        Command::Repro {
+            fetch_kselftest_headers: true,
+            ..
+        } => {
+            let dir = uffd_check::repro::kselftest::fetch()?;
+            println!("{}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Repro {
+            file,
+            output,
+            strict,
+            kselftest,
+            ..
+        } => {
+            let file = file.ok_or("repro: no trace named")?;
+            let opts = uffd_check::repro::Options { strict, kselftest };
+            repro(&file, output.as_deref(), opts)
+        }
         Command::Explore {
             pages,
             depth,
@@ -331,9 +349,12 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
     Ok(ExitCode::FAILURE)
 }
 
-fn repro(file: &Path, output: Option<&Path>) -> Result<ExitCode, String> {
-    let trace = Trace::load(file).map_err(|e| e.to_string())?;
-    let c = uffd_check::repro::repro_c(&trace, &program_name(file, output));
+fn repro(
+    file: &Path,
+    output: Option<&Path>,
+    opts: uffd_check::repro::Options,
+) -> Result<ExitCode, String> {
+    let c = uffd_check::repro::repro_file(file, &program_name(file, output), opts)?;
     match output {
         Some(out) => {
             std::fs::write(out, c).map_err(|e| format!("cannot write {}: {e}", out.display()))?;

@@ -1,53 +1,61 @@
-//! `repro`: a trace turned into one standalone C program, shaped like a
-//! kselftest, that replays the trace on the live kernel with raw syscalls and
-//! checks every step against what the page model (the contract) expects.
+//! `repro`: a trace turned into one short, straight-line C program that
+//! replays it on the live kernel with the syscalls it uses, in order, at
+//! literal pages of one reserved arena, each followed by a check of its
+//! result; then a check of the layout where the finding shows (read from
+//! `/proc/self/smaps`, only the VmFlags codes that tell the case's VMAs
+//! apart; all of it is printed when the check fails), and, where the
+//! finding costs the user something, the check of that (a write that a
+//! registration should refuse). Helpers come only with the ops that need
+//! them (a memfd with a file mapping, the event monitor with event-remap,
+//! the child's smaps with fork).
 //!
-//! The program does exactly what the kernel worker (`uffd_kernel::worker`)
-//! does: it reserves the arena at the same fixed addresses between the same
-//! two guard pages (a private PROT_NONE mapping of a memfd of its own), maps
-//! the same four memfds (and a read-only fd of each), opens a userfaultfd per
-//! context on first use the same three ways with `UFFD_FEATURE_SIGBUS`, and
-//! reads the arena back from `/proc/self/smaps` into the vocabulary's one
-//! VMA text form, exactly as `uffd-check replay --backend kernel` prints a
-//! kernel layout (`anon@?`, `anon_vma=?`, the owning ctx asked of the kernel
-//! by re-registering each registered VMA on every open uffd).
+//! What each check expects is the contract: the page model
+//! ([`uffd_model::PageModel`]) with its deviation rules off, projected onto
+//! what the kernel can observe ([`uffd_kernel::UNOBSERVED`]). Where the
+//! model with its rules on (what the kernel is known to do) says otherwise,
+//! that is in the program too: a check that meets it is
+//! `not ok N - WHAT # TODO known deviation: NAME` (TAP does not count it as
+//! a failure) unless the program is strict ([`Options::strict`], or built
+//! with `-DSTRICT=1`), where it fails.
 //!
-//! The expectation is computed here, in Rust, by running the trace through
-//! [`uffd_model::PageModel`] with its deviation rules off (the contract) and
-//! projecting each layout onto what the kernel can observe
-//! ([`uffd_kernel::UNOBSERVED`]); it is embedded in the program as C string
-//! data, one result name and one list of VMA lines per step. Where the
-//! model with its deviation rules on (what the kernel is known to do)
-//! expects something else, that is embedded too, with the deviation's name:
-//! a step that matches it is `not ok N - OP # TODO known deviation: NAME`,
-//! which TAP does not count as a failure. `mremap` of a uffd opened with
-//! `event-remap` runs with a monitor thread reading the uffd's events (the
-//! kernel waits for them); `fork`'s layout is the child's, read from
-//! `/proc/CHILD/smaps` while the child waits on a pipe.
-//!
-//! The program prints TAP 13: `ok N - OP` or `not ok N - OP` per step, with
-//! `# expected:` / `# actual:` diagnostics for a step that is not ok, and for
-//! every step the machine-readable `# result N: NAME` and one
-//! `# layout N: VMA` line per actual VMA. It exits 0 when every step is as
-//! expected, 1 when one is not (or the setup fails: `Bail out!`), and 4
-//! (KSFT_SKIP, with `1..0 # SKIP reason`) when no userfaultfd can be opened.
+//! The program prints TAP 13 and exits 0 when every check passes (or is a
+//! TODO), 1 when one fails or the arena cannot be set up (`Bail out!`), and
+//! 4 (KSFT_SKIP, `1..0 # SKIP`) when the trace uses userfaultfd and none
+//! can be opened. [`Options::kselftest`] gives the same test written with
+//! the kselftest.h of a kernel tree (`ksft_*`; a known deviation is XFAIL).
 
 use std::fmt::Write as _;
 
-use uffd_vocab::layout::SMAPS_IGNORED;
-use uffd_vocab::{result_name, Backend, Features, Kind, Mode, Op, Prot, Remap, VmFlags};
+use uffd_vocab::Op;
 
-use crate::trace::Trace;
+use std::path::Path;
+
+use crate::trace::{Trace, MAX_TRACE_BYTES};
+
+mod emit;
+mod header;
+pub mod kselftest;
+mod plan;
+
+pub use plan::layout_text;
+
+/// How the program is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// A known deviation fails the program (exit 1), as the contract
+    /// alone decides; without, it is a TODO.
+    pub strict: bool,
+    /// The kselftest form: `#include "../kselftest.h"` and its `ksft_*`
+    /// calls, to build in a kernel tree's tools/testing/selftests/mm.
+    pub kselftest: bool,
+}
 
 /// One step's expectation: the result name (`ok`, `EINVAL`, `errno42`) and
 /// the layout after it, one VMA a line in the text form.
 pub type Expectation = (String, Vec<String>);
 
 /// What the contract (the page model with its deviation rules off,
-/// `--strict`) expects of each step of `trace`, as the kernel can see it:
-/// the result name and the layout projected onto
-/// [`uffd_kernel::UNOBSERVED`] (so `anon@?` and `anon_vma=?`), one entry a
-/// step.
+/// `--strict`) expects of each step of `trace`, as the kernel can see it.
 pub fn model_expectation(trace: &Trace) -> Vec<Expectation> {
     expectations(trace, true)
         .into_iter()
@@ -62,6 +70,7 @@ pub fn kernel_expectation(trace: &Trace) -> Vec<(Expectation, Vec<&'static str>)
 }
 
 fn expectations(trace: &Trace, strict: bool) -> Vec<(Expectation, Vec<&'static str>)> {
+    use uffd_vocab::{result_name, Backend};
     let mut model = uffd_model::PageModel::with_strict(trace.pages, strict);
     trace
         .steps
@@ -70,339 +79,375 @@ fn expectations(trace: &Trace, strict: bool) -> Vec<(Expectation, Vec<&'static s
             let o = model
                 .step(&s.op)
                 .expect("the page model answers every op of the language");
-            (
-                (
-                    result_name(&o.result),
-                    o.layout.project(uffd_kernel::UNOBSERVED).lines(),
-                ),
-                o.report.deviations,
-            )
+            let lines = o.layout.project(uffd_kernel::UNOBSERVED).lines();
+            ((result_name(&o.result), lines), o.report.deviations)
         })
         .collect()
 }
 
-/// For each step where what the kernel is known to do differs from the
-/// contract: that expectation, and why (the deviation, or the step whose
-/// deviation it follows from).
-fn known_deviations(trace: &Trace) -> Vec<Option<(Expectation, String)>> {
-    let mut first: Option<usize> = None;
-    let contract = model_expectation(trace);
-    kernel_expectation(trace)
-        .into_iter()
-        .zip(&contract)
-        .enumerate()
-        .map(|(i, ((known, names), want))| {
-            if known == *want {
-                return None;
-            }
-            let why = if !names.is_empty() {
-                first.get_or_insert(i);
-                format!("known deviation: {}", names.join(", "))
-            } else if let Some(k) = first {
-                format!("follows from the known deviation at step {}", k + 1)
-            } else {
-                "the kernel's known behaviour".to_string()
-            };
-            Some((known, why))
-        })
-        .collect()
+/// A layout check the program makes, as the tests read it back: after which
+/// step (1-based, of the program's ops), the VmFlags codes it compares and
+/// whether it names owners ([`layout_text`]'s arguments), the contract's
+/// text and the known kernel's, if different.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub after: usize,
+    pub codes: Vec<&'static str>,
+    pub owner: bool,
+    pub want: String,
+    pub known: Option<String>,
 }
 
-/// The C program for `trace`, named `name` (its file is `NAME.c`), checking
-/// every step against the page model's expectation
-/// ([`model_expectation`]).
-pub fn repro_c(trace: &Trace, name: &str) -> String {
-    repro_c_with(trace, name, model_expectation(trace))
-}
-
-/// The C program for `trace` with an explicit expectation, one entry a step
-/// (the result name and the expected VMA lines, in the text form the
-/// program prints). Panics if `expected` does not have one entry a step.
-pub fn repro_c_with(trace: &Trace, name: &str, expected: Vec<Expectation>) -> String {
-    assert_eq!(
-        expected.len(),
-        trace.steps.len(),
-        "repro_c_with: one expectation a step"
-    );
-    let mut out = String::new();
-    header(&mut out, trace, name);
-    out.push('\n');
-    out.push_str(PRELUDE);
-    out.push('\n');
-    smaps_tables(&mut out);
-    let _ = writeln!(out, "#define NPAGES {}UL", trace.pages);
-    let _ = writeln!(out, "#define NSTEPS {}", trace.steps.len());
-    let _ = writeln!(out, "static const char NAME[] = {};", c_string(name));
-    out.push('\n');
-    for (i, (_, lines)) in expected.iter().enumerate() {
-        let _ = writeln!(out, "static const char *const expect_{}[] = {{", i + 1);
-        for l in lines {
-            let _ = writeln!(out, "\t{},", c_string(l));
-        }
-        out.push_str("\tNULL,\n};\n");
-    }
-    let known = known_deviations(trace);
-    for (i, k) in known.iter().enumerate() {
-        if let Some(((_, lines), _)) = k {
-            let _ = writeln!(out, "static const char *const known_{}[] = {{", i + 1);
-            for l in lines {
-                let _ = writeln!(out, "\t{},", c_string(l));
-            }
-            out.push_str("\tNULL,\n};\n");
-        }
-    }
-    out.push_str("\nstatic const struct step steps[NSTEPS + 1] = {\n");
-    for (i, (step, (result, _))) in trace.steps.iter().zip(&expected).enumerate() {
-        let known = match &known[i] {
-            Some(((r, _), why)) => format!(
-                ", .known_result = {}, .known_layout = known_{}, .known_why = {}",
-                c_string(r),
-                i + 1,
-                c_string(why)
-            ),
-            None => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "\t{{ .line = {}, {}, .expect_result = {}, .expect_layout = expect_{}{known} }},",
-            c_string(&step.op.to_string()),
-            op_fields(&step.op),
-            c_string(result),
-            i + 1
-        );
-    }
-    out.push_str("\t{ .line = NULL },\n};\n");
-    for part in BODY {
-        out.push('\n');
-        out.push_str(part);
-    }
-    out
-}
-
-/// The op's fields of `struct step`, as designated initializers.
-fn op_fields(op: &Op) -> String {
-    match *op {
-        Op::Map {
-            start,
-            len,
-            prot,
-            kind,
-        } => {
-            let (k, file, pgoff) = match kind {
-                Kind::Anon => ("K_ANON", 0, 0),
-                Kind::AnonNoreserve => ("K_ANON_NORESERVE", 0, 0),
-                Kind::Shmem => ("K_SHMEM", 0, 0),
-                Kind::File { file, pgoff } => ("K_FILE", file, pgoff),
-                Kind::SharedFile { file, pgoff } => ("K_SHARED_FILE", file, pgoff),
-                Kind::SharedRoFile { file, pgoff } => ("K_SHARED_RO_FILE", file, pgoff),
-            };
-            format!(
-                ".op = OP_MAP, .start = {start}, .len = {len}, .prot = {}, .kind = {k}, \
-                 .file = {file}, .pgoff = {pgoff}",
-                prot.bits()
-            )
-        }
-        Op::Unmap { start, len } => format!(".op = OP_UNMAP, .start = {start}, .len = {len}"),
-        Op::Protect { start, len, prot } => format!(
-            ".op = OP_PROTECT, .start = {start}, .len = {len}, .prot = {}",
-            prot.bits()
-        ),
-        Op::Register {
-            ctx,
-            start,
-            len,
-            mode,
-        } => format!(
-            ".op = OP_REGISTER, .ctx = {ctx}, .start = {start}, .len = {len}, .mode = {}ULL",
-            mode.0
-        ),
-        Op::Unregister { ctx, start, len } => {
-            format!(".op = OP_UNREGISTER, .ctx = {ctx}, .start = {start}, .len = {len}")
-        }
-        Op::Close { ctx } => format!(".op = OP_CLOSE, .ctx = {ctx}"),
-        Op::Fault { page } => format!(".op = OP_FAULT, .start = {page}, .len = 1"),
-        Op::Madvise { start, len, advice } => format!(
-            ".op = OP_MADVISE, .start = {start}, .len = {len}, .advice = MADV_{}",
-            advice.name().to_ascii_uppercase()
-        ),
-        Op::Mlock {
-            start,
-            len,
-            onfault,
-        } => format!(
-            ".op = OP_MLOCK, .start = {start}, .len = {len}, .onfault = {}",
-            u8::from(onfault)
-        ),
-        Op::Munlock { start, len } => {
-            format!(".op = OP_MUNLOCK, .start = {start}, .len = {len}")
-        }
-        Op::Mremap {
-            start,
-            len,
-            newlen,
-            to,
-        } => {
-            let (how, dst) = match to {
-                Remap::InPlace => ("REMAP_IN_PLACE", 0),
-                Remap::Fixed(d) => ("REMAP_FIXED", d),
-                Remap::DontUnmap(d) => ("REMAP_DONTUNMAP", d),
-            };
-            format!(
-                ".op = OP_MREMAP, .start = {start}, .len = {len}, .newlen = {newlen}, \
-                 .to = {how}, .dst = {dst}"
-            )
-        }
-        Op::Open { ctx, features } => format!(
-            ".op = OP_OPEN, .ctx = {ctx}, .event_remap = {}",
-            u8::from(features == Features::EventRemap)
-        ),
-        Op::Fork => ".op = OP_FORK".to_string(),
-    }
-}
-
-/// The smaps `VmFlags` codes, from the vocabulary's own tables (the ones the
-/// kernel worker decodes through): the VMA flags in display order with
-/// their names, the uffd bits with theirs, the prot bits, and the codes
-/// that say nothing here. Any other code in an arena VMA is an error, as it
-/// is for the worker.
-fn smaps_tables(out: &mut String) {
-    out.push_str("/* The smaps VmFlags codes, from uffd-check's vocabulary. */\n");
-    out.push_str("static const char *const vmflag_codes[][2] = {\n");
-    for (_, name, code) in VmFlags::NAMES.iter() {
-        let _ = writeln!(out, "\t{{ {}, {} }},", c_string(code), c_string(name));
-    }
-    out.push_str("};\n");
-    let mayshare = VmFlags::NAMES
+/// The layout checks the program for `trace` makes, in order; and the ops
+/// it runs (the trace's, then any write that shows the consequence).
+pub fn checks(trace: &Trace) -> (Vec<Check>, Vec<Op>) {
+    let p = plan::plan(trace);
+    let checks = p
+        .steps
         .iter()
-        .position(|(bit, _, _)| *bit == VmFlags::MAYSHARE)
-        .expect("VM_MAYSHARE is in VmFlags::NAMES");
-    let _ = writeln!(
-        out,
-        "/* VM_MAYSHARE's place in vmflag_codes: no `ms` means private. */\n\
-         #define F_MAYSHARE (1UL << {mayshare})"
-    );
-    out.push_str("static const struct code uffd_codes[] = {\n");
-    for (mode, code) in Mode::SMAPS_CODES.iter() {
-        let _ = writeln!(
-            out,
-            "\t{{ {}, {}, {} }},",
-            c_string(code),
-            mode.0,
-            c_string(&mode.names().join("+"))
-        );
-    }
-    out.push_str("};\nstatic const struct code prot_codes[] = {\n");
-    for (bit, code) in Prot::SMAPS_CODES.iter() {
-        let _ = writeln!(out, "\t{{ {}, {bit}, NULL }},", c_string(code));
-    }
-    out.push_str("};\nstatic const char *const ignored_codes[] = {\n");
-    for code in SMAPS_IGNORED.iter() {
-        let _ = writeln!(out, "\t{},", c_string(code));
-    }
-    out.push_str("};\n\n");
-}
-
-/// `s` as a C string literal: quotes, backslashes and anything not
-/// printable ASCII escaped (in octal, which never runs on into the next
-/// character), and a `?` after a `?` escaped so that no trigraph forms.
-fn c_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    let mut prev = 0u8;
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'?' if prev == b'?' => out.push_str("\\?"),
-            0x20..=0x7e => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\{b:03o}");
-            }
-        }
-        prev = b;
-    }
-    out.push('"');
-    out
-}
-
-/// Text safe inside a C block comment: no `*/`, no `/*`, printable ASCII.
-fn comment_safe(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let l = s.layout.as_ref()?;
+            Some(Check {
+                after: i + 1,
+                codes: p.codes.clone(),
+                owner: p.ask_owner,
+                want: l.want.clone(),
+                known: l.known.clone(),
+            })
         })
         .collect();
-    s.replace("*/", "* /").replace("/*", "/ *")
+    (checks, p.steps.iter().map(|s| s.op).collect())
 }
 
-/// The comment header: what the program is, the trace, how to build and run it.
-fn header(out: &mut String, trace: &Trace, name: &str) {
-    let name = comment_safe(name);
-    let _ = writeln!(out, "/*");
-    let _ = writeln!(
-        out,
-        " * {name}: a uffd-check trace as a standalone kselftest-style program."
-    );
-    out.push_str(
-        " *\n\
-         \x20* Generated by uffd-check (src/repro.rs). It replays the trace below on\n\
-         \x20* the live kernel with raw syscalls (mmap, munmap, mprotect, madvise,\n\
-         \x20* mlock2, mremap, fork, userfaultfd with UFFD_FEATURE_SIGBUS (and\n\
-         \x20* EVENT_REMAP) and UFFDIO_REGISTER/UNREGISTER,\n\
-         \x20* close, and a one-byte process_vm_writev to itself for `fault`), in\n\
-         \x20* an arena at a fixed address between two guard pages, exactly as\n\
-         \x20* uffd-check's kernel worker does. After every step it reads the\n\
-         \x20* arena's VMAs back from /proc/self/smaps and checks the step's result\n\
-         \x20* and layout against what uffd-check's page model (the contract)\n\
-         \x20* expects; a step where this kernel is known to depart from the\n\
-         \x20* contract (a named deviation) is `not ok N - OP # TODO ...`. smaps\n\
-         \x20* shows neither the page offset of private anonymous memory nor\n\
-         \x20* anon_vmas: both sides print them as `anon@?` and `anon_vma=?`.\n\
-         \x20*\n\
-         \x20* The trace (all numbers are pages, relative to the arena):\n\
-         \x20*\n",
-    );
-    for line in trace.to_text().lines() {
-        let _ = writeln!(out, " *   {}", comment_safe(line));
+/// The known deviations that change a step of the program for `trace` (in
+/// [`uffd_model::Deviation::ALL`]'s order): a strict program fails on a
+/// kernel that has one of them.
+pub fn deviations(trace: &Trace) -> Vec<uffd_model::Deviation> {
+    plan::plan(trace).deviations
+}
+
+/// The program for the trace in `file` (`-`: standard input), named `name`:
+/// [`repro_c`] with the trace's comments, strict also when the trace was
+/// found under `--strict` (its `# found by:` line says so).
+pub fn repro_file(file: &Path, name: &str, opts: Options) -> Result<String, String> {
+    use std::io::Read as _;
+    let shown = file.display();
+    let input: Box<dyn std::io::Read> = if file == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(file)
+                .map_err(|e| format!("{shown}: cannot read the trace: {e}"))?,
+        )
+    };
+    let mut text = String::new();
+    input
+        .take(MAX_TRACE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{shown}: cannot read the trace: {e}"))?;
+    if text.len() as u64 > MAX_TRACE_BYTES {
+        return Err(format!(
+            "{shown}: the trace is over {MAX_TRACE_BYTES} bytes"
+        ));
     }
-    let _ = writeln!(out, " *\n * Build and run:\n *");
-    let _ = writeln!(out, " *   cc -O2 -Wall -Werror -o {name} {name}.c");
-    let _ = writeln!(out, " *   ./{name}");
-    out.push_str(
-        " *\n\
-         \x20* It prints TAP 13: `ok N - OP` or `not ok N - OP` a step (a step that is\n\
-         \x20* not ok is followed by its `# expected:` and `# actual:` result and\n\
-         \x20* VMAs), and for every step `# result N: NAME` and one `# layout N: VMA`\n\
-         \x20* line per VMA it found. Exit status: 0 when every step is as expected,\n\
-         \x20* 1 when one is not (or the setup fails), 4 (KSFT_SKIP) when no\n\
-         \x20* userfaultfd can be opened (it needs root, or Linux 5.11+ for\n\
-         \x20* UFFD_USER_MODE_ONLY, or read-write access to /dev/userfaultfd).\n\
-         \x20*/\n",
-    );
+    let trace = Trace::parse(&text, &shown.to_string()).map_err(|e| e.to_string())?;
+    let comments = header::comments(&text);
+    let strict = opts.strict || header::found_under_strict(&comments);
+    Ok(repro_c(&trace, name, &comments, Options { strict, ..opts }))
 }
 
-/// The fixed C, in `src/repro/` (its README.md says how to lint it): the
-/// headers, constants and types, emitted before the generated part, which
-/// uses them.
-const PRELUDE: &str = include_str!("repro/prelude.h");
+/// The program for `trace`, named `name` (its file is `NAME.c`); `comments`
+/// are the trace's own comment lines (without `#`), quoted in its header.
+pub fn repro_c(trace: &Trace, name: &str, comments: &[String], opts: Options) -> String {
+    let p = plan::plan(trace);
+    let need = Needs::of(&p);
+    let mut out = String::new();
+    header::header(&mut out, trace, &p, name, comments, opts);
+    prelude(&mut out, &p, &need, opts);
+    for (part, used) in [
+        (if opts.kselftest { KSFT } else { TAP }, true),
+        (RESULT, true),
+        (UFFD, need.uffd),
+        (TOUCH, need.touch),
+        (MEMFD, need.memfd),
+        (FORK, need.fork),
+        (MONITOR, need.monitor),
+        (OWNER, p.ask_owner),
+    ] {
+        if used {
+            out.push('\n');
+            out.push_str(part);
+        }
+    }
+    out.push('\n');
+    if p.ask_owner {
+        out.push_str(LAYOUT);
+    } else {
+        out.push_str(&LAYOUT.replace(OWNER_CALL, ""));
+    }
+    main_fn(&mut out, &p, &need, opts);
+    out
+}
 
-/// The fixed C of the program proper, by job, emitted in this order after
-/// the generated part, whose definitions it uses (`NPAGES`, `NSTEPS`,
-/// `NAME`, `steps`, the smaps code tables and `F_MAYSHARE`): the program's
-/// state and small helpers, the arena's setup, the ops, reading the layout
-/// from smaps, and the TAP report (`main`).
-const BODY: [&str; 5] = [
-    include_str!("repro/common.c"),
-    include_str!("repro/arena.c"),
-    include_str!("repro/ops.c"),
-    include_str!("repro/layout.c"),
-    include_str!("repro/main.c"),
-];
+/// The helpers (and declarations) a plan's program needs.
+#[derive(Default)]
+struct Needs {
+    uffd: bool,
+    touch: bool,
+    memfd: bool,
+    fork: bool,
+    monitor: bool,
+    reg: bool,
+    unreg: bool,
+    /// A map or an mremap (not watched): `void *p`.
+    pointer: bool,
+    files: Vec<(u8, u64)>,
+    /// The ctx of the first uffd op, when that is a register or an
+    /// unregister (which opens it on first use).
+    first_ctx: Option<u8>,
+}
+
+impl Needs {
+    fn of(p: &plan::Plan) -> Needs {
+        let mut n = Needs::default();
+        let mut st = emit::State::default();
+        for s in &p.steps {
+            let watched = emit::needs_monitor(&s.op, &st);
+            n.monitor |= watched;
+            n.pointer |=
+                matches!(s.op, Op::Map { .. }) || (matches!(s.op, Op::Mremap { .. }) && !watched);
+            emit::track(&s.op, &mut st);
+            match s.op {
+                Op::Register { .. } => n.reg = true,
+                Op::Unregister { .. } => n.unreg = true,
+                Op::Fault { .. } => n.touch = true,
+                Op::Fork => n.fork = true,
+                Op::Map { kind, len, .. } => {
+                    if let Some((f, off)) = kind_file(kind) {
+                        match n.files.iter_mut().find(|(g, _)| *g == f) {
+                            Some((_, size)) => *size = (*size).max(off + len),
+                            None => n.files.push((f, off + len)),
+                        }
+                    }
+                }
+                _ => {}
+            }
+            n.uffd |= matches!(
+                s.op,
+                Op::Register { .. } | Op::Unregister { .. } | Op::Close { .. } | Op::Open { .. }
+            );
+        }
+        n.memfd = !n.files.is_empty();
+        n.first_ctx = p
+            .steps
+            .iter()
+            .find_map(|s| match s.op {
+                Op::Register { ctx, .. } | Op::Unregister { ctx, .. } => Some(Some(ctx)),
+                Op::Close { .. } | Op::Open { .. } => Some(None),
+                _ => None,
+            })
+            .flatten();
+        n.files.sort();
+        n
+    }
+}
+
+fn kind_file(kind: uffd_vocab::Kind) -> Option<(u8, u64)> {
+    use uffd_vocab::Kind;
+    match kind {
+        Kind::File { file, pgoff }
+        | Kind::SharedFile { file, pgoff }
+        | Kind::SharedRoFile { file, pgoff } => Some((file, pgoff)),
+        _ => None,
+    }
+}
+
+/// `#include`s, constants, and the program's state.
+fn prelude(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
+    out.push_str("#define _GNU_SOURCE\n#include <errno.h>\n#include <fcntl.h>\n");
+    let mut headers = vec!["stdio.h", "string.h", "sys/mman.h"];
+    if need.uffd {
+        headers.extend(["sys/ioctl.h", "sys/syscall.h"]);
+    }
+    if need.touch {
+        headers.push("sys/uio.h");
+    }
+    if need.fork {
+        headers.push("sys/wait.h");
+    }
+    if need.monitor {
+        headers.extend(["poll.h", "pthread.h"]);
+    }
+    headers.push("unistd.h");
+    if need.uffd {
+        headers.push("linux/userfaultfd.h");
+    }
+    for h in headers {
+        let _ = writeln!(out, "#include <{h}>");
+    }
+    if opts.kselftest {
+        out.push_str("#include \"../kselftest.h\"\n");
+    }
+    let _ = writeln!(out, "\n#define NPAGES {}UL", p.pages);
+    out.push_str(
+        "#define PAGE 4096UL\n\
+         #define ARENA 0x100000000000UL /* page 0; nothing else is mapped near */\n\
+         #define P(n) ((void *)(ARENA + (n) * PAGE))\n\
+         #define ERR(failed) ((failed) ? errno : 0)\n",
+    );
+    if p.deviations.is_empty() {
+        out.push_str("#define KNOWN NULL /* no known deviation here */\n");
+    } else {
+        let names: Vec<&str> = p.deviations.iter().map(|d| d.name()).collect();
+        let _ = writeln!(
+            out,
+            "#ifndef STRICT\n#define STRICT {} /* 1: the known deviation fails */\n#endif\n\
+             #define KNOWN (STRICT ? NULL : \"known deviation: {}\")",
+            u8::from(opts.strict),
+            names.join(", ")
+        );
+    }
+    if need.uffd {
+        out.push_str("\nstatic int uffd[4] = { -1, -1, -1, -1 };\n");
+    }
+}
+
+/// `main`: the set-up, every step, the layout checks, the exit.
+fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
+    out.push_str("\nint main(void)\n{\n");
+    let mut decls = Vec::new();
+    if need.uffd && need.first_ctx.is_none() {
+        decls.push("\tint probe;".to_string());
+    }
+    if need.pointer {
+        decls.push("\tvoid *p;".to_string());
+    }
+    if need.reg {
+        decls.push("\tstruct uffdio_register reg;".to_string());
+    }
+    if need.unreg {
+        decls.push("\tstruct uffdio_range range;".to_string());
+    }
+    if need.fork {
+        decls.push("\tchar smaps[64];\n\tpid_t pid;".to_string());
+    }
+    for (f, _) in &need.files {
+        decls.push(format!("\tint f{f}, f{f}_ro;"));
+    }
+    for d in &decls {
+        let _ = writeln!(out, "{d}");
+    }
+    if !decls.is_empty() {
+        out.push('\n');
+    }
+    let checks = p.steps.iter().filter(|s| s.layout.is_some()).count();
+    let bail = |why: &str| {
+        if opts.kselftest {
+            format!("\t\tksft_exit_fail_msg(\"{why}: %s\\n\", strerror(errno));\n")
+        } else {
+            format!("{{\n\t\tprintf(\"Bail out! {why}: %s\\n\", strerror(errno));\n\t\treturn 1;\n\t}}\n")
+        }
+    };
+    let brace = if opts.kselftest { "" } else { " " };
+    out.push_str(if opts.kselftest {
+        "\tksft_print_header();\n"
+    } else {
+        "\tprintf(\"TAP version 13\\n\");\n"
+    });
+    if need.uffd {
+        // The uffd of the first ctx used, when a register or unregister
+        // opens it (on first use), is opened here; else a probe.
+        let probe = need
+            .first_ctx
+            .map_or("probe".to_string(), |c| format!("uffd[{c}]"));
+        let skip = if opts.kselftest {
+            "\t\tksft_exit_skip(\"userfaultfd: %s\\n\", strerror(errno));\n"
+        } else {
+            "{\n\t\tprintf(\"1..0 # SKIP userfaultfd: %s\\n\", strerror(errno));\n\t\treturn 4;\n\t}\n"
+        };
+        let _ = write!(
+            out,
+            "\t{probe} = uffd_open(0);\n\tif ({probe} < 0){}{skip}{}",
+            if opts.kselftest { "\n" } else { brace },
+            if need.first_ctx.is_some() {
+                String::new()
+            } else {
+                format!("\tclose({probe});\n")
+            }
+        );
+    }
+    let _ = write!(
+        out,
+        "\tif (mmap(P(0), NPAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != P(0) ||\n\
+         \t    munmap(P(0), NPAGES * PAGE)){}{}",
+        if opts.kselftest { "\n" } else { brace },
+        bail("the arena is not free")
+    );
+    for (f, size) in &need.files {
+        let _ = write!(
+            out,
+            "\tf{f} = memfd(\"f{f}\", {size}, &f{f}_ro);\n\tif (f{f} < 0){}{}",
+            if opts.kselftest { "\n" } else { brace },
+            bail(&format!("memfd f{f}"))
+        );
+    }
+    let tests = p.steps.len() + checks;
+    if opts.kselftest {
+        let _ = writeln!(out, "\tksft_set_plan({tests});");
+    } else {
+        let _ = writeln!(out, "\tprintf(\"1..{tests}\\n\");");
+    }
+    let mut st = emit::State::default();
+    if let Some(c) = need.first_ctx {
+        st.opened(c);
+    }
+    for (i, s) in p.steps.iter().enumerate() {
+        let what = format!("{}. {}", i + 1, emit::describe(&s.op));
+        emit::step(out, s, &what, &mut st);
+        if let Some(l) = &s.layout {
+            let smaps = if matches!(s.op, Op::Fork) {
+                "smaps"
+            } else {
+                "\"/proc/self/smaps\""
+            };
+            let known = l
+                .known
+                .as_ref()
+                .map_or("NULL".into(), |k| format!("\"{k}\""));
+            let _ = writeln!(
+                out,
+                "\tcheck_layout(\"the layout after {}\", {smaps}, \"{}\",\n\t\t     \"{}\", {known});",
+                i + 1,
+                p.codes.iter().map(|c| format!("{c} ")).collect::<String>(),
+                l.want
+            );
+        }
+        if matches!(s.op, Op::Fork) {
+            out.push_str("\tend_child(pid);\n");
+        }
+    }
+    out.push_str(if opts.kselftest {
+        "\tksft_finished();\n}\n"
+    } else {
+        "\treturn failures ? 1 : 0;\n}\n"
+    });
+}
+
+/// The fixed C, in `src/repro/` (its README.md says how to lint it), each
+/// part emitted only where the program needs it.
+const TAP: &str = include_str!("repro/tap.c");
+const KSFT: &str = include_str!("repro/ksft.c");
+const RESULT: &str = include_str!("repro/result.c");
+const UFFD: &str = include_str!("repro/uffd.c");
+const TOUCH: &str = include_str!("repro/touch.c");
+const MEMFD: &str = include_str!("repro/memfd.c");
+const FORK: &str = include_str!("repro/fork.c");
+const MONITOR: &str = include_str!("repro/monitor.c");
+const OWNER: &str = include_str!("repro/owner.c");
+const LAYOUT: &str = include_str!("repro/layout.c");
+/// The line of `layout.c` that asks for the owner, cut where not needed.
+const OWNER_CALL: &str = "\t\task_owner(g, line, in);\n";
 
 #[cfg(test)]
 mod tests {
@@ -410,45 +455,64 @@ mod tests {
 
     use super::*;
 
-    /// `src/repro/check.c` (the fixed C as one translation unit, with a
+    /// `src/repro/lint.c` (every fixed part as one translation unit, with a
     /// stand-in for the generated part) builds without a warning, so the C
-    /// files can be linted on their own. Skipped, saying why, without `cc`.
+    /// can be linted on its own. Skipped, saying why, without `cc`.
     #[test]
     fn the_fixed_c_builds_on_its_own() {
-        let check = concat!(env!("CARGO_MANIFEST_DIR"), "/src/repro/check.c");
-        let o = match Command::new("cc")
-            .args([
-                "-O2",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-c",
-                "-o",
-                "/dev/null",
-                check,
-            ])
-            .output()
-        {
+        let lint = concat!(env!("CARGO_MANIFEST_DIR"), "/src/repro/lint.c");
+        let args = [
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-c",
+            "-o",
+            "/dev/null",
+        ];
+        let o = match Command::new("cc").args(args).arg(lint).output() {
             Ok(o) => o,
             Err(e) => return eprintln!("SKIPPED: cannot run `cc`: {e}"),
         };
         assert!(
             o.status.success(),
-            "cc -O2 -Wall -Wextra -Werror -c {check} failed:\n{}",
+            "cc {} {lint} failed:\n{}",
+            args.join(" "),
             String::from_utf8_lossy(&o.stderr)
         );
     }
 
-    /// The emitted program is one file: every fixed part in it, in order,
-    /// and no `#include` of a project file.
+    /// A program holds only the helpers its ops need.
     #[test]
-    fn the_program_holds_every_part_and_includes_none() {
-        let trace = Trace::parse("arena 4\nfork\n", "test").expect("a trace");
-        let c = repro_c(&trace, "t");
-        let mut at = 0;
-        for part in std::iter::once(PRELUDE).chain(BODY) {
-            at += c[at..].find(part).expect("every part, in order") + part.len();
+    fn helpers_come_only_with_the_ops_that_need_them() {
+        let t = Trace::parse("arena 4\nmap 0 4 rw- anon\n", "t").unwrap();
+        let c = repro_c(&t, "t", &[], Options::default());
+        for helper in [
+            "uffd_open",
+            "touch(",
+            "memfd(",
+            "fork_child",
+            "monitor(",
+            "ask_owner",
+        ] {
+            assert!(!c.contains(helper), "{helper} in\n{c}");
         }
-        assert!(!c.contains("#include \""));
+        let t = Trace::parse(
+            "arena 8\nmap 0 4 rw- file=1@2\nopen 0 event-remap\nregister 0 0 4 missing\n\
+             register 1 4 1 wp\nmremap 0 2 2 6\nfork\nfault 1\n",
+            "t",
+        )
+        .unwrap();
+        let c = repro_c(&t, "t", &[], Options::default());
+        for helper in [
+            "uffd_open(",
+            "touch(",
+            "memfd(",
+            "fork_child(",
+            "mremap_watched(",
+            "ask_owner(",
+        ] {
+            assert!(c.contains(helper), "{helper} not in\n{c}");
+        }
     }
 }

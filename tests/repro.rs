@@ -1,6 +1,9 @@
 //! `repro`: every trace of `cases/` as a standalone C program, built with
-//! `cc -O2 -Wall -Werror`, run on the live kernel, and held to the kernel
-//! backend's own reading of the same trace, step by step.
+//! `cc -O2 -Wall -Wextra -Werror`, run on the live kernel (passing; its
+//! strict form failing exactly where this kernel has a known deviation),
+//! each layout it checks held to the kernel backend's reading of the same
+//! step; the programs' length; and the kselftest form, built against a
+//! kernel tree's kselftest.h.
 
 mod common;
 
@@ -10,9 +13,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Instant;
 
 use uffd_check::kernel::KernelBackend;
-use uffd_check::repro::{kernel_expectation, model_expectation, repro_c, repro_c_with};
-use uffd_check::trace::{CaseKind, Trace};
-use uffd_vocab::{result_name, Backend};
+use uffd_check::repro::{checks, deviations, layout_text, repro_c, Options};
+use uffd_check::trace::Trace;
+use uffd_vocab::Backend;
 
 /// Can `cc` be run here? If not, says so and the test returns.
 fn have_cc() -> bool {
@@ -39,11 +42,16 @@ fn work_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// `cc -O2 -Wall -Werror -o NAME NAME.c`, started in `dir`.
-fn start_cc(dir: &Path, name: &str) -> Child {
+/// The compiler's flags for every program.
+const CFLAGS: [&str; 4] = ["-O2", "-Wall", "-Wextra", "-Werror"];
+
+/// `cc CFLAGS -o NAME NAME.c` (and `extra` flags), started in `dir`.
+fn start_cc(dir: &Path, name: &str, extra: &[String]) -> Child {
     Command::new("cc")
         .current_dir(dir)
-        .args(["-O2", "-Wall", "-Werror", "-o", name])
+        .args(CFLAGS)
+        .args(extra)
+        .args(["-o", name])
         .arg(format!("{name}.c"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -54,7 +62,7 @@ fn start_cc(dir: &Path, name: &str) -> Child {
 /// Writes each `(NAME, SOURCE)` to `dir/NAME.c` and compiles them all, as
 /// many at a time as there are CPUs; panics with the compiler's output on
 /// any warning or error. Returns the executables, in order.
-fn compile_all(dir: &Path, programs: &[(String, String)]) -> Vec<PathBuf> {
+fn compile_all(dir: &Path, programs: &[(String, String)], extra: &[String]) -> Vec<PathBuf> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     for chunk in programs.chunks(jobs) {
         let children: Vec<(&String, Child)> = chunk
@@ -62,14 +70,16 @@ fn compile_all(dir: &Path, programs: &[(String, String)]) -> Vec<PathBuf> {
             .map(|(name, source)| {
                 let c = dir.join(format!("{name}.c"));
                 std::fs::write(&c, source).unwrap_or_else(|e| panic!("{}: {e}", c.display()));
-                (name, start_cc(dir, name))
+                (name, start_cc(dir, name, extra))
             })
             .collect();
         for (name, child) in children {
             let o = child.wait_with_output().expect("cc runs");
             assert!(
                 o.status.success(),
-                "cc -O2 -Wall -Werror -o {name} {name}.c failed in {}:\n{}",
+                "cc {} {} -o {name} {name}.c failed in {}:\n{}",
+                CFLAGS.join(" "),
+                extra.join(" "),
                 dir.display(),
                 String::from_utf8_lossy(&o.stderr)
             );
@@ -80,7 +90,7 @@ fn compile_all(dir: &Path, programs: &[(String, String)]) -> Vec<PathBuf> {
 
 /// [`compile_all`] of one program.
 fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
-    compile_all(dir, &[(name.to_string(), source.to_string())]).remove(0)
+    compile_all(dir, &[(name.to_string(), source.to_string())], &[]).remove(0)
 }
 
 fn run(exe: &Path) -> (Output, String) {
@@ -89,50 +99,6 @@ fn run(exe: &Path) -> (Output, String) {
         .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     (o, text)
-}
-
-/// The machine-readable lines of a run: per step (1-based), the result and
-/// the actual VMA lines.
-fn actual(tap: &str, steps: usize) -> Vec<(String, Vec<String>)> {
-    let mut out = vec![(String::new(), Vec::new()); steps];
-    for line in tap.lines() {
-        let parse = |prefix: &str| -> Option<(usize, String)> {
-            let rest = line.strip_prefix(prefix)?;
-            let (n, text) = rest.split_once(": ")?;
-            Some((n.parse().ok()?, text.to_string()))
-        };
-        let step = |n: usize| {
-            assert!((1..=steps).contains(&n), "step {n} of {steps}: {line:?}");
-            n - 1
-        };
-        if let Some((n, r)) = parse("# result ") {
-            out[step(n)].0 = r;
-        } else if let Some((n, v)) = parse("# layout ") {
-            out[step(n)].1.push(v);
-        }
-    }
-    out
-}
-
-/// The kernel backend's answer to every step of `trace`: result name and
-/// layout lines.
-fn kernel_answers(k: &mut KernelBackend, trace: &Trace, file: &Path) -> Vec<(String, Vec<String>)> {
-    k.reset();
-    trace
-        .steps
-        .iter()
-        .map(|s| {
-            let o = k.step(&s.op).expect("the kernel answers every op");
-            assert!(
-                o.report.violations.is_empty(),
-                "{}: `{}`: the kernel backend reports {:?}",
-                file.display(),
-                s.op,
-                o.report.violations
-            );
-            (result_name(&o.result), o.layout.lines())
-        })
-        .collect()
 }
 
 fn stem(file: &Path) -> String {
@@ -167,203 +133,227 @@ madvise 9 3 dontfork
 fault 8
 ";
 
+/// Every case of `cases/`, and the madvise trace: (name, file, trace).
+fn all_traces() -> Vec<(String, PathBuf, Trace)> {
+    let mut out: Vec<(String, PathBuf, Trace)> = common::case_files()
+        .into_iter()
+        .map(|f| {
+            let t = Trace::load(&f).unwrap_or_else(|e| panic!("{e}"));
+            (stem(&f), f, t)
+        })
+        .collect();
+    let inline = Path::new(env!("CARGO_TARGET_TMPDIR")).join("inline-madvise.trace");
+    std::fs::write(&inline, MADVISE_TRACE).expect("the madvise trace is written");
+    let t = Trace::parse(MADVISE_TRACE, "inline-madvise.trace").unwrap_or_else(|e| panic!("{e}"));
+    out.push(("inline-madvise".into(), inline, t));
+    out
+}
+
+/// The program of `file`, as `uffd-check repro` writes it.
+fn program(file: &Path, name: &str, opts: Options) -> String {
+    uffd_check::repro::repro_file(file, name, opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The known deviations this kernel has, by its profile.
+fn host_deviations() -> Vec<uffd_model::Deviation> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let off = uffd_check::profile::Profile::of_release(release.trim()).rules_off();
+    uffd_model::Deviation::ALL
+        .into_iter()
+        .filter(|d| !off.contains(d))
+        .collect()
+}
+
+/// The kernel backend's layout after each step of `ops`, as the program
+/// prints the checks of `trace` (the `# arena:` lines), in order.
+fn kernel_arenas(k: &mut KernelBackend, trace: &Trace) -> Vec<String> {
+    let (checks, ops) = checks(trace);
+    k.reset();
+    let layouts: Vec<_> = ops
+        .iter()
+        .map(|op| k.step(op).expect("the kernel answers every op").layout)
+        .collect();
+    checks
+        .iter()
+        .map(|c| layout_text(&layouts[c.after - 1], &c.codes, c.owner))
+        .collect()
+}
+
 #[test]
-fn every_case_builds_passes_and_reads_the_kernel_as_the_kernel_backend_does() {
+fn every_case_passes_its_strict_form_fails_exactly_on_this_kernels_deviations() {
     if !have_cc() {
         return;
     }
     let t0 = Instant::now();
     let dir = work_dir("cases");
-    let files = common::case_files();
-    assert!(!files.is_empty());
-    let mut traces: Vec<(PathBuf, Trace)> = files
-        .iter()
-        .map(|f| (f.clone(), Trace::load(f).unwrap_or_else(|e| panic!("{e}"))))
-        .collect();
-    // And the flags madvise sets, on every kind of backing, until cases/
-    // has a trace of them.
-    traces.push((
-        PathBuf::from("inline-madvise.trace"),
-        Trace::parse(MADVISE_TRACE, "inline-madvise.trace").unwrap_or_else(|e| panic!("{e}")),
-    ));
-    let programs: Vec<(String, String)> = traces
-        .iter()
-        .map(|(f, t)| (stem(f), repro_c(t, &stem(f))))
-        .collect();
-    let exes = compile_all(&dir, &programs);
-    let built: Vec<(PathBuf, Trace, PathBuf)> = traces
-        .into_iter()
-        .zip(exes)
-        .map(|((f, t), e)| (f, t, e))
-        .collect();
+    let traces = all_traces();
+    let mut programs = Vec::new();
+    for (name, file, _) in &traces {
+        programs.push((name.clone(), program(file, name, Options::default())));
+        let strict = Options {
+            strict: true,
+            kselftest: false,
+        };
+        programs.push((format!("{name}-strict"), program(file, name, strict)));
+    }
+    let exes = compile_all(&dir, &programs, &[]);
     eprintln!(
         "built {} programs in {:.1} s",
-        built.len(),
+        exes.len(),
         t0.elapsed().as_secs_f64()
     );
     if !common::kernel_available() {
         return;
     }
+    let host = host_deviations();
     let mut kernels: BTreeMap<u64, KernelBackend> = BTreeMap::new();
-    for (file, trace, exe) in &built {
-        let (o, tap) = run(exe);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}: the program did not pass:\n{tap}\n{}",
-            file.display(),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(tap.starts_with("TAP version 13\n"), "{tap}");
-        assert!(
-            tap.contains(&format!("\n1..{}\n", trace.steps.len())),
-            "{tap}"
-        );
-        // Every step is as the contract says, or as a known deviation
-        // says the kernel does instead (`not ok … # TODO known deviation`,
-        // in the cases of `kind: deviation NAME`; it must show where this
-        // kernel, 6.18, has the case's rule: the rules of other kernels
-        // are off by default).
-        let any_deviation = matches!(trace.kind, CaseKind::Deviation(_));
-        let deviation = matches!(trace.kind, CaseKind::Deviation(d)
-            if !uffd_model::Deviation::off_by_default().contains(&d));
+    for ((name, file, trace), exe) in traces.iter().zip(exes.chunks(2)) {
+        let (o, tap) = run(&exe[0]);
+        let file = file.display();
+        assert_eq!(o.status.code(), Some(0), "{file}: did not pass:\n{tap}");
+        assert!(tap.starts_with("TAP version 13\n1.."), "{file}:\n{tap}");
         for line in tap.lines().filter(|l| l.starts_with("not ok")) {
             assert!(
-                any_deviation && line.contains(" # TODO "),
-                "{}: {line}\n{tap}",
-                file.display()
+                line.contains(" # TODO known deviation: "),
+                "{file}: {line}\n{tap}"
             );
         }
-        if deviation {
-            assert!(
-                tap.contains(" # TODO known deviation: "),
-                "{}: the deviation does not show:\n{tap}",
-                file.display()
-            );
-        }
+        let shown = deviations(trace);
+        let fails = shown.iter().any(|d| host.contains(d));
+        let (o, strict) = run(&exe[1]);
+        assert_eq!(
+            o.status.code(),
+            Some(if fails { 1 } else { 0 }),
+            "{file}: strict, with the deviations {shown:?} of which this kernel has {host:?}:\n{strict}"
+        );
+        assert!(!strict.contains("# TODO"), "{file}:\n{strict}");
+        assert_eq!(strict.contains("\nnot ok "), fails, "{file}:\n{strict}");
+        // What the program read at each layout check is what the kernel
+        // backend reads at that step.
         let k = kernels
             .entry(trace.pages)
             .or_insert_with(|| common::kernel_backend(trace.pages));
-        let want = kernel_answers(k, trace, file);
-        let got = actual(&tap, trace.steps.len());
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(
-                g,
-                w,
-                "{} step {} `{}`: the program (left) and the kernel backend (right) differ\n{tap}",
-                file.display(),
-                i + 1,
-                trace.steps[i].op
-            );
-        }
-        // And both are what the model expects (with its deviation rules:
-        // what the kernel is known to do), as the kernel sees it.
-        let known: Vec<_> = kernel_expectation(trace)
-            .into_iter()
-            .map(|(e, _)| e)
+        let read: Vec<&str> = tap
+            .lines()
+            .filter_map(|l| l.strip_prefix("# arena: "))
             .collect();
-        assert_eq!(got, known, "{}", file.display());
+        assert_eq!(read, kernel_arenas(k, trace), "{name}:\n{tap}");
     }
     eprintln!(
         "built and ran {} programs in {:.1} s",
-        built.len(),
+        exes.len(),
         t0.elapsed().as_secs_f64()
     );
 }
 
+const MREMAP_DEVIATION: &str =
+    "cases/deviations/deviation-mremap-neighbour-loses-its-registration.trace";
+
 #[test]
-fn an_expectation_the_kernel_does_not_meet_is_not_ok_and_exit_1() {
+fn the_mremap_deviation_shows_the_lost_registration_and_fails_strict() {
     if !have_cc() || !common::kernel_available() {
         return;
     }
-    let dir = work_dir("wrong");
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("cases/historic-bugs/lkml-unregister-tail-merges-right.trace");
-    let trace = Trace::load(&file).unwrap_or_else(|e| panic!("{e}"));
-    let mut expected = model_expectation(&trace);
-    // What the 2023 pgoff bug left behind: [5,10) did not merge with [10,20).
-    let last = expected.len() - 1;
-    let right = expected[last].1.clone();
-    assert_eq!(right[1], "[5,20) rw- anon@? account maywrite anon_vma=?");
-    expected[last].1 = vec![
-        right[0].clone(),
-        "[5,10) rw- anon@? account maywrite anon_vma=?".into(),
-        "[10,20) rw- anon@? account maywrite anon_vma=?".into(),
-    ];
-    let exe = compile(
-        &dir,
-        "wrong",
-        &repro_c_with(&trace, "wrong", expected.clone()),
-    );
+    let dir = work_dir("mremap");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(MREMAP_DEVIATION);
+    let strict = Options {
+        strict: true,
+        kselftest: false,
+    };
+    let exe = compile(&dir, "dev", &program(&file, "dev", strict));
     let (o, tap) = run(&exe);
+    if !host_deviations().contains(&uffd_model::Deviation::MremapOldRegistration) {
+        assert_eq!(o.status.code(), Some(0), "{tap}");
+        return eprintln!("this kernel keeps the contract of mremap:\n{tap}");
+    }
     assert_eq!(o.status.code(), Some(1), "{tap}");
-    assert!(tap.contains("\nok 1 - map 0 20 rw- anon\n"), "{tap}");
-    assert!(tap.contains("\nok 2 - register 0 0 10 missing\n"), "{tap}");
-    assert!(tap.contains("\nnot ok 3 - unregister 0 5 5\n"), "{tap}");
+    assert!(
+        tap.contains("\nok 5 - 5. mremap [0,4) to [8,12)\n"),
+        "{tap}"
+    );
     assert!(
         tap.contains(
-            "# expected: ok\n\
-             #   [0,5) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0\n\
-             #   [5,10) rw- anon@? account maywrite anon_vma=?\n\
-             #   [10,20) rw- anon@? account maywrite anon_vma=?\n\
-             # actual: ok\n\
-             #   [0,5) rw- anon@? account maywrite anon_vma=? uffd=missing ctx=0\n\
-             #   [5,20) rw- anon@? account maywrite anon_vma=?\n"
+            "\nnot ok 6 - the layout after 5\n\
+             # arena: [8,16) rw-p\n\
+             # the contract: [8,12) rw-p [12,16) rw-p um\n\
+             # /proc/self/smaps:\n"
         ),
         "{tap}"
     );
-    assert!(tap.contains("# Totals: pass:2 fail:1"), "{tap}");
-    // A wrong result alone is not ok too.
-    let mut expected = model_expectation(&trace);
-    expected[0].0 = "EINVAL".into();
-    let exe = compile(
-        &dir,
-        "wrong-result",
-        &repro_c_with(&trace, "wrong-result", expected),
-    );
-    let (o, tap) = run(&exe);
-    assert_eq!(o.status.code(), Some(1), "{tap}");
     assert!(
-        tap.contains("\nnot ok 1 - map 0 20 rw- anon\n# expected: EINVAL\n"),
+        tap.contains(
+            "\nnot ok 7 - 6. write a byte to page 12\n# success, the contract says Bad address\n"
+        ),
         "{tap}"
     );
-    assert!(tap.contains("\nok 3 - unregister 0 5 5\n"), "{tap}");
 }
 
 #[test]
-fn the_program_embeds_the_trace_the_build_line_and_the_model_expectation() {
-    let text = "arena 8\nmap 0 8 rw- anon\nregister 1 0 4 missing+wp\nunregister 1 0 2\nclose 1\nclose 1\n";
-    let trace = Trace::parse(text, "t").unwrap();
-    let c = repro_c(&trace, "two-ctx");
-    assert!(c.starts_with("/*\n * two-ctx: "), "{c}");
-    for line in text.lines() {
-        assert!(c.contains(&format!(" *   {line}\n")), "{line} in\n{c}");
+fn the_programs_are_short() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lines = |rel: &str| {
+        let f = root.join(rel);
+        program(&f, &stem(&f), Options::default()).lines().count()
+    };
+    let mut short = vec![MREMAP_DEVIATION.to_string()];
+    for (_, file, trace) in all_traces() {
+        let n = program(&file, "t", Options::default()).lines().count();
+        assert!(n <= 250, "{}: {n} lines", file.display());
+        if matches!(trace.kind, uffd_check::trace::CaseKind::Bug(_)) && trace.steps.len() <= 3 {
+            short.push(file.strip_prefix(root).unwrap().display().to_string());
+        }
     }
-    assert!(c.contains(" *   cc -O2 -Wall -Werror -o two-ctx two-ctx.c\n"));
-    assert!(c.contains("#include <linux/userfaultfd.h>"));
-    assert!(c.contains("#define NPAGES 8UL\n#define NSTEPS 5\n"));
-    assert!(c.contains(
-        "\t{ .line = \"register 1 0 4 missing+wp\", .op = OP_REGISTER, .ctx = 1, .start = 0, \
-         .len = 4, .mode = 3ULL, .expect_result = \"ok\", .expect_layout = expect_2 },"
-    ));
-    assert!(c.contains(".line = \"close 1\", .op = OP_CLOSE, .ctx = 1, .expect_result = \"EBADF\""));
-    // The model's layout as the kernel sees it: no anon pgoff, no anon_vma.
+    assert!(short.len() > 3, "{short:?}");
+    for rel in &short {
+        let n = lines(rel);
+        eprintln!("{rel}: {n} lines");
+        assert!(n < 170, "{rel}: {n} lines");
+    }
+}
+
+#[test]
+fn the_header_says_what_the_contract_and_the_kernel_say_and_since_when() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(MREMAP_DEVIATION);
+    let c = program(&file, "dev", Options::default()).replace("\n * ", " ");
+    let d = uffd_model::Deviation::MremapOldRegistration;
+    for text in [d.contract(), d.kernel(), &d.history().to_string()] {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        assert!(c.contains(&words.join(" ")), "{text:?} in\n{c}");
+    }
     assert!(
-        c.contains(
-            "static const char *const expect_2[] = {\n\
-             \t\"[0,4) rw- anon@? account maywrite anon_vma=? uffd=missing+wp ctx=1\",\n\
-             \t\"[4,8) rw- anon@? account maywrite anon_vma=?\",\n\
-             \tNULL,\n};\n"
-        ),
+        c.contains("KNOWN DEVIATION mremap-merges-with-old-registration"),
         "{c}"
     );
+    assert!(c.contains("  5. mremap [0,4) to [8,12)"), "{c}");
     // A name that would end the comment or the string is made harmless.
-    let c = repro_c(&trace, "a*/b\"c");
+    let trace = Trace::parse("arena 4\nmap 0 4 rw- anon\n", "t").unwrap();
+    let c = repro_c(&trace, "a*/b\"c", &[], Options::default());
     assert!(c.contains(" * a* /b\"c: "), "{c}");
-    assert!(
-        c.contains("static const char NAME[] = \"a*/b\\\"c\";"),
-        "{c}"
-    );
+}
+
+#[test]
+fn a_trace_found_under_strict_gives_a_strict_program() {
+    let dir = work_dir("found");
+    let f = dir.join("found.trace");
+    std::fs::write(
+        &f,
+        "# found by: uffd-check check --strict --seed 1\narena 4\nmap 0 4 rw- anon\n",
+    )
+    .unwrap();
+    let c = program(&f, "found", Options::default());
+    assert!(c.contains("#define KNOWN NULL"), "{c}");
+    std::fs::write(
+        &f,
+        format!(
+            "# found by: uffd-check check --strict --seed 1\n{}",
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(MREMAP_DEVIATION))
+                .unwrap()
+        ),
+    )
+    .unwrap();
+    assert!(program(&f, "found", Options::default()).contains("#define STRICT 1 "));
+    let plain = Path::new(env!("CARGO_MANIFEST_DIR")).join(MREMAP_DEVIATION);
+    assert!(program(&plain, "p", Options::default()).contains("#define STRICT 0 "));
 }
 
 #[test]
@@ -373,8 +363,12 @@ fn without_a_userfaultfd_the_program_says_skip_and_exits_4() {
     }
     use std::os::unix::process::CommandExt;
     let dir = work_dir("skip");
-    let trace = Trace::parse("arena 4\nmap 0 4 rw- anon\n", "t").unwrap();
-    std::fs::write(dir.join("skip.c"), repro_c(&trace, "skip")).unwrap();
+    let trace = Trace::parse("arena 4\nmap 0 4 rw- anon\nregister 0 0 4 missing\n", "t").unwrap();
+    std::fs::write(
+        dir.join("skip.c"),
+        repro_c(&trace, "skip", &[], Options::default()),
+    )
+    .unwrap();
     // Static, so that the dynamic loader needs no file descriptor either.
     let o = Command::new("cc")
         .current_dir(&dir)
@@ -390,7 +384,7 @@ fn without_a_userfaultfd_the_program_says_skip_and_exits_4() {
     }
     let exe = dir.join("skip");
     // With no file descriptor to spare (stdin, stdout and stderr only), no
-    // userfaultfd can be opened by any of the three ways.
+    // userfaultfd can be opened.
     let mut cmd = Command::new(&exe);
     // SAFETY: setrlimit is async-signal-safe; it only lowers our own limit.
     unsafe {
@@ -409,8 +403,62 @@ fn without_a_userfaultfd_the_program_says_skip_and_exits_4() {
     let tap = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(4), "{tap}");
     assert!(
-        tap.starts_with("TAP version 13\n1..0 # SKIP userfaultfd cannot be used: "),
+        tap.starts_with("TAP version 13\n1..0 # SKIP userfaultfd: "),
         "{tap}"
     );
     assert_eq!(tap.lines().count(), 2, "{tap}");
+}
+
+/// The kselftest headers' `mm` directory, or `None` (saying why) where they
+/// are not in the cache; with `UFFD_CHECK_REQUIRE_KSELFTEST` set (as
+/// `.ci/run` sets it) that is a failure instead.
+fn kselftest_dir() -> Option<PathBuf> {
+    match uffd_check::repro::kselftest::cached() {
+        Ok(d) => Some(d),
+        Err(why) => {
+            if std::env::var_os("UFFD_CHECK_REQUIRE_KSELFTEST").is_some() {
+                panic!("UFFD_CHECK_REQUIRE_KSELFTEST is set but {why}");
+            }
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the kselftest form: no kernel tree's headers: {why}"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn the_kselftest_form_builds_against_a_kernel_trees_headers_and_runs() {
+    if !have_cc() {
+        return;
+    }
+    let Some(mm) = kselftest_dir() else { return };
+    let dir = work_dir("kselftest");
+    let opts = Options {
+        strict: false,
+        kselftest: true,
+    };
+    let programs: Vec<(String, String)> = all_traces()
+        .iter()
+        .filter(|(_, _, t)| !matches!(t.kind, uffd_check::trace::CaseKind::Plain))
+        .map(|(name, file, _)| (name.clone(), program(file, name, opts)))
+        .collect();
+    let include = vec!["-I".to_string(), mm.display().to_string()];
+    let exes = compile_all(&dir, &programs, &include);
+    eprintln!(
+        "built {} kselftest programs with -I {}",
+        exes.len(),
+        mm.display()
+    );
+    if !common::kernel_available() {
+        return;
+    }
+    for ((name, _), exe) in programs.iter().zip(&exes) {
+        let (o, tap) = run(exe);
+        assert_eq!(o.status.code(), Some(0), "{name}:\n{tap}");
+        assert!(tap.contains("# Totals: pass:"), "{name}:\n{tap}");
+        assert!(!tap.contains("\nnot ok"), "{name}:\n{tap}");
+    }
 }

@@ -179,7 +179,7 @@ pub fn private_sources_list(sources: &[Source]) -> Result<String, String> {
 
 /// The private apt configuration under `CACHE/apt`: its directory, made
 /// ready, and the `-o` options that point apt at it.
-fn private_apt() -> Result<(PathBuf, Vec<String>), String> {
+pub(crate) fn private_apt() -> Result<(PathBuf, Vec<String>), String> {
     let dir = super::cache_dir()?.join("apt");
     let text: String = SYSTEM_SOURCES
         .iter()

@@ -1,0 +1,320 @@
+//! Each op of the trace as C: the syscall it makes, with literal pages of
+//! the arena, and its check; and the words that describe it (in the
+//! program's header and its TAP lines).
+
+use std::fmt::Write as _;
+
+use uffd_vocab::{Features, Kind, Mode, Op, Remap};
+
+use super::plan::{c_prot, c_result, Step};
+
+/// `[START,END)`.
+fn range(start: u64, len: u64) -> String {
+    format!("[{start},{})", start + len)
+}
+
+/// The uffd register mode as the kernel's constants name it.
+fn c_mode(mode: Mode) -> String {
+    let mut names: Vec<String> = Mode(mode.0 & Mode::KNOWN)
+        .names()
+        .iter()
+        .map(|n| format!("UFFDIO_REGISTER_MODE_{}", n.to_ascii_uppercase()))
+        .collect();
+    if mode.0 & !Mode::KNOWN != 0 || mode.0 == 0 {
+        names.push(format!("{:#x}", mode.0 & !Mode::KNOWN));
+    }
+    names.join(" | ")
+}
+
+/// The op in words: `mmap [0,4) rw- private anonymous`,
+/// `UFFDIO_REGISTER [12,16) MISSING on uffd 0`, `mremap [0,4) to [8,12)`.
+pub fn describe(op: &Op) -> String {
+    match *op {
+        Op::Map {
+            start,
+            len,
+            prot,
+            kind,
+        } => {
+            let what = match kind {
+                Kind::Anon => "private anonymous".to_string(),
+                Kind::AnonNoreserve => "private anonymous MAP_NORESERVE".to_string(),
+                Kind::Shmem => "shared anonymous".to_string(),
+                Kind::File { file, pgoff } => format!("private of memfd f{file} at page {pgoff}"),
+                Kind::SharedFile { file, pgoff } => {
+                    format!("shared of memfd f{file} at page {pgoff}")
+                }
+                Kind::SharedRoFile { file, pgoff } => {
+                    format!("shared of memfd f{file} (a read-only fd) at page {pgoff}")
+                }
+            };
+            format!("mmap {} {prot} {what}", range(start, len))
+        }
+        Op::Unmap { start, len } => format!("munmap {}", range(start, len)),
+        Op::Protect { start, len, prot } => format!("mprotect {} {prot}", range(start, len)),
+        Op::Register {
+            ctx,
+            start,
+            len,
+            mode,
+        } => format!(
+            "UFFDIO_REGISTER {} {} on uffd {ctx}",
+            range(start, len),
+            mode.to_string().replace('+', "|").to_ascii_uppercase()
+        ),
+        Op::Unregister { ctx, start, len } => {
+            format!("UFFDIO_UNREGISTER {} on uffd {ctx}", range(start, len))
+        }
+        Op::Close { ctx } => format!("close uffd {ctx}"),
+        Op::Fault { page } => format!("write a byte to page {page}"),
+        Op::Madvise { start, len, advice } => format!(
+            "madvise {} MADV_{}",
+            range(start, len),
+            advice.name().to_ascii_uppercase()
+        ),
+        Op::Mlock {
+            start,
+            len,
+            onfault,
+        } => format!(
+            "mlock2 {}{}",
+            range(start, len),
+            if onfault { " MLOCK_ONFAULT" } else { "" }
+        ),
+        Op::Munlock { start, len } => format!("munlock {}", range(start, len)),
+        Op::Mremap {
+            start,
+            len,
+            newlen,
+            to,
+        } => match to {
+            Remap::InPlace => format!("mremap {} to {newlen} pages in place", range(start, len)),
+            Remap::Fixed(d) => format!("mremap {} to {}", range(start, len), range(d, newlen)),
+            Remap::DontUnmap(d) => format!(
+                "mremap {} to {} with MREMAP_DONTUNMAP",
+                range(start, len),
+                range(d, newlen)
+            ),
+        },
+        Op::Open { ctx, features } => match features {
+            Features::None => format!("open uffd {ctx}"),
+            Features::EventRemap => format!("open uffd {ctx} with UFFD_FEATURE_EVENT_REMAP"),
+        },
+        Op::Fork => "fork".to_string(),
+    }
+}
+
+/// What the program keeps track of while it is generated: which uffds are
+/// open (and which with UFFD_FEATURE_EVENT_REMAP).
+#[derive(Default)]
+pub struct State {
+    open: [bool; 4],
+    event_remap: [bool; 4],
+}
+
+impl State {
+    /// Takes uffd `ctx` as opened (with no features) before the first step.
+    pub fn opened(&mut self, ctx: u8) {
+        self.open[ctx as usize] = true;
+    }
+}
+
+/// `N * PAGE`.
+fn bytes(pages: u64) -> String {
+    format!("{pages} * PAGE")
+}
+
+/// The C of one step (its call and its check), indented by one tab; a
+/// fork's child is read by the layout check that follows, so `end_child`
+/// is the caller's.
+pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
+    let want = c_result(&s.want);
+    let known = s.known.as_ref().map_or("-1".to_string(), c_result);
+    let check = |out: &mut String, call: &str| {
+        let _ = writeln!(out, "\tcheck(\"{what}\", {call}, {want}, {known});");
+    };
+    let mut first_use = |out: &mut String, ctx: u8| {
+        if !st.open[ctx as usize] {
+            let _ = writeln!(out, "\tuffd[{ctx}] = uffd_open(0);");
+            st.open[ctx as usize] = true;
+            st.event_remap[ctx as usize] = false;
+        }
+    };
+    match s.op {
+        Op::Map {
+            start,
+            len,
+            prot,
+            kind,
+        } => {
+            let (flags, fd, off) = match kind {
+                Kind::Anon => ("MAP_PRIVATE | MAP_ANONYMOUS", "-1".into(), 0),
+                Kind::AnonNoreserve => (
+                    "MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE",
+                    "-1".into(),
+                    0,
+                ),
+                Kind::Shmem => ("MAP_SHARED | MAP_ANONYMOUS", "-1".into(), 0),
+                Kind::File { file, pgoff } => ("MAP_PRIVATE", format!("f{file}"), pgoff),
+                Kind::SharedFile { file, pgoff } => ("MAP_SHARED", format!("f{file}"), pgoff),
+                Kind::SharedRoFile { file, pgoff } => ("MAP_SHARED", format!("f{file}_ro"), pgoff),
+            };
+            let off = if off == 0 { "0".into() } else { bytes(off) };
+            let _ = writeln!(
+                out,
+                "\tp = mmap(P({start}), {}, {}, {flags} | MAP_FIXED, {fd}, {off});",
+                bytes(len),
+                c_prot(prot)
+            );
+            check(out, "p == MAP_FAILED ? errno : 0");
+        }
+        Op::Unmap { start, len } => check(out, &format!("ERR(munmap(P({start}), {}))", bytes(len))),
+        Op::Protect { start, len, prot } => check(
+            out,
+            &format!(
+                "ERR(mprotect(P({start}), {}, {}))",
+                bytes(len),
+                c_prot(prot)
+            ),
+        ),
+        Op::Register {
+            ctx,
+            start,
+            len,
+            mode,
+        } => {
+            first_use(out, ctx);
+            let _ = writeln!(
+                out,
+                "\treg = (struct uffdio_register){{ .range = {{ ARENA + {start} * PAGE, {} }}, .mode = {} }};",
+                bytes(len),
+                c_mode(mode)
+            );
+            check(
+                out,
+                &format!("ERR(ioctl(uffd[{ctx}], UFFDIO_REGISTER, &reg))"),
+            );
+        }
+        Op::Unregister { ctx, start, len } => {
+            first_use(out, ctx);
+            let _ = writeln!(
+                out,
+                "\trange = (struct uffdio_range){{ ARENA + {start} * PAGE, {} }};",
+                bytes(len)
+            );
+            check(
+                out,
+                &format!("ERR(ioctl(uffd[{ctx}], UFFDIO_UNREGISTER, &range))"),
+            );
+        }
+        Op::Close { ctx } => {
+            check(out, &format!("ERR(close(uffd[{ctx}]))"));
+            if st.open[ctx as usize] {
+                let _ = writeln!(out, "\tuffd[{ctx}] = -1;");
+            }
+            st.open[ctx as usize] = false;
+        }
+        Op::Fault { page } => check(out, &format!("touch({page})")),
+        Op::Madvise { start, len, advice } => check(
+            out,
+            &format!(
+                "ERR(madvise(P({start}), {}, MADV_{}))",
+                bytes(len),
+                advice.name().to_ascii_uppercase()
+            ),
+        ),
+        Op::Mlock {
+            start,
+            len,
+            onfault,
+        } => {
+            let flags = if onfault { "MLOCK_ONFAULT" } else { "0" };
+            check(
+                out,
+                &format!("ERR(mlock2(P({start}), {}, {flags}))", bytes(len)),
+            );
+        }
+        Op::Munlock { start, len } => {
+            check(out, &format!("ERR(munlock(P({start}), {}))", bytes(len)))
+        }
+        Op::Mremap {
+            start,
+            len,
+            newlen,
+            to,
+        } => {
+            let (flags, dst) = match to {
+                Remap::InPlace => ("0", None),
+                Remap::Fixed(d) => ("MREMAP_MAYMOVE | MREMAP_FIXED", Some(d)),
+                Remap::DontUnmap(d) => {
+                    ("MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP", Some(d))
+                }
+            };
+            let args = format!(
+                "P({start}), {}, {}, {flags}{}",
+                bytes(len),
+                bytes(newlen),
+                dst.map_or(String::new(), |d| format!(", P({d})"))
+            );
+            let mask = watched(st);
+            if mask == 0 {
+                let _ = writeln!(out, "\tp = mremap({args});");
+                check(out, "p == MAP_FAILED ? errno : 0");
+            } else {
+                let args = if dst.is_none() {
+                    format!("{args}, NULL")
+                } else {
+                    args
+                };
+                check(out, &format!("mremap_watched({mask:#x}, {args})"));
+            }
+        }
+        Op::Open { ctx, features } => {
+            if st.open[ctx as usize] {
+                let _ = writeln!(out, "\tclose(uffd[{ctx}]);");
+            }
+            let f = match features {
+                Features::None => "0",
+                Features::EventRemap => "UFFD_FEATURE_EVENT_REMAP",
+            };
+            let _ = writeln!(out, "\tuffd[{ctx}] = uffd_open({f});");
+            check(out, &format!("uffd[{ctx}] < 0 ? errno : 0"));
+            st.open[ctx as usize] = true;
+            st.event_remap[ctx as usize] = features == Features::EventRemap;
+        }
+        Op::Fork => {
+            let _ = writeln!(out, "\tpid = fork_child();");
+            check(out, "pid < 0 ? errno : 0");
+            let _ = writeln!(
+                out,
+                "\tsnprintf(smaps, sizeof(smaps), \"/proc/%d/smaps\", (int)pid);"
+            );
+        }
+    }
+}
+
+/// The uffds open with UFFD_FEATURE_EVENT_REMAP, as a bit mask.
+fn watched(st: &State) -> u32 {
+    (0..4)
+        .filter(|&c| st.open[c] && st.event_remap[c])
+        .fold(0, |m, c| m | 1 << c)
+}
+
+/// Does `op`, at this point of the program, need the event monitor?
+pub fn needs_monitor(op: &Op, st: &State) -> bool {
+    matches!(op, Op::Mremap { .. }) && watched(st) != 0
+}
+
+/// Updates `st` for `op` without emitting anything (to find the helpers a
+/// program needs before writing it).
+pub fn track(op: &Op, st: &mut State) {
+    let mut sink = String::new();
+    let s = Step {
+        op: *op,
+        want: Ok(()),
+        known: None,
+        layout: None,
+        consequence: false,
+    };
+    step(&mut sink, &s, "", st);
+}
