@@ -165,7 +165,9 @@
 //!     (rule 6) clears every registration in the range, whatever its ctx.
 //! 26. (Deviation `new-mapping-joins-next`, before 6.12.) A new mapping
 //!     (rule 2) that could merge with the VMAs on both sides, whose
-//!     anon_vmas differ, takes the anon_vma of the one after it.
+//!     anon_vmas differ, takes the anon_vma of the one after it; where the
+//!     one before has none, it keeps none and stays apart (rule 20; those
+//!     kernels have the historic bug disallowed-anon-merge).
 //! 27. (Deviation `dontunmap-copy-stays-apart-from-its-source`, before
 //!     6.16 and from 7.2.) The copy of a DONTUNMAP move (rule 18) stays
 //!     apart from the VMA its pages came from (rule 20).

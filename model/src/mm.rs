@@ -53,7 +53,6 @@ impl PageModel {
                 apart: false,
             });
         }
-        self.new_mapping_joins_next(Self::range(start, len));
         Ok(())
     }
 

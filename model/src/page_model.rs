@@ -243,6 +243,10 @@ impl PageModel {
             None => 0..self.pages.len(),
         };
         let before = self.pages[span.clone()].to_vec();
+        let around = match op {
+            Op::Map { .. } => self.map_neighbours(&span),
+            _ => None,
+        };
         let r = self.dispatch(op);
         // (mprotect and mlock merge before they populate, themselves; so
         // does mremap, rule 18.)
@@ -254,11 +258,14 @@ impl PageModel {
             // A map is a new VMA even where it equals what it replaced
             // (rule 2).
             let changed = if matches!(op, Op::Map { .. }) && r.is_ok() {
-                span.filter(|&i| self.pages[i].is_some()).collect()
+                span.clone().filter(|&i| self.pages[i].is_some()).collect()
             } else {
-                self.changed_since(span, &before)
+                self.changed_since(span.clone(), &before)
             };
             self.merge_around(&changed);
+        }
+        if let Some(around) = around.filter(|_| r.is_ok()) {
+            self.new_mapping_joins_next(span, around);
         }
         r
     }

@@ -7,7 +7,14 @@ use std::ops::Range;
 use uffd_vocab::{Errno, Mode, OpResult, Page, VmFlags};
 
 use super::Deviation;
-use crate::page_model::PageModel;
+use crate::page_model::{PageModel, PageState};
+
+/// Around a new mapping, before it (rule 26).
+pub(crate) struct MapNeighbours {
+    prev_vma: Range<usize>,
+    prev: PageState,
+    next: PageState,
+}
 
 impl PageModel {
     /// Rule 24, for a move of the `len` pages at `start` to `dst` with the
@@ -63,34 +70,63 @@ impl PageModel {
         on
     }
 
-    /// Rule 26, for the `new` pages of a map: when they could merge with
-    /// the VMAs on both sides, whose anon_vmas differ, they take the
-    /// anon_vma of the VMA after them (before 6.12), and merge with it.
-    pub(crate) fn new_mapping_joins_next(&mut self, new: Range<usize>) {
-        let rule = Deviation::NewMappingJoinsNext;
-        if !self.applies(rule) || new.start == 0 || new.end >= self.pages.len() {
-            return;
+    /// What rule 26 needs to know of a map of `new`, taken before it: the
+    /// VMA before it and the page before and after it. `None` while the
+    /// rule is off.
+    pub(crate) fn map_neighbours(&self, new: &Range<usize>) -> Option<MapNeighbours> {
+        if !self.applies(Deviation::NewMappingJoinsNext)
+            || new.start == 0
+            || new.end >= self.pages.len()
+        {
+            return None;
         }
-        let at = |i: usize| self.pages[i];
-        let (Some(prev), Some(first), Some(last), Some(mut next)) = (
-            at(new.start - 1),
-            at(new.start),
-            at(new.end - 1),
-            at(new.end),
-        ) else {
+        Some(MapNeighbours {
+            prev_vma: self.vma_of(new.start - 1),
+            prev: self.pages[new.start - 1]?,
+            next: self.pages[new.end]?,
+        })
+    }
+
+    /// Rule 26, after the `new` pages of a map merged (rule 5), with what
+    /// was around them before (`around`): when they could merge with the
+    /// VMAs on both sides, whose anon_vmas differ, they take the anon_vma
+    /// of the VMA after them (before 6.12): mmap_region tries the next VMA
+    /// first. Where the VMA before has no anon_vma, it could take that one
+    /// too, but those kernels test the anon_vma chain of the VMA merged
+    /// into (the historic bug disallowed-anon-merge, which every kernel
+    /// with this rule has): it keeps none, and stays apart.
+    pub(crate) fn new_mapping_joins_next(&mut self, new: Range<usize>, around: MapNeighbours) {
+        let (Some(first), Some(last)) = (self.pages[new.start], self.pages[new.end - 1]) else {
             return;
         };
-        let (Some(left), Some(right)) = (prev.anon_vma, next.anon_vma) else {
+        let MapNeighbours {
+            prev_vma,
+            prev,
+            mut next,
+        } = around;
+        let Some(right) = next.anon_vma else {
             return;
         };
         // A boundary kept next to a new mapping ends (rule 20).
         next.apart = false;
-        if left != right && prev.same_but_anon_vma(&first) && last.same_but_anon_vma(&next) {
-            for p in self.pages[new].iter_mut().flatten() {
-                p.anon_vma = Some(right);
-            }
-            self.took_part(rule);
+        if prev.anon_vma == Some(right)
+            || !prev.same_but_anon_vma(&first)
+            || !last.same_but_anon_vma(&next)
+        {
+            return;
         }
+        for p in self.pages[new.clone()].iter_mut().flatten() {
+            p.anon_vma = Some(right);
+        }
+        if prev.anon_vma.is_none() {
+            for p in self.pages[prev_vma].iter_mut().flatten() {
+                p.anon_vma = None;
+            }
+            if let Some(p) = self.pages[new.start].as_mut() {
+                p.apart = true;
+            }
+        }
+        self.took_part(Deviation::NewMappingJoinsNext);
     }
 
     /// Rule 27, after a DONTUNMAP move whose `copy` may have merged with
