@@ -256,7 +256,10 @@ fn name_of(path: &Path) -> String {
 
 /// Runs one trace on the pair and judges it: agrees, explained by a
 /// historic bug of the profile, or a finding (shrunk while fewer than
-/// `config.shrink` were, and written under `config.out`).
+/// `config.shrink` were, and written under `config.out`). A shrunk
+/// difference is judged again: the implementation that explains it
+/// follows 6.18's code, and a shorter trace may leave out a step where
+/// this kernel did something else first (a rule of its own series).
 fn judge(
     row: &mut Row,
     pair: &mut Pair,
@@ -287,6 +290,9 @@ fn judge(
     } else {
         failure
     };
+    if let Some(bug) = explain(&row.profile, &failure) {
+        return Verdict::Explained(bug.name);
+    }
     *findings += 1;
     let path = config
         .out

@@ -159,8 +159,9 @@
 //! 24. (Deviation `mremap-moves-within-one-vma`, before 6.17.) A move
 //!     (rule 16 with a destination): no page at the start is EFAULT, then
 //!     overlap EINVAL; the destination is unmapped, and a shrink's tail;
-//!     then a private length 0 is EINVAL and a range that leaves the VMA of
-//!     its first page EFAULT; else the move of rule 18.
+//!     then no page at the start (the destination was it) is EFAULT, a
+//!     private length 0 EINVAL and a range that leaves the VMA of its first
+//!     page EFAULT; else the move of rule 18.
 //! 25. (Deviation `unregister-through-any-ctx`, before 6.17.) Unregister
 //!     (rule 6) clears every registration in the range, whatever its ctx.
 //! 26. (Deviation `new-mapping-joins-next`, before 6.12.) A new mapping

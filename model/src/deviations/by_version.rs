@@ -48,9 +48,13 @@ impl PageModel {
         } else {
             len
         };
+        // vma_to_resize looks the source up again: the destination may
+        // have been it (a length of 0 at the same address).
+        let Some(p) = self.pages[s] else {
+            return Some(Err(Errno::EFAULT));
+        };
         let vma = self.vma_of(s);
-        let shared = self.pages[s].is_some_and(|p| p.flags.has(VmFlags::MAYSHARE));
-        if len == 0 && !shared {
+        if len == 0 && !p.flags.has(VmFlags::MAYSHARE) {
             return Some(Err(Errno::EINVAL));
         }
         if s + len as usize > vma.end {
