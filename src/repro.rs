@@ -158,7 +158,8 @@ pub fn repro_file(file: &Path, name: &str, opts: Options) -> Result<String, Stri
 }
 
 /// The program for `trace`, named `name` (its file is `NAME.c`); `comments`
-/// are the trace's own comment lines (without `#`), quoted in its header.
+/// are the trace's own comment lines (without `#`), whose first sentence
+/// its header quotes.
 pub fn repro_c(trace: &Trace, name: &str, comments: &[String], opts: Options) -> String {
     let p = plan::plan(trace);
     let need = Needs::of(&p);

@@ -1,7 +1,7 @@
 //! The program's header comment: what it does, what the contract says, what
 //! the kernel is known to do instead and which kernels do it (from the
-//! model's deviations and the implementation's historic bugs), the trace's
-//! own comments, and how to build and run it.
+//! model's deviations and the implementation's historic bugs), the first
+//! sentence of the trace's comments, and how to build and run it.
 
 use uffd_impl::HistoricBug;
 use uffd_vocab::Op;
