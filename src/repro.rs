@@ -158,17 +158,20 @@ pub fn repro_file(file: &Path, name: &str, opts: Options) -> Result<String, Stri
 }
 
 /// The program for `trace`, named `name` (its file is `NAME.c`); `comments`
-/// are the trace's own comment lines (without `#`), quoted in its header.
+/// are the trace's own comment lines (without `#`), whose first sentence
+/// its header quotes.
 pub fn repro_c(trace: &Trace, name: &str, comments: &[String], opts: Options) -> String {
     let p = plan::plan(trace);
     let need = Needs::of(&p);
     let mut out = String::new();
     header::header(&mut out, trace, &p, name, comments, opts);
     prelude(&mut out, &p, &need, opts);
+    let mut main = String::new();
+    main_fn(&mut main, &p, &need, opts);
     for (part, used) in [
         (if opts.kselftest { KSFT } else { TAP }, true),
         (RESULT, true),
-        (UFFD, need.uffd),
+        (UFFD, need.uffd_open),
         (TOUCH, need.touch),
         (MEMFD, need.memfd),
         (FORK, need.fork),
@@ -181,13 +184,25 @@ pub fn repro_c(trace: &Trace, name: &str, comments: &[String], opts: Options) ->
         }
     }
     out.push('\n');
-    if p.ask_owner {
-        out.push_str(LAYOUT);
-    } else {
-        out.push_str(&LAYOUT.replace(OWNER_CALL, ""));
-    }
-    main_fn(&mut out, &p, &need, opts);
+    out.push_str(&layout_c(p.ask_owner, need.memfd || need.shmem));
+    out.push_str(&main);
     out
+}
+
+/// `layout.c` with only what the program needs: the owner's line where it
+/// asks for owners, the file@offset of a VMA where it maps a file (a memfd
+/// or shared anonymous memory).
+fn layout_c(owner: bool, files: bool) -> String {
+    let mut c = LAYOUT.to_string();
+    if !owner {
+        c = c.replace(OWNER_CALL, "");
+    }
+    if !files {
+        for (with, without) in FILE_PARTS {
+            c = c.replace(with, without);
+        }
+    }
+    c
 }
 
 /// The helpers (and declarations) a plan's program needs.
@@ -199,9 +214,12 @@ struct Needs {
     fork: bool,
     monitor: bool,
     reg: bool,
+    /// A shared anonymous mapping (smaps names its file: /dev/zero).
+    shmem: bool,
+    /// A uffd opened after the first (`uffd_open`; the first is opened in
+    /// `main`).
+    uffd_open: bool,
     unreg: bool,
-    /// A map or an mremap (not watched): `void *p`.
-    pointer: bool,
     files: Vec<(u8, u64)>,
     /// The ctx of the first uffd op, when that is a register or an
     /// unregister (which opens it on first use).
@@ -215,14 +233,16 @@ impl Needs {
         for s in &p.steps {
             let watched = emit::needs_monitor(&s.op, &st);
             n.monitor |= watched;
-            n.pointer |=
-                matches!(s.op, Op::Map { .. }) || (matches!(s.op, Op::Mremap { .. }) && !watched);
             emit::track(&s.op, &mut st);
             match s.op {
                 Op::Register { .. } => n.reg = true,
                 Op::Unregister { .. } => n.unreg = true,
                 Op::Fault { .. } => n.touch = true,
                 Op::Fork => n.fork = true,
+                Op::Map {
+                    kind: uffd_vocab::Kind::Shmem,
+                    ..
+                } => n.shmem = true,
                 Op::Map { kind, len, .. } => {
                     if let Some((f, off)) = kind_file(kind) {
                         match n.files.iter_mut().find(|(g, _)| *g == f) {
@@ -249,6 +269,9 @@ impl Needs {
             })
             .flatten();
         n.files.sort();
+        let mut body = String::new();
+        main_fn(&mut body, p, &n, Options::default());
+        n.uffd_open = body.contains("uffd_open(");
         n
     }
 }
@@ -265,8 +288,15 @@ fn kind_file(kind: uffd_vocab::Kind) -> Option<(u8, u64)> {
 
 /// `#include`s, constants, and the program's state.
 fn prelude(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
-    out.push_str("#define _GNU_SOURCE\n#include <errno.h>\n#include <fcntl.h>\n");
-    let mut headers = vec!["stdio.h", "string.h", "sys/mman.h"];
+    out.push_str("#define _GNU_SOURCE\n#include <errno.h>\n");
+    // O_* for `uffd_open` (the first uffd is opened in `main` without
+    // flags) and `memfd`.
+    let mut headers = if need.memfd || need.uffd_open {
+        vec!["fcntl.h"]
+    } else {
+        vec![]
+    };
+    headers.extend(["stdio.h", "stdlib.h", "string.h", "sys/mman.h"]);
     if need.uffd {
         headers.extend(["sys/ioctl.h", "sys/syscall.h"]);
     }
@@ -292,7 +322,7 @@ fn prelude(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
     let _ = writeln!(out, "\n#define NPAGES {}UL", p.pages);
     out.push_str(
         "#define PAGE 4096UL\n\
-         #define ARENA 0x100000000000UL /* page 0; nothing else is mapped near */\n\
+         #define ARENA 0x100000000000UL /* page 0, between two guard pages nothing merges with */\n\
          #define P(n) ((void *)(ARENA + (n) * PAGE))\n\
          #define ERR(failed) ((failed) ? errno : 0)\n",
     );
@@ -309,7 +339,7 @@ fn prelude(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
         );
     }
     if need.uffd {
-        out.push_str("\nstatic int uffd[4] = { -1, -1, -1, -1 };\n");
+        out.push_str("\nstatic int uffd[4] = { -1, -1, -1, -1 };");
     }
 }
 
@@ -317,11 +347,14 @@ fn prelude(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
 fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
     out.push_str("\nint main(void)\n{\n");
     let mut decls = Vec::new();
+    if need.uffd {
+        decls.push(
+            "\tstruct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_SIGBUS };"
+                .to_string(),
+        );
+    }
     if need.uffd && need.first_ctx.is_none() {
         decls.push("\tint probe;".to_string());
-    }
-    if need.pointer {
-        decls.push("\tvoid *p;".to_string());
     }
     if need.reg {
         decls.push("\tstruct uffdio_register reg;".to_string());
@@ -346,10 +379,9 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
         if opts.kselftest {
             format!("\t\tksft_exit_fail_msg(\"{why}: %s\\n\", strerror(errno));\n")
         } else {
-            format!("{{\n\t\tprintf(\"Bail out! {why}: %s\\n\", strerror(errno));\n\t\treturn 1;\n\t}}\n")
+            format!("\t\treturn printf(\"Bail out! {why}: %s\\n\", strerror(errno)), 1;\n")
         }
     };
-    let brace = if opts.kselftest { "" } else { " " };
     out.push_str(if opts.kselftest {
         "\tksft_print_header();\n"
     } else {
@@ -364,12 +396,14 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
         let skip = if opts.kselftest {
             "\t\tksft_exit_skip(\"userfaultfd: %s\\n\", strerror(errno));\n"
         } else {
-            "{\n\t\tprintf(\"1..0 # SKIP userfaultfd: %s\\n\", strerror(errno));\n\t\treturn 4;\n\t}\n"
+            "\t\treturn printf(\"1..0 # SKIP userfaultfd: %s\\n\", strerror(errno)), 4;\n"
         };
+        // UFFD_FEATURE_SIGBUS: a fault the uffd would report fails at once
+        // (EFAULT in a syscall); `uffd_open` opens the later ones so.
         let _ = write!(
             out,
-            "\t{probe} = uffd_open(0);\n\tif ({probe} < 0){}{skip}{}",
-            if opts.kselftest { "\n" } else { brace },
+            "\t{probe} = syscall(__NR_userfaultfd, 0);\n\
+             \tif ({probe} < 0 || ioctl({probe}, UFFDIO_API, &api))\n{skip}{}",
             if need.first_ctx.is_some() {
                 String::new()
             } else {
@@ -379,16 +413,14 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
     }
     let _ = write!(
         out,
-        "\tif (mmap(P(0), NPAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != P(0) ||\n\
-         \t    munmap(P(0), NPAGES * PAGE)){}{}",
-        if opts.kselftest { "\n" } else { brace },
+        "\tif (mmap(P(-1), (NPAGES + 2) * PAGE, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != P(-1) ||\n\
+         \t    munmap(P(0), NPAGES * PAGE))\n{}",
         bail("the arena is not free")
     );
     for (f, size) in &need.files {
         let _ = write!(
             out,
-            "\tf{f} = memfd(\"f{f}\", {size}, &f{f}_ro);\n\tif (f{f} < 0){}{}",
-            if opts.kselftest { "\n" } else { brace },
+            "\tf{f} = memfd(\"f{f}\", {size}, &f{f}_ro);\n\tif (f{f} < 0)\n{}",
             bail(&format!("memfd f{f}"))
         );
     }
@@ -448,6 +480,19 @@ const OWNER: &str = include_str!("repro/owner.c");
 const LAYOUT: &str = include_str!("repro/layout.c");
 /// The line of `layout.c` that asks for the owner, cut where not needed.
 const OWNER_CALL: &str = "\t\task_owner(g, line, in);\n";
+/// The parts of `layout.c` that read a file mapping's file and offset, and
+/// what they are without a file mapping.
+const FILE_PARTS: [(&str, &str); 3] = [
+    (", file[256]", ""),
+    (
+        " %*s %*s %255s\", &s, &e, perms, &off, file);",
+        "\", &s, &e, perms, &off);",
+    ),
+    (
+        "\t\tif (n == 5 && in)\n\t\t\tfprintf(g, \" %s@%llu\", file, off / PAGE);\n",
+        "",
+    ),
+];
 
 #[cfg(test)]
 mod tests {
@@ -489,7 +534,7 @@ mod tests {
         let c = repro_c(&t, "t", &[], Options::default());
         for helper in [
             "uffd_open",
-            "touch(",
+            "TOUCH(",
             "memfd(",
             "fork_child",
             "monitor(",
@@ -506,7 +551,7 @@ mod tests {
         let c = repro_c(&t, "t", &[], Options::default());
         for helper in [
             "uffd_open(",
-            "touch(",
+            "TOUCH(",
             "memfd(",
             "fork_child(",
             "mremap_watched(",

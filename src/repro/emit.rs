@@ -133,6 +133,13 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
     let check = |out: &mut String, call: &str| {
         let _ = writeln!(out, "\tcheck(\"{what}\", {call}, {want}, {known});");
     };
+    // A call that returns MAP_FAILED on failure, on a line of its own.
+    let check_map = |out: &mut String, call: &str| {
+        let _ = writeln!(
+            out,
+            "\tcheck(\"{what}\",\n\t      ERR({call} == MAP_FAILED), {want}, {known});"
+        );
+    };
     let mut first_use = |out: &mut String, ctx: u8| {
         if !st.open[ctx as usize] {
             let _ = writeln!(out, "\tuffd[{ctx}] = uffd_open(0);");
@@ -160,13 +167,12 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
                 Kind::SharedRoFile { file, pgoff } => ("MAP_SHARED", format!("f{file}_ro"), pgoff),
             };
             let off = if off == 0 { "0".into() } else { bytes(off) };
-            let _ = writeln!(
-                out,
-                "\tp = mmap(P({start}), {}, {}, {flags} | MAP_FIXED, {fd}, {off});",
+            let call = format!(
+                "mmap(P({start}), {}, {}, {flags} | MAP_FIXED, {fd}, {off})",
                 bytes(len),
                 c_prot(prot)
             );
-            check(out, "p == MAP_FAILED ? errno : 0");
+            check_map(out, &call);
         }
         Op::Unmap { start, len } => check(out, &format!("ERR(munmap(P({start}), {}))", bytes(len))),
         Op::Protect { start, len, prot } => check(
@@ -214,7 +220,7 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
             }
             st.open[ctx as usize] = false;
         }
-        Op::Fault { page } => check(out, &format!("touch({page})")),
+        Op::Fault { page } => check(out, &format!("TOUCH({page})")),
         Op::Madvise { start, len, advice } => check(
             out,
             &format!(
@@ -258,8 +264,7 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
             );
             let mask = watched(st);
             if mask == 0 {
-                let _ = writeln!(out, "\tp = mremap({args});");
-                check(out, "p == MAP_FAILED ? errno : 0");
+                check_map(out, &format!("mremap({args})"));
             } else {
                 let args = if dst.is_none() {
                     format!("{args}, NULL")

@@ -1,14 +1,11 @@
 //! The program's header comment: what it does, what the contract says, what
 //! the kernel is known to do instead and which kernels do it (from the
-//! model's deviations and the implementation's historic bugs), the trace's
-//! own comments, and how to build and run it.
-
-use std::fmt::Write as _;
+//! model's deviations and the implementation's historic bugs), the first
+//! sentence of the trace's comments, and how to build and run it.
 
 use uffd_impl::HistoricBug;
 use uffd_vocab::Op;
 
-use super::emit::describe;
 use super::plan::Plan;
 use super::Options;
 use crate::print::wrap;
@@ -31,24 +28,66 @@ pub fn found_under_strict(comments: &[String]) -> bool {
     })
 }
 
-/// Text safe inside a C block comment: no `*/`, no `/*`, printable ASCII.
+/// Text safe inside a C block comment: no `*/`, no `/*`, no control
+/// character (a tab or a line break is a space, any other `?`); UTF-8 is
+/// kept (a C comment may hold it: `§` stays `§`).
 pub fn comment_safe(s: &str) -> String {
     let s: String = s
         .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => ' ',
+            c if c.is_control() => '?',
+            c => c,
         })
         .collect();
     s.replace("*/", "* /").replace("/*", "/ *")
 }
 
-/// Appends `text` as a comment paragraph, wrapped at 80 columns.
+/// The header's width: the kernel's coding style allows 100 columns.
+const WIDTH: usize = 100;
+
+/// Appends `text` as a comment paragraph, wrapped at [`WIDTH`] columns.
 fn para(out: &mut String, text: &str) {
-    out.push_str(&wrap(&comment_safe(text), " * ", " * ", 80));
+    out.push_str(&wrap(&comment_safe(text), " * ", " * ", WIDTH));
+}
+
+/// The most of the trace's comments the header quotes, in characters.
+const QUOTE: usize = 240;
+
+/// What the header quotes of the trace's comments: their first sentence
+/// (most of the rest repeats the contract and the kernel the header states
+/// already), cut at a word before [`QUOTE`] characters if longer; `found
+/// by:` lines are left out (the header's build line says what they imply).
+pub fn first_sentence(comments: &[String]) -> Option<String> {
+    let text = comments
+        .iter()
+        .filter(|c| !c.starts_with("found by:"))
+        .flat_map(|c| c.split_whitespace())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let end = text
+        .match_indices(". ")
+        .map(|(i, _)| i + 1)
+        .next()
+        .unwrap_or(text.len());
+    let first = &text[..end];
+    if first.is_empty() {
+        return None;
+    }
+    if first.chars().count() <= QUOTE {
+        return Some(first.to_string());
+    }
+    let mut cut = String::new();
+    for word in first.split(' ') {
+        if cut.chars().count() + word.chars().count() + 1 > QUOTE - 4 {
+            break;
+        }
+        if !cut.is_empty() {
+            cut.push(' ');
+        }
+        cut.push_str(word);
+    }
+    Some(format!("{cut} ..."))
 }
 
 pub fn header(
@@ -61,21 +100,8 @@ pub fn header(
 ) {
     let name = comment_safe(name);
     out.push_str("/*\n");
-    para(
-        out,
-        &format!("{name}: made by `uffd-check repro` from the trace of that name."),
-    );
+    para(out, &format!("{name}: made by `uffd-check repro`."));
     out.push_str(" *\n");
-    para(
-        out,
-        &format!(
-            "What it does, in {} pages at 0x100000000000 (page 0), checking each result:",
-            p.pages
-        ),
-    );
-    for (i, s) in p.steps.iter().enumerate() {
-        let _ = writeln!(out, " *   {}. {}", i + 1, comment_safe(&describe(&s.op)));
-    }
     let after: Vec<String> = p
         .steps
         .iter()
@@ -93,55 +119,61 @@ pub fn header(
     } else {
         ""
     };
-    para(
-        out,
-        &format!(
-            "Then it reads the layout after step {} from smaps: pages, perms, VmFlags \
-             {codes}{owner}.",
-            after.join(", ")
-        ),
+    // The steps themselves are in `main`, each in words in its TAP line.
+    let mut what = format!(
+        "What it does: the {} steps in main, in {} pages at 0x100000000000, each result \
+         checked; the layout after step {} from smaps (pages, perms, VmFlags {codes}{owner}).",
+        p.steps.len(),
+        p.pages,
+        after.join(", ")
     );
-    consequence(out, p);
-    out.push_str(" *\n");
-    kernels(out, trace, p);
-    if !comments.is_empty() {
-        out.push_str(" * From the trace:\n");
-        for c in comments {
-            let _ = writeln!(out, " *   {}", comment_safe(c));
-        }
-        out.push_str(" *\n");
+    if let Some(c) = consequence(p) {
+        what.push(' ');
+        what.push_str(&c);
     }
+    para(out, &what);
+    // Each paragraph on the kernels after a blank line; the trace's words
+    // right after them.
+    let before = out.len();
+    kernels(out, trace, p);
+    if let Some(quote) = first_sentence(comments) {
+        if out.len() == before {
+            out.push_str(" *\n");
+        }
+        para(out, &format!("The trace says: {quote}"));
+    }
+    out.push_str(" *\n");
     let build = if opts.kselftest {
-        "cc -O2 -Wall -I TREE/tools/testing/selftests/mm THIS.c (beside merge.c)"
+        "cc -Wall -I TREE/tools/testing/selftests/mm THIS.c (beside merge.c)"
     } else {
-        "cc -O2 -Wall THIS.c"
+        "cc -Wall THIS.c"
     };
     para(
         out,
         &format!(
-            "Build: {build}; run as root. TAP; exit 0: the contract holds, 1: not, 4: no \
-             userfaultfd{}.",
+            "Build: {build}; run as root. Exit 0: the contract holds, 1: not, 4: no \
+             userfaultfd.{}",
             if p.deviations.is_empty() {
                 ""
             } else if opts.strict {
-                "; the known deviation fails (-DSTRICT=0: TODO)"
+                " The known deviation fails (-DSTRICT=0: a TODO)."
             } else {
-                "; the known deviation is a TODO (-DSTRICT=1: fails)"
+                " The known deviation is a TODO (-DSTRICT=1: it fails)."
             }
         ),
     );
     out.push_str(" */\n");
 }
 
-/// The sentence on the write that shows what the finding costs a user.
-fn consequence(out: &mut String, p: &Plan) {
+/// The sentences on the writes that show what the finding costs a user.
+fn consequence(p: &Plan) -> Option<String> {
+    let mut out = Vec::new();
     for (i, s) in p.steps.iter().enumerate().filter(|(_, s)| s.consequence) {
         let Op::Fault { page } = s.op else { continue };
         let text = if s.want.is_err() {
             format!(
-                "Step {} is what a user loses: page {page} is registered MISSING by the \
-                 contract, so the write faults into the uffd, which refuses it (SIGBUS feature): \
-                 EFAULT. Unregistered, it succeeds unseen by the uffd.",
+                "Step {} is what a user loses: page {page}, MISSING-registered by the contract, \
+                 refuses a write: EFAULT; unregistered, it lets it through.",
                 i + 1
             )
         } else {
@@ -151,14 +183,16 @@ fn consequence(out: &mut String, p: &Plan) {
                 i + 1
             )
         };
-        para(out, &text);
+        out.push(text);
     }
+    (!out.is_empty()).then(|| out.join(" "))
 }
 
 /// The contract, what the kernel does instead and since when: the known
 /// deviations the trace shows, and the historic bugs of its `kind:` line.
 fn kernels(out: &mut String, trace: &Trace, p: &Plan) {
     for d in &p.deviations {
+        out.push_str(" *\n");
         para(out, &format!("The contract: {}.", d.contract()));
         para(
             out,
@@ -169,7 +203,6 @@ fn kernels(out: &mut String, trace: &Trace, p: &Plan) {
                 d.history()
             ),
         );
-        out.push_str(" *\n");
     }
     if let CaseKind::Bug(bugs) = trace.kind {
         for h in bugs.names().filter_map(HistoricBug::named) {
@@ -177,6 +210,7 @@ fn kernels(out: &mut String, trace: &Trace, p: &Plan) {
                 Some(k) => format!("Kernels with it: {k}."),
                 None => "No released kernel had it.".to_string(),
             };
+            out.push_str(" *\n");
             para(
                 out,
                 &format!(
@@ -184,7 +218,6 @@ fn kernels(out: &mut String, trace: &Trace, p: &Plan) {
                     h.name, h.history
                 ),
             );
-            out.push_str(" *\n");
         }
     }
 }

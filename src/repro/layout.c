@@ -1,5 +1,4 @@
-/* The arena's VMAs in `smaps` ("[start,end) perms" in pages, a file mapping's file@offset, its VmFlags among
- * `codes`, each followed by a space) against the contract's `want`, or `known`; if not `want`, all of them. */
+/* The arena's VMAs in `smaps` ("[start,end) perms", file@pgoff, VmFlags among `codes`) against `want`; all if not. */
 static void check_layout(const char *what, const char *smaps, const char *codes, const char *want, const char *known)
 {
 	char line[1024], perms[8], file[256], *got, *all;
@@ -28,4 +27,6 @@ static void check_layout(const char *what, const char *smaps, const char *codes,
 	if (strcmp(got, want))
 		printf("# the contract: %s\n# %s:\n%s", want, smaps, all);
 	fclose(f);
+	free(got);
+	free(all);
 }

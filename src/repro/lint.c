@@ -48,7 +48,7 @@ int main(void)
 	pid_t pid = fork_child();
 
 	uffd[0] = uffd_open(UFFD_FEATURE_EVENT_REMAP);
-	check("touch", touch(0), EFAULT, -1);
+	check("touch", TOUCH(0), EFAULT, -1);
 	check("mremap", mremap_watched(1, P(0), PAGE, PAGE, 0, NULL), 0, -1);
 	check_layout("layout", "/proc/self/smaps", "um ", "", NULL);
 	end_child(pid);

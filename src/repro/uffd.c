@@ -4,5 +4,9 @@ static int uffd_open(unsigned long long features)
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_SIGBUS | features };
 	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
-	return fd < 0 || !ioctl(fd, UFFDIO_API, &api) ? fd : -1;
+	if (fd >= 0 && ioctl(fd, UFFDIO_API, &api)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
