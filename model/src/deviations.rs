@@ -1,4 +1,4 @@
-//! The known deviations (rules 21 to 29): where a live kernel departs
+//! The known deviations (rules 21 to 30): where a live kernel departs
 //! from the contract the rest of the model states. Everything the model
 //! knows of them is here, and only here is it asked whether a rule
 //! applies: the table [`KNOWN`] (name, rule, texts, the kernels that have
@@ -41,6 +41,8 @@ pub enum Deviation {
     MovedCopyStaysApart,
     /// Rule 29.
     RegisterKeepsWp,
+    /// Rule 30.
+    DontUnmapSourceLosesAccount,
 }
 
 /// The series whose kernels the model's default rules describe: the rules
@@ -62,7 +64,7 @@ struct Known {
 }
 
 /// Every known deviation, one entry each.
-const KNOWN: [Known; 9] = [
+const KNOWN: [Known; 10] = [
     Known {
         deviation: Deviation::MremapOldRegistration,
         rule: 21,
@@ -201,10 +203,27 @@ const KNOWN: [Known; 9] = [
         // Measured on 7.3; 6.18 and older set the new mode.
         history: History::since(Series::new(7, 3)),
     },
+    Known {
+        deviation: Deviation::DontUnmapSourceLosesAccount,
+        rule: 30,
+        name: "dontunmap-source-loses-account",
+        contract: "the source VMA of a DONTUNMAP move keeps its VM_ACCOUNT (it is still mapped \
+                   and still charged)",
+        kernel: "the VMA the source range is in after the move loses VM_ACCOUNT, whole (with a \
+                 copy merged into it), without split or merge",
+        // Measured on 6.16 only: 6.12 and 6.18 keep it.
+        history: History {
+            since: Some(Series::new(6, 16)),
+            fixed: Some(Series::new(6, 17)),
+            introduced_by: None,
+            fixed_by: Some("0e59f47c15ce"),
+            again: None,
+        },
+    },
 ];
 
 impl Deviation {
-    pub const ALL: [Deviation; 9] = [
+    pub const ALL: [Deviation; 10] = [
         Deviation::MremapOldRegistration,
         Deviation::ForkKeepsBoundaries,
         Deviation::DontUnmapUnlocksVma,
@@ -214,6 +233,7 @@ impl Deviation {
         Deviation::DontUnmapCopyApart,
         Deviation::MovedCopyStaysApart,
         Deviation::RegisterKeepsWp,
+        Deviation::DontUnmapSourceLosesAccount,
     ];
 
     /// The rules off by default: those [`MODEL_SERIES`] does not have.
@@ -232,7 +252,8 @@ impl Deviation {
             | Deviation::DontUnmapUnlocksVma
             | Deviation::MremapWithinOneVma
             | Deviation::DontUnmapCopyApart
-            | Deviation::MovedCopyStaysApart => matches!(op, Op::Mremap { .. }),
+            | Deviation::MovedCopyStaysApart
+            | Deviation::DontUnmapSourceLosesAccount => matches!(op, Op::Mremap { .. }),
             Deviation::RegisterKeepsWp => matches!(op, Op::Register { .. }),
             Deviation::ForkKeepsBoundaries => matches!(op, Op::Fork),
             Deviation::UnregisterAnyCtx => matches!(op, Op::Unregister { .. }),

@@ -23,7 +23,7 @@
 //! section, not a rule). Each module does the rules of one syscall family:
 //! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
 //! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `deviations` 21 to
-//! 29.
+//! 30.
 //!
 //! 1. Pages and layout. Each page carries every attribute of its VMA
 //!    (prot, object, flags, uffd mode and ctx, the identity of its
@@ -178,11 +178,14 @@
 //! 29. (Deviation `register-keeps-wp`, from 7.3.) Registering (rule 6) a
 //!     range where the same ctx registered a page with WP, with a mode
 //!     without WP, is EBUSY.
+//! 30. (Deviation `dontunmap-source-loses-account`, 6.16.) After a
+//!     DONTUNMAP move (rule 18) the VMA the source is in loses VM_ACCOUNT,
+//!     whole, and stays apart (rule 20).
 //!
 //! ## Deviations
 //!
 //! Where the live kernel departs from the contract, the difference is a
-//! [`Deviation`]: a rule (21 to 29). Each carries the kernels that have it
+//! [`Deviation`]: a rule (21 to 30). Each carries the kernels that have it
 //! ([`Deviation::history`]). By default the rules of [`MODEL_SERIES`]
 //! (6.18) are on, so the model says what that kernel does; a kernel's
 //! profile turns on the rules of its own series; `--strict` turns every

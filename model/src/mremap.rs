@@ -141,6 +141,7 @@ impl PageModel {
         if dontunmap {
             self.leave_source(src..src + len);
             self.dontunmap_copy_apart(source, dst..dst + newlen);
+            self.dontunmap_source_loses_account(src..src + len);
         } else {
             self.clear(src..src + len);
         }

@@ -186,4 +186,19 @@ impl PageModel {
         }
         drops
     }
+
+    /// Rule 30, after a DONTUNMAP move from `source` (6.16): the VMA the
+    /// source is in loses VM_ACCOUNT, whole, and stays apart.
+    pub(crate) fn dontunmap_source_loses_account(&mut self, source: Range<usize>) {
+        let rule = Deviation::DontUnmapSourceLosesAccount;
+        if !self.applies(rule) || self.pages[source.start].is_none() {
+            return;
+        }
+        let vma = self.vma_of(source.start);
+        for p in self.pages[vma.clone()].iter_mut().flatten() {
+            p.flags.set(VmFlags::ACCOUNT, false);
+        }
+        self.keep_apart(vma);
+        self.took_part(rule);
+    }
 }

@@ -80,7 +80,7 @@ fn deviation_names_and_texts() {
     // The table has each deviation once, and the rules 21 to 29.
     assert_eq!(KNOWN.len(), Deviation::ALL.len());
     let rules: Vec<u8> = Deviation::ALL.iter().map(|d| d.rule()).collect();
-    assert_eq!(rules, (21..=29).collect::<Vec<u8>>());
+    assert_eq!(rules, (21..=30).collect::<Vec<u8>>());
 }
 
 /// The kernels measured: 6.1 to 7.3.
@@ -101,6 +101,12 @@ fn the_kernels_that_have_each_deviation() {
         let copy = v == 612 || v >= 703;
         assert_eq!(has(Deviation::MovedCopyStaysApart, v), copy, "{v}");
         assert_eq!(has(Deviation::RegisterKeepsWp, v), v >= 703, "{v}");
+        let account = v == 616;
+        assert_eq!(
+            has(Deviation::DontUnmapSourceLosesAccount, v),
+            account,
+            "{v}"
+        );
     }
     // By default, the rules of 6.18.
     let off: Vec<&str> = Deviation::off_by_default()
@@ -115,9 +121,26 @@ fn the_kernels_that_have_each_deviation() {
             "new-mapping-joins-next",
             "dontunmap-copy-stays-apart-from-its-source",
             "moved-copy-stays-apart",
-            "register-keeps-wp"
+            "register-keeps-wp",
+            "dontunmap-source-loses-account"
         ]
     );
+}
+
+/// Rule 30, as 6.16 answered: the DONTUNMAP source's VMA loses
+/// VM_ACCOUNT, whole.
+#[test]
+fn on_6_16_the_dontunmap_source_loses_account() {
+    let rule = Deviation::DontUnmapSourceLosesAccount;
+    let (_, layout, reported) = with_only(rule, "map 0 2 rw- anon\nmremap 0 1 1 8 dontunmap");
+    assert_eq!(
+        layout,
+        [
+            "[0,2) rw- anon@0 maywrite",
+            "[8,9) rw- anon@8 account maywrite"
+        ]
+    );
+    assert_eq!(reported, [rule.name()]);
 }
 
 /// Rule 27, as 6.1, 6.12 and 7.3 answered: the DONTUNMAP copy next to its
