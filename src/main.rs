@@ -358,11 +358,15 @@ fn repro(
     match output {
         Some(out) => {
             std::fs::write(out, c).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            eprintln!(
-                "wrote {}; build and run: {}",
-                out.display(),
-                uffd_check::setup::build_command(out)
-            );
+            let build = uffd_check::setup::build_command(out);
+            // The kselftest form includes "../kselftest.h": it builds in (or
+            // with -I) a kernel tree's tools/testing/selftests/mm.
+            let build = if opts.kselftest {
+                build.replacen("cc ", "cc -I TREE/tools/testing/selftests/mm ", 1)
+            } else {
+                build
+            };
+            eprintln!("wrote {}; build and run: {build}", out.display());
         }
         None => print!("{c}"),
     }
