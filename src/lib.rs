@@ -46,6 +46,7 @@ pub mod print;
 pub mod profile;
 pub mod repro;
 pub mod runner;
+pub mod sequences;
 pub mod setup;
 pub mod shrink;
 pub mod trace;
