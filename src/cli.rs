@@ -133,6 +133,11 @@ pub enum Command {
         /// The arena size, in pages (1 to 1,048,576).
         #[arg(long, default_value_t = 16)]
         pages: Page,
+        /// Threads running the sequences, each on its own backends (1 to
+        /// 256; default: the cores, 1 with --vm); the same seed gives the
+        /// same results whatever the jobs.
+        #[arg(long)]
+        jobs: Option<usize>,
         #[command(flatten)]
         on: BackendFlags,
         #[command(flatten)]

@@ -41,6 +41,7 @@ pub mod explore;
 pub mod found;
 pub mod gen;
 pub mod interrupt;
+pub mod jobs;
 pub mod matrix;
 pub mod print;
 pub mod profile;
