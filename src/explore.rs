@@ -21,6 +21,7 @@
 //! transition, is left out of it (and counted), as in a run.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use uffd_vocab::{Backend, Contexts, Layout, Op, Page};
 
@@ -46,13 +47,44 @@ pub struct ExploreReport {
     pub truncated: bool,
     /// Stopped by Ctrl-C ([`crate::interrupt::INTERRUPTED`]).
     pub interrupted: bool,
+    /// The bytes the states took at the end: the set of fingerprints and
+    /// the list of states, as allocated.
+    pub state_bytes: u64,
 }
 
 impl ExploreReport {
     pub fn states(&self) -> u64 {
         self.states_by_depth.iter().sum()
     }
+
+    /// The bytes a state took, on average ([`ExploreReport::state_bytes`]).
+    pub fn bytes_per_state(&self) -> u64 {
+        self.state_bytes / self.states().max(1)
+    }
 }
+
+/// The hasher of the set of fingerprints: a fingerprint is already a hash
+/// (128 bits of one), so its low 64 bits are the set's hash, not hashed
+/// again.
+#[derive(Default)]
+struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u128s are hashed here; this is for any other key.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+type Fingerprints = HashSet<u128, BuildHasherDefault<FingerprintHasher>>;
 
 /// The bounds of an exploration.
 #[derive(Clone, Copy, Debug)]
@@ -176,7 +208,7 @@ struct Search {
     /// Every state found, by index; 0 is the empty arena.
     nodes: Vec<Node>,
     /// The fingerprints of the states found.
-    seen: HashSet<u128>,
+    seen: Fingerprints,
     stats: Stats,
     transitions: u64,
     /// Which backends can take a snapshot: asked once, not at every state.
@@ -195,7 +227,7 @@ impl Search {
             config,
             ops: alphabet(config.pages),
             nodes: vec![Node { parent: 0, op: 0 }],
-            seen: HashSet::from([root]),
+            seen: Fingerprints::from_iter([root]),
             stats: Stats::default(),
             transitions: 0,
             snapshots: backends.iter().map(|b| b.snapshot().is_some()).collect(),
@@ -208,7 +240,11 @@ impl Search {
             Some(Stop::Truncated) => (None, true),
             Some(Stop::Failed(f)) => (Some(f), false),
         };
+        // A hash set's slot: the key and a control byte.
+        let set = self.seen.capacity() * (std::mem::size_of::<u128>() + 1);
+        let nodes = self.nodes.capacity() * std::mem::size_of::<Node>();
         ExploreReport {
+            state_bytes: (set + nodes) as u64,
             states_by_depth,
             transitions: self.transitions,
             alphabet: self.ops.len(),

@@ -34,6 +34,7 @@
 
 pub mod backends;
 pub mod bench;
+pub mod bench_check;
 pub mod cases;
 pub mod check;
 pub mod draw;

@@ -171,7 +171,8 @@ pub fn explore_summary(
 ) -> String {
     let summary = format!(
         "explored {} pages to depth {} on {}: alphabet of {} ops, {} unique states \
-         (by depth {:?}), {} transitions in {secs:.2} s ({}/s)",
+         (by depth {:?}), {} transitions in {secs:.2} s ({}/s; {} states/s, \
+         {} bytes a state)",
         config.pages,
         config.depth,
         setup.backends,
@@ -180,6 +181,8 @@ pub fn explore_summary(
         r.states_by_depth,
         r.transitions,
         per_sec(r.transitions as f64 / secs.max(1e-9)),
+        per_sec(r.states() as f64 / secs.max(1e-9)),
+        r.bytes_per_state(),
     );
     let mut out = wrap(&summary, "", "  ", 80);
     if r.interrupted {
