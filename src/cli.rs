@@ -179,6 +179,11 @@ pub enum Command {
         /// The longest sequence, in ops (up to 8).
         #[arg(long, default_value_t = 3)]
         depth: usize,
+        /// Threads expanding each depth's states, each on its own backends
+        /// (1 to 256; default: the cores, 1 with --vm); the same result
+        /// whatever the jobs.
+        #[arg(long)]
+        jobs: Option<usize>,
         #[command(flatten)]
         on: BackendFlags,
         /// Stop after this many unique states (1 to 20,000,000; about 60

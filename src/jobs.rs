@@ -212,18 +212,22 @@ pub fn run_jobs(
     Ok((report, times))
 }
 
+/// The model and the implementation with `bugs`, for the tests of jobs.
+#[cfg(test)]
+pub(crate) fn model_and_impl(
+    pages: uffd_vocab::Page,
+    bugs: uffd_impl::Bugs,
+) -> Vec<Box<dyn Backend>> {
+    vec![
+        Box::new(uffd_model::PageModel::new(pages)),
+        Box::new(uffd_impl::IntervalImpl::with_bugs(pages, bugs)),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uffd_impl::{Bugs, IntervalImpl, Switch};
-    use uffd_model::PageModel;
-
-    fn model_and_impl(pages: uffd_vocab::Page, bugs: Bugs) -> Vec<Box<dyn Backend>> {
-        vec![
-            Box::new(PageModel::new(pages)),
-            Box::new(IntervalImpl::with_bugs(pages, bugs)),
-        ]
-    }
+    use uffd_impl::{Bugs, Switch};
 
     /// What a report says, but for the times.
     fn said(r: &RunReport) -> String {

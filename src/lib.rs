@@ -39,6 +39,7 @@ pub mod cases;
 pub mod check;
 pub mod draw;
 pub mod explore;
+pub mod explore_jobs;
 pub mod found;
 pub mod gen;
 pub mod interrupt;

@@ -76,19 +76,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Explore {
             pages,
             depth,
+            jobs,
             on,
             max_states,
             vm,
             out,
             rules,
         } => {
+            let in_vm = vm.vm.is_some();
             let setup = rules.setup(on.kernel, on.backends, vm)?;
             let config = ExploreConfig {
                 pages,
                 depth,
                 max_states,
             };
-            explore(config, &setup, &out)
+            explore(config, jobs_of(jobs, in_vm)?, &setup, &out)
         }
         Command::Kernels { what } => kernels(what),
         Command::Matrix {
@@ -289,7 +291,12 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
     }
 }
 
-fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode, String> {
+fn explore(
+    config: ExploreConfig,
+    jobs: usize,
+    setup: &Setup,
+    out: &Path,
+) -> Result<ExitCode, String> {
     config.check_bounds()?;
     found::writable_dir(out)?;
     let command = format!(
@@ -300,15 +307,20 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
         setup.flags("--backends")
     );
     print_command(&command, setup);
-    let mut boxes = setup.make(config.pages)?;
-    let mut backends = as_refs(&mut boxes);
     let t = Instant::now();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut r = uffd_check::explore::explore(config, &mut backends, |d, states, transitions| {
+    let progress = |d, states, transitions| {
         if tty {
             eprint!("\rdepth {d}: {states} states, {transitions} transitions ");
         }
-    });
+    };
+    let mut r = if jobs > 1 {
+        let make = || setup.make(config.pages);
+        uffd_check::explore_jobs::explore_jobs(config, jobs, &make, progress)?
+    } else {
+        let mut boxes = setup.make(config.pages)?;
+        uffd_check::explore::explore(config, &mut as_refs(&mut boxes), progress)
+    };
     if tty {
         eprint!("\r\x1b[K");
     }
