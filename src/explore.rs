@@ -92,7 +92,7 @@ pub struct ExploreConfig {
     pub pages: Page,
     pub depth: usize,
     /// Stop (truncated) once this many unique states are known: memory is
-    /// about 60 bytes a state.
+    /// 10 to 50 bytes a state (the last depth's the fewest).
     pub max_states: u64,
 }
 
@@ -100,7 +100,7 @@ pub struct ExploreConfig {
 /// memory or time grows past what a run should take.
 pub const MAX_EXPLORE_PAGES: Page = 8;
 pub const MAX_EXPLORE_DEPTH: usize = 8;
-pub const MAX_EXPLORE_STATES: u64 = 20_000_000;
+pub const MAX_EXPLORE_STATES: u64 = 100_000_000;
 
 impl ExploreConfig {
     /// `explore`'s bounds: an error, naming the flag, for an arena, a
@@ -118,7 +118,7 @@ impl ExploreConfig {
         }
         if !(1..=MAX_EXPLORE_STATES).contains(&max_states) {
             return Err(format!(
-                "--max-states {max_states}: explore keeps 1 to {MAX_EXPLORE_STATES} states (about 60 bytes each)"
+                "--max-states {max_states}: explore keeps 1 to {MAX_EXPLORE_STATES} states (10 to 50 bytes each)"
             ));
         }
         if depth > MAX_EXPLORE_DEPTH {
@@ -177,14 +177,14 @@ pub fn explore(
         // goes from them.
         let last = depth + 1 == config.depth;
         let mut next: Vec<u32> = Vec::new();
-        let before = search.seen.len();
+        let before = search.states();
         let expanded = level.iter().try_for_each(|&node| {
             let next = (!last).then_some(&mut next);
             search.expand(backends, node, next, &mut |states, transitions| {
                 progress(depth + 1, states, transitions)
             })
         });
-        states_by_depth.push((search.seen.len() - before) as u64);
+        states_by_depth.push(search.states() - before);
         if let Err(s) = expanded {
             stop = Some(s);
             break;
@@ -212,8 +212,13 @@ pub(crate) struct Search {
     pub(crate) ops: Vec<Op>,
     /// Every state found, by index; 0 is the empty arena.
     pub(crate) nodes: Vec<Node>,
-    /// The fingerprints of the states found.
+    /// The fingerprints of the states found, but for the last depth's.
     pub(crate) seen: Fingerprints,
+    /// The last depth's new states, by 64 bits of their fingerprints:
+    /// nothing goes from them, so they are only counted (two of them
+    /// taken for one would make the count one less, at odds of about
+    /// 1 in 10,000 for 80 million states).
+    pub(crate) last: HashSet<u64, BuildHasherDefault<FingerprintHasher>>,
     pub(crate) stats: Stats,
     pub(crate) transitions: u64,
     /// Which backends can take a snapshot: asked once, not at every state.
@@ -233,6 +238,7 @@ impl Search {
             ops: alphabet(config.pages),
             nodes: vec![Node { parent: 0, op: 0 }],
             seen: Fingerprints::from_iter([root]),
+            last: HashSet::default(),
             stats: Stats::default(),
             transitions: 0,
             snapshots: backends.iter().map(|b| b.snapshot().is_some()).collect(),
@@ -246,7 +252,8 @@ impl Search {
             Some(Stop::Failed(f)) => (Some(f), false),
         };
         // A hash set's slot: the key and a control byte.
-        let set = self.seen.capacity() * (std::mem::size_of::<u128>() + 1);
+        let set = self.seen.capacity() * (std::mem::size_of::<u128>() + 1)
+            + self.last.capacity() * (std::mem::size_of::<u64>() + 1);
         let nodes = self.nodes.capacity() * std::mem::size_of::<Node>();
         ExploreReport {
             state_bytes: (set + nodes) as u64,
@@ -257,6 +264,36 @@ impl Search {
             failure,
             truncated,
             interrupted: interrupted(),
+        }
+    }
+
+    /// The states found, the root's included.
+    pub(crate) fn states(&self) -> u64 {
+        (self.seen.len() + self.last.len()) as u64
+    }
+
+    /// Adds the state of fingerprint `print` (of the `last` depth, or
+    /// not): whether it is new, or `Truncated` (and not added) when it is
+    /// new past the budget (the root counted, as in `--max-states`).
+    pub(crate) fn add(&mut self, print: u128, last: bool) -> Result<bool, Stop> {
+        let new = if last {
+            !self.seen.contains(&print) && self.last.insert(print as u64)
+        } else {
+            self.seen.insert(print)
+        };
+        if new && self.states() > self.config.max_states {
+            self.remove(print, last);
+            return Err(Stop::Truncated);
+        }
+        Ok(new)
+    }
+
+    /// Takes back [`Search::add`] of a new state.
+    pub(crate) fn remove(&mut self, print: u128, last: bool) {
+        if last {
+            self.last.remove(&(print as u64));
+        } else {
+            self.seen.remove(&print);
         }
     }
 
@@ -281,7 +318,7 @@ impl Search {
             let (stepped, reference) = transition(backends, &bases, &active, at, &mut self.stats);
             self.transitions += 1;
             if self.transitions.is_multiple_of(65_536) {
-                progress(self.seen.len() as u64, self.transitions);
+                progress(self.states(), self.transitions);
             }
             match stepped {
                 Stepped::NoneLeft => {}
@@ -295,13 +332,8 @@ impl Search {
                 }
                 Stepped::Passed(outcomes) => {
                     let print = fingerprint(reference, &outcomes[0].layout, outcomes[0].open);
-                    if self.seen.insert(print) {
-                        // The root is not counted against the budget.
-                        if self.seen.len() as u64 > self.config.max_states {
-                            // Over the budget: not counted.
-                            self.seen.remove(&print);
-                            return Err(Stop::Truncated);
-                        }
+                    let last = next.is_none();
+                    if self.add(print, last)? {
                         if let Some(next) = next.as_deref_mut() {
                             self.nodes.push(Node {
                                 parent: node,

@@ -126,20 +126,20 @@ fn merge(
 ) -> Result<(), Option<Stop>> {
     let (nodes, queued) = (search.nodes.len(), next.as_ref().map_or(0, |n| n.len()));
     let mut added = Vec::new();
+    let last = next.is_none();
     for (op, print) in e.passed {
-        if !search.seen.insert(print) {
-            continue;
-        }
-        if search.seen.len() as u64 > search.config.max_states {
-            search.seen.remove(&print);
+        let Ok(new) = search.add(print, last) else {
             for print in added {
-                search.seen.remove(&print);
+                search.remove(print, last);
             }
             search.nodes.truncate(nodes);
             if let Some(next) = next {
                 next.truncate(queued);
             }
             return Err(None);
+        };
+        if !new {
+            continue;
         }
         added.push(print);
         if let Some(next) = next.as_deref_mut() {
@@ -182,7 +182,7 @@ pub fn explore_jobs(
         for depth in 0..config.depth {
             let last = depth + 1 == config.depth;
             let mut next = Vec::new();
-            let before = search.seen.len();
+            let before = search.states();
             let chunks: Vec<&[u32]> = level.chunks(CHUNK).collect();
             let (mut sent, mut merged) = (0, 0);
             let mut ready: BTreeMap<usize, Vec<Expansion>> = BTreeMap::new();
@@ -225,10 +225,10 @@ pub fn explore_jobs(
                         }
                     }
                     merged += 1;
-                    progress(depth + 1, search.seen.len() as u64, search.transitions);
+                    progress(depth + 1, search.states(), search.transitions);
                 }
             }
-            states_by_depth.push((search.seen.len() - before) as u64);
+            states_by_depth.push(search.states() - before);
             if stop.is_some() || next.is_empty() {
                 break;
             }
