@@ -61,7 +61,7 @@ pub fn generation_table() -> Result<String, String> {
             "the fast generator made {fast_ops} ops, proptest {proptest_ops}: not the same sequences"
         ));
     }
-    let (check, _) = check_row(&config, "model,impl", 1)?;
+    let (check, _, _) = check_row(&config, "model,impl", 1)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -81,26 +81,48 @@ pub fn generation_table() -> Result<String, String> {
     Ok(out)
 }
 
+/// The CPU time this process and its reaped children (the kernel's
+/// workers, reaped when their backend is dropped) have used.
+fn cpu_time() -> Duration {
+    let used = |who| {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut r) } != 0 {
+            return Duration::ZERO;
+        }
+        let t = |tv: libc::timeval| {
+            Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
+        };
+        t(r.ru_utime) + t(r.ru_stime)
+    };
+    used(libc::RUSAGE_SELF) + used(libc::RUSAGE_CHILDREN)
+}
+
 /// One `check` run of `config` on `backends` with `jobs` jobs: its wall
-/// time and ops.
-fn check_row(config: &RunConfig, backends: &str, jobs: usize) -> Result<(Duration, u64), String> {
+/// time, the CPU time it used, and its ops.
+fn check_row(
+    config: &RunConfig,
+    backends: &str,
+    jobs: usize,
+) -> Result<(Duration, Duration, u64), String> {
     let kernel = backends.contains("kernel");
     let list = backends.parse()?;
     let setup = Setup::new(kernel, Some(list), Vec::new(), false, Vec::new()).with_profile();
     let make = || setup.make(config.pages);
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_time());
     let (report, _) = run_jobs(config, jobs, &make, |_| {})?;
-    let wall = t.elapsed();
+    let (wall, cpu) = (t.elapsed(), cpu_time().saturating_sub(cpu));
     if let Some(f) = report.failure {
         return Err(format!("check failed on {backends}: {f}"));
     }
-    Ok((wall, report.stats.steps))
+    Ok((wall, cpu, report.stats.steps))
 }
 
 /// `check` with one job and with `--jobs` at its default (the cores), on
 /// model and impl, and on the live kernel when it can run here: the best
 /// of two runs of each, one job and all the jobs in turn (the first run
-/// starts the kernel's workers cold).
+/// starts the kernel's workers cold), and the CPU time each took, whose
+/// ratio, unlike the speedup, other work on the machine does not change.
 pub fn jobs_table() -> Result<String, String> {
     let cores = cores();
     let mut out = String::new();
@@ -108,7 +130,7 @@ pub fn jobs_table() -> Result<String, String> {
         out,
         "check on 1 job and on {cores} (the cores), best of 2 runs each, in turn\n\
          (the machine's load shows in the speedup; load average before: {}):\n  \
-         backends           sequences  1 job ops/s  {cores} jobs ops/s  speedup",
+         backends           seqs  ops/s 1 job  ops/s {cores} jobs  speedup  CPU s 1, {cores} jobs",
         load_average()
     );
     let mut rows = vec![("model,impl", default_check())];
@@ -125,21 +147,27 @@ pub fn jobs_table() -> Result<String, String> {
         }
     }
     for (backends, config) in rows {
-        let (mut one, mut all) = (Duration::MAX, Duration::MAX);
+        let (mut one, mut all) = (
+            (Duration::MAX, Duration::MAX),
+            (Duration::MAX, Duration::MAX),
+        );
         let mut ops = 0;
         for _ in 0..2 {
-            let (t, n) = check_row(&config, backends, 1)?;
-            one = one.min(t);
+            let (t, cpu, n) = check_row(&config, backends, 1)?;
+            one = (one.0.min(t), one.1.min(cpu));
             ops = n;
-            all = all.min(check_row(&config, backends, cores)?.0);
+            let (t, cpu, _) = check_row(&config, backends, cores)?;
+            all = (all.0.min(t), all.1.min(cpu));
         }
         let _ = writeln!(
             out,
-            "  {backends:<18} {:>9} {:>12.0} {:>13.0} {:>7.2}x",
+            "  {backends:<18} {:>5} {:>12.0} {:>13.0} {:>7.2}x  {:.2}, {:.2}",
             config.cases,
-            per_sec(ops, one),
-            per_sec(ops, all),
-            one.as_secs_f64() / all.as_secs_f64().max(1e-9)
+            per_sec(ops, one.0),
+            per_sec(ops, all.0),
+            one.0.as_secs_f64() / all.0.as_secs_f64().max(1e-9),
+            one.1.as_secs_f64(),
+            all.1.as_secs_f64()
         );
     }
     Ok(out)
@@ -154,8 +182,8 @@ fn load_average() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// `explore` of 4 pages to depth 3 on model and impl: states, states/s,
-/// transitions/s and bytes a state.
+/// `explore` of 4 pages to depth 3 on model and impl, on one job and on
+/// the cores: states, states/s, transitions/s and bytes a state.
 pub fn explore_table() -> Result<String, String> {
     let config = ExploreConfig {
         pages: 4,
@@ -164,19 +192,35 @@ pub fn explore_table() -> Result<String, String> {
     };
     let setup = Setup::new(false, None, Vec::new(), false, Vec::new());
     let mut boxes = setup.make(config.pages)?;
-    let mut backends = crate::backends::as_refs(&mut boxes);
     let t = Instant::now();
-    let r = explore(config, &mut backends, |_, _, _| {});
+    let r = explore(
+        config,
+        &mut crate::backends::as_refs(&mut boxes),
+        |_, _, _| {},
+    );
+    let one = t.elapsed();
+    let cores = cores();
+    let make = || setup.make(config.pages);
+    let t = Instant::now();
+    let all = crate::explore_jobs::explore_jobs(config, cores, &make, |_, _, _| {})?;
     let took = t.elapsed();
+    if all.states() != r.states() || all.transitions != r.transitions {
+        return Err(format!(
+            "explore on {cores} jobs did not find what it found on one"
+        ));
+    }
     Ok(format!(
-        "explore {} pages to depth {} on model,impl: {} states in {:.2} s,\n  \
-         {:.0} states/s, {:.0} transitions/s, {} bytes a state\n",
+        "explore {} pages to depth {} on model,impl: {} states, {} bytes a state;\n  \
+         1 job {:.2} s ({:.0} states/s, {:.0} transitions/s),\n  \
+         {cores} jobs {:.2} s ({:.2}x)\n",
         config.pages,
         config.depth,
         r.states(),
+        r.bytes_per_state(),
+        one.as_secs_f64(),
+        per_sec(r.states(), one),
+        per_sec(r.transitions, one),
         took.as_secs_f64(),
-        per_sec(r.states(), took),
-        per_sec(r.transitions, took),
-        r.bytes_per_state()
+        one.as_secs_f64() / took.as_secs_f64().max(1e-9)
     ))
 }

@@ -68,12 +68,12 @@ fn the_checker_rows_measure_what_they_say() {
     let generation = uffd_check::bench_check::generation_table().unwrap();
     assert!(generation.contains("straight from the RNG"), "{generation}");
     let explore = uffd_check::bench_check::explore_table().unwrap();
-    assert!(explore.contains(": 152054 states in"), "{explore}");
+    assert!(explore.contains(": 152054 states, "), "{explore}");
     let bytes: u64 = explore
         .split(", ")
-        .find_map(|part| part.strip_suffix(" bytes a state\n"))
+        .find_map(|part| part.split_once(" bytes a state;").map(|(n, _)| n))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no bytes a state in {explore}"));
-    // A 16-byte fingerprint and an 8-byte node at the least.
-    assert!((24..=200).contains(&bytes), "{explore}");
+    // Most of the states are the last depth's, counted in 9 bytes a slot.
+    assert!((9..=60).contains(&bytes), "{explore}");
 }
