@@ -104,6 +104,10 @@ impl BenchConfig {
 
 /// Prints the three tables, each as soon as it is measured.
 pub fn run(config: &BenchConfig) -> Result<(), String> {
+    use crate::bench_check::{explore_table, generation_table, jobs_table};
+    println!("{}", generation_table()?);
+    println!("{}", jobs_table()?);
+    println!("{}", explore_table()?);
     println!("{}", random_sequences_table());
     println!("{}", scaling_table(&config.vmas, config.ops)?);
     println!("{}", whole_arena_table(config.arenas)?);

@@ -133,6 +133,11 @@ pub enum Command {
         /// The arena size, in pages (1 to 1,048,576).
         #[arg(long, default_value_t = 16)]
         pages: Page,
+        /// Threads running the sequences, each on its own backends (1 to
+        /// 256; default: the cores, 1 with --vm); the same seed gives the
+        /// same results whatever the jobs.
+        #[arg(long)]
+        jobs: Option<usize>,
         #[command(flatten)]
         on: BackendFlags,
         #[command(flatten)]
@@ -174,10 +179,15 @@ pub enum Command {
         /// The longest sequence, in ops (up to 8).
         #[arg(long, default_value_t = 3)]
         depth: usize,
+        /// Threads expanding each depth's states, each on its own backends
+        /// (1 to 256; default: the cores, 1 with --vm); the same result
+        /// whatever the jobs.
+        #[arg(long)]
+        jobs: Option<usize>,
         #[command(flatten)]
         on: BackendFlags,
-        /// Stop after this many unique states (1 to 20,000,000; about 60
-        /// bytes each).
+        /// Stop after this many unique states (1 to 100,000,000; 10 to 50
+        /// bytes each, the last depth's the fewest).
         #[arg(long, default_value_t = 2_000_000)]
         max_states: u64,
         #[command(flatten)]

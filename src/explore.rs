@@ -21,6 +21,7 @@
 //! transition, is left out of it (and counted), as in a run.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use uffd_vocab::{Backend, Contexts, Layout, Op, Page};
 
@@ -46,13 +47,44 @@ pub struct ExploreReport {
     pub truncated: bool,
     /// Stopped by Ctrl-C ([`crate::interrupt::INTERRUPTED`]).
     pub interrupted: bool,
+    /// The bytes the states took at the end: the set of fingerprints and
+    /// the list of states, as allocated.
+    pub state_bytes: u64,
 }
 
 impl ExploreReport {
     pub fn states(&self) -> u64 {
         self.states_by_depth.iter().sum()
     }
+
+    /// The bytes a state took, on average ([`ExploreReport::state_bytes`]).
+    pub fn bytes_per_state(&self) -> u64 {
+        self.state_bytes / self.states().max(1)
+    }
 }
+
+/// The hasher of the set of fingerprints: a fingerprint is already a hash
+/// (128 bits of one), so its low 64 bits are the set's hash, not hashed
+/// again.
+#[derive(Default)]
+pub(crate) struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u128s are hashed here; this is for any other key.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+pub(crate) type Fingerprints = HashSet<u128, BuildHasherDefault<FingerprintHasher>>;
 
 /// The bounds of an exploration.
 #[derive(Clone, Copy, Debug)]
@@ -60,7 +92,7 @@ pub struct ExploreConfig {
     pub pages: Page,
     pub depth: usize,
     /// Stop (truncated) once this many unique states are known: memory is
-    /// about 60 bytes a state.
+    /// 10 to 50 bytes a state (the last depth's the fewest).
     pub max_states: u64,
 }
 
@@ -68,7 +100,7 @@ pub struct ExploreConfig {
 /// memory or time grows past what a run should take.
 pub const MAX_EXPLORE_PAGES: Page = 8;
 pub const MAX_EXPLORE_DEPTH: usize = 8;
-pub const MAX_EXPLORE_STATES: u64 = 20_000_000;
+pub const MAX_EXPLORE_STATES: u64 = 100_000_000;
 
 impl ExploreConfig {
     /// `explore`'s bounds: an error, naming the flag, for an arena, a
@@ -86,7 +118,7 @@ impl ExploreConfig {
         }
         if !(1..=MAX_EXPLORE_STATES).contains(&max_states) {
             return Err(format!(
-                "--max-states {max_states}: explore keeps 1 to {MAX_EXPLORE_STATES} states (about 60 bytes each)"
+                "--max-states {max_states}: explore keeps 1 to {MAX_EXPLORE_STATES} states (10 to 50 bytes each)"
             ));
         }
         if depth > MAX_EXPLORE_DEPTH {
@@ -100,22 +132,22 @@ impl ExploreConfig {
 
 /// One explored state: how it was first reached.
 #[derive(Clone, Copy)]
-struct Node {
+pub(crate) struct Node {
     /// Index of the parent in the node list (the root points at itself).
-    parent: u32,
+    pub(crate) parent: u32,
     /// Index of the op in the alphabet.
-    op: u32,
+    pub(crate) op: u32,
 }
 
 /// The fingerprint of the reference's state after a step: its own
 /// ([`Backend::fingerprint`]) when it has one, else its layout and open
 /// contexts.
-fn fingerprint(reference: Option<u128>, layout: &Layout, open: Contexts) -> u128 {
+pub(crate) fn fingerprint(reference: Option<u128>, layout: &Layout, open: Contexts) -> u128 {
     reference.unwrap_or_else(|| uffd_vocab::fingerprint128(&(layout, open)))
 }
 
 /// The ops that lead from the root to `node`.
-fn path_to(nodes: &[Node], alphabet: &[Op], mut node: u32) -> Vec<Op> {
+pub(crate) fn path_to(nodes: &[Node], alphabet: &[Op], mut node: u32) -> Vec<Op> {
     let mut path = Vec::new();
     while node != 0 {
         let n = nodes[node as usize];
@@ -141,13 +173,18 @@ pub fn explore(
     let mut level: Vec<u32> = vec![0];
     let mut stop = None;
     for depth in 0..config.depth {
+        // The states of the last depth are counted, not kept: nothing
+        // goes from them.
+        let last = depth + 1 == config.depth;
         let mut next: Vec<u32> = Vec::new();
+        let before = search.states();
         let expanded = level.iter().try_for_each(|&node| {
-            search.expand(backends, node, &mut next, &mut |states, transitions| {
+            let next = (!last).then_some(&mut next);
+            search.expand(backends, node, next, &mut |states, transitions| {
                 progress(depth + 1, states, transitions)
             })
         });
-        states_by_depth.push(next.len() as u64);
+        states_by_depth.push(search.states() - before);
         if let Err(s) = expanded {
             stop = Some(s);
             break;
@@ -161,7 +198,7 @@ pub fn explore(
 }
 
 /// Why a search stopped before its depth.
-enum Stop {
+pub(crate) enum Stop {
     /// An invariant failed: a shortest failing sequence.
     Failed(Failure),
     /// The state budget ran out, or the run was interrupted.
@@ -169,22 +206,27 @@ enum Stop {
 }
 
 /// A breadth-first search in progress.
-struct Search {
-    config: ExploreConfig,
+pub(crate) struct Search {
+    pub(crate) config: ExploreConfig,
     /// The alphabet.
-    ops: Vec<Op>,
+    pub(crate) ops: Vec<Op>,
     /// Every state found, by index; 0 is the empty arena.
-    nodes: Vec<Node>,
-    /// The fingerprints of the states found.
-    seen: HashSet<u128>,
-    stats: Stats,
-    transitions: u64,
+    pub(crate) nodes: Vec<Node>,
+    /// The fingerprints of the states found, but for the last depth's.
+    pub(crate) seen: Fingerprints,
+    /// The last depth's new states, by 64 bits of their fingerprints:
+    /// nothing goes from them, so they are only counted (two of them
+    /// taken for one would make the count one less, at odds of about
+    /// 1 in 10,000 for 80 million states).
+    pub(crate) last: HashSet<u64, BuildHasherDefault<FingerprintHasher>>,
+    pub(crate) stats: Stats,
+    pub(crate) transitions: u64,
     /// Which backends can take a snapshot: asked once, not at every state.
-    snapshots: Vec<bool>,
+    pub(crate) snapshots: Vec<bool>,
 }
 
 impl Search {
-    fn new(config: ExploreConfig, backends: &mut [&mut dyn Backend]) -> Search {
+    pub(crate) fn new(config: ExploreConfig, backends: &mut [&mut dyn Backend]) -> Search {
         backends[0].reset();
         let root = fingerprint(
             backends[0].fingerprint(),
@@ -195,20 +237,26 @@ impl Search {
             config,
             ops: alphabet(config.pages),
             nodes: vec![Node { parent: 0, op: 0 }],
-            seen: HashSet::from([root]),
+            seen: Fingerprints::from_iter([root]),
+            last: HashSet::default(),
             stats: Stats::default(),
             transitions: 0,
             snapshots: backends.iter().map(|b| b.snapshot().is_some()).collect(),
         }
     }
 
-    fn report(self, states_by_depth: Vec<u64>, stop: Option<Stop>) -> ExploreReport {
+    pub(crate) fn report(self, states_by_depth: Vec<u64>, stop: Option<Stop>) -> ExploreReport {
         let (failure, truncated) = match stop {
             None => (None, false),
             Some(Stop::Truncated) => (None, true),
             Some(Stop::Failed(f)) => (Some(f), false),
         };
+        // A hash set's slot: the key and a control byte.
+        let set = self.seen.capacity() * (std::mem::size_of::<u128>() + 1)
+            + self.last.capacity() * (std::mem::size_of::<u64>() + 1);
+        let nodes = self.nodes.capacity() * std::mem::size_of::<Node>();
         ExploreReport {
+            state_bytes: (set + nodes) as u64,
             states_by_depth,
             transitions: self.transitions,
             alphabet: self.ops.len(),
@@ -219,132 +267,179 @@ impl Search {
         }
     }
 
+    /// The states found, the root's included.
+    pub(crate) fn states(&self) -> u64 {
+        (self.seen.len() + self.last.len()) as u64
+    }
+
+    /// Adds the state of fingerprint `print` (of the `last` depth, or
+    /// not): whether it is new, or `Truncated` (and not added) when it is
+    /// new past the budget (the root counted, as in `--max-states`).
+    pub(crate) fn add(&mut self, print: u128, last: bool) -> Result<bool, Stop> {
+        let new = if last {
+            !self.seen.contains(&print) && self.last.insert(print as u64)
+        } else {
+            self.seen.insert(print)
+        };
+        if new && self.states() > self.config.max_states {
+            self.remove(print, last);
+            return Err(Stop::Truncated);
+        }
+        Ok(new)
+    }
+
+    /// Takes back [`Search::add`] of a new state.
+    pub(crate) fn remove(&mut self, print: u128, last: bool) {
+        if last {
+            self.last.remove(&(print as u64));
+        } else {
+            self.seen.remove(&print);
+        }
+    }
+
     /// Tries every op of the alphabet from `node`, adding the new states
-    /// it reaches to the search and to `next`.
-    fn expand(
+    /// it reaches to the search and, unless there is no `next` (the last
+    /// depth: they are only counted), to the nodes and to `next`.
+    pub(crate) fn expand(
         &mut self,
         backends: &mut [&mut dyn Backend],
         node: u32,
-        next: &mut Vec<u32>,
+        mut next: Option<&mut Vec<u32>>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), Stop> {
         if interrupted() {
             return Err(Stop::Truncated);
         }
         let path = path_to(&self.nodes, &self.ops, node);
-        let (bases, active) = self.bring_to(backends, &path);
+        let (bases, active) = bring_to(&self.snapshots, backends, &path);
         for i in 0..self.ops.len() {
             let op = self.ops[i];
-            let (stepped, reference) = self.transition(backends, &bases, &active, &path, op);
+            let at = (self.config.pages, path.as_slice(), op);
+            let (stepped, reference) = transition(backends, &bases, &active, at, &mut self.stats);
             self.transitions += 1;
             if self.transitions.is_multiple_of(65_536) {
-                progress(self.nodes.len() as u64, self.transitions);
+                progress(self.states(), self.transitions);
             }
             match stepped {
                 Stepped::NoneLeft => {}
-                Stepped::Failed {
-                    invariant,
-                    message,
-                    outcomes,
-                } => {
-                    let mut all = path.clone();
-                    all.push(op);
-                    return Err(Stop::Failed(Failure {
-                        invariant,
-                        message,
-                        step: path.len(),
-                        trace: Trace::from_ops(self.config.pages, &all),
-                        outcomes,
-                    }));
+                failed @ Stepped::Failed { .. } => {
+                    return Err(Stop::Failed(failure_of(
+                        self.config.pages,
+                        &path,
+                        op,
+                        failed,
+                    )));
                 }
                 Stepped::Passed(outcomes) => {
                     let print = fingerprint(reference, &outcomes[0].layout, outcomes[0].open);
-                    if self.seen.insert(print) {
-                        if self.nodes.len() as u64 >= self.config.max_states {
-                            return Err(Stop::Truncated);
+                    let last = next.is_none();
+                    if self.add(print, last)? {
+                        if let Some(next) = next.as_deref_mut() {
+                            self.nodes.push(Node {
+                                parent: node,
+                                op: i as u32,
+                            });
+                            next.push((self.nodes.len() - 1) as u32);
                         }
-                        self.nodes.push(Node {
-                            parent: node,
-                            op: i as u32,
-                        });
-                        next.push((self.nodes.len() - 1) as u32);
                     }
                 }
             }
         }
         Ok(())
     }
+}
 
-    /// Brings each backend that can take a snapshot to the state `path`
-    /// leads to, once, and keeps a snapshot of it there; the others get
-    /// `None` (they replay the path for each op). Also says which backends
-    /// are still in: not one that answered `Unsupported` on the path.
-    fn bring_to(
-        &self,
-        backends: &mut [&mut dyn Backend],
-        path: &[Op],
-    ) -> (Vec<Option<Box<dyn Backend>>>, Vec<bool>) {
-        let mut active = vec![true; backends.len()];
-        let bases = backends
-            .iter_mut()
-            .zip(&self.snapshots)
-            .zip(active.iter_mut())
-            .map(|((b, &snapshots), on)| {
-                if !snapshots {
-                    return None;
-                }
-                *on = walk(&mut **b, path, None);
-                b.snapshot()
-            })
-            .collect();
-        (bases, active)
+/// The failure of the transition `op` from the state `path` leads to,
+/// whose step `failed` is (a [`Stepped::Failed`]).
+pub(crate) fn failure_of(pages: Page, path: &[Op], op: Op, failed: Stepped) -> Failure {
+    let Stepped::Failed {
+        invariant,
+        message,
+        outcomes,
+    } = failed
+    else {
+        unreachable!("failure_of is given a failed step");
+    };
+    let mut all = path.to_vec();
+    all.push(op);
+    Failure {
+        invariant,
+        message,
+        step: path.len(),
+        trace: Trace::from_ops(pages, &all),
+        outcomes,
     }
+}
 
-    /// One transition: `op` from the state `path` leads to, on a copy of
-    /// each base, or on the backend itself after it replayed the path,
-    /// through the checker's stepping loop. Also answers the reference's
-    /// own fingerprint after it (the first backend still in).
-    fn transition(
-        &mut self,
-        backends: &mut [&mut dyn Backend],
-        bases: &[Option<Box<dyn Backend>>],
-        active: &[bool],
-        path: &[Op],
-        op: Op,
-    ) -> (Stepped, Option<u128>) {
-        let mut active = active.to_vec();
-        let mut copies: Vec<Option<Box<dyn Backend>>> = bases
-            .iter()
-            .map(|base| base.as_ref().and_then(|base| base.snapshot()))
-            .collect();
-        let mut set: Vec<&mut dyn Backend> = Vec::with_capacity(backends.len());
-        for ((b, copy), on) in backends.iter_mut().zip(&mut copies).zip(&mut active) {
-            match copy {
-                Some(copy) => set.push(&mut **copy),
-                None => {
-                    if *on {
-                        let mut all = path.to_vec();
-                        all.push(op);
-                        *on = walk(&mut **b, path, Some(&all));
-                    }
-                    set.push(&mut **b);
+/// Brings each backend that can take a snapshot to the state `path`
+/// leads to, once, and keeps a snapshot of it there; the others get
+/// `None` (they replay the path for each op). Also says which backends
+/// are still in: not one that answered `Unsupported` on the path.
+pub(crate) fn bring_to(
+    snapshots: &[bool],
+    backends: &mut [&mut dyn Backend],
+    path: &[Op],
+) -> (Vec<Option<Box<dyn Backend>>>, Vec<bool>) {
+    let mut active = vec![true; backends.len()];
+    let bases = backends
+        .iter_mut()
+        .zip(snapshots)
+        .zip(active.iter_mut())
+        .map(|((b, &snapshots), on)| {
+            if !snapshots {
+                return None;
+            }
+            *on = walk(&mut **b, path, None);
+            b.snapshot()
+        })
+        .collect();
+    (bases, active)
+}
+
+/// One transition: `op` from the state `path` leads to, on a copy of
+/// each base, or on the backend itself after it replayed the path,
+/// through the checker's stepping loop, counted in `stats`; `at` is the
+/// arena's pages, the path and the op. Also answers the reference's
+/// own fingerprint after it (the first backend still in).
+pub(crate) fn transition(
+    backends: &mut [&mut dyn Backend],
+    bases: &[Option<Box<dyn Backend>>],
+    active: &[bool],
+    (pages, path, op): (Page, &[Op], Op),
+    stats: &mut Stats,
+) -> (Stepped, Option<u128>) {
+    let mut active = active.to_vec();
+    let mut copies: Vec<Option<Box<dyn Backend>>> = bases
+        .iter()
+        .map(|base| base.as_ref().and_then(|base| base.snapshot()))
+        .collect();
+    let mut set: Vec<&mut dyn Backend> = Vec::with_capacity(backends.len());
+    for ((b, copy), on) in backends.iter_mut().zip(&mut copies).zip(&mut active) {
+        match copy {
+            Some(copy) => set.push(&mut **copy),
+            None => {
+                if *on {
+                    let mut all = path.to_vec();
+                    all.push(op);
+                    *on = walk(&mut **b, path, Some(&all));
                 }
+                set.push(&mut **b);
             }
         }
-        let at = StepAt {
-            index: path.len(),
-            op: &op,
-            pages: self.config.pages,
-            expect: None,
-        };
-        let stepped = step_checked(&mut set, &mut active, at, &mut self.stats, |_| {});
-        let reference = set
-            .iter()
-            .zip(&active)
-            .find(|(_, &on)| on)
-            .and_then(|(b, _)| b.fingerprint());
-        (stepped, reference)
     }
+    let at = StepAt {
+        index: path.len(),
+        op: &op,
+        pages,
+        expect: None,
+    };
+    let stepped = step_checked(&mut set, &mut active, at, stats, |_| {});
+    let reference = set
+        .iter()
+        .zip(&active)
+        .find(|(_, &on)| on)
+        .and_then(|(b, _)| b.fingerprint());
+    (stepped, reference)
 }
 
 /// Resets `b`, gives it `plan` if any, and runs `path` on it; false if it

@@ -67,6 +67,13 @@ pub struct KindPick {
 }
 
 impl KindPick {
+    /// Kind `tag` (0 anon, 1 anon noreserve, 2 shmem, 3 file, 4 shared
+    /// file, 5 read-only shared file), of file `file` (for files) at
+    /// `pgoff` (see [`KindPick`]).
+    pub fn new(tag: u8, file: u8, pgoff: Option<Page>) -> KindPick {
+        KindPick { tag, file, pgoff }
+    }
+
     pub fn at(self, start: Page) -> Kind {
         let (file, pgoff) = (self.file, self.pgoff.unwrap_or(start));
         match self.tag {
@@ -120,40 +127,51 @@ pub fn mode() -> impl Strategy<Value = Mode> {
 /// often keeping its length, as moves usually do), or moved with
 /// DONTUNMAP; the new length is cut to what fits in the arena.
 pub fn mremap(pages: Page) -> impl Strategy<Value = Op> {
+    (range(pages), 0..8u8, range(pages), 0..10u8)
+        .prop_map(move |(src, how, dst, form)| mremap_of(pages, src, how, dst, form))
+}
+
+/// The mremap [`mremap`] makes of its draws: the range `(start, len)`, the
+/// choice of length `how` (0 to 7), the range whose start is the
+/// destination and whose length is the other length, and the form (0 to
+/// 9).
+pub fn mremap_of(
+    pages: Page,
+    (start, len): (Page, Page),
+    how: u8,
+    (dst, other): (Page, Page),
+    form: u8,
+) -> Op {
     let grid = (pages / 4).max(1);
-    (range(pages), 0..8u8, range(pages), 0..10u8).prop_map(
-        move |((start, len), how, (dst, other), form)| {
-            // The first page is in the arena, even for a length of 0.
-            let start = start.min(pages - 1);
-            let len = len.min(pages - start);
-            let to = match form {
-                0..=3 => Remap::InPlace,
-                4..=8 => Remap::Fixed(dst),
-                _ => Remap::DontUnmap(dst),
-            };
-            let next_grid = ((start + len) / grid + 1) * grid - start;
-            let newlen = match (to, how) {
-                // In place: mostly grown, up to the next grid page (where a
-                // neighbour often starts) or by a grid step.
-                (Remap::InPlace, 0..=3) => next_grid,
-                (Remap::InPlace, 4) => len + grid,
-                (Remap::InPlace, 5) => len.saturating_sub(grid),
-                (Remap::InPlace, 6) => other,
-                // Moved: mostly the same length.
-                (_, 0..=4) => len,
-                (_, 5) => len + grid,
-                (_, 6) => len.saturating_sub(grid),
-                _ => other,
-            };
-            let room = pages - to.dst().unwrap_or(start);
-            Op::Mremap {
-                start,
-                len,
-                newlen: newlen.min(room),
-                to,
-            }
-        },
-    )
+    // The first page is in the arena, even for a length of 0.
+    let start = start.min(pages - 1);
+    let len = len.min(pages - start);
+    let to = match form {
+        0..=3 => Remap::InPlace,
+        4..=8 => Remap::Fixed(dst),
+        _ => Remap::DontUnmap(dst),
+    };
+    let next_grid = ((start + len) / grid + 1) * grid - start;
+    let newlen = match (to, how) {
+        // In place: mostly grown, up to the next grid page (where a
+        // neighbour often starts) or by a grid step.
+        (Remap::InPlace, 0..=3) => next_grid,
+        (Remap::InPlace, 4) => len + grid,
+        (Remap::InPlace, 5) => len.saturating_sub(grid),
+        (Remap::InPlace, 6) => other,
+        // Moved: mostly the same length.
+        (_, 0..=4) => len,
+        (_, 5) => len + grid,
+        (_, 6) => len.saturating_sub(grid),
+        _ => other,
+    };
+    let room = pages - to.dst().unwrap_or(start);
+    Op::Mremap {
+        start,
+        len,
+        newlen: newlen.min(room),
+        to,
+    }
 }
 
 pub fn features() -> impl Strategy<Value = Features> {
@@ -235,7 +253,7 @@ pub fn ops(pages: Page, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
 /// with MINOR where the others have MISSING, so that the situations of
 /// memory shared between mappings (a page one mapping wrote is cached for
 /// the others: MINOR refuses a write there) are frequent, not rare.
-fn memfd_flavour(op: Op) -> Op {
+pub(crate) fn memfd_flavour(op: Op) -> Op {
     match op {
         Op::Map {
             start,

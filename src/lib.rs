@@ -34,18 +34,22 @@
 
 pub mod backends;
 pub mod bench;
+pub mod bench_check;
 pub mod cases;
 pub mod check;
 pub mod draw;
 pub mod explore;
+pub mod explore_jobs;
 pub mod found;
 pub mod gen;
 pub mod interrupt;
+pub mod jobs;
 pub mod matrix;
 pub mod print;
 pub mod profile;
 pub mod repro;
 pub mod runner;
+pub mod sequences;
 pub mod setup;
 pub mod shrink;
 pub mod trace;

@@ -15,11 +15,11 @@ use uffd_check::backends::as_refs;
 use uffd_check::check::{run_trace_with, Failure};
 use uffd_check::explore::ExploreConfig;
 use uffd_check::found;
+use uffd_check::jobs::{run_jobs, BackendTime, MAX_JOBS};
 use uffd_check::print;
-use uffd_check::runner::{self, RunConfig, RunReport, Timed};
+use uffd_check::runner::{self, RunConfig, RunReport};
 use uffd_check::setup::Setup;
 use uffd_check::trace::Trace;
-use uffd_vocab::Backend;
 
 use crate::cli::{Cli, Command, KernelsCommand, EXIT_INTERRUPTED, EXIT_TRUNCATED};
 use uffd_check::matrix::MatrixConfig;
@@ -46,11 +46,13 @@ fn run(command: Command) -> Result<ExitCode, String> {
             cases,
             ops,
             pages,
+            jobs,
             on,
             vm,
             out,
             rules,
         } => {
+            let in_vm = vm.vm.is_some();
             let setup = rules.setup(on.kernel, on.backends, vm)?;
             let config = RunConfig {
                 seed: 0,
@@ -58,7 +60,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 ops,
                 pages,
             };
-            check(seed, config, &setup, &out)
+            check(seed, config, jobs_of(jobs, in_vm)?, &setup, &out)
         }
         Command::Replay {
             file,
@@ -92,19 +94,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Explore {
             pages,
             depth,
+            jobs,
             on,
             max_states,
             vm,
             out,
             rules,
         } => {
+            let in_vm = vm.vm.is_some();
             let setup = rules.setup(on.kernel, on.backends, vm)?;
             let config = ExploreConfig {
                 pages,
                 depth,
                 max_states,
             };
-            explore(config, &setup, &out)
+            explore(config, jobs_of(jobs, in_vm)?, &setup, &out)
         }
         Command::Kernels { what } => kernels(what),
         Command::Matrix {
@@ -194,27 +198,37 @@ fn print_command(command: &str, setup: &Setup) {
     }
 }
 
-/// Runs `check`'s sequences on `timed`, with a progress bar on a terminal;
-/// answers the report and the wall time.
+/// `--jobs`: as given (1 to [`MAX_JOBS`]), else the cores (1 in a guest:
+/// each job would boot its own).
+fn jobs_of(jobs: Option<usize>, in_vm: bool) -> Result<usize, String> {
+    match jobs {
+        Some(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+        Some(n) => Err(format!("--jobs {n}: 1 to {MAX_JOBS} jobs")),
+        None if in_vm => Ok(1),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// Runs `check`'s sequences on `jobs` threads, with a progress bar on a
+/// terminal; answers the report, each backend's time and the wall time.
 fn run_with_bar(
     config: &RunConfig,
-    timed: &mut [Timed<Box<dyn Backend>>],
-) -> (RunReport, Duration) {
+    jobs: usize,
+    setup: &Setup,
+) -> Result<(RunReport, Vec<BackendTime>, Duration), String> {
     let bar = indicatif::ProgressBar::new(config.cases as u64);
     bar.set_style(print::progress_style());
     let start = Instant::now();
-    let mut backends: Vec<&mut dyn Backend> =
-        timed.iter_mut().map(|b| b as &mut dyn Backend).collect();
-    let report = runner::run(config, &mut backends, |s| {
-        bar.set_position(s.sequences);
-    });
+    let make = || setup.make(config.pages);
+    let (report, times) = run_jobs(config, jobs, &make, |passed| bar.set_position(passed))?;
     bar.finish_and_clear();
-    (report, start.elapsed())
+    Ok((report, times, start.elapsed()))
 }
 
 fn check(
     seed: Option<u64>,
     mut config: RunConfig,
+    jobs: usize,
     setup: &Setup,
     out: &Path,
 ) -> Result<ExitCode, String> {
@@ -232,9 +246,7 @@ fn check(
         setup.flags("--backends")
     );
     print_command(&command, setup);
-    let mut timed: Vec<Timed<Box<dyn Backend>>> =
-        setup.make(pages)?.into_iter().map(Timed::new).collect();
-    let (report, wall) = run_with_bar(&config, &mut timed);
+    let (report, times, wall) = run_with_bar(&config, jobs, setup)?;
     let path = out.join(format!("seed-{seed}.trace"));
     let failure = report.failure.map(|f| found::prepared(f, setup));
     if let Some(f) = &failure {
@@ -244,7 +256,7 @@ fn check(
     print!("{}", print::stats(&report.stats, &setup.rules_off));
     print!(
         "{}",
-        print::throughput(&report.stats, wall, report.elapsed, &timed)
+        print::throughput(&report.stats, wall, report.elapsed, jobs, &times)
     );
     let Some(f) = failure else {
         if report.interrupted {
@@ -297,7 +309,12 @@ fn replay(file: &Path, setup: &Setup, json: bool) -> Result<ExitCode, String> {
     }
 }
 
-fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode, String> {
+fn explore(
+    config: ExploreConfig,
+    jobs: usize,
+    setup: &Setup,
+    out: &Path,
+) -> Result<ExitCode, String> {
     config.check_bounds()?;
     found::writable_dir(out)?;
     let command = format!(
@@ -308,15 +325,20 @@ fn explore(config: ExploreConfig, setup: &Setup, out: &Path) -> Result<ExitCode,
         setup.flags("--backends")
     );
     print_command(&command, setup);
-    let mut boxes = setup.make(config.pages)?;
-    let mut backends = as_refs(&mut boxes);
     let t = Instant::now();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut r = uffd_check::explore::explore(config, &mut backends, |d, states, transitions| {
+    let progress = |d, states, transitions| {
         if tty {
             eprint!("\rdepth {d}: {states} states, {transitions} transitions ");
         }
-    });
+    };
+    let mut r = if jobs > 1 {
+        let make = || setup.make(config.pages);
+        uffd_check::explore_jobs::explore_jobs(config, jobs, &make, progress)?
+    } else {
+        let mut boxes = setup.make(config.pages)?;
+        uffd_check::explore::explore(config, &mut as_refs(&mut boxes), progress)
+    };
     if tty {
         eprint!("\r\x1b[K");
     }

@@ -8,12 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use uffd_model::Deviation;
-use uffd_vocab::{result_name, Backend, Op};
+use uffd_vocab::{result_name, Op};
 
 use crate::check::{failure_json, step_json, Failure, Stats, StepView, GOALS};
 use crate::draw::draw;
 use crate::explore::{ExploreConfig, ExploreReport};
-use crate::runner::Timed;
+use crate::jobs::BackendTime;
 use crate::setup::Setup;
 use crate::trace::CaseKind;
 
@@ -119,19 +119,20 @@ pub fn progress_style() -> indicatif::ProgressStyle {
 /// `check`'s throughput: sequences and ops per second over `wall`, the
 /// part of it spent `running` the backends and invariants, and each
 /// backend's own time; starts with an empty line.
-pub fn throughput<B: Backend>(
+pub fn throughput(
     s: &Stats,
     wall: Duration,
     running: Duration,
-    backends: &[Timed<B>],
+    jobs: usize,
+    backends: &[BackendTime],
 ) -> String {
     let secs = wall.as_secs_f64().max(1e-9);
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nthroughput: {} sequences passed, {} ops in {secs:.2} s\n  \
+        "\nthroughput: {} sequences passed, {} ops in {secs:.2} s on {jobs} job(s)\n  \
          {} sequences/s, {} ops/s (generating, running and checking)\n  \
-         {:.2} s of it running the backends and invariants",
+         {:.2} s of it running the backends and invariants (summed over the jobs)",
         s.sequences,
         s.steps,
         per_sec(s.sequences as f64 / secs),
@@ -143,11 +144,16 @@ pub fn throughput<B: Backend>(
         let _ = writeln!(
             out,
             "  {:<7} {:>9.3} s  {:>12} steps/s",
-            b.inner.name(),
+            b.name,
             b.time.as_secs_f64(),
             per_sec(b.ops as f64 / b.time.as_secs_f64().max(1e-9))
         );
-        if let Some(costs) = b.inner.costs() {
+        for (job, costs) in b.costs.iter().enumerate() {
+            let costs = if b.costs.len() > 1 {
+                format!("job {}: {costs}", job + 1)
+            } else {
+                costs.clone()
+            };
             out.push_str(&wrap(&costs, "    ", "      ", 80));
         }
     }
@@ -165,7 +171,8 @@ pub fn explore_summary(
 ) -> String {
     let summary = format!(
         "explored {} pages to depth {} on {}: alphabet of {} ops, {} unique states \
-         (by depth {:?}), {} transitions in {secs:.2} s ({}/s)",
+         (by depth {:?}), {} transitions in {secs:.2} s ({}/s; {} states/s, \
+         {} bytes a state)",
         config.pages,
         config.depth,
         setup.backends,
@@ -174,6 +181,8 @@ pub fn explore_summary(
         r.states_by_depth,
         r.transitions,
         per_sec(r.transitions as f64 / secs.max(1e-9)),
+        per_sec(r.states() as f64 / secs.max(1e-9)),
+        r.bytes_per_state(),
     );
     let mut out = wrap(&summary, "", "  ", 80);
     if r.interrupted {

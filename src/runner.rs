@@ -1,21 +1,21 @@
-//! Random differential runs: generate sequences with [`crate::gen`], run
+//! Random differential runs: generate sequences of [`crate::gen`] (fast, by
+//! [`crate::sequences`]), run
 //! them through the checker on a set of backends, and on a failure let
 //! proptest shrink the sequence, then [`crate::shrink`] finish the job.
 //! Used by `uffd-check check`, by the fuzz targets, and by the tests that
 //! show the harness catches the historic bugs (`uffd_impl::HISTORIC_BUGS`).
 
-use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use proptest::strategy::Strategy;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::{Rng, SeedableRng};
 use uffd_vocab::{Backend, Op, Outcome, Page, Unsupported};
 
 use crate::check::{run_ops, Failure, Stats};
-use crate::gen;
 use crate::interrupt::interrupted;
 pub use crate::interrupt::INTERRUPTED;
+use crate::sequences::{Generated, Sequences};
 use crate::shrink::shorter_by_explore;
 pub use crate::shrink::{minimize, simpler};
 
@@ -86,109 +86,141 @@ pub struct RunReport {
     pub shrink_steps: u64,
 }
 
-/// A deterministic proptest runner for `seed` (rand expands the seed).
-pub fn seeded_runner(seed: u64, cases: u32) -> TestRunner {
+/// The 32 bytes of the RNG of [`seeded_runner`] for `seed` (rand expands
+/// the seed).
+pub fn runner_seed(seed: u64) -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A deterministic proptest runner for `seed` (rand expands the seed).
+pub fn seeded_runner(seed: u64, cases: u32) -> TestRunner {
+    let bytes = runner_seed(seed);
     let config = Config {
         cases,
         failure_persistence: None,
-        max_shrink_iters: 100_000,
+        max_shrink_iters: MAX_SHRINK_ITERS,
         ..Config::default()
     };
     TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
 }
 
+/// Proptest's bound on the sequences tried while it shrinks.
+pub const MAX_SHRINK_ITERS: u32 = 100_000;
+
 /// Runs `config.cases` random sequences on `backends` (the first is the
 /// reference); `progress` is called after each passing sequence with the
-/// stats so far.
+/// stats so far. The sequences are proptest's for the seed
+/// ([`crate::sequences`]); the first failing one is shrunk ([`shrink`]).
 pub fn run(
     config: &RunConfig,
     backends: &mut [&mut dyn Backend],
-    progress: impl FnMut(&Stats),
+    mut progress: impl FnMut(&Stats),
 ) -> RunReport {
-    let progress = RefCell::new(progress);
-    let backends = RefCell::new(backends);
-    let stats = RefCell::new(Stats::default());
-    let elapsed = RefCell::new(Duration::ZERO);
-    let failing = RefCell::new(false);
-    let shrink_steps = RefCell::new(0u64);
-    // The failure of the last failing sequence: proptest accepts every
-    // failing simplification, so at the end this is the minimal one's.
-    let last_failure: RefCell<Option<Failure>> = RefCell::new(None);
-    let mut runner = seeded_runner(config.seed, config.cases);
-    let strategy = gen::ops(config.pages, config.ops);
-    let outcome = runner.run(&strategy, |ops| {
+    let mut stats = Stats::default();
+    let mut elapsed = Duration::ZERO;
+    let sequences = Sequences::new(runner_seed(config.seed), config.pages, config.ops);
+    for g in sequences.take(config.cases as usize) {
         if interrupted() {
-            // Ends the run at once (proptest then "shrinks" through this
-            // arm in no time); the real failure, if any, is kept below.
-            return Err(TestCaseError::fail("interrupted"));
+            break;
         }
         let t = Instant::now();
-        let mut b = backends.borrow_mut();
-        match run_ops(&mut b, config.pages, &ops) {
+        match run_sequence(backends, config.pages, &g.ops) {
             Ok(s) => {
-                if !*failing.borrow() {
-                    *elapsed.borrow_mut() += t.elapsed();
-                    stats.borrow_mut().add(&s);
-                    (progress.borrow_mut())(&stats.borrow());
-                } else {
-                    *shrink_steps.borrow_mut() += 1;
-                }
-                Ok(())
+                elapsed += t.elapsed();
+                stats.add(&s);
+                progress(&stats);
             }
-            Err(f) => {
-                if *failing.borrow() {
-                    *shrink_steps.borrow_mut() += 1;
-                } else {
-                    // The first failing sequence: its steps before the
-                    // failure count too (so a run whose first sequence
-                    // fails does not show empty tables).
-                    if let Ok(mut s) = run_ops(&mut b, config.pages, &ops[..f.step]) {
-                        s.sequences = 0;
-                        stats.borrow_mut().add(&s);
-                    }
-                }
-                *failing.borrow_mut() = true;
-                let invariant = f.invariant;
-                *last_failure.borrow_mut() = Some(f);
-                Err(TestCaseError::fail(invariant))
+            Err(failed) => {
+                let (f, prefix) = *failed;
+                stats.add(&prefix);
+                let (failure, shrink_steps) = shrink(config, backends, &g, f);
+                return RunReport {
+                    interrupted: interrupted(),
+                    stats,
+                    elapsed,
+                    failure: Some(failure),
+                    shrink_steps,
+                };
             }
         }
-    });
-    let failure = match outcome {
-        Ok(()) => None,
-        Err(_) if interrupted() => last_failure.into_inner().map(|mut f| {
-            f.message
-                .push_str("\n(interrupted: this case may not be shrunk to the end)");
-            f
-        }),
-        Err(TestError::Fail(_, minimal)) => {
-            let mut b = backends.borrow_mut();
-            let (ops, tries) = minimize(&mut b, config.pages, minimal);
-            *shrink_steps.borrow_mut() += tries;
-            let ops = shorter_by_explore(&mut b, config.pages, ops);
-            match run_ops(&mut b, config.pages, &ops) {
-                Err(f) => Some(f),
-                // It does not fail again (a worker that crashed or hung once):
-                // report it as it was seen, and say so.
-                Ok(_) => last_failure.into_inner().map(|mut f| {
-                    f.message.push_str(
-                        "\n(this failure did not happen again when the case was run once more: \
-                         a flaky backend, such as a worker that crashed or hung)",
-                    );
-                    f
-                }),
-            }
-        }
-        Err(TestError::Abort(why)) => panic!("proptest aborted the run: {why}"),
-    };
+    }
     RunReport {
         interrupted: interrupted(),
-        stats: stats.into_inner(),
-        elapsed: elapsed.into_inner(),
-        failure,
-        shrink_steps: shrink_steps.into_inner(),
+        stats,
+        elapsed,
+        failure: None,
+        shrink_steps: 0,
+    }
+}
+
+/// One sequence: its stats, or its failure with the stats of its steps
+/// before the failure (so a run whose first sequence fails does not show
+/// empty tables).
+pub fn run_sequence(
+    backends: &mut [&mut dyn Backend],
+    pages: Page,
+    ops: &[Op],
+) -> Result<Stats, Box<(Failure, Stats)>> {
+    run_ops(backends, pages, ops).map_err(|f| {
+        let mut prefix = run_ops(backends, pages, &ops[..f.step]).unwrap_or_default();
+        prefix.sequences = 0;
+        Box::new((f, prefix))
+    })
+}
+
+/// Shrinks the failing sequence `g` (whose failure is `first`): proptest's
+/// own shrinking on its value tree, as its runner does it, then
+/// [`minimize`] and [`shorter_by_explore`]. Returns the failure of the
+/// shortest case and how many sequences were tried.
+pub fn shrink(
+    config: &RunConfig,
+    backends: &mut [&mut dyn Backend],
+    g: &Generated,
+    first: Failure,
+) -> (Failure, u64) {
+    let mut tree = g.tree(config.pages, config.ops);
+    let mut last = first;
+    let mut steps = 0u64;
+    if tree.simplify() {
+        loop {
+            if steps >= u64::from(MAX_SHRINK_ITERS) {
+                while tree.complicate() {}
+                break;
+            }
+            if interrupted() {
+                last.message
+                    .push_str("\n(interrupted: this case may not be shrunk to the end)");
+                return (last, steps);
+            }
+            steps += 1;
+            match run_ops(backends, config.pages, &tree.current()) {
+                Ok(_) if !tree.complicate() => break,
+                Ok(_) => {}
+                Err(f) => {
+                    last = f;
+                    if !tree.simplify() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let (ops, tries) = minimize(backends, config.pages, tree.current());
+    steps += tries;
+    let ops = shorter_by_explore(backends, config.pages, ops);
+    match run_ops(backends, config.pages, &ops) {
+        Err(f) => (f, steps),
+        // It does not fail again (a worker that crashed or hung once):
+        // report it as it was seen, and say so.
+        Ok(_) => {
+            last.message.push_str(
+                "\n(this failure did not happen again when the case was run once more: \
+                 a flaky backend, such as a worker that crashed or hung)",
+            );
+            (last, steps)
+        }
     }
 }
 
@@ -210,13 +242,12 @@ pub fn check_fuzz_input(size: u8, ops: Vec<Op>, bugs: uffd_impl::Bugs) -> Result
     run_ops(&mut [&mut model, &mut imp], pages, &ops).map(|_| ())
 }
 
-/// `n` sequences from the generator for `seed`, for benchmarks.
+/// The first `n` sequences of a run of `config` (those `check` runs), for
+/// benchmarks.
 pub fn sample(config: &RunConfig, n: usize) -> Vec<Vec<Op>> {
-    use proptest::strategy::ValueTree;
-    let mut runner = seeded_runner(config.seed, 1);
-    let strategy = gen::ops(config.pages, config.ops);
-    (0..n)
-        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+    Sequences::new(runner_seed(config.seed), config.pages, config.ops)
+        .take(n)
+        .map(|g| g.ops)
         .collect()
 }
 

@@ -58,3 +58,22 @@ fn whole_arena_ops_are_linear_in_their_pages() {
         );
     }
 }
+
+/// `bench`'s rows of issue 20's figures: the generation row refuses to
+/// print when the fast generator's sequences are not proptest's, and the
+/// explore row counts the states explore pins (tests/explore.rs) and the
+/// bytes they took.
+#[test]
+fn the_checker_rows_measure_what_they_say() {
+    let generation = uffd_check::bench_check::generation_table().unwrap();
+    assert!(generation.contains("straight from the RNG"), "{generation}");
+    let explore = uffd_check::bench_check::explore_table().unwrap();
+    assert!(explore.contains(": 152054 states, "), "{explore}");
+    let bytes: u64 = explore
+        .split(", ")
+        .find_map(|part| part.split_once(" bytes a state;").map(|(n, _)| n))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no bytes a state in {explore}"));
+    // Most of the states are the last depth's, counted in 9 bytes a slot.
+    assert!((9..=60).contains(&bytes), "{explore}");
+}

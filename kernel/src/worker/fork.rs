@@ -36,7 +36,10 @@ impl Worker {
             }
         }
         drop(r);
-        let text = std::fs::read(format!("/proc/{pid}/smaps"));
+        // Up to the upper guard, as the worker reads its own.
+        let mut text = Vec::new();
+        let read = std::fs::File::open(format!("/proc/{pid}/smaps"))
+            .and_then(|f| super::smaps::read_to_guard(&f, &self.guard_marker, &mut text));
         // The child's read returns and it exits; killed anyway, in case
         // it has not yet, then reaped.
         drop(w);
@@ -45,7 +48,7 @@ impl Worker {
             libc::kill(pid, libc::SIGKILL);
             libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
-        let text = text.map_err(|e| format!("reading the fork child's smaps: {e}"))?;
+        read.map_err(|e| format!("reading the fork child's smaps: {e}"))?;
         self.child_smaps = Some(text);
         Ok(())
     }

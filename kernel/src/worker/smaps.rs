@@ -10,7 +10,8 @@
 //! all errors. What smaps does not show (the page offset of private
 //! anonymous memory, anon_vmas) is `?` on the wire ([`crate::UNOBSERVED`]).
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
 use uffd_vocab::{Backing, Contexts, Prot, SmapsFlags, VmFlags, Vma};
@@ -18,47 +19,11 @@ use uffd_vocab::{Backing, Contexts, Prot, SmapsFlags, VmFlags, Vma};
 use super::arena::{Worker, PAGE};
 
 impl Worker {
-    /// Reads /proc/self/smaps up to the end of the upper guard's entry.
-    /// The arena lies below every other mapping, so its entries come
-    /// first, and smaps formats entries lazily as they are read: reading
-    /// in small chunks and stopping after the upper guard spares the
-    /// kernel the rest of the process (most of the cost). Without an
-    /// upper guard it reads everything.
+    /// Reads /proc/self/smaps up to the end of the upper guard's entry,
+    /// into the buffer kept from the last read (see [`read_to_guard`]).
     fn read_smaps(&mut self) -> Result<(), String> {
-        const CHUNK: usize = 4096;
-        self.buf.clear();
-        self.smaps
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| format!("seeking /proc/self/smaps: {e}"))?;
-        let marker = self.guard_marker.as_bytes();
-        let mut scan = 0;
-        loop {
-            let len = self.buf.len();
-            self.buf.resize(len + CHUNK, 0);
-            let n = loop {
-                match self.smaps.read(&mut self.buf[len..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("reading /proc/self/smaps: {e}")),
-                }
-            };
-            self.buf.truncate(len + n);
-            if n == 0 {
-                return Ok(());
-            }
-            if let Some(p) = find(&self.buf[scan..], marker) {
-                let at = scan + p;
-                if let Some(q) = find(&self.buf[at..], b"\nVmFlags:") {
-                    let flags = at + q + 1;
-                    if let Some(r) = self.buf[flags..].iter().position(|&b| b == b'\n') {
-                        self.buf.truncate(flags + r + 1);
-                        return Ok(());
-                    }
-                }
-            } else {
-                scan = self.buf.len().saturating_sub(marker.len());
-            }
-        }
+        read_to_guard(&self.smaps, &self.guard_marker, &mut self.buf)
+            .map_err(|e| format!("reading /proc/self/smaps: {e}"))
     }
 
     /// Writes the `layout` answer.
@@ -222,9 +187,51 @@ impl Worker {
     }
 }
 
-/// Where `needle` first occurs in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Reads the smaps `file` into `buf` up to the end of the entry whose
+/// header starts with `marker` (the upper guard's).
+/// The arena lies below every other mapping, so its entries come
+/// first, and smaps formats entries lazily as they are read: reading
+/// in small chunks and stopping after the upper guard spares the
+/// kernel the rest of the process (most of the cost). Each chunk is
+/// one pread at the offset the last one ended (no seek; a pread at the
+/// offset seq_file stopped at continues without formatting again).
+/// Without an upper guard it reads everything.
+pub(super) fn read_to_guard(
+    file: &std::fs::File,
+    marker: &str,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    const CHUNK: usize = 4096;
+    buf.clear();
+    let marker = memchr::memmem::Finder::new(marker.as_bytes());
+    let mut scan = 0;
+    loop {
+        let len = buf.len();
+        buf.resize(len + CHUNK, 0);
+        let n = loop {
+            match file.read_at(&mut buf[len..], len as u64) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        buf.truncate(len + n);
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(p) = marker.find(&buf[scan..]) {
+            let at = scan + p;
+            if let Some(q) = memchr::memmem::find(&buf[at..], b"\nVmFlags:") {
+                let flags = at + q + 1;
+                if let Some(r) = memchr::memchr(b'\n', &buf[flags..]) {
+                    buf.truncate(flags + r + 1);
+                    return Ok(());
+                }
+            }
+        } else {
+            scan = buf.len().saturating_sub(marker.needle().len());
+        }
+    }
 }
 
 /// One smaps entry of interest.
