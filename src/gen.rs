@@ -217,6 +217,9 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
             .prop_map(|(ctx, features)| Op::Open { ctx, features })
             .boxed(),
         2 => Just(Op::Fork).boxed(),
+        4 => (ctx(), range(pages), proptest::bool::weighted(0.7))
+            .prop_map(|(ctx, (start, len), on)| Op::WriteProtect { ctx, start, len, on })
+            .boxed(),
     ]
 }
 
@@ -363,6 +366,14 @@ pub fn alphabet(pages: Page) -> Vec<Op> {
                 });
             }
             ops.push(Op::Unregister { ctx, start, len });
+        }
+        for on in [true, false] {
+            ops.push(Op::WriteProtect {
+                ctx: 0,
+                start,
+                len,
+                on,
+            });
         }
     }
     for &(start, len) in &ranges {

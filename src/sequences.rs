@@ -225,7 +225,7 @@ fn mremap(rng: &mut ChaCha20Rng, pages: Page) -> Op {
 
 /// [`gen::op`].
 fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
-    match pick(rng, &[6, 2, 4, 7, 5, 2, 6, 4, 2, 1, 8, 2, 2]) {
+    match pick(rng, &[6, 2, 4, 7, 5, 2, 6, 4, 2, 1, 8, 2, 2, 4]) {
         0 => {
             let (start, len) = range(rng, pages);
             let prot = prot(rng);
@@ -293,7 +293,18 @@ fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
             let features = [Features::None, Features::EventRemap][pick(rng, &[1, 1])];
             Op::Open { ctx, features }
         }
-        _ => Op::Fork,
+        12 => Op::Fork,
+        _ => {
+            let ctx = ctx(rng);
+            let (start, len) = range(rng, pages);
+            let on = rng.random_bool(0.7);
+            Op::WriteProtect {
+                ctx,
+                start,
+                len,
+                on,
+            }
+        }
     }
 }
 

@@ -76,6 +76,10 @@ pub struct Step {
     pub expect_layout: Option<Layout>,
     /// `expect draw ROW`: the VMA boundaries and holes, one letter a page.
     pub expect_draw: Option<String>,
+    /// `expect uffd-wp PAGES|none`: the pages whose page table entry has
+    /// the uffd-wp bit (without it, the step's uffd-wp bits are not
+    /// expected to be anything).
+    pub expect_wp: Option<Vec<Page>>,
 }
 
 /// A parsed trace.
@@ -123,6 +127,7 @@ impl Trace {
                     expect_result: None,
                     expect_layout: None,
                     expect_draw: None,
+                    expect_wp: None,
                 })
                 .collect(),
         }
@@ -213,6 +218,9 @@ impl Trace {
             }
             if let Some(d) = &s.expect_draw {
                 out.push_str(&format!("expect draw {d}\n"));
+            }
+            if let Some(wp) = &s.expect_wp {
+                out.push_str(&format!("expect uffd-wp {}\n", uffd_vocab::wp_text(wp)));
             }
             if let Some(l) = &s.expect_layout {
                 if l.is_empty() {

@@ -41,10 +41,13 @@ pub enum Switch {
     /// The rejected v2 fix of May 2023: split the VMA to the range first,
     /// and offer vma_merge only a VMA that was not split at its start.
     SplitFirst,
+    /// move_ptes() keeps the uffd-wp bits of a VMA that a move takes out
+    /// of its registration (no UFFD_FEATURE_EVENT_REMAP).
+    MremapKeepsUffdWp,
 }
 
 impl Switch {
-    pub const ALL: [Switch; 9] = [
+    pub const ALL: [Switch; 10] = [
         Switch::StalePrev,
         Switch::UnadjustedPgoff,
         Switch::DisallowedAnonMerge,
@@ -54,6 +57,7 @@ impl Switch {
         Switch::MremapCase3Pgoff,
         Switch::MremapExpandInside,
         Switch::SplitFirst,
+        Switch::MremapKeepsUffdWp,
     ];
 }
 
@@ -291,6 +295,25 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
         bugs: Bugs::of(&[Switch::MremapExpandInside]),
         caught_by: "same-result",
         shortest: 2,
+    },
+    HistoricBug {
+        name: "mremap-keeps-uffd-wp",
+        history: "CVE-2025-21696: mremap moving a VMA registered WP by a uffd without \
+                  UFFD_FEATURE_EVENT_REMAP unregisters the copy but move_ptes() keeps the \
+                  uffd-wp bits of its ptes (and markers), in a VMA without VM_UFFD_WP; a later \
+                  mprotect(PROT_WRITE) warned in page_table_check. Since anonymous uffd-wp \
+                  (5.7), fixed by 0cef0bb836e3 (6.13; backported to 6.12.11, not to 6.6, 6.1 \
+                  or 5.15)",
+        kernels: Some(History {
+            since: series(5, 7),
+            fixed: series(6, 13),
+            introduced_by: None,
+            fixed_by: Some("0cef0bb836e3"),
+            again: None,
+        }),
+        bugs: Bugs::of(&[Switch::MremapKeepsUffdWp]),
+        caught_by: "same-layout",
+        shortest: 4,
     },
 ];
 

@@ -46,6 +46,11 @@ impl IntervalImpl {
     /// there read-only and written to.
     pub(crate) fn fault_page(&mut self, vma: VmaState, page: Page, write: bool) -> OpResult {
         let private = !vma.attrs.flags.has(VmFlags::MAYSHARE);
+        // handle_userfault() for a write to a uffd-wp pte or marker in a
+        // VMA registered WP (do_wp_page, handle_pte_marker): SIGBUS here.
+        if write && vma.attrs.uffd.contains(Mode::WP) && self.uffd_wp.contains(&page) {
+            return Err(Errno::EFAULT);
+        }
         match self.ptes.get(&page).copied() {
             // follow_page_mask(): there, writable, or only read.
             Some(true) => return Ok(()),

@@ -166,6 +166,10 @@ pub struct IntervalImpl {
     /// (`false`: the zero page or a file page mapped by a read fault, a
     /// write takes a write-protect fault).
     ptes: BTreeMap<Page, bool>,
+    /// The pages whose page table entry has the uffd-wp bit (a present
+    /// pte's, or a pte marker's where nothing is there), kept per pte as
+    /// the kernel keeps them, outside the VMA tree.
+    uffd_wp: BTreeSet<Page>,
     /// The page cache of the memfds and shmem objects: (object, page offset).
     page_cache: BTreeSet<(Backing, Page)>,
     report: StepReport,
@@ -188,6 +192,7 @@ impl IntervalImpl {
             shmem_size: BTreeMap::new(),
             next_anon_vma: 0,
             ptes: BTreeMap::new(),
+            uffd_wp: BTreeSet::new(),
             page_cache: BTreeSet::new(),
             report: StepReport::default(),
         }
@@ -381,6 +386,12 @@ impl IntervalImpl {
             } => self.do_mremap(start, len, newlen, to),
             // The parent does not change; `step` reads the child.
             Op::Fork => Ok(()),
+            Op::WriteProtect {
+                ctx,
+                start,
+                len,
+                on,
+            } => self.userfaultfd_writeprotect(ctx, start, len, on),
         };
         self.check_window(lo, hi);
         r
@@ -389,6 +400,7 @@ impl IntervalImpl {
     /// The VMAs of the arena now.
     pub fn layout(&self) -> Layout {
         Layout::new(self.vmas.values().map(|v| v.to_vma()).collect())
+            .with_wp(self.uffd_wp.iter().copied().collect())
     }
 
     /// The uffd contexts open now.

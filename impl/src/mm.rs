@@ -89,6 +89,11 @@ impl IntervalImpl {
         for p in zapped {
             self.ptes.remove(&p);
         }
+        // The uffd-wp bits and markers go with the page tables.
+        let marked: Vec<Page> = self.uffd_wp.range(start..end).copied().collect();
+        for p in marked {
+            self.uffd_wp.remove(&p);
+        }
     }
 
     /// `do_mprotect_pkey`: the range must start in a VMA; walk the VMAs left

@@ -161,6 +161,10 @@ impl IntervalImpl {
                 ctx: None,
                 ..vma.attrs
             };
+            // userfaultfd_clear_vma(): reset the ptes wr-protected.
+            if vma.attrs.uffd.contains(Mode::WP) {
+                self.uffd_wp_range(start.max(vma.start), end.min(vma.end), false);
+            }
             let merges_before = self.report.merges.len();
             prev = self.uffd_modify_piece("userfaultfd_unregister", prev, vma, start, end, new);
             let Some(done) = prev else { break };
@@ -235,6 +239,9 @@ impl IntervalImpl {
                 ctx: None,
                 ..vma.attrs
             };
+            if vma.attrs.uffd.contains(Mode::WP) {
+                self.uffd_wp_range(vma.start, vma.end, false);
+            }
             let vmg = Vmg::existing(
                 "userfaultfd_release",
                 prev,
@@ -248,6 +255,58 @@ impl IntervalImpl {
             cursor = prev.map_or(vma.end, |p| p.end);
         }
         Ok(())
+    }
+}
+
+impl IntervalImpl {
+    /// UFFDIO_WRITEPROTECT (`userfaultfd_writeprotect`, then
+    /// `mwriteprotect_range`): len 0 is EINVAL (`validate_range`); every VMA
+    /// of the range, left to right, must have VM_UFFD_WP, else ENOENT (the
+    /// ones before it are done), as is a range with no VMA. The ctx is not
+    /// checked against the VMA's.
+    pub(crate) fn userfaultfd_writeprotect(
+        &mut self,
+        ctx: u8,
+        start: Page,
+        len: Page,
+        on: bool,
+    ) -> OpResult {
+        self.open.insert(ctx);
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = start.saturating_add(len);
+        let mut err = Err(Errno::ENOENT);
+        let mut cursor = start;
+        while let Some(vma) = self.find_vma_intersection(cursor, end) {
+            if !vma.attrs.uffd.contains(Mode::WP) {
+                return Err(Errno::ENOENT);
+            }
+            let (lo, hi) = (start.max(vma.start), end.min(vma.end));
+            if on && vma.attrs.object == Backing::Anon {
+                // change_pte_range(): anonymous memory, pte_none skipped
+                // (no UFFD_FEATURE_WP_UNPOPULATED here).
+                let present: Vec<Page> = self.ptes.range(lo..hi).map(|(p, _)| *p).collect();
+                self.uffd_wp.extend(present);
+            } else {
+                self.uffd_wp_range(lo, hi, on);
+            }
+            err = Ok(());
+            cursor = vma.end;
+        }
+        err
+    }
+
+    /// `uffd_wp_range` over `[lo, hi)` of one non-anonymous VMA (or to
+    /// clear): every pte gets, or loses, the bit; a pte_none gets a marker.
+    pub(crate) fn uffd_wp_range(&mut self, lo: Page, hi: Page, on: bool) {
+        for p in lo..hi {
+            if on {
+                self.uffd_wp.insert(p);
+            } else {
+                self.uffd_wp.remove(&p);
+            }
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use uffd_vocab::{
-    Backend, Contexts, Errno, Layout, Op, OpResult, Outcome, Page, StepReport, Unsupported, Vma,
+    parse_wp, Backend, Contexts, Errno, Layout, Op, OpResult, Outcome, Page, StepReport,
+    Unsupported, Vma,
 };
 
 use crate::process::{read_answer, Failure, WorkerProcess};
@@ -314,6 +315,7 @@ impl KernelBackend {
         let t = Instant::now();
         let mut vmas: Vec<Vma> = Vec::new();
         let mut open = Contexts::default();
+        let mut wp: Vec<Page> = Vec::new();
         let asked = if self.pending.front() == Some(&Pending::Layout) && self.worker.is_some() {
             self.ask_req(Req::Pending, "layout")
         } else {
@@ -337,6 +339,14 @@ impl KernelBackend {
                             format!("cannot parse the worker's open contexts: {e}"),
                         )),
                     }
+                } else if let Some(pages) = line.strip_prefix("wp ") {
+                    match parse_wp(pages) {
+                        Some(p) => wp = p,
+                        None => self.report.violations.push((
+                            WORKER_VIOLATION,
+                            format!("cannot parse the worker's uffd-wp pages {pages:?}"),
+                        )),
+                    }
                 } else if let Some(Ok((v, _))) = line.strip_prefix("vma ").map(Vma::parse) {
                     vmas.push(v);
                 } else {
@@ -349,7 +359,7 @@ impl KernelBackend {
         }
         self.timings.layouts += 1;
         self.timings.layout_time += t.elapsed();
-        (Layout::observed(vmas, UNOBSERVED), open)
+        (Layout::observed(vmas, UNOBSERVED).with_wp(wp), open)
     }
 
     /// The layout alone (see [`KernelBackend::read_layout`]).

@@ -31,6 +31,10 @@ pub const UFFDIO_API: Opcode = opcode::read_write::<UffdioApi>(UFFDIO, 0x3F);
 pub const UFFDIO_REGISTER: Opcode = opcode::read_write::<UffdioRegister>(UFFDIO, 0x00);
 /// `_IOR(0xAA, 0x01, struct uffdio_range)`: the kernel only reads the range.
 pub const UFFDIO_UNREGISTER: Opcode = opcode::read::<UffdioRange>(UFFDIO, 0x01);
+/// `_IOWR(0xAA, 0x06, struct uffdio_writeprotect)`.
+pub const UFFDIO_WRITEPROTECT: Opcode = opcode::read_write::<UffdioWriteprotect>(UFFDIO, 0x06);
+/// `UFFDIO_WRITEPROTECT_MODE_WP`: set the bit (clear it without).
+pub const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1;
 /// `_IO(0xAA, 0x00)` on /dev/userfaultfd: a new userfaultfd.
 pub const USERFAULTFD_IOC_NEW: Opcode = opcode::none(UFFDIO, 0x00);
 
@@ -39,6 +43,14 @@ const _: () = assert!(UFFDIO_API == 0xC018_AA3F);
 const _: () = assert!(UFFDIO_REGISTER == 0xC020_AA00);
 const _: () = assert!(UFFDIO_UNREGISTER == 0x8010_AA01);
 const _: () = assert!(USERFAULTFD_IOC_NEW == 0xAA00);
+const _: () = assert!(UFFDIO_WRITEPROTECT == 0xC018_AA06);
+
+#[repr(C)]
+#[derive(Default)]
+pub struct UffdioWriteprotect {
+    pub range: UffdioRange,
+    pub mode: u64,
+}
 
 #[repr(C)]
 #[derive(Default)]
@@ -162,6 +174,23 @@ pub fn uffd_register(fd: BorrowedFd<'_>, start: u64, len: u64, mode: u64) -> Res
         ioctl(
             fd,
             Updater::<UFFDIO_REGISTER, UffdioRegister>::new(&mut reg),
+        )
+    }
+}
+
+/// UFFDIO_WRITEPROTECT of `[start, start+len)`: sets (`on`) or clears the
+/// uffd-wp bit.
+pub fn uffd_writeprotect(fd: BorrowedFd<'_>, start: u64, len: u64, on: bool) -> Result<(), Errno> {
+    let mut wp = UffdioWriteprotect {
+        range: UffdioRange { start, len },
+        mode: if on { UFFDIO_WRITEPROTECT_MODE_WP } else { 0 },
+    };
+    // SAFETY: UFFDIO_WRITEPROTECT reads and writes one struct
+    // uffdio_writeprotect.
+    unsafe {
+        ioctl(
+            fd,
+            Updater::<UFFDIO_WRITEPROTECT, UffdioWriteprotect>::new(&mut wp),
         )
     }
 }

@@ -87,6 +87,12 @@ impl PageModel {
     /// fault for a page that is there read-only).
     pub(crate) fn write_fault(&mut self, i: usize) -> OpResult {
         let p = self.pages[i].expect("mapped");
+        // Rule 31: a write to a page with the uffd-wp bit in a VMA
+        // registered WP goes to userfaultfd (EFAULT here); where the VMA is
+        // not, the bit is ignored and kept.
+        if p.wp && p.uffd.contains(Mode::WP) {
+            return Err(Errno::EFAULT);
+        }
         if p.pte == Pte::Written {
             return Ok(());
         }

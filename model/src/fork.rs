@@ -17,6 +17,9 @@ impl PageModel {
             }
             p.uffd = Mode::NONE;
             p.ctx = None;
+            // Rule 31: copy_pte_range clears the uffd-wp bit of a child VMA
+            // that is not registered.
+            p.wp = false;
             p.flags.set(VmFlags::LOCKED, false);
             p.flags.set(VmFlags::LOCKONFAULT, false);
             if p.flags.has(VmFlags::WIPEONFORK) {

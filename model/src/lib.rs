@@ -181,6 +181,16 @@
 //! 30. (Deviation `dontunmap-source-loses-account`, 6.16.) After a
 //!     DONTUNMAP move (rule 18) the VMA the source is in loses VM_ACCOUNT,
 //!     whole, and stays apart (rule 20).
+//! 31. The uffd-wp bit, per page (measured on 6.18): UFFDIO_WRITEPROTECT
+//!     (len 0: EINVAL; a mapped page of a VMA not registered WP, or no page
+//!     mapped: ENOENT, the pages before it changed; any ctx may do it) sets
+//!     it on every page that is there, and on every page of a non-anonymous
+//!     VMA (a pte marker), or clears it. A write to a page with the bit in a
+//!     VMA registered WP is refused (EFAULT); in a VMA that is not, it is
+//!     done and the bit stays. Unregister and close clear the bits of the
+//!     pages they release; a fork child, a move that loses its registration
+//!     (0cef0bb836e3) and unmapping leave none; a move that keeps it takes
+//!     them along; rule 21 leaves them on the neighbour it unregisters.
 //!
 //! ## Deviations
 //!

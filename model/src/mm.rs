@@ -50,6 +50,7 @@ impl PageModel {
                 ctx: None,
                 anon_vma: None,
                 pte: Pte::None,
+                wp: false,
                 apart: false,
             });
         }

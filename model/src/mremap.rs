@@ -119,6 +119,7 @@ impl PageModel {
             let mut p = self.pages[src + k.min(len.max(1) - 1)].expect("one VMA: mapped");
             if k >= len {
                 p.pte = Pte::None;
+                p.wp = false;
             }
             if p.backing == Backing::Anon && p.anon_vma.is_none() {
                 p.pgoff = (dst + k) as Page;
@@ -129,6 +130,8 @@ impl PageModel {
             if !keeps {
                 p.uffd = Mode::NONE;
                 p.ctx = None;
+                // The uffd-wp bits go too (0cef0bb836e3, rule 31).
+                p.wp = false;
             }
             self.pages[dst + k] = Some(p);
             changed.push(dst + k);
@@ -136,6 +139,7 @@ impl PageModel {
         // The pages have moved away.
         for p in self.pages[src..src + len].iter_mut().flatten() {
             p.pte = Pte::None;
+            p.wp = false;
         }
         self.merge_copy(dst..dst + newlen, &changed, first, !keeps);
         if dontunmap {
@@ -189,6 +193,7 @@ impl PageModel {
             let mut p = from;
             p.pgoff = from.pgoff + 1 + k as Page;
             p.pte = Pte::None;
+            p.wp = false;
             p.apart = false;
             self.pages[i] = Some(p);
             changed.push(i);

@@ -27,6 +27,9 @@ pub(crate) struct PageState {
     pub(crate) anon_vma: Option<u32>,
     /// What the page table has here.
     pub(crate) pte: Pte,
+    /// The page table entry's uffd-wp bit (rule 31): on a present page, or
+    /// a marker on a page of a non-anonymous VMA that is not there.
+    pub(crate) wp: bool,
     /// A VMA starts here even if the page before is equal to this one: a
     /// boundary the kernel leaves between equal VMAs (a [`Deviation`]). It
     /// lasts until an op changes the flags of a page on either side of it
@@ -254,7 +257,12 @@ impl PageModel {
             op,
             Op::Protect { .. } | Op::Mlock { .. } | Op::Munlock { .. } | Op::Mremap { .. }
         );
-        if !merges_itself && !matches!(op, Op::Fault { .. } | Op::Unmap { .. }) {
+        // (UFFDIO_WRITEPROTECT changes page tables only.)
+        let no_merge = matches!(
+            op,
+            Op::Fault { .. } | Op::Unmap { .. } | Op::WriteProtect { .. }
+        );
+        if !merges_itself && !no_merge {
             // A map is a new VMA even where it equals what it replaced
             // (rule 2).
             let changed = if matches!(op, Op::Map { .. }) && r.is_ok() {
@@ -305,6 +313,12 @@ impl PageModel {
             } => self.mremap(start, len, newlen, to),
             // The parent does not change (`step` reads the child).
             Op::Fork => Ok(()),
+            Op::WriteProtect {
+                ctx,
+                start,
+                len,
+                on,
+            } => self.writeprotect(ctx, start, len, on),
         }
     }
 
@@ -450,7 +464,11 @@ impl PageModel {
                 anon_vma: p.anon_vma,
             });
         }
-        Layout::new(vmas)
+        let wp = (0..self.pages.len())
+            .filter(|&i| self.pages[i].is_some_and(|p| p.wp))
+            .map(|i| i as Page)
+            .collect();
+        Layout::new(vmas).with_wp(wp)
     }
 }
 

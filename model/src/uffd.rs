@@ -3,7 +3,7 @@
 
 use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, VmFlags};
 
-use crate::page_model::PageModel;
+use crate::page_model::{PageModel, Pte};
 
 impl PageModel {
     /// Opens `ctx` with `features`; an open ctx is closed first (rule 7).
@@ -67,6 +67,30 @@ impl PageModel {
         for p in self.pages[range].iter_mut().flatten() {
             p.uffd = Mode::NONE;
             p.ctx = None;
+            p.wp = false;
+        }
+        Ok(())
+    }
+
+    /// UFFDIO_WRITEPROTECT (rule 31): len 0 is EINVAL; left to right, a
+    /// mapped page whose VMA is not registered with WP stops it with ENOENT
+    /// (the pages before it stay changed), and so does a range with no page
+    /// mapped; holes are skipped. Any ctx may do it. `on` sets the bit of
+    /// every page that is there, and of every page of a non-anonymous VMA
+    /// (a marker); `off` clears it.
+    pub fn writeprotect(&mut self, ctx: u8, start: Page, len: Page, on: bool) -> OpResult {
+        self.open.insert(ctx);
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if !self.any_mapped(start, len) {
+            return Err(Errno::ENOENT);
+        }
+        for p in self.pages[Self::range(start, len)].iter_mut().flatten() {
+            if !p.uffd.contains(Mode::WP) {
+                return Err(Errno::ENOENT);
+            }
+            p.wp = on && (p.backing != Backing::Anon || p.pte != Pte::None);
         }
         Ok(())
     }
@@ -81,6 +105,7 @@ impl PageModel {
             if p.ctx == Some(ctx) {
                 p.uffd = Mode::NONE;
                 p.ctx = None;
+                p.wp = false;
             }
         }
         Ok(())

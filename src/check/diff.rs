@@ -1,14 +1,22 @@
 //! Plain line diffs, for a failure's `layout diff` and the `expect layout`
 //! invariant.
 
-use uffd_vocab::Layout;
+use uffd_vocab::{wp_text, Layout, Unobserved};
 
 /// A plain line diff of two layouts: ` ` common, `<` only in `a`, `>` only
 /// in `b`; no colour, no header, so it survives a mail client. Compared on
-/// what both observe.
+/// what both observe, the uffd-wp pages as a last `uffd-wp PAGES` line
+/// when both observe them.
 pub fn layout_diff(a: &Layout, b: &Layout) -> String {
     let both = a.unobserved().union(b.unobserved());
-    line_diff(&a.project(both).lines(), &b.project(both).lines())
+    let lines = |l: &Layout| {
+        let mut v = l.project(both).lines();
+        if !both.contains(Unobserved::UFFD_WP) {
+            v.push(format!("uffd-wp {}", wp_text(l.wp_pages())));
+        }
+        v
+    };
+    line_diff(&lines(a), &lines(b))
 }
 
 /// A longest-common-subsequence line diff; past 1,000 lines a side it

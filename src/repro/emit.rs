@@ -66,6 +66,16 @@ pub fn describe(op: &Op) -> String {
             format!("UFFDIO_UNREGISTER {} on uffd {ctx}", range(start, len))
         }
         Op::Close { ctx } => format!("close uffd {ctx}"),
+        Op::WriteProtect {
+            ctx,
+            start,
+            len,
+            on,
+        } => format!(
+            "UFFDIO_WRITEPROTECT {} {} on uffd {ctx}",
+            range(start, len),
+            if on { "MODE_WP" } else { "off" }
+        ),
         Op::Fault { page } => format!("write a byte to page {page}"),
         Op::Madvise { start, len, advice } => format!(
             "madvise {} MADV_{}",
@@ -199,6 +209,27 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
             check(
                 out,
                 &format!("ERR(ioctl(uffd[{ctx}], UFFDIO_REGISTER, &reg))"),
+            );
+        }
+        Op::WriteProtect {
+            ctx,
+            start,
+            len,
+            on,
+        } => {
+            first_use(out, ctx);
+            let mode = if on {
+                "UFFDIO_WRITEPROTECT_MODE_WP"
+            } else {
+                "0"
+            };
+            check(
+                out,
+                &format!(
+                    "ERR(ioctl(uffd[{ctx}], UFFDIO_WRITEPROTECT, &(struct uffdio_writeprotect){{ \
+                     .range = {{ ARENA + {start} * PAGE, {} }}, .mode = {mode} }}))",
+                    bytes(len)
+                ),
             );
         }
         Op::Unregister { ctx, start, len } => {

@@ -117,6 +117,8 @@ impl Parser<'_> {
         };
         if what == "draw" {
             self.expect_draw(n, w)
+        } else if what == "uffd-wp" {
+            self.expect_wp(n, w)
         } else if what.starts_with('[') {
             self.expect_vma(n, &line[col1 - 1..], col1)
         } else if w.len() > 2 {
@@ -174,6 +176,29 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// `expect uffd-wp PAGES|none`: the pages with the uffd-wp bit.
+    fn expect_wp(&mut self, n: usize, w: &Words) -> Result<(), TraceError> {
+        let col = w[1].0;
+        let rest: Vec<&str> = w[2..].iter().map(|(_, s)| *s).collect();
+        let pages = uffd_vocab::parse_wp(&rest.join(" "))
+            .filter(|p| !p.is_empty() || rest == ["none"])
+            .ok_or_else(|| {
+                self.err(
+                    n,
+                    col,
+                    "usage: `expect uffd-wp PAGES`, page numbers in the arena, or `none`",
+                )
+            })?;
+        if pages.windows(2).any(|p| p[0] >= p[1]) {
+            return Err(self.err(n, col, "uffd-wp pages must be in increasing order"));
+        }
+        if self.last_step().expect_wp.is_some() {
+            return Err(self.err(n, col, "this step's uffd-wp pages were already given"));
+        }
+        self.last_step().expect_wp = Some(pages);
+        Ok(())
+    }
+
     /// `expect [S,E) …`: one VMA of the step's layout, from column `col1`.
     fn expect_vma(&mut self, n: usize, rest: &str, col1: usize) -> Result<(), TraceError> {
         let (v, u) = Vma::parse(rest).map_err(|(c, m)| self.err(n, col1 + c, m))?;
@@ -191,7 +216,7 @@ impl Parser<'_> {
         if self.open_layout || self.last_step().expect_layout.is_some() {
             return Err(self.err(n, col1, "this step's layout was already given"));
         }
-        self.last_step().expect_layout = Some(Layout::default());
+        self.last_step().expect_layout = Some(Layout::default().project(Unobserved::UFFD_WP));
         Ok(())
     }
 
@@ -220,7 +245,9 @@ impl Parser<'_> {
             let vmas = std::mem::take(&mut self.vmas);
             let unknown = self.unknown;
             if let Some(last) = self.steps.last_mut() {
-                last.expect_layout = Some(Layout::observed(vmas, unknown));
+                // The uffd-wp bits are `expect uffd-wp`'s, not the layout's.
+                last.expect_layout =
+                    Some(Layout::observed(vmas, unknown.union(Unobserved::UFFD_WP)));
             }
             self.unknown = Unobserved::NONE;
             self.open_layout = false;
@@ -245,6 +272,7 @@ impl Parser<'_> {
             expect_result: None,
             expect_layout: None,
             expect_draw: None,
+            expect_wp: None,
         });
         Ok(())
     }

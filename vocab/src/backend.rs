@@ -15,6 +15,7 @@ use crate::op::{Features, Op, Page, MAX_CTX};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub enum Errno {
     EPERM,
+    ENOENT,
     EBADF,
     ENOMEM,
     EACCES,
@@ -28,8 +29,9 @@ pub enum Errno {
 
 /// The named errnos with their Linux x86-64 numbers: the one table that
 /// [`Errno::from_raw`], [`Errno::raw`] and [`Errno::parse`] read.
-const ERRNOS: [(Errno, i32, &str); 8] = [
+const ERRNOS: [(Errno, i32, &str); 9] = [
     (Errno::EPERM, 1, "EPERM"),
+    (Errno::ENOENT, 2, "ENOENT"),
     (Errno::EBADF, 9, "EBADF"),
     (Errno::ENOMEM, 12, "ENOMEM"),
     (Errno::EACCES, 13, "EACCES"),

@@ -211,6 +211,10 @@ impl Unobserved {
     /// Which anon_vma a private VMA has, if any: smaps has no such field
     /// (its `Anonymous:` bytes say nothing of a VMA whose write failed).
     pub const ANON_VMA: Unobserved = Unobserved(2);
+    /// Which pages have the uffd-wp bit in their page table entry
+    /// ([`Layout::wp_pages`]): a trace's `expect` layout says nothing of
+    /// them unless it has an `expect uffd-wp` line.
+    pub const UFFD_WP: Unobserved = Unobserved(4);
 
     pub const fn contains(self, other: Unobserved) -> bool {
         self.0 & other.0 == other.0 && other.0 != 0
@@ -369,6 +373,10 @@ impl fmt::Display for Vma {
 pub struct Layout {
     vmas: Vec<Vma>,
     unobserved: Unobserved,
+    /// The pages (arena-relative, sorted) whose page table entry has the
+    /// uffd-wp bit (the kernel's pagemap bit 57, PM_UFFD_WP); empty when
+    /// unobserved.
+    wp: Vec<Page>,
 }
 
 impl Layout {
@@ -400,7 +408,27 @@ impl Layout {
                 v.anon_vma = Some(*anon_vmas.entry(id).or_insert(next));
             }
         }
-        Layout { vmas, unobserved }
+        Layout {
+            vmas,
+            unobserved,
+            wp: Vec::new(),
+        }
+    }
+
+    /// The layout with `pages` as the pages that have the uffd-wp bit
+    /// (ignored when this layout does not observe them).
+    pub fn with_wp(mut self, mut pages: Vec<Page>) -> Layout {
+        if !self.unobserved.contains(Unobserved::UFFD_WP) {
+            pages.sort_unstable();
+            pages.dedup();
+            self.wp = pages;
+        }
+        self
+    }
+
+    /// The pages whose page table entry has the uffd-wp bit, sorted.
+    pub fn wp_pages(&self) -> &[Page] {
+        &self.wp
     }
 
     pub fn vmas(&self) -> &[Vma] {
@@ -423,7 +451,7 @@ impl Layout {
 
     /// This layout as a backend that also misses `more` would see it.
     pub fn project(&self, more: Unobserved) -> Layout {
-        Layout::observed(self.vmas.clone(), self.unobserved.union(more))
+        Layout::observed(self.vmas.clone(), self.unobserved.union(more)).with_wp(self.wp.clone())
     }
 
     /// Equal on every field that both layouts observe.
@@ -458,10 +486,13 @@ impl fmt::Debug for Layout {
     /// One VMA per line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.vmas.is_empty() {
-            return writeln!(f, "(no VMAs)");
+            writeln!(f, "(no VMAs)")?;
         }
         for v in &self.vmas {
             writeln!(f, "{}", v.display(self.unobserved))?;
+        }
+        if !self.wp.is_empty() {
+            writeln!(f, "uffd-wp {}", wp_text(&self.wp))?;
         }
         Ok(())
     }
@@ -471,6 +502,23 @@ impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
+}
+
+/// Pages as the `expect uffd-wp` line writes them: `3 4 5`, or `none`.
+pub fn wp_text(pages: &[Page]) -> String {
+    if pages.is_empty() {
+        return "none".to_string();
+    }
+    let v: Vec<String> = pages.iter().map(|p| p.to_string()).collect();
+    v.join(" ")
+}
+
+/// The inverse of [`wp_text`].
+pub fn parse_wp(s: &str) -> Option<Vec<Page>> {
+    if s.trim() == "none" {
+        return Some(Vec::new());
+    }
+    s.split_ascii_whitespace().map(|w| w.parse().ok()).collect()
 }
 
 #[cfg(test)]

@@ -95,6 +95,15 @@ pub enum Op {
     /// `fork`: fork(2). The step's layout is the CHILD's, read right after
     /// the fork; the child then exits and the sequence goes on in the parent.
     Fork,
+    /// `writeprotect CTX START LEN on|off`: UFFDIO_WRITEPROTECT on uffd CTX
+    /// (opened on first use), setting (`on`) or clearing the uffd-wp bit of
+    /// the range's pages.
+    WriteProtect {
+        ctx: u8,
+        start: Page,
+        len: Page,
+        on: bool,
+    },
 }
 
 impl Op {
@@ -114,11 +123,12 @@ impl Op {
             Op::Mremap { .. } => "mremap",
             Op::Open { .. } => "open",
             Op::Fork => "fork",
+            Op::WriteProtect { .. } => "writeprotect",
         }
     }
 
     /// All op names, in declaration order (for statistics tables).
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 14] = [
         "map",
         "unmap",
         "protect",
@@ -132,6 +142,7 @@ impl Op {
         "mremap",
         "open",
         "fork",
+        "writeprotect",
     ];
 
     /// The page range the op touches, if it has one.
@@ -145,6 +156,7 @@ impl Op {
             | Op::Madvise { start, len, .. }
             | Op::Mlock { start, len, .. }
             | Op::Munlock { start, len }
+            | Op::WriteProtect { start, len, .. }
             | Op::Mremap { start, len, .. } => Some((start, len)),
             Op::Fault { page } => Some((page, 1)),
             Op::Close { .. } | Op::Open { .. } | Op::Fork => None,
@@ -164,6 +176,7 @@ impl Op {
             | Op::Madvise { start, len, .. }
             | Op::Mlock { start, len, .. }
             | Op::Munlock { start, len }
+            | Op::WriteProtect { start, len, .. }
             | Op::Mremap { start, len, .. } => {
                 *start = new_start;
                 *len = new_len;
@@ -214,6 +227,7 @@ impl Op {
             Op::Register { ctx, .. }
             | Op::Unregister { ctx, .. }
             | Op::Close { ctx }
+            | Op::WriteProtect { ctx, .. }
             | Op::Open { ctx, .. } => Some(ctx),
             _ => None,
         };
@@ -281,6 +295,7 @@ impl Op {
             Op::Register { ctx, .. }
             | Op::Unregister { ctx, .. }
             | Op::Close { ctx }
+            | Op::WriteProtect { ctx, .. }
             | Op::Open { ctx, .. } => *ctx %= MAX_CTX,
             _ => {}
         }
@@ -359,6 +374,15 @@ impl fmt::Display for Op {
             }
             Op::Open { ctx, features } => write!(f, "open {ctx} {features}"),
             Op::Fork => write!(f, "fork"),
+            Op::WriteProtect {
+                ctx,
+                start,
+                len,
+                on,
+            } => {
+                let on = if on { "on" } else { "off" };
+                write!(f, "writeprotect {ctx} {start} {len} {on}")
+            }
         }
     }
 }
@@ -394,6 +418,7 @@ mod tests {
             "map 2 3 r-- file=1@5",
             "madvise 2 3 dontdump",
             "mlock 2 3 onfault",
+            "writeprotect 1 2 3 off",
         ] {
             let op: Op = line.parse().unwrap();
             let moved = op.with_range(1, 2);

@@ -63,6 +63,8 @@ pub(super) struct Worker {
     /// The smaps text of the last `fork`'s child, read while the child
     /// still lived: the next `layout` answers with it (once).
     pub(super) child_smaps: Option<Vec<u8>>,
+    /// The fork child's uffd-wp pages, read with its smaps.
+    pub(super) child_wp: Option<Result<Vec<Page>, String>>,
     /// The smaps text last read (kept to reuse its allocation).
     pub(super) buf: Vec<u8>,
     /// `\nHI-GUARD_HI `: the start of the upper guard's smaps entry.
@@ -99,6 +101,7 @@ impl Worker {
             uffd: [const { None }; MAX_CTX as usize],
             smaps,
             child_smaps: None,
+            child_wp: None,
             monitor: Monitor::start()?,
             buf: Vec::with_capacity(1 << 20),
             guard_marker: format!(
@@ -134,6 +137,7 @@ impl Worker {
     pub(super) fn reset(&mut self) -> Answer {
         self.ops = 0;
         self.child_smaps = None;
+        self.child_wp = None;
         for slot in &mut self.uffd {
             // Dropping the OwnedFd closes the uffd.
             *slot = None;

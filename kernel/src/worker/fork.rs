@@ -40,6 +40,7 @@ impl Worker {
         let mut text = Vec::new();
         let read = std::fs::File::open(format!("/proc/{pid}/smaps"))
             .and_then(|f| super::smaps::read_to_guard(&f, &self.guard_marker, &mut text));
+        let wp = self.wp_pages(Some(pid));
         // The child's read returns and it exits; killed anyway, in case
         // it has not yet, then reaped.
         drop(w);
@@ -50,6 +51,7 @@ impl Worker {
         }
         read.map_err(|e| format!("reading the fork child's smaps: {e}"))?;
         self.child_smaps = Some(text);
+        self.child_wp = Some(wp);
         Ok(())
     }
 }

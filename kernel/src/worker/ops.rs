@@ -66,6 +66,12 @@ impl Worker {
             Op::Open { ctx, features } => self.open(ctx, features),
             Op::Fork => self.fork().map(Ok),
             Op::Close { ctx } => Ok(self.close(ctx)),
+            Op::WriteProtect {
+                ctx,
+                start,
+                len,
+                on,
+            } => self.writeprotect(ctx, start, len, on),
         };
         match ran {
             Ok(Ok(())) => Answer::Ok,
@@ -255,6 +261,14 @@ impl Worker {
         let addr = self.addr(start);
         let fd = self.uffd(ctx)?;
         Ok(sys::uffd_unregister(fd, addr, len * PAGE))
+    }
+
+    /// UFFDIO_WRITEPROTECT of `[start, start+len)` with ctx's uffd (opened
+    /// on first use).
+    fn writeprotect(&mut self, ctx: u8, start: Page, len: Page, on: bool) -> Ran {
+        let addr = self.addr(start);
+        let fd = self.uffd(ctx)?;
+        Ok(sys::uffd_writeprotect(fd, addr, len * PAGE, on))
     }
 
     /// close of ctx's uffd: EBADF if it is not open.

@@ -52,6 +52,14 @@ impl Worker {
                 Err(err) => errors.push(err),
             }
         }
+        let wp = match self.child_wp.take() {
+            Some(wp) => wp,
+            None => self.wp_pages(None),
+        };
+        match wp {
+            Ok(pages) => writeln!(out, "wp {}", uffd_vocab::wp_text(&pages))?,
+            Err(e) => errors.push(e),
+        }
         for e in errors {
             writeln!(out, "error {e}")?;
         }

@@ -57,7 +57,8 @@ impl FromStr for Op {
             col: col0,
             msg: format!(
                 "unknown operation {name:?}: expected map, unmap, protect, register, \
-                 unregister, close, fault, madvise, mlock, munlock, mremap, open or fork"
+                 unregister, close, fault, madvise, mlock, munlock, mremap, open, fork \
+                 or writeprotect"
             ),
         })?;
         if w.len() != arity {
@@ -77,7 +78,7 @@ impl FromStr for Op {
         }
         match name {
             "map" | "unmap" | "protect" | "madvise" => mapping(name, &w),
-            "register" | "unregister" | "close" | "open" => uffd(name, &w),
+            "register" | "unregister" | "close" | "open" | "writeprotect" => uffd(name, &w),
             "mlock" | "munlock" => lock(name, &w),
             "fault" => Ok(Op::Fault {
                 page: field(&w, 1, "PAGE", num)?,
@@ -109,6 +110,7 @@ fn arity(name: &str, len: usize) -> Option<(usize, &'static str)> {
         "mremap" => (4, "mremap START LEN NEWLEN [DST [dontunmap]]"),
         "open" => (3, "open CTX FEATURES"),
         "fork" => (1, "fork"),
+        "writeprotect" => (5, "writeprotect CTX START LEN on|off"),
         _ => return None,
     })
 }
@@ -151,6 +153,15 @@ fn ctx(s: &str) -> Result<u8, String> {
         .map_err(|_| format!("expected a context number, found {s:?}"))
 }
 
+/// `on` or `off`.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected `on` or `off`, found {s:?}")),
+    }
+}
+
 /// An argument in its own text form (`Prot`, `Kind`, `Mode`…).
 fn parsed<T: FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
@@ -181,7 +192,8 @@ fn mapping(name: &str, w: &[(usize, &str)]) -> Result<Op, ParseError> {
     })
 }
 
-/// `register`, `unregister`, `close` and `open`: a uffd context first.
+/// `register`, `unregister`, `close`, `open` and `writeprotect`: a uffd
+/// context first.
 fn uffd(name: &str, w: &[(usize, &str)]) -> Result<Op, ParseError> {
     let ctx = field(w, 1, "CTX", ctx)?;
     Ok(match name {
@@ -197,6 +209,12 @@ fn uffd(name: &str, w: &[(usize, &str)]) -> Result<Op, ParseError> {
             len: field(w, 3, "LEN", num)?,
         },
         "close" => Op::Close { ctx },
+        "writeprotect" => Op::WriteProtect {
+            ctx,
+            start: field(w, 2, "START", num)?,
+            len: field(w, 3, "LEN", num)?,
+            on: field(w, 4, "on|off", on_off)?,
+        },
         _ => Op::Open {
             ctx,
             features: field(w, 2, "FEATURES", parsed)?,
