@@ -217,7 +217,7 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
             .prop_map(|(ctx, features)| Op::Open { ctx, features })
             .boxed(),
         2 => Just(Op::Fork).boxed(),
-        4 => (ctx(), range(pages), proptest::bool::weighted(0.7))
+        8 => (ctx(), range(pages), proptest::bool::weighted(0.8))
             .prop_map(|(ctx, (start, len), on)| Op::WriteProtect { ctx, start, len, on })
             .boxed(),
     ]
@@ -253,9 +253,10 @@ pub fn ops(pages: Page, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
 }
 
 /// Swarm testing: one sequence in five is made of memfd mappings only,
-/// with MINOR where the others have MISSING, so that the situations of
+/// with MINOR+WP where the others have MISSING, so that the situations of
 /// memory shared between mappings (a page one mapping wrote is cached for
-/// the others: MINOR refuses a write there) are frequent, not rare.
+/// the others: MINOR refuses a write there) are frequent, not rare, and so
+/// are uffd-wp bits (every page of a memfd mapping gets one: a marker).
 pub(crate) fn memfd_flavour(op: Op) -> Op {
     match op {
         Op::Map {
@@ -295,7 +296,7 @@ pub(crate) fn memfd_flavour(op: Op) -> Op {
             ctx,
             start,
             len,
-            mode: Mode((mode.0 & !Mode::MISSING.0) | Mode::MINOR.0),
+            mode: Mode((mode.0 & !Mode::MISSING.0) | Mode::MINOR.0 | Mode::WP.0),
         },
         op => op,
     }
@@ -310,7 +311,8 @@ pub(crate) fn memfd_flavour(op: Op) -> Op {
 ///   set and cleared) and wipeonfork (EINVAL outside private anonymous
 ///   memory); `mlock` (populating) and `munlock`;
 /// - `register` on ctx 0 or 1 with `missing`, `wp`, `minor` or `missing+wp`;
-/// - `unregister` on ctx 0 or 1; `close` 0 or 1;
+/// - `unregister` on ctx 0 or 1; `close` 0 or 1; `writeprotect` on ctx 0,
+///   `on` and `off`;
 /// - `fault` of every page;
 /// - `mremap` in place to every other length, and moved (same length) to
 ///   every other page; `open 0 event-remap`; `fork`.

@@ -157,7 +157,8 @@ mod tests {
                     "unadjusted-pgoff",
                     "disallowed-anon-merge",
                     "unaccounted-mprotect",
-                    "mremap-expand-inside"
+                    "mremap-expand-inside",
+                    "mremap-keeps-uffd-wp"
                 ]
             )
         );

@@ -225,7 +225,7 @@ fn mremap(rng: &mut ChaCha20Rng, pages: Page) -> Op {
 
 /// [`gen::op`].
 fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
-    match pick(rng, &[6, 2, 4, 7, 5, 2, 6, 4, 2, 1, 8, 2, 2, 4]) {
+    match pick(rng, &[6, 2, 4, 7, 5, 2, 6, 4, 2, 1, 8, 2, 2, 8]) {
         0 => {
             let (start, len) = range(rng, pages);
             let prot = prot(rng);
@@ -297,7 +297,7 @@ fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
         _ => {
             let ctx = ctx(rng);
             let (start, len) = range(rng, pages);
-            let on = rng.random_bool(0.7);
+            let on = rng.random_bool(0.8);
             Op::WriteProtect {
                 ctx,
                 start,

@@ -381,10 +381,13 @@ mod tests {
                 "unadjusted-pgoff",
                 "disallowed-anon-merge",
                 "unaccounted-mprotect",
-                "mremap-expand-inside"
+                "mremap-expand-inside",
+                "mremap-keeps-uffd-wp"
             ]
         );
-        assert_eq!(on(6, 12), ["disallowed-anon-merge"]);
+        // (6.12.11 and later have the fix of mremap-keeps-uffd-wp; the
+        // series, from 6.12.0, has the bug.)
+        assert_eq!(on(6, 12), ["disallowed-anon-merge", "mremap-keeps-uffd-wp"]);
         assert!(on(6, 18).is_empty());
     }
 }

@@ -49,7 +49,13 @@ impl IntervalImpl {
         // handle_userfault() for a write to a uffd-wp pte or marker in a
         // VMA registered WP (do_wp_page, handle_pte_marker): SIGBUS here.
         if write && vma.attrs.uffd.contains(Mode::WP) && self.uffd_wp.contains(&page) {
+            self.event("fault refused by userfaultfd (uffd-wp bit)");
             return Err(Errno::EFAULT);
+        }
+        // pte_marker_handle_uffd_wp(): a marker in a VMA that is not
+        // registered WP is cleared, then the fault is taken again.
+        if !self.ptes.contains_key(&page) && !vma.attrs.uffd.contains(Mode::WP) {
+            self.uffd_wp.remove(&page);
         }
         match self.ptes.get(&page).copied() {
             // follow_page_mask(): there, writable, or only read.

@@ -294,17 +294,25 @@ impl IntervalImpl {
             self.ptes.insert(new + (p - old), w);
         }
         // move_ptes(): the uffd-wp bits move too, cleared when the VMA is
-        // registered by a ctx without UFFD_FEATURE_EVENT_REMAP (it loses
-        // its registration: 0cef0bb836e3, unless the bug is put back).
+        // registered (in any mode) by a ctx without UFFD_FEATURE_EVENT_REMAP
+        // (it loses its registration: 0cef0bb836e3, unless the bug is put
+        // back); a VMA not registered at all keeps them.
+        // vma_has_uffd_without_event_remap(): any registration.
         let clear = self.vma_lookup(old).is_some_and(|v| {
-            v.attrs.ctx.is_some_and(|c| {
-                v.attrs.uffd.contains(Mode::WP)
-                    && self.open.features(c) != Some(Features::EventRemap)
-            })
+            v.attrs
+                .ctx
+                .is_some_and(|c| self.open.features(c) != Some(Features::EventRemap))
         }) && !self.bugs.has(Switch::MremapKeepsUffdWp);
         let marked: Vec<Page> = self.uffd_wp.range(old..old + len).copied().collect();
         for p in &marked {
             self.uffd_wp.remove(p);
+        }
+        if !marked.is_empty() {
+            self.event(if clear {
+                "mremap: uffd-wp bits cleared (no event-remap)"
+            } else {
+                "mremap: uffd-wp bits move along"
+            });
         }
         if !clear {
             self.uffd_wp.extend(marked.iter().map(|p| new + (p - old)));

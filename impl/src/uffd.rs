@@ -291,6 +291,9 @@ impl IntervalImpl {
             } else {
                 self.uffd_wp_range(lo, hi, on);
             }
+            if on && self.uffd_wp.range(lo..hi).next().is_some() {
+                self.event("writeprotect: a page gets the uffd-wp bit");
+            }
             err = Ok(());
             cursor = vma.end;
         }

@@ -96,6 +96,7 @@ impl PageModel {
         if p.pte == Pte::Written {
             return Ok(());
         }
+        self.stale_marker_goes(i);
         if self.beyond_eof(&p) {
             return Err(Errno::EFAULT);
         }
@@ -116,6 +117,16 @@ impl PageModel {
         Ok(())
     }
 
+    /// Rule 31: a fault on a page that is not there but has the uffd-wp bit
+    /// (a marker) in a VMA not registered WP drops the marker first.
+    fn stale_marker_goes(&mut self, i: usize) {
+        if let Some(p) = self.pages[i].as_mut() {
+            if p.pte == Pte::None && !p.uffd.contains(Mode::WP) {
+                p.wp = false;
+            }
+        }
+    }
+
     /// A read of the mapped page `i` (rule 13): the zero page or the file
     /// page is mapped read-only, no anon_vma.
     fn read_fault(&mut self, i: usize) -> OpResult {
@@ -123,6 +134,7 @@ impl PageModel {
         if p.pte != Pte::None {
             return Ok(());
         }
+        self.stale_marker_goes(i);
         if self.beyond_eof(&p) {
             return Err(Errno::EFAULT);
         }

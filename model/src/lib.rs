@@ -188,9 +188,11 @@
 //!     VMA (a pte marker), or clears it. A write to a page with the bit in a
 //!     VMA registered WP is refused (EFAULT); in a VMA that is not, it is
 //!     done and the bit stays. Unregister and close clear the bits of the
-//!     pages they release; a fork child, a move that loses its registration
-//!     (0cef0bb836e3) and unmapping leave none; a move that keeps it takes
-//!     them along; rule 21 leaves them on the neighbour it unregisters.
+//!     pages they release from a WP registration; a fork child, a move that loses its registration (in
+//!     any mode: 0cef0bb836e3) and unmapping leave none; a move that keeps it takes
+//!     them along; rule 21 leaves them on the neighbour it unregisters, and
+//!     registering another mode keeps them. A fault on a page that is not
+//!     there (a marker) in a VMA not registered WP drops its bit.
 //!
 //! ## Deviations
 //!

@@ -128,10 +128,11 @@ impl PageModel {
             }
             p.apart = false;
             if !keeps {
+                // The uffd-wp bits of a registered VMA go too (0cef0bb836e3,
+                // rule 31); an unregistered one keeps them.
+                p.wp &= p.ctx.is_none();
                 p.uffd = Mode::NONE;
                 p.ctx = None;
-                // The uffd-wp bits go too (0cef0bb836e3, rule 31).
-                p.wp = false;
             }
             self.pages[dst + k] = Some(p);
             changed.push(dst + k);

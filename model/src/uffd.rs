@@ -65,9 +65,10 @@ impl PageModel {
             return Err(Errno::EINVAL);
         }
         for p in self.pages[range].iter_mut().flatten() {
+            // Only a VMA registered WP has its bits cleared (rule 31).
+            p.wp &= !p.uffd.contains(Mode::WP);
             p.uffd = Mode::NONE;
             p.ctx = None;
-            p.wp = false;
         }
         Ok(())
     }
@@ -103,9 +104,9 @@ impl PageModel {
         self.open.remove(ctx);
         for p in self.pages.iter_mut().flatten() {
             if p.ctx == Some(ctx) {
+                p.wp &= !p.uffd.contains(Mode::WP);
                 p.uffd = Mode::NONE;
                 p.ctx = None;
-                p.wp = false;
             }
         }
         Ok(())

@@ -6,12 +6,13 @@ use uffd_vocab::{wp_text, Layout, Unobserved};
 /// A plain line diff of two layouts: ` ` common, `<` only in `a`, `>` only
 /// in `b`; no colour, no header, so it survives a mail client. Compared on
 /// what both observe, the uffd-wp pages as a last `uffd-wp PAGES` line
-/// when both observe them.
+/// when both observe them and either has some.
 pub fn layout_diff(a: &Layout, b: &Layout) -> String {
     let both = a.unobserved().union(b.unobserved());
+    let some_wp = !a.wp_pages().is_empty() || !b.wp_pages().is_empty();
     let lines = |l: &Layout| {
         let mut v = l.project(both).lines();
-        if !both.contains(Unobserved::UFFD_WP) {
+        if some_wp && !both.contains(Unobserved::UFFD_WP) {
             v.push(format!("uffd-wp {}", wp_text(l.wp_pages())));
         }
         v

@@ -106,6 +106,20 @@ pub const GOALS: &[Goal] = &[
         )],
     },
     Goal {
+        name: "writeprotect sets a uffd-wp bit",
+        reached_by: &[Reach::Event("writeprotect: a page gets the uffd-wp bit")],
+    },
+    Goal {
+        name: "a write refused by userfaultfd (uffd-wp bit)",
+        reached_by: &[Reach::Event("fault refused by userfaultfd (uffd-wp bit)")],
+    },
+    Goal {
+        name: "mremap: uffd-wp bits cleared on a move (no event-remap)",
+        reached_by: &[Reach::Event(
+            "mremap: uffd-wp bits cleared (no event-remap)",
+        )],
+    },
+    Goal {
         name: "a write refused by userfaultfd (MISSING, page not cached)",
         reached_by: &[Reach::Event(
             "fault refused by userfaultfd (missing, page not cached)",
