@@ -49,6 +49,15 @@ impl IntervalImpl {
         // handle_userfault() for a write to a uffd-wp pte or marker in a
         // VMA registered WP (do_wp_page, handle_pte_marker): SIGBUS here.
         if write && vma.attrs.uffd.contains(Mode::WP) && self.uffd_wp.contains(&page) {
+            if !self.ptes.contains_key(&page) {
+                // A marker: handle_pte_marker() -> do_fault() brings the
+                // page in, write-protected (do_cow_fault() preparing the
+                // anon_vma first), before the write faults again.
+                if private {
+                    self.anon_vma_prepare(vma);
+                }
+                self.fault_page(vma, page, false)?;
+            }
             self.event("fault refused by userfaultfd (uffd-wp bit)");
             return Err(Errno::EFAULT);
         }
@@ -68,6 +77,8 @@ impl IntervalImpl {
             Some(false) => {
                 if private {
                     self.anon_vma_prepare(vma);
+                    // wp_page_copy(): the new pte has no uffd-wp bit.
+                    self.uffd_wp.remove(&page);
                 }
                 self.ptes.insert(page, true);
                 return Ok(());

@@ -91,6 +91,14 @@ impl PageModel {
         // registered WP goes to userfaultfd (EFAULT here); where the VMA is
         // not, the bit is ignored and kept.
         if p.wp && p.uffd.contains(Mode::WP) {
+            // A marker (a page not there): the page comes in first,
+            // write-protected (a private mapping gets its anon_vma first).
+            if p.pte == Pte::None {
+                if !p.flags.has(VmFlags::MAYSHARE) {
+                    self.anon_vma_prepare(i);
+                }
+                self.read_fault(i)?;
+            }
             return Err(Errno::EFAULT);
         }
         if p.pte == Pte::Written {
@@ -111,8 +119,11 @@ impl PageModel {
                 self.cache.insert((p.backing, p.pgoff));
             }
         }
+        let copied = p.pte == Pte::Read && !p.flags.has(VmFlags::MAYSHARE);
         if let Some(p) = self.pages[i].as_mut() {
             p.pte = Pte::Written;
+            // Rule 31: a copy on write makes a new pte, without the bit.
+            p.wp &= !copied;
         }
         Ok(())
     }

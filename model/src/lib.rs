@@ -186,8 +186,10 @@
 //!     mapped: ENOENT, the pages before it changed; any ctx may do it) sets
 //!     it on every page that is there, and on every page of a non-anonymous
 //!     VMA (a pte marker), or clears it. A write to a page with the bit in a
-//!     VMA registered WP is refused (EFAULT); in a VMA that is not, it is
-//!     done and the bit stays. Unregister and close clear the bits of the
+//!     VMA registered WP is refused (EFAULT), a page not there (a marker)
+//!     read in first (rule 13), after the anon_vma of a private mapping; in a VMA that is not, it is
+//!     done and the bit stays, unless the write copies the page (a page
+//!     read into a private mapping). Unregister and close clear the bits of the
 //!     pages they release from a WP registration; a fork child, a move that loses its registration (in
 //!     any mode: 0cef0bb836e3) and unmapping leave none; a move that keeps it takes
 //!     them along; rule 21 leaves them on the neighbour it unregisters, and
