@@ -150,7 +150,8 @@ mod tests {
                     "mremap-moves-within-one-vma",
                     "unregister-through-any-ctx",
                     "new-mapping-joins-next",
-                    "dontunmap-copy-stays-apart-from-its-source"
+                    "dontunmap-copy-stays-apart-from-its-source",
+                    "writeprotect-within-one-vma"
                 ],
                 vec![
                     "stale-prev",

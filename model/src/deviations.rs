@@ -1,4 +1,4 @@
-//! The known deviations (rules 21 to 30): where a live kernel departs
+//! The known deviations (rules 21 to 30 and 32): where a live kernel departs
 //! from the contract the rest of the model states. Everything the model
 //! knows of them is here, and only here is it asked whether a rule
 //! applies: the table [`KNOWN`] (name, rule, texts, the kernels that have
@@ -43,6 +43,8 @@ pub enum Deviation {
     RegisterKeepsWp,
     /// Rule 30.
     DontUnmapSourceLosesAccount,
+    /// Rule 32.
+    WriteprotectWithinOneVma,
 }
 
 /// The series whose kernels the model's default rules describe: the rules
@@ -64,7 +66,7 @@ struct Known {
 }
 
 /// Every known deviation, one entry each.
-const KNOWN: [Known; 10] = [
+const KNOWN: [Known; 11] = [
     Known {
         deviation: Deviation::MremapOldRegistration,
         rule: 21,
@@ -220,10 +222,22 @@ const KNOWN: [Known; 10] = [
             again: None,
         },
     },
+    Known {
+        deviation: Deviation::WriteprotectWithinOneVma,
+        rule: 32,
+        name: "writeprotect-within-one-vma",
+        contract: "UFFDIO_WRITEPROTECT goes VMA by VMA over its range, skipping holes, until \
+                   a VMA not registered with WP (ENOENT, the VMAs before it done)",
+        kernel: "mwriteprotect_range takes one VMA: a range that is not inside one VMA \
+                 registered with WP is ENOENT, and nothing changes",
+        // Measured on 6.1; 6.12 and 6.18 walk the VMAs (the walk came
+        // with "Support WP on multiple VMAs", 6.4 as read, not measured).
+        history: History::until(Series::new(6, 12)),
+    },
 ];
 
 impl Deviation {
-    pub const ALL: [Deviation; 10] = [
+    pub const ALL: [Deviation; 11] = [
         Deviation::MremapOldRegistration,
         Deviation::ForkKeepsBoundaries,
         Deviation::DontUnmapUnlocksVma,
@@ -234,6 +248,7 @@ impl Deviation {
         Deviation::MovedCopyStaysApart,
         Deviation::RegisterKeepsWp,
         Deviation::DontUnmapSourceLosesAccount,
+        Deviation::WriteprotectWithinOneVma,
     ];
 
     /// The rules off by default: those [`MODEL_SERIES`] does not have.
@@ -255,6 +270,7 @@ impl Deviation {
             | Deviation::MovedCopyStaysApart
             | Deviation::DontUnmapSourceLosesAccount => matches!(op, Op::Mremap { .. }),
             Deviation::RegisterKeepsWp => matches!(op, Op::Register { .. }),
+            Deviation::WriteprotectWithinOneVma => matches!(op, Op::WriteProtect { .. }),
             Deviation::ForkKeepsBoundaries => matches!(op, Op::Fork),
             Deviation::UnregisterAnyCtx => matches!(op, Op::Unregister { .. }),
             Deviation::NewMappingJoinsNext => matches!(op, Op::Map { .. }),

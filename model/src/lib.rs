@@ -23,7 +23,7 @@
 //! section, not a rule). Each module does the rules of one syscall family:
 //! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
 //! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `deviations` 21 to
-//! 30.
+//! 30 and 32 (31, the uffd-wp bit, is `uffd`'s).
 //!
 //! 1. Pages and layout. Each page carries every attribute of its VMA
 //!    (prot, object, flags, uffd mode and ctx, the identity of its
@@ -195,11 +195,14 @@
 //!     them along; rule 21 leaves them on the neighbour it unregisters, and
 //!     registering another mode keeps them. A fault on a page that is not
 //!     there (a marker) in a VMA not registered WP drops its bit.
+//! 32. (Deviation `writeprotect-within-one-vma`, before 6.12.)
+//!     UFFDIO_WRITEPROTECT (rule 31) of a range that is not inside one VMA
+//!     registered with WP is ENOENT, and nothing changes.
 //!
 //! ## Deviations
 //!
 //! Where the live kernel departs from the contract, the difference is a
-//! [`Deviation`]: a rule (21 to 30). Each carries the kernels that have it
+//! [`Deviation`]: a rule (21 to 30, and 32). Each carries the kernels that have it
 //! ([`Deviation::history`]). By default the rules of [`MODEL_SERIES`]
 //! (6.18) are on, so the model says what that kernel does; a kernel's
 //! profile turns on the rules of its own series; `--strict` turns every

@@ -84,7 +84,7 @@ impl PageModel {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        if !self.any_mapped(start, len) {
+        if !self.any_mapped(start, len) || self.writeprotect_refuses_vmas(start, len) {
             return Err(Errno::ENOENT);
         }
         for p in self.pages[Self::range(start, len)].iter_mut().flatten() {

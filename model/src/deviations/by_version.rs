@@ -201,4 +201,21 @@ impl PageModel {
         self.keep_apart(vma);
         self.took_part(rule);
     }
+
+    /// Rule 32, for UFFDIO_WRITEPROTECT of `len` pages at `start`: is it
+    /// refused (ENOENT) because the range is not inside one VMA registered
+    /// with WP (before 6.12)?
+    pub(crate) fn writeprotect_refuses_vmas(&mut self, start: Page, len: Page) -> bool {
+        let rule = Deviation::WriteprotectWithinOneVma;
+        if !self.applies(rule) {
+            return false;
+        }
+        let s = start as usize;
+        let one_wp_vma = self.pages[s].is_some_and(|p| p.uffd.contains(Mode::WP))
+            && self.vma_end(s) >= s + len as usize;
+        if !one_wp_vma {
+            self.took_part(rule);
+        }
+        !one_wp_vma
+    }
 }

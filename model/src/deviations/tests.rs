@@ -80,7 +80,7 @@ fn deviation_names_and_texts() {
     // The table has each deviation once, and the rules 21 to 29.
     assert_eq!(KNOWN.len(), Deviation::ALL.len());
     let rules: Vec<u8> = Deviation::ALL.iter().map(|d| d.rule()).collect();
-    assert_eq!(rules, (21..=30).collect::<Vec<u8>>());
+    assert_eq!(rules, (21..=30).chain([32]).collect::<Vec<u8>>());
 }
 
 /// The kernels measured: 6.1 to 7.3.
@@ -107,6 +107,7 @@ fn the_kernels_that_have_each_deviation() {
             account,
             "{v}"
         );
+        assert_eq!(has(Deviation::WriteprotectWithinOneVma, v), v < 612, "{v}");
     }
     // By default, the rules of 6.18.
     let off: Vec<&str> = Deviation::off_by_default()
@@ -122,9 +123,32 @@ fn the_kernels_that_have_each_deviation() {
             "dontunmap-copy-stays-apart-from-its-source",
             "moved-copy-stays-apart",
             "register-keeps-wp",
-            "dontunmap-source-loses-account"
+            "dontunmap-source-loses-account",
+            "writeprotect-within-one-vma"
         ]
     );
+}
+
+/// Rule 32, as 6.1 answered: one VMA registered with WP, or ENOENT and
+/// nothing done.
+#[test]
+fn before_6_12_writeprotect_takes_one_vma() {
+    let rule = Deviation::WriteprotectWithinOneVma;
+    let trace = "map 0 8 rw- anon\nregister 0 0 4 wp\nfault 2\nwriteprotect 0 0 4 on\n\
+                 writeprotect 0 2 4 off";
+    let (r, _, reported) = with_only(rule, trace);
+    assert_eq!(r[4], "ENOENT");
+    assert_eq!(reported, [rule.name()]);
+    // Across a hole, both VMAs registered: the contract skips the hole.
+    let trace = "map 0 2 rw- anon\nmap 4 2 rw- anon\nregister 0 0 6 wp\nwriteprotect 0 0 6 on";
+    assert_eq!(with_only(rule, trace).0[3], "ENOENT");
+    assert_eq!(last_results_strict(trace).0[3], "ok");
+    let (r, _, reported) = with_only(
+        rule,
+        "map 0 8 rw- anon\nregister 0 0 4 wp\nwriteprotect 0 1 2 on",
+    );
+    assert_eq!(r[2], "ok");
+    assert!(reported.is_empty());
 }
 
 /// Rule 30, as 6.16 answered: the DONTUNMAP source's VMA loses
