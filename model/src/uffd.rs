@@ -24,7 +24,8 @@ impl PageModel {
         if !self.any_mapped(start, len) {
             return Err(Errno::EINVAL);
         }
-        for p in self.pages[Self::range(start, len)].iter().flatten() {
+        for i in Self::range(start, len) {
+            let Some(p) = self.pages[i] else { continue };
             // MINOR needs shmem (every file kind here is a memfd: shmem).
             if mode.contains(Mode::MINOR) && p.backing == Backing::Anon {
                 return Err(Errno::EINVAL);
@@ -32,12 +33,9 @@ impl PageModel {
             if !p.flags.has(VmFlags::MAYWRITE) {
                 return Err(Errno::EPERM);
             }
-            if p.ctx.is_some_and(|c| c != ctx) {
+            if p.ctx.is_some_and(|c| c != ctx) || self.register_keeps_wp(ctx, &p, mode) {
                 return Err(Errno::EBUSY);
             }
-        }
-        if self.register_keeps_wp(ctx, Self::range(start, len), mode) {
-            return Err(Errno::EBUSY);
         }
         for p in self.pages[Self::range(start, len)].iter_mut().flatten() {
             let already = p.ctx == Some(ctx) && p.uffd.contains(mode);

@@ -169,18 +169,16 @@ impl PageModel {
         true
     }
 
-    /// Rule 29, for UFFDIO_REGISTER by `ctx` with `mode` of the pages of
-    /// `range`: is it refused (EBUSY) because it would drop WP from a VMA
-    /// that ctx registered with it?
-    pub(crate) fn register_keeps_wp(&mut self, ctx: u8, range: Range<usize>, mode: Mode) -> bool {
+    /// Rule 29, for UFFDIO_REGISTER by `ctx` with `mode`, at the page `p`
+    /// (in address order, after the contract's checks of that page, as
+    /// 7.3 checks VMA by VMA): is it refused (EBUSY) because it would drop
+    /// WP from a VMA that ctx registered with it?
+    pub(crate) fn register_keeps_wp(&mut self, ctx: u8, p: &PageState, mode: Mode) -> bool {
         let rule = Deviation::RegisterKeepsWp;
-        if !self.applies(rule) || mode.contains(Mode::WP) {
-            return false;
-        }
-        let drops = self.pages[range]
-            .iter()
-            .flatten()
-            .any(|p| p.ctx == Some(ctx) && p.uffd.contains(Mode::WP));
+        let drops = self.applies(rule)
+            && !mode.contains(Mode::WP)
+            && p.ctx == Some(ctx)
+            && p.uffd.contains(Mode::WP);
         if drops {
             self.took_part(rule);
         }

@@ -220,6 +220,11 @@ fn register_keeps_wp_on_7_3() {
     assert_eq!(r[2], "EBUSY");
     assert_eq!(layout[0], "[0,2) rw- anon@0 account maywrite uffd=wp ctx=0");
     assert_eq!(reported, [rule.name()]);
+    // VMA by VMA: the WP VMA comes first, before the anonymous one that
+    // MINOR refuses (EINVAL by the contract).
+    let trace = "map 0 1 rw- shmem\nmap 1 1 rw- anon\nregister 0 0 1 wp\nregister 0 0 2 minor";
+    assert_eq!(with_only(rule, trace).0[3], "EBUSY");
+    assert_eq!(last_results_strict(trace).0[3], "EINVAL");
     // Keeping WP, or adding it, is as before.
     for trace in [
         "map 0 4 rw- anon\nregister 0 0 4 missing+wp\nregister 0 0 4 wp",
