@@ -7,10 +7,11 @@
 //! `cc -I DIR/mm` finds `"../kselftest.h"` as merge.c does).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::vm::{cache_dir, kernels::private_apt, run_bounded};
+use crate::vm::kernels::{private_apt, PrivateApt};
+use crate::vm::{cache_dir, run_bounded};
 
 /// The Debian package whose source tarball holds the headers.
 pub const PACKAGE: &str = "linux-source-6.12";
@@ -44,20 +45,9 @@ pub fn cached() -> Result<PathBuf, String> {
 /// [`HEADERS`] from its source tarball into the cache and returns the `mm`
 /// directory to build in. Each step is bounded in time.
 pub fn fetch() -> Result<PathBuf, String> {
-    let (apt_dir, opts) = private_apt()?;
-    let apt = |prog: &str| {
-        let mut c = Command::new(prog);
-        c.args(&opts).stdin(Stdio::null());
-        c
-    };
-    let mut update = apt("apt-get");
-    update.args(["-q", "update"]);
-    run_bounded(
-        update,
-        Duration::from_secs(600),
-        "kselftest: apt-get update (private)",
-    )?;
-    let work = apt_dir.join(format!("kselftest-{}", std::process::id()));
+    let apt = private_apt()?;
+    apt.update("kselftest")?;
+    let work = apt.dir.join(format!("kselftest-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("kselftest: {}: {e}", work.display()))?;
     let r = fetch_into(&work, &apt);
@@ -65,8 +55,8 @@ pub fn fetch() -> Result<PathBuf, String> {
     r
 }
 
-fn fetch_into(work: &Path, apt: &dyn Fn(&str) -> Command) -> Result<PathBuf, String> {
-    let mut download = apt("apt-get");
+fn fetch_into(work: &Path, apt: &PrivateApt) -> Result<PathBuf, String> {
+    let mut download = apt.command("apt-get");
     download.args(["-q", "download", PACKAGE]).current_dir(work);
     run_bounded(
         download,

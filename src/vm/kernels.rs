@@ -177,9 +177,37 @@ pub fn private_sources_list(sources: &[Source]) -> Result<String, String> {
     Ok(out)
 }
 
-/// The private apt configuration under `CACHE/apt`: its directory, made
-/// ready, and the `-o` options that point apt at it.
-pub(crate) fn private_apt() -> Result<(PathBuf, Vec<String>), String> {
+/// The private apt configuration under `CACHE/apt`: its directory and the
+/// `-o` options that point apt at it.
+pub(crate) struct PrivateApt {
+    pub dir: PathBuf,
+    opts: Vec<String>,
+}
+
+impl PrivateApt {
+    /// `prog` (`apt-get`, `apt-cache`) with the private configuration.
+    pub fn command(&self, prog: &str) -> Command {
+        let mut c = Command::new(prog);
+        c.args(&self.opts).stdin(Stdio::null());
+        c
+    }
+
+    /// `apt-get update` of the private lists, bounded in time; `what`
+    /// names the caller in an error (`vm`, `kselftest`).
+    pub fn update(&self, what: &str) -> Result<(), String> {
+        let mut update = self.command("apt-get");
+        update.args(["-q", "update"]);
+        run_bounded(
+            update,
+            Duration::from_secs(600),
+            &format!("{what}: apt-get update (private)"),
+        )
+        .map(drop)
+    }
+}
+
+/// The private apt configuration, made ready ([`PrivateApt`]).
+pub(crate) fn private_apt() -> Result<PrivateApt, String> {
     let dir = super::cache_dir()?.join("apt");
     let text: String = SYSTEM_SOURCES
         .iter()
@@ -205,33 +233,24 @@ pub(crate) fn private_apt() -> Result<(PathBuf, Vec<String>), String> {
         // Downloads go to the cache, which apt's sandbox user may not write.
         "APT::Sandbox::User=root".into(),
     ];
-    Ok((
+    Ok(PrivateApt {
         dir,
-        opts.iter()
+        opts: opts
+            .iter()
             .flat_map(|o| ["-o".to_string(), o.clone()])
             .collect(),
-    ))
+    })
 }
 
 /// Resolves the newest Debian kernel image of `series` (`6.1`, `6.12`,
 /// `7.3`, `7.x`), downloads it with the private apt configuration and
 /// keeps its image in the cache. Returns the cached image.
 pub fn fetch(series: &str) -> Result<CachedKernel, String> {
-    let (dir, opts) = private_apt()?;
-    let apt = |prog: &str| {
-        let mut c = Command::new(prog);
-        c.args(&opts).stdin(Stdio::null());
-        c
-    };
-    let mut update = apt("apt-get");
-    update.args(["-q", "update"]);
-    run_bounded(
-        update,
-        Duration::from_secs(600),
-        "vm: apt-get update (private)",
-    )?;
+    let apt = private_apt()?;
+    apt.update("vm")?;
     let (name, version) = newest(series, &apt)?;
-    let mut download = apt("apt-get");
+    let dir = &apt.dir;
+    let mut download = apt.command("apt-get");
     download
         .args(["-q", "download", &format!("{name}={version}")])
         .current_dir(dir.join("download"));
@@ -251,8 +270,8 @@ pub fn fetch(series: &str) -> Result<CachedKernel, String> {
 }
 
 /// The newest package of `series` with a kernel image in it: name and version.
-fn newest(series: &str, apt: &dyn Fn(&str) -> Command) -> Result<(String, String), String> {
-    let mut search = apt("apt-cache");
+fn newest(series: &str, apt: &PrivateApt) -> Result<(String, String), String> {
+    let mut search = apt.command("apt-cache");
     search.args(["search", "--names-only", "^linux-(image|binary)-.*amd64"]);
     let found = run_bounded(search, Duration::from_secs(120), "vm: apt-cache search")?;
     let names: Vec<String> = String::from_utf8_lossy(&found.stdout)
@@ -268,7 +287,7 @@ fn newest(series: &str, apt: &dyn Fn(&str) -> Command) -> Result<(String, String
     if names.is_empty() {
         return Err("vm: no linux-image package in the private apt lists".into());
     }
-    let mut show = apt("apt-cache");
+    let mut show = apt.command("apt-cache");
     show.arg("show").args(&names);
     let shown = run_bounded(show, Duration::from_secs(120), "vm: apt-cache show")?;
     let mut best: Option<(String, String)> = None;
