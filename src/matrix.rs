@@ -286,13 +286,14 @@ fn judge(
         return Verdict::Explained(bug.name);
     }
     let failure = if *findings < config.shrink {
-        shrunk(pair, trace.pages, failure)
+        let failure = shrunk(pair, trace.pages, failure);
+        if let Some(bug) = explain(&row.profile, &failure) {
+            return Verdict::Explained(bug.name);
+        }
+        failure
     } else {
         failure
     };
-    if let Some(bug) = explain(&row.profile, &failure) {
-        return Verdict::Explained(bug.name);
-    }
     *findings += 1;
     let path = config
         .out

@@ -156,12 +156,7 @@ fn program(file: &Path, name: &str, opts: Options) -> String {
 
 /// The known deviations this kernel has, by its profile.
 fn host_deviations() -> Vec<uffd_model::Deviation> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let off = uffd_check::profile::Profile::of_release(release.trim()).rules_off();
-    uffd_model::Deviation::ALL
-        .into_iter()
-        .filter(|d| !off.contains(d))
-        .collect()
+    uffd_check::profile::Profile::of_release(&uffd_check::kernel::release()).rules_on
 }
 
 /// The kernel backend's layout after each step of `ops`, as the program
