@@ -62,12 +62,8 @@ pub fn draw(layout: &Layout, pages: Page, indent: &str) -> String {
     for (i, v) in layout.lines().iter().enumerate() {
         let _ = writeln!(out, "{indent}{} {v}", letter(i));
     }
-    if !layout.wp_pages().is_empty() {
-        let _ = writeln!(
-            out,
-            "{indent}uffd-wp {}",
-            uffd_vocab::wp_text(layout.wp_pages())
-        );
+    if !layout.ptes().is_empty() {
+        let _ = writeln!(out, "{indent}ptes {}", uffd_vocab::ptes_text(layout.ptes()));
     }
     out
 }

@@ -9,7 +9,7 @@
 //! read-only shared files) stay reachable.
 
 use proptest::prelude::*;
-use uffd_vocab::{Advice, Features, Kind, Mode, Op, Page, Prot, Remap, MAX_CTX, MAX_FILES};
+use uffd_vocab::{Advice, Features, Fill, Kind, Mode, Op, Page, Prot, Remap, MAX_CTX, MAX_FILES};
 
 /// A range inside an arena of `pages` pages: (start, len), len may be 0.
 pub fn range(pages: Page) -> impl Strategy<Value = (Page, Page)> {
@@ -204,7 +204,9 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
             .prop_map(|(ctx, (start, len))| Op::Unregister { ctx, start, len })
             .boxed(),
         2 => ctx().prop_map(|ctx| Op::Close { ctx }).boxed(),
-        6 => page(pages).prop_map(|page| Op::Fault { page }).boxed(),
+        6 => (page(pages), proptest::bool::weighted(0.25))
+            .prop_map(|(page, read)| Op::Fault { page, read })
+            .boxed(),
         4 => (range(pages), advice())
             .prop_map(|((start, len), advice)| Op::Madvise { start, len, advice })
             .boxed(),
@@ -220,6 +222,34 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
         8 => (ctx(), range(pages), proptest::bool::weighted(0.8))
             .prop_map(|(ctx, (start, len), on)| Op::WriteProtect { ctx, start, len, on })
             .boxed(),
+        8 => (fill(), ctx(), range(pages), proptest::bool::weighted(0.3))
+            .prop_map(|(how, ctx, (start, len), wp)| Op::Fill {
+                how,
+                ctx,
+                start,
+                len,
+                wp: wp && how.takes_wp(),
+            })
+            .boxed(),
+        4 => (ctx(), range(pages), page(pages), proptest::bool::weighted(0.3))
+            .prop_map(move |(ctx, (start, len), src, holes)| Op::Move {
+                ctx,
+                src: src.min(pages - len),
+                start,
+                len,
+                holes,
+            })
+            .boxed(),
+    ]
+}
+
+/// Which ioctl of the mfill family: copies most, as users do.
+pub fn fill() -> impl Strategy<Value = Fill> {
+    prop_oneof![
+        3 => Just(Fill::Copy),
+        1 => Just(Fill::ZeroPage),
+        2 => Just(Fill::Continue),
+        1 => Just(Fill::Poison),
     ]
 }
 
@@ -403,8 +433,36 @@ pub fn alphabet(pages: Page) -> Vec<Op> {
         ctx: 0,
         features: Features::EventRemap,
     });
-    ops.extend((0..pages).map(|page| Op::Fault { page }));
+    ops.extend((0..pages).map(|page| Op::Fault { page, read: false }));
+    ops.extend((0..pages).map(|page| Op::Fault { page, read: true }));
     ops.push(Op::Fork);
+    for &(start, len) in ranges.iter().filter(|(_, len)| *len <= 2) {
+        for (how, _) in Fill::ALL {
+            ops.push(Op::Fill {
+                how,
+                ctx: 0,
+                start,
+                len,
+                wp: false,
+            });
+        }
+        ops.push(Op::Fill {
+            how: Fill::Copy,
+            ctx: 0,
+            start,
+            len,
+            wp: true,
+        });
+        for src in (0..=pages - len).filter(|&s| s != start) {
+            ops.push(Op::Move {
+                ctx: 0,
+                src,
+                start,
+                len,
+                holes: false,
+            });
+        }
+    }
     ops
 }
 

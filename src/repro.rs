@@ -173,6 +173,8 @@ pub fn repro_c(trace: &Trace, name: &str, comments: &[String], opts: Options) ->
         (RESULT, true),
         (UFFD, need.uffd_open),
         (TOUCH, need.touch),
+        (PEEK, need.peek),
+        (FILL, need.fill),
         (MEMFD, need.memfd),
         (FORK, need.fork),
         (MONITOR, need.monitor),
@@ -210,6 +212,10 @@ fn layout_c(owner: bool, files: bool) -> String {
 struct Needs {
     uffd: bool,
     touch: bool,
+    /// A read fault.
+    peek: bool,
+    /// A copy, zeropage, continue, poison or move.
+    fill: bool,
     memfd: bool,
     fork: bool,
     monitor: bool,
@@ -237,7 +243,9 @@ impl Needs {
             match s.op {
                 Op::Register { .. } => n.reg = true,
                 Op::Unregister { .. } => n.unreg = true,
-                Op::Fault { .. } => n.touch = true,
+                Op::Fault { read: false, .. } => n.touch = true,
+                Op::Fault { read: true, .. } => n.peek = true,
+                Op::Fill { .. } | Op::Move { .. } => n.fill = true,
                 Op::Fork => n.fork = true,
                 Op::Map {
                     kind: uffd_vocab::Kind::Shmem,
@@ -255,7 +263,12 @@ impl Needs {
             }
             n.uffd |= matches!(
                 s.op,
-                Op::Register { .. } | Op::Unregister { .. } | Op::Close { .. } | Op::Open { .. }
+                Op::Register { .. }
+                    | Op::Unregister { .. }
+                    | Op::Close { .. }
+                    | Op::Open { .. }
+                    | Op::Fill { .. }
+                    | Op::Move { .. }
             );
         }
         n.memfd = !n.files.is_empty();
@@ -263,7 +276,10 @@ impl Needs {
             .steps
             .iter()
             .find_map(|s| match s.op {
-                Op::Register { ctx, .. } | Op::Unregister { ctx, .. } => Some(Some(ctx)),
+                Op::Register { ctx, .. }
+                | Op::Unregister { ctx, .. }
+                | Op::Fill { ctx, .. }
+                | Op::Move { ctx, .. } => Some(Some(ctx)),
                 Op::Close { .. } | Op::Open { .. } => Some(None),
                 _ => None,
             })
@@ -300,7 +316,7 @@ fn prelude(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
     if need.uffd {
         headers.extend(["sys/ioctl.h", "sys/syscall.h"]);
     }
-    if need.touch {
+    if need.touch || need.peek {
         headers.push("sys/uio.h");
     }
     if need.fork {
@@ -473,6 +489,8 @@ const KSFT: &str = include_str!("repro/ksft.c");
 const RESULT: &str = include_str!("repro/result.c");
 const UFFD: &str = include_str!("repro/uffd.c");
 const TOUCH: &str = include_str!("repro/touch.c");
+const PEEK: &str = include_str!("repro/peek.c");
+const FILL: &str = include_str!("repro/fill.c");
 const MEMFD: &str = include_str!("repro/memfd.c");
 const FORK: &str = include_str!("repro/fork.c");
 const MONITOR: &str = include_str!("repro/monitor.c");

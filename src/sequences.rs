@@ -24,7 +24,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::distr::{Distribution, Uniform};
 use rand::{Rng, RngExt, SeedableRng};
-use uffd_vocab::{Advice, Features, Mode, Op, Page, Prot, MAX_CTX, MAX_FILES};
+use uffd_vocab::{Advice, Features, Fill, Mode, Op, Page, Prot, MAX_CTX, MAX_FILES};
 
 use crate::gen::{self, KindPick};
 
@@ -225,7 +225,7 @@ fn mremap(rng: &mut ChaCha20Rng, pages: Page) -> Op {
 
 /// [`gen::op`].
 fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
-    match pick(rng, &[6, 2, 4, 7, 5, 2, 6, 4, 2, 1, 8, 2, 2, 8]) {
+    match pick(rng, &[6, 2, 4, 7, 5, 2, 6, 4, 2, 1, 8, 2, 2, 8, 8, 4]) {
         0 => {
             let (start, len) = range(rng, pages);
             let prot = prot(rng);
@@ -266,9 +266,11 @@ fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
             Op::Unregister { ctx, start, len }
         }
         5 => Op::Close { ctx: ctx(rng) },
-        6 => Op::Fault {
-            page: page(rng, pages),
-        },
+        6 => {
+            let page = page(rng, pages);
+            let read = rng.random_bool(0.25);
+            Op::Fault { page, read }
+        }
         7 => {
             let (start, len) = range(rng, pages);
             let advice = Advice::ALL[uniform(rng, 0, Advice::ALL.len() as u64) as usize].0;
@@ -294,6 +296,33 @@ fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
             Op::Open { ctx, features }
         }
         12 => Op::Fork,
+        14 => {
+            let how = [Fill::Copy, Fill::ZeroPage, Fill::Continue, Fill::Poison]
+                [pick(rng, &[3, 1, 2, 1])];
+            let ctx = ctx(rng);
+            let (start, len) = range(rng, pages);
+            let wp = rng.random_bool(0.3);
+            Op::Fill {
+                how,
+                ctx,
+                start,
+                len,
+                wp: wp && how.takes_wp(),
+            }
+        }
+        15 => {
+            let ctx = ctx(rng);
+            let (start, len) = range(rng, pages);
+            let src = page(rng, pages);
+            let holes = rng.random_bool(0.3);
+            Op::Move {
+                ctx,
+                src: src.min(pages - len),
+                start,
+                len,
+                holes,
+            }
+        }
         _ => {
             let ctx = ctx(rng);
             let (start, len) = range(rng, pages);

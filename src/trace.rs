@@ -80,6 +80,9 @@ pub struct Step {
     /// the uffd-wp bit (without it, the step's uffd-wp bits are not
     /// expected to be anything).
     pub expect_wp: Option<Vec<Page>>,
+    /// `expect ptes ENTRIES|none`: the step's page table entries, every
+    /// one ([`uffd_vocab::ptes_text`]; without it they are not checked).
+    pub expect_ptes: Option<Vec<(Page, uffd_vocab::PteState)>>,
 }
 
 /// A parsed trace.
@@ -128,6 +131,7 @@ impl Trace {
                     expect_layout: None,
                     expect_draw: None,
                     expect_wp: None,
+                    expect_ptes: None,
                 })
                 .collect(),
         }
@@ -221,6 +225,9 @@ impl Trace {
             }
             if let Some(wp) = &s.expect_wp {
                 out.push_str(&format!("expect uffd-wp {}\n", uffd_vocab::wp_text(wp)));
+            }
+            if let Some(ptes) = &s.expect_ptes {
+                out.push_str(&format!("expect ptes {}\n", uffd_vocab::ptes_text(ptes)));
             }
             if let Some(l) = &s.expect_layout {
                 if l.is_empty() {

@@ -68,7 +68,7 @@ fn the_checker_rows_measure_what_they_say() {
     let generation = uffd_check::bench_check::generation_table().unwrap();
     assert!(generation.contains("straight from the RNG"), "{generation}");
     let explore = uffd_check::bench_check::explore_table().unwrap();
-    assert!(explore.contains(": 153398 states, "), "{explore}");
+    assert!(explore.contains(": 180585 states, "), "{explore}");
     let bytes: u64 = explore
         .split(", ")
         .find_map(|part| part.split_once(" bytes a state;").map(|(n, _)| n))

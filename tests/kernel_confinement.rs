@@ -101,7 +101,10 @@ fn random_op(rng: &mut StdRng) -> Op {
             },
         },
         25 => Op::Fork,
-        26 => Op::Fault { page: start },
+        26 => Op::Fault {
+            read: false,
+            page: start,
+        },
         27 => Op::Mlock {
             start,
             len,

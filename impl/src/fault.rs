@@ -5,9 +5,15 @@
 //! `handle_userfault` answering with SIGBUS (UFFD_FEATURE_SIGBUS): see
 //! docs/kernel-rules.md §9 to §13.
 
-use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, VmFlags};
+use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, PteKind, VmFlags};
 
+use crate::pgtable::Pte;
 use crate::{IntervalImpl, VmaState};
+
+/// The pte index (in its page table of 512) of arena page 0: the kernel
+/// backend (and a `repro` program) aligns arena page 0 to 2 MiB, and
+/// fault-around works in blocks aligned in addresses.
+const ARENA_PTE_INDEX: Page = 0;
 
 /// Why `anon_vma_compatible(a, b)` says no, if it does.
 fn anon_vma_incompatible(a: &VmaState, b: &VmaState) -> Option<&'static str> {
@@ -41,50 +47,102 @@ impl IntervalImpl {
         self.fault_page(vma, page, true)
     }
 
+    /// `process_vm_readv` of one byte at `page`: `get_user_pages_remote`
+    /// without FOLL_WRITE, faulting the page in if it is not there.
+    pub(crate) fn handle_read_fault(&mut self, page: Page) -> OpResult {
+        // vma_lookup, then check_vma_flags(): a read needs VM_READ.
+        let Some(vma) = self.vma_lookup(page) else {
+            return Err(Errno::EFAULT);
+        };
+        if !vma.attrs.prot.read() {
+            return Err(Errno::EFAULT);
+        }
+        self.fault_page(vma, page, false)
+    }
+
     /// `handle_mm_fault` at `page` of `vma` for a write (`write`) or a
     /// read: what `get_user_pages` does for a page that is not there, or
-    /// there read-only and written to.
+    /// there read-only and written to. (`process_vm_readv` pins the page
+    /// with FOLL_PIN, so a read of an anonymous page that fork shared
+    /// unshares it: `gup_must_unshare`, then `do_wp_page` reuses it.)
     pub(crate) fn fault_page(&mut self, vma: VmaState, page: Page, write: bool) -> OpResult {
         let private = !vma.attrs.flags.has(VmFlags::MAYSHARE);
+        let pte = self.ptes.get(&page).copied();
+        // handle_pte_marker(): a poison marker is VM_FAULT_HWPOISON.
+        if pte.is_some_and(|e| e.kind == PteKind::Poison) {
+            self.event("fault on a poison marker");
+            return Err(Errno::EFAULT);
+        }
+        let wp_bit = pte.is_some_and(|e| e.wp);
         // handle_userfault() for a write to a uffd-wp pte or marker in a
         // VMA registered WP (do_wp_page, handle_pte_marker): SIGBUS here.
-        if write && vma.attrs.uffd.contains(Mode::WP) && self.uffd_wp.contains(&page) {
-            if !self.ptes.contains_key(&page) {
+        if write && vma.attrs.uffd.contains(Mode::WP) && wp_bit {
+            if pte.is_some_and(|e| e.kind == PteKind::Marker) {
                 // A marker: handle_pte_marker() -> do_fault() brings the
-                // page in, write-protected (do_cow_fault() preparing the
-                // anon_vma first), before the write faults again.
-                if private {
-                    self.anon_vma_prepare(vma);
-                }
-                self.fault_page(vma, page, false)?;
+                // page in for the write (do_cow_fault(): an anonymous
+                // copy; do_shared_fault(): the cache page), with the
+                // marker's uffd-wp bit, so write-protected, before the
+                // write faults again on it.
+                self.do_fault(vma, page, true, true)?;
             }
             self.event("fault refused by userfaultfd (uffd-wp bit)");
             return Err(Errno::EFAULT);
         }
         // pte_marker_handle_uffd_wp(): a marker in a VMA that is not
         // registered WP is cleared, then the fault is taken again.
-        if !self.ptes.contains_key(&page) && !vma.attrs.uffd.contains(Mode::WP) {
-            self.uffd_wp.remove(&page);
+        let marker = pte.filter(|e| e.kind == PteKind::Marker);
+        if marker.is_some() && !vma.attrs.uffd.contains(Mode::WP) {
+            self.ptes.remove(&page);
+            return self.fault_page(vma, page, write);
         }
-        match self.ptes.get(&page).copied() {
-            // follow_page_mask(): there, writable, or only read.
-            Some(true) => return Ok(()),
-            Some(false) if !write => return Ok(()),
+        match pte.filter(|e| e.present()) {
+            // follow_page_mask(): there, and only read; an anonymous page
+            // shared by fork is unshared (reused: it is ours alone again).
+            Some(e) if !write => {
+                if e.kind == PteKind::Anon && !e.exclusive {
+                    self.event("fault unshares an anonymous page");
+                    self.ptes.insert(
+                        page,
+                        Pte {
+                            exclusive: true,
+                            ..e
+                        },
+                    );
+                }
+                return Ok(());
+            }
+            // do_wp_page(): an anonymous page is reused (wp_page_reuse).
+            Some(e) if e.kind == PteKind::Anon => {
+                self.ptes.insert(
+                    page,
+                    Pte {
+                        exclusive: true,
+                        ..e
+                    },
+                );
+                return Ok(());
+            }
             // do_wp_page(): a write to a page mapped read-only (the zero
             // page, a file page): wp_page_copy() on private memory starts
-            // with vmf_anon_prepare(); userfaultfd sees nothing (no
-            // UFFDIO_WRITEPROTECT here).
-            Some(false) => {
+            // with vmf_anon_prepare() and copies the page (its tag) into
+            // a new anonymous page whose pte has no uffd-wp bit;
+            // userfaultfd sees nothing (no UFFDIO_WRITEPROTECT here).
+            Some(e) => {
                 if private {
                     self.anon_vma_prepare(vma);
-                    // wp_page_copy(): the new pte has no uffd-wp bit.
-                    self.uffd_wp.remove(&page);
+                    self.ptes.insert(page, Pte::anon(e.tag));
                 }
-                self.ptes.insert(page, true);
                 return Ok(());
             }
             None => {}
         }
+        self.do_fault(vma, page, write, marker.is_some())
+    }
+
+    /// `do_anonymous_page` / `do_fault` for a page with no pte (or a
+    /// uffd-wp marker, `uffd_wp`, whose bit the new pte takes).
+    fn do_fault(&mut self, vma: VmaState, page: Page, write: bool, uffd_wp: bool) -> OpResult {
+        let private = !vma.attrs.flags.has(VmFlags::MAYSHARE);
         if private && write {
             // do_anonymous_page() and do_cow_fault() both start with
             // vmf_anon_prepare(): the VMA gets its anon_vma even if the
@@ -93,45 +151,109 @@ impl IntervalImpl {
             self.anon_vma_prepare(vma);
         }
         let uffd = vma.attrs.uffd;
-        if vma.attrs.object == Backing::Anon {
+        let new = if vma.attrs.object == Backing::Anon {
             // do_anonymous_page(): userfaultfd_missing() -> handle_userfault,
             // for the zero page of a read as for a write.
             if uffd.contains(Mode::MISSING) {
                 self.event("fault refused by userfaultfd (missing, anonymous)");
                 return Err(Errno::EFAULT);
             }
+            if write {
+                Pte::anon(0)
+            } else {
+                Pte::ZERO
+            }
         } else {
             // __do_fault() -> shmem_fault() -> shmem_get_folio_gfp(): MINOR
             // when the folio is in the page cache, MISSING when it is not.
             let key = (vma.attrs.object, vma.pgoff.wrapping_add(page - vma.start));
-            // shmem_get_folio_gfp(): past i_size (a mapping mremap grew
-            // past its object) is SIGBUS, before userfaultfd is asked.
-            if let Backing::Shmem(id) = vma.attrs.object {
-                if self.shmem_size.get(&id).is_some_and(|&size| key.1 >= size) {
-                    self.event("fault past the end of a shmem object");
-                    return Err(Errno::EFAULT);
+            // do_read_fault(): do_fault_around() first, before the page
+            // itself is looked up (and userfaultfd perhaps asked).
+            if !write && !uffd_wp {
+                self.do_fault_around(vma, page);
+                if self.ptes.contains_key(&page) {
+                    return Ok(());
                 }
             }
-            let cached = self.page_cache.contains(&key);
-            if cached && uffd.contains(Mode::MINOR) {
+            // shmem_get_folio_gfp(): past i_size (a mapping mremap grew
+            // past its object) is SIGBUS, before userfaultfd is asked.
+            if self.past_i_size(key) {
+                self.event("fault past the end of a shmem object");
+                return Err(Errno::EFAULT);
+            }
+            let cached = self.cached(key);
+            if cached.is_some() && uffd.contains(Mode::MINOR) {
                 self.event("fault refused by userfaultfd (minor, page cached)");
                 return Err(Errno::EFAULT);
             }
-            if !cached && uffd.contains(Mode::MISSING) {
+            if cached.is_none() && uffd.contains(Mode::MISSING) {
                 self.event("fault refused by userfaultfd (missing, page not cached)");
                 return Err(Errno::EFAULT);
             }
-            self.page_cache.insert(key);
-        }
-        self.ptes.insert(page, write);
+            let tag = *self.page_cache.entry(key).or_insert(0);
+            // do_cow_fault() copies the cache page into an anonymous one;
+            // do_read_fault() and do_shared_fault() map the cache page.
+            if private && write {
+                Pte::anon(tag)
+            } else {
+                Pte::file(tag)
+            }
+        };
+        // finish_fault(): a marker's uffd-wp bit goes to the new pte.
+        self.ptes.insert(page, new.with_wp(uffd_wp));
         Ok(())
+    }
+
+    /// `do_fault_around` → `filemap_map_pages`: a read fault in a file
+    /// VMA not registered WP or MINOR (`uffd_disable_fault_around`) maps,
+    /// read-only, every page of the page cache in the fault-around window
+    /// (`fault_around_bytes`, 64 KiB: the 16-pte-aligned block of the
+    /// faulting page, within the VMA and its page table) whose pte is
+    /// none.
+    fn do_fault_around(&mut self, vma: VmaState, page: Page) {
+        if vma.attrs.uffd.contains(Mode::WP) || vma.attrs.uffd.contains(Mode::MINOR) {
+            return;
+        }
+        const NR_PAGES: Page = 16;
+        const PTRS_PER_PTE: Page = 512;
+        let pte_off = (page + ARENA_PTE_INDEX) % PTRS_PER_PTE;
+        let vma_off = page - vma.start;
+        let from_pte = (pte_off / NR_PAGES * NR_PAGES).max(pte_off - pte_off.min(vma_off));
+        let to_pte = (from_pte + NR_PAGES)
+            .min(PTRS_PER_PTE)
+            .min(pte_off + vma.len() - vma_off);
+        let (lo, hi) = (page - (pte_off - from_pte), page + (to_pte - pte_off));
+        let mut mapped = false;
+        for p in lo..hi {
+            if self.ptes.contains_key(&p) {
+                continue;
+            }
+            let key = (vma.attrs.object, vma.pgoff.wrapping_add(p - vma.start));
+            if let Some(tag) = self.cached(key) {
+                self.ptes.insert(p, Pte::file(tag));
+                mapped |= p != page;
+            }
+        }
+        if mapped {
+            self.event("fault around maps cached neighbours");
+        }
+    }
+
+    /// `mfill_file_over_size` / `shmem_get_folio_gfp`'s i_size check: is
+    /// the page offset past the end of its shmem object? (The memfds are
+    /// larger than any offset a mapping reaches.)
+    pub(crate) fn past_i_size(&self, key: (Backing, Page)) -> bool {
+        match key.0 {
+            Backing::Shmem(id) => self.shmem_size.get(&id).is_some_and(|&size| key.1 >= size),
+            _ => false,
+        }
     }
 
     /// `anon_vma_prepare(vma)`: a VMA without an anon_vma reuses its next
     /// neighbour's, then its previous neighbour's, when
     /// `anon_vma_compatible` (and the neighbour's anon_vma chain is
     /// singular: always, with no fork); otherwise it gets a new one.
-    fn anon_vma_prepare(&mut self, vma: VmaState) {
+    pub(crate) fn anon_vma_prepare(&mut self, vma: VmaState) {
         // The VMA as it is now (a fault earlier in the same op may have
         // given it one already).
         let vma = self.vmas.get(&vma.start).copied().unwrap_or(vma);

@@ -1,9 +1,10 @@
 //! fork(2): `dup_mmap` (kernel/fork.c in 6.18, mm/mmap.c before), as far
 //! as the child's VMAs go.
 
-use uffd_vocab::{Layout, Mode, VmFlags};
+use uffd_vocab::{Layout, Mode, PteKind, VmFlags};
 
-use crate::IntervalImpl;
+use crate::pgtable::Pte;
+use crate::{IntervalImpl, VmaState};
 
 impl IntervalImpl {
     /// `dup_mmap`: the child's VMAs. VMA by VMA, with no merging: a
@@ -12,13 +13,23 @@ impl IntervalImpl {
     /// UFFD_FEATURE_EVENT_FORK, its uffd bits and ctx
     /// (`dup_userfaultfd` → `userfaultfd_reset_ctx`); a VM_WIPEONFORK copy
     /// gets no anon_vma (and no pages), any other copy of a VMA with an
-    /// anon_vma gets an anon_vma of its own (`anon_vma_fork`). The parent
-    /// does not change, and the child exits before the next op, so only
-    /// its layout is returned.
+    /// anon_vma gets an anon_vma of its own (`anon_vma_fork`).
+    ///
+    /// The page tables: `copy_page_range` only where `vma_needs_copy`
+    /// (the copy is not registered WP, so: the VMA has an anon_vma), not
+    /// for VM_WIPEONFORK; `copy_present_pte` clears the uffd-wp bit (the
+    /// child's VMA is not registered WP) and shares the parent's
+    /// anonymous pages (`folio_try_dup_anon_rmap_pte`: no longer
+    /// PageAnonExclusive in the parent); `copy_pte_marker` keeps a poison
+    /// marker and drops a uffd-wp one. The child exits before the next
+    /// op, so only its layout is returned; the parent keeps its pages
+    /// shared until a fault reuses them.
     pub(crate) fn dup_mmap(&mut self) -> Layout {
         let mut child = Vec::new();
+        let mut child_ptes = Vec::new();
         let mut fresh = 0u32;
-        for v in self.vmas.values() {
+        let parent: Vec<VmaState> = self.vmas.values().copied().collect();
+        for v in parent {
             if v.attrs.flags.has(VmFlags::DONTCOPY) {
                 continue;
             }
@@ -27,7 +38,8 @@ impl IntervalImpl {
             tmp.flags.set(VmFlags::LOCKONFAULT, false);
             tmp.uffd = Mode::NONE;
             tmp.ctx = None;
-            tmp.anon_vma = if tmp.flags.has(VmFlags::WIPEONFORK) {
+            let wipe = tmp.flags.has(VmFlags::WIPEONFORK);
+            tmp.anon_vma = if wipe {
                 None
             } else {
                 tmp.anon_vma.map(|_| {
@@ -36,6 +48,30 @@ impl IntervalImpl {
                 })
             };
             child.push(tmp);
+            // vma_needs_copy()
+            if wipe || v.anon_vma.is_none() {
+                continue;
+            }
+            for (p, e) in self.ptes_in(v.start, v.end) {
+                match e.kind {
+                    PteKind::Marker => continue,
+                    PteKind::Anon if e.exclusive => {
+                        self.ptes.insert(
+                            p,
+                            Pte {
+                                exclusive: false,
+                                ..e
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+                let copy = Pte {
+                    exclusive: false,
+                    ..e.with_wp(false)
+                };
+                child_ptes.push((p, copy.state()));
+            }
         }
         if child
             .windows(2)
@@ -43,7 +79,7 @@ impl IntervalImpl {
         {
             self.event("fork child keeps a boundary between equal VMAs");
         }
-        Layout::new(child)
+        Layout::new(child).with_ptes(child_ptes)
     }
 }
 

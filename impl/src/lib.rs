@@ -19,8 +19,10 @@
 //! | [`merge`]: `Vmg`, `vma_merge`, the case table [`MERGE_CASES`], `is_mergeable_anon_vma` | `vma_merge()` of 6.5 (mm/mmap.c), the anon_vma test of 6.16 |
 //! | `mm.rs`: `mmap_region`, `do_vmi_munmap`, `do_mprotect_pkey`, `mprotect_fixup` | mm/mmap.c, mm/mprotect.c |
 //! | `uffd.rs`: `userfaultfd_register`, `_unregister`, `_release` | fs/userfaultfd.c with the May 2023 fixes |
-//! | `fault.rs`: the write fault, `anon_vma_prepare`, `find_mergeable_anon_vma` | mm/memory.c, mm/rmap.c |
-//! | [`madvise`]: `madvise_walk_vmas`, `madvise_update_vma` | mm/madvise.c |
+//! | `fault.rs`: the write and read faults, `do_fault_around`, `anon_vma_prepare`, `find_mergeable_anon_vma` | mm/memory.c, mm/rmap.c |
+//! | `pgtable.rs`: the page table entries (pages, markers, uffd-wp bits, content tags, `PageAnonExclusive`), `zap_pte_range` | mm/memory.c |
+//! | `userfaultfd.rs`: `mfill_atomic` (UFFDIO_COPY, ZEROPAGE, CONTINUE, POISON), `move_pages` (UFFDIO_MOVE) | mm/userfaultfd.c, mm/shmem.c |
+//! | [`madvise`]: `madvise_walk_vmas`, `madvise_update_vma`, `madvise_dontneed_free`, `madvise_remove` | mm/madvise.c |
 //! | `mlock.rs`: `apply_vma_lock_flags`, `mlock_fixup`, `__mm_populate` | mm/mlock.c, mm/gup.c |
 //! | `mremap.rs`: `do_mremap`, `remap_move`, `move_vma`, `copy_vma`, `dontunmap_complete` | mm/mremap.c of 6.18 |
 //! | `fork.rs`: `dup_mmap` for the child's VMAs | kernel/fork.c of 6.18 |
@@ -42,7 +44,7 @@
 //! merge bug fixed in 6.16), with exactly the kernel's consequences, so the
 //! harness can show that it finds them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use uffd_vocab::{
@@ -58,7 +60,9 @@ pub mod merge;
 mod mlock;
 mod mm;
 mod mremap;
+mod pgtable;
 mod uffd;
+mod userfaultfd;
 
 pub use bugs::{Bugs, HistoricBug, Switch, HISTORIC_BUGS};
 pub use merge::{CaseRow, Shape, MERGE_CASES};
@@ -161,17 +165,13 @@ pub struct IntervalImpl {
     shmem_size: BTreeMap<u32, Page>,
     /// Name of the next anon_vma.
     next_anon_vma: u32,
-    /// The page tables: arena pages with a page mapped, writable (`true`:
-    /// written since it was mapped, a write takes no fault) or read-only
-    /// (`false`: the zero page or a file page mapped by a read fault, a
-    /// write takes a write-protect fault).
-    ptes: BTreeMap<Page, bool>,
-    /// The pages whose page table entry has the uffd-wp bit (a present
-    /// pte's, or a pte marker's where nothing is there), kept per pte as
-    /// the kernel keeps them, outside the VMA tree.
-    uffd_wp: BTreeSet<Page>,
-    /// The page cache of the memfds and shmem objects: (object, page offset).
-    page_cache: BTreeSet<(Backing, Page)>,
+    /// The page tables ([`pgtable`]): the arena pages that have an
+    /// entry, present or a marker, kept as the kernel keeps them, outside
+    /// the VMA tree.
+    ptes: BTreeMap<Page, pgtable::Pte>,
+    /// The page cache of the memfds and shmem objects: (object, page
+    /// offset) with the content tag of the page.
+    page_cache: BTreeMap<(Backing, Page), u64>,
     report: StepReport,
 }
 
@@ -192,8 +192,7 @@ impl IntervalImpl {
             shmem_size: BTreeMap::new(),
             next_anon_vma: 0,
             ptes: BTreeMap::new(),
-            uffd_wp: BTreeSet::new(),
-            page_cache: BTreeSet::new(),
+            page_cache: BTreeMap::new(),
             report: StepReport::default(),
         }
     }
@@ -369,7 +368,22 @@ impl IntervalImpl {
             } => self.userfaultfd_register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.userfaultfd_unregister(ctx, start, len),
             Op::Close { ctx } => self.userfaultfd_release(ctx),
-            Op::Fault { page } => self.handle_write_fault(page),
+            Op::Fault { page, read: false } => self.handle_write_fault(page),
+            Op::Fault { page, read: true } => self.handle_read_fault(page),
+            Op::Fill {
+                how,
+                ctx,
+                start,
+                len,
+                wp,
+            } => self.mfill_atomic(how, ctx, start, len, wp),
+            Op::Move {
+                ctx,
+                src,
+                start,
+                len,
+                holes,
+            } => self.move_pages(ctx, start, src, len, holes),
             Op::Madvise { start, len, advice } => self.do_madvise(start, len, advice),
             Op::Mlock {
                 start,
@@ -399,8 +413,7 @@ impl IntervalImpl {
 
     /// The VMAs of the arena now.
     pub fn layout(&self) -> Layout {
-        Layout::new(self.vmas.values().map(|v| v.to_vma()).collect())
-            .with_wp(self.uffd_wp.iter().copied().collect())
+        Layout::new(self.vmas.values().map(|v| v.to_vma()).collect()).with_ptes(self.pte_states())
     }
 
     /// The uffd contexts open now.

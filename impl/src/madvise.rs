@@ -4,8 +4,9 @@
 //! (nothing to do when the flags do not change, else `vma_modify_flags`:
 //! merge or split). See docs/kernel-rules.md §14.
 
-use uffd_vocab::{Advice, Backing, Errno, OpResult, Page, VmFlags};
+use uffd_vocab::{Advice, Backing, Errno, OpResult, Page, PteKind, VmFlags};
 
+use crate::pgtable::{vma_is_anonymous, Zap};
 use crate::{IntervalImpl, VmaState};
 
 /// Coverage events: each madvise flag set and cleared.
@@ -102,6 +103,15 @@ impl IntervalImpl {
     ) -> OpResult {
         let mut flags = vma.attrs.flags;
         match advice {
+            Advice::DontNeed | Advice::Free => {
+                *prev = Some(vma);
+                return self.madvise_dontneed_free(vma, start, end, advice);
+            }
+            Advice::Remove => {
+                // `*prev = NULL; /* tell sys_madvise we drop mmap_lock */`
+                *prev = None;
+                return self.madvise_remove(vma, start, end);
+            }
             Advice::DontFork => flags.set(VmFlags::DONTCOPY, true),
             Advice::DoFork => flags.set(VmFlags::DONTCOPY, false),
             Advice::WipeOnFork => {
@@ -143,6 +153,88 @@ impl IntervalImpl {
             flags,
             &FLAG_EVENTS,
         );
+        Ok(())
+    }
+}
+
+impl IntervalImpl {
+    /// `madvise_dontneed_free`: `madvise_dontneed_free_valid_vma` (a
+    /// VM_LOCKED VMA is EINVAL), then MADV_DONTNEED's
+    /// `zap_page_range_single` or MADV_FREE's `madvise_free_single_vma`
+    /// (private anonymous memory only, else EINVAL), whose
+    /// `madvise_free_pte_range` clears poison markers and leaves the pages
+    /// mapped, lazily freed (nothing reclaims them here).
+    fn madvise_dontneed_free(
+        &mut self,
+        vma: VmaState,
+        start: Page,
+        end: Page,
+        advice: Advice,
+    ) -> OpResult {
+        if vma.attrs.flags.has(VmFlags::LOCKED) {
+            return Err(Errno::EINVAL);
+        }
+        if advice == Advice::DontNeed {
+            self.zap_pte_range(vma, start, end, Zap::DontNeed);
+            return Ok(());
+        }
+        if !vma_is_anonymous(&vma) {
+            return Err(Errno::EINVAL);
+        }
+        for (p, e) in self.ptes_in(start, end) {
+            if e.kind == PteKind::Poison {
+                self.event("madvise free clears a poison marker");
+                self.ptes.remove(&p);
+            }
+        }
+        Ok(())
+    }
+
+    /// `madvise_remove`: VM_LOCKED is EINVAL, as is a VMA without a file;
+    /// a file VMA not shared and writable (`vma_is_shared_maywrite`) is
+    /// EACCES. Then `vfs_fallocate(PUNCH_HOLE | KEEP_SIZE)` of the range's
+    /// page offsets: `shmem_fallocate` unmaps them from every VMA of the
+    /// object (`unmap_mapping_range`, even_cows false: anonymous COW pages
+    /// and markers stay) and truncates them out of the page cache.
+    fn madvise_remove(&mut self, vma: VmaState, start: Page, end: Page) -> OpResult {
+        if vma.attrs.flags.has(VmFlags::LOCKED) || vma_is_anonymous(&vma) {
+            return Err(Errno::EINVAL);
+        }
+        let shared_maywrite = VmFlags::SHARED | VmFlags::MAYWRITE;
+        if vma.attrs.flags.0 & shared_maywrite != shared_maywrite {
+            return Err(Errno::EACCES);
+        }
+        let object = vma.attrs.object;
+        let first = vma.pgoff.wrapping_add(start - vma.start);
+        let last = first.wrapping_add(end - start);
+        // unmap_mapping_range(): every VMA that maps the hole, O(n) as the
+        // kernel's walk of the file's i_mmap tree is over its VMAs.
+        let mapping: Vec<VmaState> = self
+            .vmas
+            .values()
+            .filter(|v| v.attrs.object == object)
+            .copied()
+            .collect();
+        for v in mapping {
+            let lo = first.max(v.pgoff);
+            let hi = last.min(v.pgoff.wrapping_add(v.len()));
+            if lo < hi {
+                let at = v.start + (lo - v.pgoff);
+                self.zap_pte_range(v, at, at + (hi - lo), Zap::FileOnly);
+            }
+        }
+        // shmem_truncate_range()
+        let punched: Vec<(Backing, Page)> = self
+            .page_cache
+            .range((object, first)..(object, last))
+            .map(|(k, _)| *k)
+            .collect();
+        if !punched.is_empty() {
+            self.event("madvise remove punches the page cache");
+        }
+        for k in punched {
+            self.page_cache.remove(&k);
+        }
         Ok(())
     }
 }

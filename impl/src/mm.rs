@@ -84,16 +84,9 @@ impl IntervalImpl {
         for key in doomed {
             self.vmas.remove(&key);
         }
-        // zap_page_range: the pages go with the mappings.
-        let zapped: Vec<Page> = self.ptes.range(start..end).map(|(p, _)| *p).collect();
-        for p in zapped {
-            self.ptes.remove(&p);
-        }
-        // The uffd-wp bits and markers go with the page tables.
-        let marked: Vec<Page> = self.uffd_wp.range(start..end).copied().collect();
-        for p in marked {
-            self.uffd_wp.remove(&p);
-        }
+        // unmap_region(): the pages go with the mappings, and the markers
+        // with the page tables (ZAP_FLAG_DROP_MARKER).
+        self.drop_ptes(start, end);
     }
 
     /// `do_mprotect_pkey`: the range must start in a VMA; walk the VMAs left

@@ -7,7 +7,7 @@
 //! `dontunmap_complete`), and `mm_populate` of a grown locked VMA. See
 //! docs/kernel-rules.md §15.
 
-use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, Remap, VmFlags};
+use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, PteKind, Remap, VmFlags};
 
 use crate::bugs::Switch;
 use crate::merge::Vmg;
@@ -282,40 +282,41 @@ impl IntervalImpl {
         Some(new_vma)
     }
 
-    /// `move_page_tables`: the pages of `[old, old+len)` now sit at `new`.
+    /// `move_page_tables`: the entries of `[old, old+len)` now sit at
+    /// `new`, whatever they are (pages, markers).
     fn move_page_tables(&mut self, old: Page, new: Page, len: Page) {
-        let moved: Vec<(Page, bool)> = self
-            .ptes
-            .range(old..old + len)
-            .map(|(&p, &w)| (p, w))
-            .collect();
-        for (p, w) in moved {
-            self.ptes.remove(&p);
-            self.ptes.insert(new + (p - old), w);
-        }
         // move_ptes(): the uffd-wp bits move too, cleared when the VMA is
         // registered (in any mode) by a ctx without UFFD_FEATURE_EVENT_REMAP
         // (it loses its registration: 0cef0bb836e3, unless the bug is put
-        // back); a VMA not registered at all keeps them.
+        // back), a uffd-wp marker then dropped; a VMA not registered at
+        // all keeps them.
         // vma_has_uffd_without_event_remap(): any registration.
         let clear = self.vma_lookup(old).is_some_and(|v| {
             v.attrs
                 .ctx
                 .is_some_and(|c| self.open.features(c) != Some(Features::EventRemap))
         }) && !self.bugs.has(Switch::MremapKeepsUffdWp);
-        let marked: Vec<Page> = self.uffd_wp.range(old..old + len).copied().collect();
-        for p in &marked {
-            self.uffd_wp.remove(p);
+        let moved = self.ptes_in(old, old + len);
+        for (p, _) in &moved {
+            self.ptes.remove(p);
         }
-        if !marked.is_empty() {
+        if moved.iter().any(|(_, e)| e.wp) {
             self.event(if clear {
                 "mremap: uffd-wp bits cleared (no event-remap)"
             } else {
                 "mremap: uffd-wp bits move along"
             });
         }
-        if !clear {
-            self.uffd_wp.extend(marked.iter().map(|p| new + (p - old)));
+        for (p, e) in moved {
+            let e = if clear && e.wp {
+                if e.kind == PteKind::Marker {
+                    continue;
+                }
+                e.with_wp(false)
+            } else {
+                e
+            };
+            self.ptes.insert(new + (p - old), e);
         }
     }
 

@@ -1,4 +1,4 @@
-use super::testing::run_all;
+use super::testing::{ok, run, run_all};
 use super::*;
 
 #[test]
@@ -194,4 +194,293 @@ fn anon_vma_merge_events_name_what_happened() {
          protect 3 2 r--\nprotect 3 2 rw-",
     );
     assert!(e.is_empty(), "{e:?}");
+}
+
+/// The page table entries of a layout, as the `ptes` line writes them.
+fn ptes(imp: &IntervalImpl) -> String {
+    uffd_vocab::ptes_text(imp.layout().ptes())
+}
+
+/// Runs a trace and returns each op's result.
+fn results(imp: &mut IntervalImpl, trace: &str) -> Vec<uffd_vocab::OpResult> {
+    run_all(imp, trace).into_iter().map(|(r, _)| r).collect()
+}
+
+use uffd_vocab::Errno::{EAGAIN, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT};
+
+#[test]
+fn copy_zeropage_and_poison_on_anonymous_memory() {
+    let mut imp = IntervalImpl::new(16);
+    let r = results(
+        &mut imp,
+        "map 0 4 rw- anon
+         copy 0 0 1
+         register 0 0 4 missing+wp
+         copy 1 1 2 wp
+         zeropage 0 0 1
+         poison 0 3 1
+         zeropage 0 3 1
+         copy 0 2 2
+         continue 0 0 1
+         copy 0 0 1 wp
+         fault 3 read",
+    );
+    // Not registered: ENOENT. Any ctx fills a registered VMA. ZEROPAGE
+    // refuses the poison marker; the copy of [2,4) stops at page 2.
+    assert_eq!(
+        r,
+        [
+            Ok(()),
+            Err(ENOENT),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Err(EEXIST),
+            Err(EEXIST),
+            Err(EINVAL),
+            Err(EEXIST),
+            Err(EFAULT),
+        ]
+    );
+    assert_eq!(ptes(&imp), "0:z 1:a+wp=2 2:a+wp=3 3:p");
+    // The copy that failed still gave the VMA its anon_vma.
+    assert!(imp.layout().vmas()[0].anon_vma.is_some());
+}
+
+#[test]
+fn a_copy_stopped_after_some_pages_is_eagain() {
+    let mut imp = IntervalImpl::new(16);
+    let r = results(
+        &mut imp,
+        "map 0 4 rw- anon
+         register 0 0 4 missing
+         zeropage 0 2 1
+         copy 0 0 4",
+    );
+    assert_eq!(r[3], Err(EAGAIN));
+    assert_eq!(ptes(&imp), "0:a=1 1:a=2 2:z");
+    // A range past its VMA: ENOENT, nothing done.
+    assert_eq!(run(&mut imp, "copy 0 3 2").0, Err(ENOENT));
+}
+
+#[test]
+fn shmem_fills_go_through_the_page_cache() {
+    let mut imp = IntervalImpl::new(16);
+    let r = results(
+        &mut imp,
+        "map 0 4 rw- shmem
+         register 0 0 4 missing+wp
+         poison 0 0 1
+         copy 0 0 1 wp
+         writeprotect 0 2 2 on
+         zeropage 0 2 1
+         copy 0 2 1
+         poison 0 3 1
+         continue 0 3 1
+         madvise 0 4 dontneed
+         continue 0 0 2",
+    );
+    assert_eq!(
+        r,
+        [
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            // COPY overwrites a poison marker (pte_none_mostly).
+            Ok(()),
+            Ok(()),
+            // A shared ZEROPAGE replaces a uffd-wp marker.
+            Ok(()),
+            // The cache has page 2.
+            Err(EEXIST),
+            // POISON refuses a marker.
+            Err(EEXIST),
+            // Nothing in the cache.
+            Err(EFAULT),
+            Ok(()),
+            // Page 0 is cached, page 1 not: partial.
+            Err(EAGAIN),
+        ]
+    );
+    // DONTNEED left page 0's uffd-wp bit as a marker, and the marker of
+    // page 3; CONTINUE mapped the cache page over the marker, without
+    // the bit (no MODE_WP).
+    assert_eq!(ptes(&imp), "0:f=1 3:w");
+}
+
+#[test]
+fn continue_past_the_end_of_a_shmem_object_is_einval() {
+    let mut imp = IntervalImpl::new(16);
+    let r = results(
+        &mut imp,
+        "map 0 1 rw- shmem
+         mremap 0 1 2
+         register 0 1 1 missing
+         continue 0 1 1
+         copy 0 1 1",
+    );
+    assert_eq!(r[3..], [Err(EINVAL), Err(EFAULT)]);
+}
+
+#[test]
+fn move_pages_moves_anonymous_pages_and_refuses_shared_ones() {
+    let mut imp = IntervalImpl::new(16);
+    let r = results(
+        &mut imp,
+        "map 0 8 rw- anon
+         register 0 0 8 missing+wp
+         copy 0 0 2 wp
+         zeropage 0 2 1
+         move 0 0 4 3
+         move 1 4 0 1
+         move 0 6 0 2 holes
+         move 0 4 0 2
+         fork
+         move 0 5 1 1
+         fault 5 read
+         move 0 5 1 1",
+    );
+    assert_eq!(
+        r,
+        [
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            // Another ctx than the destination's: EINVAL.
+            Err(EINVAL),
+            // A hole moved, then the destination is taken.
+            Ok(()),
+            Err(EEXIST),
+            Ok(()),
+            // Shared with the child: EBUSY, until a fault reuses it.
+            Err(EBUSY),
+            Ok(()),
+            Ok(()),
+        ]
+    );
+    // The moved pages keep their tags, lose their uffd-wp bits.
+    assert_eq!(ptes(&imp), "0:z 1:a=2 4:a=1");
+}
+
+#[test]
+fn move_pages_needs_two_private_anonymous_writable_vmas() {
+    for (setup, want) in [
+        ("map 8 4 rw- shmem", EINVAL),
+        ("map 8 4 r-- anon", EINVAL),
+        ("map 8 4 rw- file=0@0", EINVAL),
+        ("map 8 4 rw- anon\nmlock 8 4", EINVAL),
+        ("map 8 4 rw- anon", ENOENT),
+    ] {
+        let mut imp = IntervalImpl::new(16);
+        let trace = format!("map 0 4 rw- anon\nregister 0 0 4 missing\n{setup}\nmove 0 8 0 2");
+        assert_eq!(run(&mut imp, &trace).0, Err(want), "{setup}");
+    }
+    // No VMA at the source: ENOENT.
+    let mut imp = IntervalImpl::new(16);
+    let trace = "map 0 4 rw- anon\nregister 0 0 4 missing\nmove 0 8 0 2";
+    assert_eq!(run(&mut imp, trace).0, Err(ENOENT));
+}
+
+#[test]
+fn fork_copies_the_page_tables_of_vmas_with_an_anon_vma_only() {
+    let mut imp = IntervalImpl::new(16);
+    run_all(
+        &mut imp,
+        "map 0 4 rw- anon
+         register 0 0 4 missing+wp
+         copy 0 0 1 wp
+         zeropage 0 1 1
+         poison 0 2 1
+         map 4 2 rw- shmem
+         fault 4
+         map 6 2 rw- anon
+         fault 6
+         madvise 6 2 wipeonfork
+         map 8 2 rw- file=0@0
+         fault 8 read",
+    );
+    let child = imp.step(&Op::Fork).unwrap().layout;
+    assert_eq!(uffd_vocab::ptes_text(child.ptes()), "0:a=1 1:z 2:p");
+    // The parent keeps its entries.
+    assert_eq!(ptes(&imp), "0:a+wp=1 1:z 2:p 4:f 6:a 8:f");
+}
+
+#[test]
+fn dontneed_free_and_remove() {
+    let mut imp = IntervalImpl::new(16);
+    let r = results(
+        &mut imp,
+        "map 0 4 rw- anon
+         fault 0
+         register 0 0 4 missing
+         poison 0 1 1
+         madvise 0 4 free
+         madvise 0 4 remove
+         map 4 4 rw- shared-file=1@0
+         map 8 4 rw- file=1@0
+         fault 4
+         fault 9
+         fault 10 read
+         madvise 4 4 remove
+         madvise 8 4 remove
+         madvise 8 4 free
+         madvise 0 4 dontneed",
+    );
+    assert_eq!(
+        r,
+        [
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Err(EINVAL),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Err(uffd_vocab::Errno::EACCES),
+            Err(EINVAL),
+            Ok(()),
+        ]
+    );
+    // FREE cleared the poison marker and kept the page; REMOVE of the
+    // shared file punched the cache: the private mapping's file pages
+    // went, its COW copy stayed; DONTNEED zapped the anonymous page.
+    assert_eq!(ptes(&imp), "9:a");
+}
+
+#[test]
+fn a_read_fault_in_a_file_vma_maps_its_cached_neighbours() {
+    let mut imp = IntervalImpl::new(40);
+    ok(
+        &mut imp,
+        "map 3 30 rw- shared-file=0@0
+         mlock 3 30
+         munlock 3 30
+         madvise 3 30 dontneed
+         fault 20 read",
+    );
+    assert_eq!(ptes(&imp), "16-31:f");
+    ok(&mut imp, "madvise 3 30 dontneed\nfault 5 read");
+    assert_eq!(ptes(&imp), "3-18:f");
+}
+
+#[test]
+fn a_write_to_a_marker_of_a_private_file_vma_leaves_a_protected_copy() {
+    let mut imp = IntervalImpl::new(16);
+    let r = results(
+        &mut imp,
+        "map 0 1 rw- file=0@0
+         register 0 0 1 wp
+         writeprotect 0 0 1 on
+         fault 0",
+    );
+    assert_eq!(r[3], Err(EFAULT));
+    assert_eq!(ptes(&imp), "0:a+wp");
 }

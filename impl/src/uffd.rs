@@ -7,10 +7,11 @@
 //! merge with `prev` chained from the previous piece. The two places where
 //! the 2023 bugs lived are `uffd_first_prev` and `uffd_piece_pgoff`.
 
-use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, VmFlags};
+use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, PteKind, VmFlags};
 
 use crate::bugs::Switch;
 use crate::merge::Vmg;
+use crate::pgtable::Pte;
 use crate::{vm_warn_on, Attrs, IntervalImpl, VmaState};
 
 impl IntervalImpl {
@@ -286,12 +287,15 @@ impl IntervalImpl {
             if on && vma.attrs.object == Backing::Anon {
                 // change_pte_range(): anonymous memory, pte_none skipped
                 // (no UFFD_FEATURE_WP_UNPOPULATED here).
-                let present: Vec<Page> = self.ptes.range(lo..hi).map(|(p, _)| *p).collect();
-                self.uffd_wp.extend(present);
+                for (p, e) in self.ptes_in(lo, hi) {
+                    if e.present() {
+                        self.ptes.insert(p, e.with_wp(true));
+                    }
+                }
             } else {
                 self.uffd_wp_range(lo, hi, on);
             }
-            if on && self.uffd_wp.range(lo..hi).next().is_some() {
+            if on && self.ptes_in(lo, hi).iter().any(|(_, e)| e.wp) {
                 self.event("writeprotect: a page gets the uffd-wp bit");
             }
             err = Ok(());
@@ -301,13 +305,24 @@ impl IntervalImpl {
     }
 
     /// `uffd_wp_range` over `[lo, hi)` of one non-anonymous VMA (or to
-    /// clear): every pte gets, or loses, the bit; a pte_none gets a marker.
+    /// clear), `change_pte_range`: every present pte gets, or loses, the
+    /// bit; a pte_none gets a marker, a uffd-wp marker cleared goes; a
+    /// poison marker is left alone.
     pub(crate) fn uffd_wp_range(&mut self, lo: Page, hi: Page, on: bool) {
         for p in lo..hi {
-            if on {
-                self.uffd_wp.insert(p);
-            } else {
-                self.uffd_wp.remove(&p);
+            match self.ptes.get(&p).copied() {
+                None if on => {
+                    self.ptes.insert(p, Pte::MARKER);
+                }
+                None => {}
+                Some(e) if e.kind == PteKind::Poison => {}
+                Some(e) if e.kind == PteKind::Marker && !on => {
+                    self.ptes.remove(&p);
+                }
+                Some(e) if e.kind == PteKind::Marker => {}
+                Some(e) => {
+                    self.ptes.insert(p, e.with_wp(on));
+                }
             }
         }
     }

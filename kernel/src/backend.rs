@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use uffd_vocab::{
-    parse_wp, Backend, Contexts, Errno, Layout, Op, OpResult, Outcome, Page, StepReport,
-    Unsupported, Vma,
+    parse_ptes, Backend, Contexts, Errno, Layout, Op, OpResult, Outcome, Page, PteState,
+    StepReport, Unsupported, Vma,
 };
 
 use crate::process::{read_answer, Failure, WorkerProcess};
@@ -315,7 +315,7 @@ impl KernelBackend {
         let t = Instant::now();
         let mut vmas: Vec<Vma> = Vec::new();
         let mut open = Contexts::default();
-        let mut wp: Vec<Page> = Vec::new();
+        let mut ptes: Vec<(Page, PteState)> = Vec::new();
         let asked = if self.pending.front() == Some(&Pending::Layout) && self.worker.is_some() {
             self.ask_req(Req::Pending, "layout")
         } else {
@@ -339,12 +339,12 @@ impl KernelBackend {
                             format!("cannot parse the worker's open contexts: {e}"),
                         )),
                     }
-                } else if let Some(pages) = line.strip_prefix("wp ") {
-                    match parse_wp(pages) {
-                        Some(p) => wp = p,
-                        None => self.report.violations.push((
+                } else if let Some(text) = line.strip_prefix("ptes ") {
+                    match parse_ptes(text) {
+                        Ok(p) => ptes = p,
+                        Err(e) => self.report.violations.push((
                             WORKER_VIOLATION,
-                            format!("cannot parse the worker's uffd-wp pages {pages:?}"),
+                            format!("cannot parse the worker's page table entries: {e}"),
                         )),
                     }
                 } else if let Some(Ok((v, _))) = line.strip_prefix("vma ").map(Vma::parse) {
@@ -359,7 +359,7 @@ impl KernelBackend {
         }
         self.timings.layouts += 1;
         self.timings.layout_time += t.elapsed();
-        (Layout::observed(vmas, UNOBSERVED).with_wp(wp), open)
+        (Layout::observed(vmas, UNOBSERVED).with_ptes(ptes), open)
     }
 
     /// The layout alone (see [`KernelBackend::read_layout`]).

@@ -35,6 +35,20 @@ pub const UFFDIO_UNREGISTER: Opcode = opcode::read::<UffdioRange>(UFFDIO, 0x01);
 pub const UFFDIO_WRITEPROTECT: Opcode = opcode::read_write::<UffdioWriteprotect>(UFFDIO, 0x06);
 /// `UFFDIO_WRITEPROTECT_MODE_WP`: set the bit (clear it without).
 pub const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1;
+/// `_IOWR(0xAA, 0x03, struct uffdio_copy)`.
+pub const UFFDIO_COPY: Opcode = opcode::read_write::<UffdioCopy>(UFFDIO, 0x03);
+/// `_IOWR(0xAA, 0x04, struct uffdio_zeropage)`.
+pub const UFFDIO_ZEROPAGE: Opcode = opcode::read_write::<UffdioFill>(UFFDIO, 0x04);
+/// `_IOWR(0xAA, 0x05, struct uffdio_move)`.
+pub const UFFDIO_MOVE: Opcode = opcode::read_write::<UffdioCopy>(UFFDIO, 0x05);
+/// `_IOWR(0xAA, 0x07, struct uffdio_continue)`.
+pub const UFFDIO_CONTINUE: Opcode = opcode::read_write::<UffdioFill>(UFFDIO, 0x07);
+/// `_IOWR(0xAA, 0x08, struct uffdio_poison)`.
+pub const UFFDIO_POISON: Opcode = opcode::read_write::<UffdioFill>(UFFDIO, 0x08);
+/// `UFFDIO_COPY_MODE_WP` and `UFFDIO_CONTINUE_MODE_WP` (both bit 1).
+pub const FILL_MODE_WP: u64 = 1 << 1;
+/// `UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES`.
+pub const UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES: u64 = 1 << 1;
 /// `_IO(0xAA, 0x00)` on /dev/userfaultfd: a new userfaultfd.
 pub const USERFAULTFD_IOC_NEW: Opcode = opcode::none(UFFDIO, 0x00);
 
@@ -44,6 +58,33 @@ const _: () = assert!(UFFDIO_REGISTER == 0xC020_AA00);
 const _: () = assert!(UFFDIO_UNREGISTER == 0x8010_AA01);
 const _: () = assert!(USERFAULTFD_IOC_NEW == 0xAA00);
 const _: () = assert!(UFFDIO_WRITEPROTECT == 0xC018_AA06);
+const _: () = assert!(UFFDIO_COPY == 0xC028_AA03);
+const _: () = assert!(UFFDIO_ZEROPAGE == 0xC020_AA04);
+const _: () = assert!(UFFDIO_MOVE == 0xC028_AA05);
+const _: () = assert!(UFFDIO_CONTINUE == 0xC020_AA07);
+const _: () = assert!(UFFDIO_POISON == 0xC020_AA08);
+
+/// `struct uffdio_copy`, and `struct uffdio_move` (the same shape: dst,
+/// src, len, mode, and what was done, or a negative errno).
+#[repr(C)]
+#[derive(Default)]
+pub struct UffdioCopy {
+    pub dst: u64,
+    pub src: u64,
+    pub len: u64,
+    pub mode: u64,
+    pub done: i64,
+}
+
+/// `struct uffdio_zeropage`, `uffdio_continue` and `uffdio_poison` (the
+/// same shape: a range, a mode, and what was done, or a negative errno).
+#[repr(C)]
+#[derive(Default)]
+pub struct UffdioFill {
+    pub range: UffdioRange,
+    pub mode: u64,
+    pub done: i64,
+}
 
 #[repr(C)]
 #[derive(Default)]
@@ -192,6 +233,85 @@ pub fn uffd_writeprotect(fd: BorrowedFd<'_>, start: u64, len: u64, on: bool) -> 
             fd,
             Updater::<UFFDIO_WRITEPROTECT, UffdioWriteprotect>::new(&mut wp),
         )
+    }
+}
+
+/// UFFDIO_COPY (`src` is a buffer of ours of `len` bytes) or UFFDIO_MOVE
+/// (`op` says which) of `len` bytes at `dst`, with `mode`.
+pub fn uffd_copy_or_move(
+    fd: BorrowedFd<'_>,
+    op: Opcode,
+    dst: u64,
+    src: u64,
+    len: u64,
+    mode: u64,
+) -> Result<(), Errno> {
+    let mut arg = UffdioCopy {
+        dst,
+        src,
+        len,
+        mode,
+        done: 0,
+    };
+    // SAFETY: UFFDIO_COPY and UFFDIO_MOVE read and write one struct of
+    // this shape; UFFDIO_COPY reads `len` bytes at `src`, which the caller
+    // owns; UFFDIO_MOVE touches only this process's own pages at `src` and
+    // `dst`, both in the arena.
+    match op {
+        UFFDIO_COPY => unsafe { ioctl(fd, Updater::<UFFDIO_COPY, UffdioCopy>::new(&mut arg)) },
+        _ => unsafe { ioctl(fd, Updater::<UFFDIO_MOVE, UffdioCopy>::new(&mut arg)) },
+    }
+}
+
+/// UFFDIO_ZEROPAGE, UFFDIO_CONTINUE or UFFDIO_POISON (`op`) of
+/// `[start, start+len)` with `mode`.
+pub fn uffd_fill(
+    fd: BorrowedFd<'_>,
+    op: Opcode,
+    start: u64,
+    len: u64,
+    mode: u64,
+) -> Result<(), Errno> {
+    let mut arg = UffdioFill {
+        range: UffdioRange { start, len },
+        mode,
+        done: 0,
+    };
+    // SAFETY: each of these reads and writes one struct uffdio_zeropage,
+    // uffdio_continue or uffdio_poison (one shape), and acts on the range.
+    match op {
+        UFFDIO_ZEROPAGE => unsafe {
+            ioctl(fd, Updater::<UFFDIO_ZEROPAGE, UffdioFill>::new(&mut arg))
+        },
+        UFFDIO_CONTINUE => unsafe {
+            ioctl(fd, Updater::<UFFDIO_CONTINUE, UffdioFill>::new(&mut arg))
+        },
+        _ => unsafe { ioctl(fd, Updater::<UFFDIO_POISON, UffdioFill>::new(&mut arg)) },
+    }
+}
+
+/// A one-byte read at `addr`, as `process_vm_readv` from this very process
+/// (a read fault as a user load would take it, EFAULT where it fails).
+pub fn read_byte(addr: u64) -> Result<(), Errno> {
+    let mut byte = [0u8];
+    let local = libc::iovec {
+        iov_base: byte.as_mut_ptr() as *mut c_void,
+        iov_len: 1,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut c_void,
+        iov_len: 1,
+    };
+    // SAFETY: `local` is one writable byte of ours; the kernel checks the
+    // remote range itself, and the pid is our own. rustix has no
+    // process_vm_readv.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    match n {
+        1 => Ok(()),
+        0 => Err(Errno::FAULT),
+        _ => Err(Errno::from_raw_os_error(
+            io::Error::last_os_error().raw_os_error().unwrap_or(14),
+        )),
     }
 }
 

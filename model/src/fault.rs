@@ -7,6 +7,10 @@ use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, Prot, VmFlags};
 
 use crate::page_model::{PageModel, PageState, Pte};
 
+/// The kernel's fault-around window, in pages (fault_around_bytes, 64 KiB
+/// by default).
+pub(crate) const FAULT_AROUND: usize = 16;
+
 impl PageState {
     /// May a VMA of `self`'s attributes reuse the anon_vma of one of
     /// `next`'s, right after it (`anon_vma_compatible`, rule 10)? The same
@@ -22,7 +26,7 @@ impl PageState {
 
 impl PageModel {
     /// Rule 10: gives the VMA of `page` an anon_vma if it has none.
-    fn anon_vma_prepare(&mut self, page: usize) {
+    pub(crate) fn anon_vma_prepare(&mut self, page: usize) {
         if self.pages[page].expect("mapped").anon_vma.is_some() {
             return;
         }
@@ -59,10 +63,30 @@ impl PageModel {
         self.write_fault(i)
     }
 
+    /// A one-byte read at `page` (rule 13): EFAULT where nothing is mapped
+    /// or the page is not readable.
+    pub fn fault_read(&mut self, page: Page) -> OpResult {
+        let i = page as usize;
+        let Some(p) = self.pages[i] else {
+            return Err(Errno::EFAULT);
+        };
+        if !p.prot.read() {
+            return Err(Errno::EFAULT);
+        }
+        // process_vm_readv pins the page: an anonymous page a fork shared
+        // is unshared first, and is exclusive again (rule 34).
+        if p.pte == Pte::Written {
+            if let Some(p) = self.pages[i].as_mut() {
+                p.exclusive = true;
+            }
+        }
+        self.read_fault(i)
+    }
+
     /// Rule 15: a shmem page past the end of its object (a mapping grown
     /// by mremap) cannot be faulted in (SIGBUS, EFAULT for a write from
     /// the kernel), whatever userfaultfd says.
-    fn beyond_eof(&self, p: &PageState) -> bool {
+    pub(crate) fn beyond_eof(&self, p: &PageState) -> bool {
         match p.backing {
             Backing::Shmem(id) => self
                 .shmem_size
@@ -94,14 +118,32 @@ impl PageModel {
             // A marker (a page not there): the page comes in first,
             // write-protected (a private mapping gets its anon_vma first).
             if p.pte == Pte::None {
-                if !p.flags.has(VmFlags::MAYSHARE) {
+                if p.flags.has(VmFlags::MAYSHARE) {
+                    self.read_fault(i)?;
+                } else {
+                    // do_cow_fault: a private copy of the file page, with
+                    // the marker's bit.
                     self.anon_vma_prepare(i);
+                    self.read_fault(i)?;
+                    let tag = self.cache_tag(p.backing, p.pgoff);
+                    if let Some(q) = self.pages[i].as_mut() {
+                        q.pte = Pte::Written;
+                        q.tag = tag;
+                        q.exclusive = true;
+                    }
                 }
-                self.read_fault(i)?;
             }
             return Err(Errno::EFAULT);
         }
+        if p.pte == Pte::Poison {
+            return Err(Errno::EFAULT);
+        }
         if p.pte == Pte::Written {
+            // A page a fork shared takes a write-protect fault, and is
+            // reused: exclusive again (rule 34).
+            if let Some(p) = self.pages[i].as_mut() {
+                p.exclusive = true;
+            }
             return Ok(());
         }
         self.stale_marker_goes(i);
@@ -119,9 +161,19 @@ impl PageModel {
                 self.cache.insert((p.backing, p.pgoff));
             }
         }
-        let copied = p.pte == Pte::Read && !p.flags.has(VmFlags::MAYSHARE);
+        let private = !p.flags.has(VmFlags::MAYSHARE);
+        let copied = matches!(p.pte, Pte::Read | Pte::Zero) && private;
+        // A private page takes its content from the page it copies: the
+        // page cache's (a file page), or none (the zero page, a new page).
+        let tag = match p.pte {
+            Pte::Zero => 0,
+            _ if private && p.backing != Backing::Anon => self.cache_tag(p.backing, p.pgoff),
+            _ => 0,
+        };
         if let Some(p) = self.pages[i].as_mut() {
             p.pte = Pte::Written;
+            p.tag = tag;
+            p.exclusive = true;
             // Rule 31: a copy on write makes a new pte, without the bit.
             p.wp &= !copied;
         }
@@ -142,10 +194,16 @@ impl PageModel {
     /// page is mapped read-only, no anon_vma.
     fn read_fault(&mut self, i: usize) -> OpResult {
         let p = self.pages[i].expect("mapped");
+        if p.pte == Pte::Poison {
+            return Err(Errno::EFAULT);
+        }
         if p.pte != Pte::None {
             return Ok(());
         }
         self.stale_marker_goes(i);
+        if p.backing != Backing::Anon {
+            self.fault_around(i);
+        }
         if self.beyond_eof(&p) {
             return Err(Errno::EFAULT);
         }
@@ -159,6 +217,31 @@ impl PageModel {
             p.pte = Pte::Read;
         }
         Ok(())
+    }
+
+    /// Rule 13: a read fault in file or shmem memory first maps, read
+    /// only, the pages of the page cache around it that have an empty
+    /// entry: those of the same VMA in the window of [`FAULT_AROUND`]
+    /// pages that starts at the aligned block the page is in (counted from
+    /// arena page 0, which the kernel backend aligns), or at the VMA's
+    /// start if that is later. Not in a VMA registered WP or MINOR.
+    fn fault_around(&mut self, i: usize) {
+        let p = self.pages[i].expect("mapped");
+        if p.uffd.contains(Mode::WP) || p.uffd.contains(Mode::MINOR) {
+            return;
+        }
+        let vma = self.vma_of(i);
+        let from = (i - i % FAULT_AROUND).max(vma.start);
+        let to = (from + FAULT_AROUND).min(vma.end);
+        for j in from..to {
+            let q = self.pages[j].expect("in the VMA");
+            let empty = q.pte == Pte::None && !q.wp;
+            if empty && self.cache.contains(&(q.backing, q.pgoff)) && !self.beyond_eof(&q) {
+                if let Some(q) = self.pages[j].as_mut() {
+                    q.pte = Pte::Read;
+                }
+            }
+        }
     }
 
     /// Populating the mapped page `i` (rule 14): nothing where it is

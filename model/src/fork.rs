@@ -9,6 +9,16 @@ impl PageModel {
     /// fork (rule 19): the child's layout. The parent does not change.
     pub(crate) fn fork_child(&mut self) -> Layout {
         let mut child = self.clone();
+        // The anonymous pages the child gets a copy of are shared with it,
+        // exclusive to neither (rule 34).
+        for p in self.pages.iter_mut().flatten() {
+            let copied = p.anon_vma.is_some()
+                && !p.flags.has(VmFlags::DONTCOPY)
+                && !p.flags.has(VmFlags::WIPEONFORK);
+            if copied && p.pte == Pte::Written && !p.flags.has(VmFlags::MAYSHARE) {
+                p.exclusive = false;
+            }
+        }
         for page in &mut child.pages {
             let Some(p) = page else { continue };
             if p.flags.has(VmFlags::DONTCOPY) {
@@ -22,8 +32,14 @@ impl PageModel {
             p.wp = false;
             p.flags.set(VmFlags::LOCKED, false);
             p.flags.set(VmFlags::LOCKONFAULT, false);
+            // Page tables are copied only for a VMA with an anon_vma (the
+            // others fault their pages in again, from the page cache or the
+            // zero page); a wipe-on-fork VMA starts empty.
             if p.flags.has(VmFlags::WIPEONFORK) {
                 p.anon_vma = None;
+                p.pte = Pte::None;
+            }
+            if p.anon_vma.is_none() {
                 p.pte = Pte::None;
             }
         }

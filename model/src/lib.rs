@@ -23,7 +23,7 @@
 //! section, not a rule). Each module does the rules of one syscall family:
 //! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
 //! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `deviations` 21 to
-//! 30 and 32 (31, the uffd-wp bit, is `uffd`'s).
+//! 30 and 32 (31, the uffd-wp bit, is `uffd`'s); `ioctls` 33 to 35.
 //!
 //! 1. Pages and layout. Each page carries every attribute of its VMA
 //!    (prot, object, flags, uffd mode and ctx, the identity of its
@@ -198,6 +198,27 @@
 //! 32. (Deviation `writeprotect-within-one-vma`, before 6.12.)
 //!     UFFDIO_WRITEPROTECT (rule 31) of a range that is not inside one VMA
 //!     registered with WP is ENOENT, and nothing changes.
+//! 33. UFFDIO_COPY, ZEROPAGE, CONTINUE, POISON (`ioctls`, `fill`): the
+//!     range inside the one VMA registered (by any ctx) at START, else
+//!     ENOENT (a private VMA there gets its anon_vma first); MODE_WP needs
+//!     WP, CONTINUE shmem or a memfd (EINVAL); then page by page, the
+//!     first failure stopping it (EEXIST where the entry is taken, EFAULT
+//!     past a shmem object's end or for CONTINUE of a page not cached),
+//!     EAGAIN if pages were done before it. A page's content tag is what
+//!     its COPY put there; a copy on write takes the page cache's.
+//! 34. UFFDIO_MOVE (`move_pages`): private anonymous VMAs alike in
+//!     protection and lock, writable, DST registered by this ctx, each
+//!     range inside its VMA, else EINVAL (no VMA: ENOENT); page by page:
+//!     EEXIST where DST's entry is taken, ENOENT at a SRC hole (skipped
+//!     with `holes`), EFAULT at a marker, EBUSY at a page a fork shared
+//!     and no write took back; a page moves with its content and without
+//!     its uffd-wp bit.
+//! 35. madvise DONTNEED (empties the entries; a file VMA registered WP
+//!     keeps a bit as a marker), REMOVE (shared writable file memory:
+//!     punches the page cache, and every entry mapping it), FREE (private
+//!     anonymous memory: a poison marker goes); a locked VMA: EINVAL.
+//!     Read faults in file memory map the cached pages around them (the
+//!     kernel's fault-around, 16 pages, not where registered WP or MINOR).
 //!
 //! ## Deviations
 //!
@@ -215,6 +236,8 @@
 mod deviations;
 mod fault;
 mod fork;
+/// Rules 33 to 35.
+mod ioctls;
 mod madvise;
 mod mm;
 mod mremap;

@@ -11,6 +11,9 @@ impl PageModel {
     /// anonymous memory) is EINVAL, the pages before it changed, those
     /// after not.
     pub fn madvise(&mut self, start: Page, len: Page, advice: Advice) -> OpResult {
+        if advice.drops_pages() {
+            return self.madvise_drop(start, len, advice);
+        }
         let mut hole = false;
         for page in &mut self.pages[Self::range(start, len)] {
             let Some(p) = page else {
@@ -19,6 +22,8 @@ impl PageModel {
             };
             let f = &mut p.flags;
             match advice {
+                // Rule 35, above.
+                Advice::DontNeed | Advice::Remove | Advice::Free => {}
                 Advice::DontFork => f.set(VmFlags::DONTCOPY, true),
                 Advice::DoFork => f.set(VmFlags::DONTCOPY, false),
                 Advice::WipeOnFork => {

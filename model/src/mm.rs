@@ -48,6 +48,8 @@ impl PageModel {
                 flags,
                 uffd: Mode::NONE,
                 ctx: None,
+                tag: 0,
+                exclusive: true,
                 anon_vma: None,
                 pte: Pte::None,
                 wp: false,

@@ -3,12 +3,12 @@
 //! a deviation rule keeps (rule 20); the ops themselves are in the modules of
 //! their syscall family (see the crate docs).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use uffd_vocab::{
-    Backend, Backing, Contexts, Layout, Mode, Op, OpResult, Outcome, Page, Prot, StepReport,
-    Unsupported, VmFlags, Vma,
+    Backend, Backing, Contexts, Layout, Mode, Op, OpResult, Outcome, Page, Prot, PteKind, PteState,
+    StepReport, Unsupported, VmFlags, Vma,
 };
 
 pub use crate::deviations::Deviation;
@@ -27,6 +27,13 @@ pub(crate) struct PageState {
     pub(crate) anon_vma: Option<u32>,
     /// What the page table has here.
     pub(crate) pte: Pte,
+    /// The content tag of the private anonymous page here (`Pte::Written`
+    /// in private memory): what UFFDIO_COPY put in it (rule 33), or what a
+    /// copy on write took from the page cache; 0 otherwise.
+    pub(crate) tag: u64,
+    /// That anonymous page is exclusive to this process (PageAnonExclusive):
+    /// false once a fork shared it, until a write takes it back (rule 34).
+    pub(crate) exclusive: bool,
     /// The page table entry's uffd-wp bit (rule 31): on a present page, or
     /// a marker on a page of a non-anonymous VMA that is not there.
     pub(crate) wp: bool,
@@ -45,8 +52,13 @@ pub(crate) enum Pte {
     /// A page mapped read-only (the zero page, or a file page): a write
     /// takes a write-protect fault, which userfaultfd does not see here.
     Read,
-    /// A page written since it was mapped.
+    /// A page written since it was mapped (or filled by UFFDIO_COPY).
     Written,
+    /// The zero page in a private file mapping (UFFDIO_ZEROPAGE): read
+    /// only, a write copies it.
+    Zero,
+    /// A poison marker (UFFDIO_POISON): any access fails.
+    Poison,
 }
 
 impl PageState {
@@ -84,6 +96,8 @@ pub struct PageModel {
     pub(crate) next_anon_vma: u32,
     /// The memfd and shmem pages in the page cache: (object, page offset).
     pub(crate) cache: BTreeSet<(Backing, Page)>,
+    /// The content tags of the pages of `cache` that have one (rule 33).
+    pub(crate) cache_tags: BTreeMap<(Backing, Page), u64>,
 }
 
 impl PageModel {
@@ -114,6 +128,7 @@ impl PageModel {
             shmem_size: Vec::new(),
             next_anon_vma: 0,
             cache: BTreeSet::new(),
+            cache_tags: BTreeMap::new(),
         }
     }
 
@@ -257,11 +272,18 @@ impl PageModel {
             op,
             Op::Protect { .. } | Op::Mlock { .. } | Op::Munlock { .. } | Op::Mremap { .. }
         );
-        // (UFFDIO_WRITEPROTECT changes page tables only.)
-        let no_merge = matches!(
-            op,
-            Op::Fault { .. } | Op::Unmap { .. } | Op::WriteProtect { .. }
-        );
+        // (UFFDIO_WRITEPROTECT and the other ioctls change page tables
+        // only; so do the advices that drop pages.)
+        let drops = matches!(op, Op::Madvise { advice, .. } if advice.drops_pages());
+        let no_merge = drops
+            || matches!(
+                op,
+                Op::Fault { .. }
+                    | Op::Unmap { .. }
+                    | Op::WriteProtect { .. }
+                    | Op::Fill { .. }
+                    | Op::Move { .. }
+            );
         if !merges_itself && !no_merge {
             // A map is a new VMA even where it equals what it replaced
             // (rule 2).
@@ -296,7 +318,22 @@ impl PageModel {
             } => self.register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
             Op::Close { ctx } => self.close(ctx),
-            Op::Fault { page } => self.fault(page),
+            Op::Fault { page, read: false } => self.fault(page),
+            Op::Fault { page, read: true } => self.fault_read(page),
+            Op::Fill {
+                how,
+                ctx,
+                start,
+                len,
+                wp,
+            } => self.fill(how, ctx, start, len, wp),
+            Op::Move {
+                ctx,
+                src,
+                start,
+                len,
+                holes,
+            } => self.move_pages(ctx, src, start, len, holes),
             Op::Madvise { start, len, advice } => self.madvise(start, len, advice),
             Op::Mlock {
                 start,
@@ -429,6 +466,33 @@ impl PageModel {
         }
     }
 
+    /// What pagemap shows of page `p`'s page table entry (rule 1): a page
+    /// read in private anonymous memory is the zero page, one written in
+    /// private memory an anonymous page with its own content, any other a
+    /// page of the page cache with the cache's content.
+    pub(crate) fn pte_state(&self, p: &PageState) -> Option<PteState> {
+        let private = !p.flags.has(VmFlags::MAYSHARE);
+        let (kind, tag) = match p.pte {
+            Pte::None if p.wp => (PteKind::Marker, 0),
+            Pte::None => return None,
+            Pte::Poison => (PteKind::Poison, 0),
+            Pte::Zero => (PteKind::Zero, 0),
+            Pte::Read if p.backing == Backing::Anon => (PteKind::Zero, 0),
+            Pte::Written if private => (PteKind::Anon, p.tag),
+            Pte::Read | Pte::Written => (PteKind::File, self.cache_tag(p.backing, p.pgoff)),
+        };
+        Some(PteState {
+            kind,
+            wp: p.wp,
+            tag,
+        })
+    }
+
+    /// The content tag of a page of the page cache (0 where none is set).
+    pub(crate) fn cache_tag(&self, backing: Backing, pgoff: Page) -> u64 {
+        self.cache_tags.get(&(backing, pgoff)).copied().unwrap_or(0)
+    }
+
     /// The layout (rule 1): maximal runs of pages that are equal but for a
     /// page offset that advances by one per page, cut where a boundary is
     /// kept (rule 20).
@@ -464,11 +528,10 @@ impl PageModel {
                 anon_vma: p.anon_vma,
             });
         }
-        let wp = (0..self.pages.len())
-            .filter(|&i| self.pages[i].is_some_and(|p| p.wp))
-            .map(|i| i as Page)
+        let ptes = (0..self.pages.len())
+            .filter_map(|i| Some((i as Page, self.pte_state(&self.pages[i]?)?)))
             .collect();
-        Layout::new(vmas).with_wp(wp)
+        Layout::new(vmas).with_ptes(ptes)
     }
 }
 

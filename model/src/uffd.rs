@@ -89,7 +89,10 @@ impl PageModel {
             if !p.uffd.contains(Mode::WP) {
                 return Err(Errno::ENOENT);
             }
-            p.wp = on && (p.backing != Backing::Anon || p.pte != Pte::None);
+            // A poison marker is never touched.
+            if p.pte != Pte::Poison {
+                p.wp = on && (p.backing != Backing::Anon || p.pte != Pte::None);
+            }
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Plain line diffs, for a failure's `layout diff` and the `expect layout`
 //! invariant.
 
-use uffd_vocab::{wp_text, Layout, Unobserved};
+use uffd_vocab::{ptes_text, Layout, Unobserved};
 
 /// A plain line diff of two layouts: ` ` common, `<` only in `a`, `>` only
 /// in `b`; no colour, no header, so it survives a mail client. Compared on
@@ -9,11 +9,11 @@ use uffd_vocab::{wp_text, Layout, Unobserved};
 /// when both observe them and either has some.
 pub fn layout_diff(a: &Layout, b: &Layout) -> String {
     let both = a.unobserved().union(b.unobserved());
-    let some_wp = !a.wp_pages().is_empty() || !b.wp_pages().is_empty();
+    let some_ptes = !a.ptes().is_empty() || !b.ptes().is_empty();
     let lines = |l: &Layout| {
         let mut v = l.project(both).lines();
-        if some_wp && !both.contains(Unobserved::UFFD_WP) {
-            v.push(format!("uffd-wp {}", wp_text(l.wp_pages())));
+        if some_ptes && !both.contains(Unobserved::PTES) {
+            v.push(format!("ptes {}", ptes_text(l.ptes())));
         }
         v
     };

@@ -75,6 +75,7 @@ pub fn step_json(v: &StepView) -> serde_json::Value {
         "op": v.op.to_string(),
         "result": result_name(&o.result),
         "layout": o.layout.to_json(),
+        "ptes": uffd_vocab::ptes_text(o.layout.ptes()),
         "backends": v.outcomes.iter().map(|o| o.backend).collect::<Vec<_>>(),
         "merges": v.outcomes.iter().flat_map(|o| o.report.merges.iter().copied()).collect::<Vec<_>>(),
     })
@@ -91,6 +92,7 @@ pub fn failure_json(f: &Failure) -> serde_json::Value {
             "backend": o.backend,
             "result": result_name(&o.result),
             "layout": o.layout.to_json(),
+            "ptes": uffd_vocab::ptes_text(o.layout.ptes()),
             "merges": o.report.merges,
             "violations": o.report.violations.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

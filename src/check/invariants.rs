@@ -4,7 +4,7 @@
 //! the list. Each judges what the backends answered and reported, never
 //! which backend answered.
 
-use uffd_vocab::{result_name, wp_text, Backing, Mode, Outcome, Page, Unobserved};
+use uffd_vocab::{ptes_text, result_name, wp_text, Backing, Mode, Outcome, Page, Unobserved};
 
 use super::diff::layout_diff;
 use super::view::StepView;
@@ -295,14 +295,27 @@ fn expected(v: &StepView) -> Result<(), String> {
                 ));
             }
         }
+        let observed = !o.layout.unobserved().contains(Unobserved::PTES);
         if let Some(wp) = &step.expect_wp {
-            if !o.layout.unobserved().contains(Unobserved::UFFD_WP) && o.layout.wp_pages() != wp {
+            if observed && o.layout.wp_pages() != *wp {
                 return Err(format!(
                     "{} has the uffd-wp bit on pages {} but the trace expects {} for the op at \
                      line {}",
                     o.backend,
-                    wp_text(o.layout.wp_pages()),
+                    wp_text(&o.layout.wp_pages()),
                     wp_text(wp),
+                    step.line
+                ));
+            }
+        }
+        if let Some(ptes) = &step.expect_ptes {
+            if observed && o.layout.ptes() != ptes.as_slice() {
+                return Err(format!(
+                    "{} has the page table entries {} but the trace expects {} for the op at \
+                     line {}",
+                    o.backend,
+                    ptes_text(o.layout.ptes()),
+                    ptes_text(ptes),
                     step.line
                 ));
             }

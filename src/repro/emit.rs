@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use uffd_vocab::{Features, Kind, Mode, Op, Remap};
+use uffd_vocab::{Features, Fill, Kind, Mode, Op, Remap};
 
 use super::plan::{c_prot, c_result, Step};
 
@@ -76,7 +76,32 @@ pub fn describe(op: &Op) -> String {
             range(start, len),
             if on { "MODE_WP" } else { "off" }
         ),
-        Op::Fault { page } => format!("write a byte to page {page}"),
+        Op::Fault { page, read: false } => format!("write a byte to page {page}"),
+        Op::Fault { page, read: true } => format!("read a byte of page {page}"),
+        Op::Fill {
+            how,
+            ctx,
+            start,
+            len,
+            wp,
+        } => format!(
+            "UFFDIO_{} {}{} on uffd {ctx}",
+            how.name().to_ascii_uppercase(),
+            range(start, len),
+            if wp { " MODE_WP" } else { "" }
+        ),
+        Op::Move {
+            ctx,
+            src,
+            start,
+            len,
+            holes,
+        } => format!(
+            "UFFDIO_MOVE {} to {}{} on uffd {ctx}",
+            range(src, len),
+            range(start, len),
+            if holes { " ALLOW_SRC_HOLES" } else { "" }
+        ),
         Op::Madvise { start, len, advice } => format!(
             "madvise {} MADV_{}",
             range(start, len),
@@ -251,7 +276,58 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
             }
             st.open[ctx as usize] = false;
         }
-        Op::Fault { page } => check(out, &format!("TOUCH({page})")),
+        Op::Fault { page, read: false } => check(out, &format!("TOUCH({page})")),
+        Op::Fault { page, read: true } => check(out, &format!("PEEK({page})")),
+        Op::Fill {
+            how,
+            ctx,
+            start,
+            len,
+            wp,
+        } => {
+            first_use(out, ctx);
+            let dst = format!("ARENA + {start} * PAGE");
+            let call = match how {
+                Fill::Copy => format!(
+                    "UFFDIO_COPY, &(struct uffdio_copy){{ .dst = {dst}, .src = tagged({start}, {len}), \
+                     .len = {}, .mode = {} }}",
+                    bytes(len),
+                    if wp { "UFFDIO_COPY_MODE_WP" } else { "0" }
+                ),
+                Fill::ZeroPage => format!(
+                    "UFFDIO_ZEROPAGE, &(struct uffdio_zeropage){{ .range = {{ {dst}, {} }} }}",
+                    bytes(len)
+                ),
+                Fill::Continue => format!(
+                    "UFFDIO_CONTINUE, &(struct uffdio_continue){{ .range = {{ {dst}, {} }}, .mode = {} }}",
+                    bytes(len),
+                    if wp { "UFFDIO_CONTINUE_MODE_WP" } else { "0" }
+                ),
+                Fill::Poison => format!(
+                    "UFFDIO_POISON, &(struct uffdio_poison){{ .range = {{ {dst}, {} }} }}",
+                    bytes(len)
+                ),
+            };
+            check(out, &format!("ERR(ioctl(uffd[{ctx}], {call}))"));
+        }
+        Op::Move {
+            ctx,
+            src,
+            start,
+            len,
+            holes,
+        } => {
+            first_use(out, ctx);
+            check(
+                out,
+                &format!(
+                    "ERR(ioctl(uffd[{ctx}], UFFDIO_MOVE, &(struct uffdio_move){{ .dst = ARENA + {start} * PAGE, \
+                     .src = ARENA + {src} * PAGE, .len = {}, .mode = {} }}))",
+                    bytes(len),
+                    if holes { "UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES" } else { "0" }
+                ),
+            );
+        }
         Op::Madvise { start, len, advice } => check(
             out,
             &format!(

@@ -169,7 +169,9 @@ pub fn header(
 fn consequence(p: &Plan) -> Option<String> {
     let mut out = Vec::new();
     for (i, s) in p.steps.iter().enumerate().filter(|(_, s)| s.consequence) {
-        let Op::Fault { page } = s.op else { continue };
+        let Op::Fault { page, read: false } = s.op else {
+            continue;
+        };
         let text = if s.want.is_err() {
             format!(
                 "Step {} is what a user loses: page {page}, MISSING-registered by the contract, \

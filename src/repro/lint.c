@@ -36,6 +36,8 @@ static int uffd[4] = { -1, -1, -1, -1 };
 #include "result.c"
 #include "uffd.c"
 #include "touch.c"
+#include "peek.c"
+#include "fill.c"
 #include "memfd.c"
 #include "fork.c"
 #include "monitor.c"
@@ -49,6 +51,10 @@ int main(void)
 
 	uffd[0] = uffd_open(UFFD_FEATURE_EVENT_REMAP);
 	check("touch", TOUCH(0), EFAULT, -1);
+	check("peek", PEEK(0), EFAULT, -1);
+	check("copy", ERR(ioctl(uffd[0], UFFDIO_COPY, &(struct uffdio_copy){ .dst = ARENA, .src = tagged(0, 1), .len = PAGE })), ENOENT, -1);
+	check("move", ERR(ioctl(uffd[0], UFFDIO_MOVE, &(struct uffdio_move){ .dst = ARENA, .src = ARENA + PAGE, .len = PAGE })), ENOENT, -1);
+	check("poison", ERR(ioctl(uffd[0], UFFDIO_POISON, &(struct uffdio_poison){ .range = { ARENA, PAGE } })), ENOENT, -1);
 	check("mremap", mremap_watched(1, P(0), PAGE, PAGE, 0, NULL), 0, -1);
 	check_layout("layout", "/proc/self/smaps", "um ", "", NULL);
 	end_child(pid);

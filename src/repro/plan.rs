@@ -160,15 +160,15 @@ fn consequences(pages: Page, ops: &[Op], contract: &Run, known: &Run) -> Vec<Op>
     for v in c.1.vmas().iter().chain(k.1.vmas()) {
         let page = v.start;
         let other = |l: &Layout| l.find(page).map_or(Mode::NONE, |w| w.uffd);
-        if other(&c.1) == other(&k.1) || out.contains(&Op::Fault { page }) {
+        if other(&c.1) == other(&k.1) || out.contains(&Op::Fault { page, read: false }) {
             continue;
         }
         let mut with = ops.to_vec();
-        with.push(Op::Fault { page });
+        with.push(Op::Fault { page, read: false });
         let a = run(pages, &with, true);
         let b = run(pages, &with, false);
         if a.last().map(|s| s.0) != b.last().map(|s| s.0) {
-            out.push(Op::Fault { page });
+            out.push(Op::Fault { page, read: false });
         }
     }
     out

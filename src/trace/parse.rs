@@ -119,6 +119,8 @@ impl Parser<'_> {
             self.expect_draw(n, w)
         } else if what == "uffd-wp" {
             self.expect_wp(n, w)
+        } else if what == "ptes" {
+            self.expect_ptes(n, w)
         } else if what.starts_with('[') {
             self.expect_vma(n, &line[col1 - 1..], col1)
         } else if w.len() > 2 {
@@ -199,6 +201,35 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// `expect ptes ENTRIES|none`: every page table entry of the step.
+    fn expect_ptes(&mut self, n: usize, w: &Words) -> Result<(), TraceError> {
+        let col = w[1].0;
+        let rest: Vec<&str> = w[2..].iter().map(|(_, s)| *s).collect();
+        if rest.is_empty() {
+            return Err(self.err(
+                n,
+                col,
+                "usage: `expect ptes PAGE:STATE…` (like `0-3:a 5:f+wp 7:a=8`) or `none`",
+            ));
+        }
+        let ptes = uffd_vocab::parse_ptes(&rest.join(" ")).map_err(|e| self.err(n, col, e))?;
+        if ptes.windows(2).any(|p| p[0].0 >= p[1].0) {
+            return Err(self.err(
+                n,
+                col,
+                "page table entries must be in increasing page order",
+            ));
+        }
+        if ptes.last().is_some_and(|(p, _)| Some(*p) >= self.pages) {
+            return Err(self.err(n, col, "a page table entry lies outside the arena"));
+        }
+        if self.last_step().expect_ptes.is_some() {
+            return Err(self.err(n, col, "this step's page table entries were already given"));
+        }
+        self.last_step().expect_ptes = Some(ptes);
+        Ok(())
+    }
+
     /// `expect [S,E) …`: one VMA of the step's layout, from column `col1`.
     fn expect_vma(&mut self, n: usize, rest: &str, col1: usize) -> Result<(), TraceError> {
         let (v, u) = Vma::parse(rest).map_err(|(c, m)| self.err(n, col1 + c, m))?;
@@ -216,7 +247,7 @@ impl Parser<'_> {
         if self.open_layout || self.last_step().expect_layout.is_some() {
             return Err(self.err(n, col1, "this step's layout was already given"));
         }
-        self.last_step().expect_layout = Some(Layout::default().project(Unobserved::UFFD_WP));
+        self.last_step().expect_layout = Some(Layout::default().project(Unobserved::PTES));
         Ok(())
     }
 
@@ -245,9 +276,8 @@ impl Parser<'_> {
             let vmas = std::mem::take(&mut self.vmas);
             let unknown = self.unknown;
             if let Some(last) = self.steps.last_mut() {
-                // The uffd-wp bits are `expect uffd-wp`'s, not the layout's.
-                last.expect_layout =
-                    Some(Layout::observed(vmas, unknown.union(Unobserved::UFFD_WP)));
+                // The page table entries are `expect ptes`'s, not the layout's.
+                last.expect_layout = Some(Layout::observed(vmas, unknown.union(Unobserved::PTES)));
             }
             self.unknown = Unobserved::NONE;
             self.open_layout = false;
@@ -273,6 +303,7 @@ impl Parser<'_> {
             expect_layout: None,
             expect_draw: None,
             expect_wp: None,
+            expect_ptes: None,
         });
         Ok(())
     }

@@ -16,7 +16,9 @@ use crate::op::{Features, Op, Page, MAX_CTX};
 pub enum Errno {
     EPERM,
     ENOENT,
+    EIO,
     EBADF,
+    EAGAIN,
     ENOMEM,
     EACCES,
     EFAULT,
@@ -29,10 +31,12 @@ pub enum Errno {
 
 /// The named errnos with their Linux x86-64 numbers: the one table that
 /// [`Errno::from_raw`], [`Errno::raw`] and [`Errno::parse`] read.
-const ERRNOS: [(Errno, i32, &str); 9] = [
+const ERRNOS: [(Errno, i32, &str); 11] = [
     (Errno::EPERM, 1, "EPERM"),
     (Errno::ENOENT, 2, "ENOENT"),
+    (Errno::EIO, 5, "EIO"),
     (Errno::EBADF, 9, "EBADF"),
+    (Errno::EAGAIN, 11, "EAGAIN"),
     (Errno::ENOMEM, 12, "ENOMEM"),
     (Errno::EACCES, 13, "EACCES"),
     (Errno::EFAULT, 14, "EFAULT"),

@@ -211,10 +211,11 @@ impl Unobserved {
     /// Which anon_vma a private VMA has, if any: smaps has no such field
     /// (its `Anonymous:` bytes say nothing of a VMA whose write failed).
     pub const ANON_VMA: Unobserved = Unobserved(2);
-    /// Which pages have the uffd-wp bit in their page table entry
-    /// ([`Layout::wp_pages`]): a trace's `expect` layout says nothing of
-    /// them unless it has an `expect uffd-wp` line.
-    pub const UFFD_WP: Unobserved = Unobserved(4);
+    /// The page table entries ([`Layout::ptes`]: what each page has, its
+    /// uffd-wp bit, its content tag): a trace's `expect` layout says
+    /// nothing of them unless it has an `expect ptes` or `expect uffd-wp`
+    /// line.
+    pub const PTES: Unobserved = Unobserved(4);
 
     pub const fn contains(self, other: Unobserved) -> bool {
         self.0 & other.0 == other.0 && other.0 != 0
@@ -367,16 +368,95 @@ impl fmt::Display for Vma {
     }
 }
 
+/// What a page table entry holds, as the kernel's pagemap tells it apart.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum PteKind {
+    /// `w`: no page, a uffd-wp marker (pagemap: PM_SWAP with PM_UFFD_WP;
+    /// its [`PteState::wp`] is set).
+    Marker,
+    /// `z`: the shared zero page (present, no page behind it).
+    Zero,
+    /// `a`: a private anonymous page (present, not PM_FILE).
+    Anon,
+    /// `f`: a page of the page cache of a file or shmem object (PM_FILE).
+    File,
+    /// `p`: a poison marker (UFFDIO_POISON; PM_SWAP without PM_UFFD_WP).
+    Poison,
+}
+
+impl PteKind {
+    /// Every kind with its one-letter code.
+    pub const CODES: [(PteKind, char); 5] = [
+        (PteKind::Marker, 'w'),
+        (PteKind::Zero, 'z'),
+        (PteKind::Anon, 'a'),
+        (PteKind::File, 'f'),
+        (PteKind::Poison, 'p'),
+    ];
+    pub fn code(self) -> char {
+        Self::CODES
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map(|(_, c)| *c)
+            .expect("every kind has a code")
+    }
+    /// Is a page there (pagemap's PM_PRESENT)?
+    pub const fn present(self) -> bool {
+        matches!(self, PteKind::Zero | PteKind::Anon | PteKind::File)
+    }
+}
+
+/// One page's page table entry: what it holds, its uffd-wp bit (pagemap bit
+/// 57), and the content tag of the page it maps (the little-endian u64 at
+/// byte 8 of the page; 0 for a page that no UFFDIO_COPY filled, see
+/// [`crate::Op::Fill`]). Its text is `CODE[+wp][=TAG]`: `a`, `f+wp`, `a=5`,
+/// `w` (a marker has the bit by definition).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct PteState {
+    pub kind: PteKind,
+    pub wp: bool,
+    pub tag: u64,
+}
+
+impl PteState {
+    /// A present page of `kind`, without the bit, tag 0.
+    pub const fn page(kind: PteKind) -> PteState {
+        PteState {
+            kind,
+            wp: false,
+            tag: 0,
+        }
+    }
+    /// A uffd-wp marker on a page that is not there.
+    pub const MARKER: PteState = PteState {
+        kind: PteKind::Marker,
+        wp: true,
+        tag: 0,
+    };
+}
+
+impl fmt::Display for PteState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind.code())?;
+        if self.wp && self.kind != PteKind::Marker {
+            write!(f, "+wp")?;
+        }
+        if self.tag != 0 {
+            write!(f, "={}", self.tag)?;
+        }
+        Ok(())
+    }
+}
+
 /// The VMAs of the arena, sorted, in canonical form, with the fields their
 /// backend does not observe (see the module docs).
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Layout {
     vmas: Vec<Vma>,
     unobserved: Unobserved,
-    /// The pages (arena-relative, sorted) whose page table entry has the
-    /// uffd-wp bit (the kernel's pagemap bit 57, PM_UFFD_WP); empty when
-    /// unobserved.
-    wp: Vec<Page>,
+    /// The pages (arena-relative, sorted) whose page table entry is not
+    /// empty, with what it holds; empty when unobserved.
+    ptes: Vec<(Page, PteState)>,
 }
 
 impl Layout {
@@ -411,24 +491,45 @@ impl Layout {
         Layout {
             vmas,
             unobserved,
-            wp: Vec::new(),
+            ptes: Vec::new(),
         }
     }
 
-    /// The layout with `pages` as the pages that have the uffd-wp bit
-    /// (ignored when this layout does not observe them).
-    pub fn with_wp(mut self, mut pages: Vec<Page>) -> Layout {
-        if !self.unobserved.contains(Unobserved::UFFD_WP) {
-            pages.sort_unstable();
-            pages.dedup();
-            self.wp = pages;
+    /// The layout with `ptes` as its page table entries (ignored when this
+    /// layout does not observe them). A page listed twice keeps its last
+    /// entry.
+    pub fn with_ptes(mut self, mut ptes: Vec<(Page, PteState)>) -> Layout {
+        if !self.unobserved.contains(Unobserved::PTES) {
+            ptes.sort_by_key(|(p, _)| *p);
+            ptes.reverse();
+            ptes.dedup_by_key(|(p, _)| *p);
+            ptes.reverse();
+            self.ptes = ptes;
         }
         self
     }
 
+    /// The pages whose page table entry is not empty, sorted, with what it
+    /// holds.
+    pub fn ptes(&self) -> &[(Page, PteState)] {
+        &self.ptes
+    }
+
+    /// The entry of `page`, if it has one.
+    pub fn pte(&self, page: Page) -> Option<PteState> {
+        self.ptes
+            .binary_search_by_key(&page, |(p, _)| *p)
+            .ok()
+            .map(|i| self.ptes[i].1)
+    }
+
     /// The pages whose page table entry has the uffd-wp bit, sorted.
-    pub fn wp_pages(&self) -> &[Page] {
-        &self.wp
+    pub fn wp_pages(&self) -> Vec<Page> {
+        self.ptes
+            .iter()
+            .filter(|(_, e)| e.wp)
+            .map(|(p, _)| *p)
+            .collect()
     }
 
     pub fn vmas(&self) -> &[Vma] {
@@ -451,7 +552,8 @@ impl Layout {
 
     /// This layout as a backend that also misses `more` would see it.
     pub fn project(&self, more: Unobserved) -> Layout {
-        Layout::observed(self.vmas.clone(), self.unobserved.union(more)).with_wp(self.wp.clone())
+        Layout::observed(self.vmas.clone(), self.unobserved.union(more))
+            .with_ptes(self.ptes.clone())
     }
 
     /// Equal on every field that both layouts observe.
@@ -491,8 +593,8 @@ impl fmt::Debug for Layout {
         for v in &self.vmas {
             writeln!(f, "{}", v.display(self.unobserved))?;
         }
-        if !self.wp.is_empty() {
-            writeln!(f, "uffd-wp {}", wp_text(&self.wp))?;
+        if !self.ptes.is_empty() {
+            writeln!(f, "ptes {}", ptes_text(&self.ptes))?;
         }
         Ok(())
     }
@@ -511,6 +613,77 @@ pub fn wp_text(pages: &[Page]) -> String {
     }
     let v: Vec<String> = pages.iter().map(|p| p.to_string()).collect();
     v.join(" ")
+}
+
+/// Page table entries as the `expect ptes` line writes them: each entry
+/// `PAGE:STATE` ([`PteState`]'s text), a run of consecutive pages with one
+/// state as `FIRST-LAST:STATE`, `none` for no entry: `0-3:a 5:f+wp 7:a=8`.
+pub fn ptes_text(ptes: &[(Page, PteState)]) -> String {
+    if ptes.is_empty() {
+        return "none".to_string();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ptes.len() {
+        let (first, state) = ptes[i];
+        let mut last = first;
+        while i + 1 < ptes.len() && ptes[i + 1] == (last + 1, state) {
+            i += 1;
+            last += 1;
+        }
+        out.push(if last == first {
+            format!("{first}:{state}")
+        } else {
+            format!("{first}-{last}:{state}")
+        });
+        i += 1;
+    }
+    out.join(" ")
+}
+
+/// The inverse of [`ptes_text`], with what is wrong on error.
+pub fn parse_ptes(s: &str) -> Result<Vec<(Page, PteState)>, String> {
+    if s.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for w in s.split_ascii_whitespace() {
+        let bad = |what: &str| format!("bad page table entry {w:?}: {what}");
+        let (pages, state) = w
+            .split_once(':')
+            .ok_or_else(|| bad("expected PAGE:STATE"))?;
+        let (first, last) = match pages.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (pages, pages),
+        };
+        let first: Page = first.parse().map_err(|_| bad("expected a page number"))?;
+        let last: Page = last.parse().map_err(|_| bad("expected a page number"))?;
+        if last < first || last - first >= crate::op::MAX_PAGES {
+            return Err(bad("the run's last page is before its first, or too far"));
+        }
+        let (state, tag) = match state.split_once('=') {
+            Some((st, t)) => (st, t.parse().map_err(|_| bad("expected a tag number"))?),
+            None => (state, 0),
+        };
+        let (code, wp) = match state.strip_suffix("+wp") {
+            Some(c) => (c, true),
+            None => (state, false),
+        };
+        let mut chars = code.chars();
+        let (Some(c), None) = (chars.next(), chars.next()) else {
+            return Err(bad("expected one of the codes w z a f p"));
+        };
+        let kind = PteKind::CODES
+            .iter()
+            .find(|(_, k)| *k == c)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| bad("expected one of the codes w z a f p"))?;
+        let wp = wp || kind == PteKind::Marker;
+        for p in first..=last {
+            out.push((p, PteState { kind, wp, tag }));
+        }
+    }
+    Ok(out)
 }
 
 /// The inverse of [`wp_text`].

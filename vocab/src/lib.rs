@@ -21,8 +21,11 @@ pub use backend::{
     Outcome, StepReport, Unsupported,
 };
 pub use history::{History, Series};
-pub use layout::{parse_wp, wp_text, Backing, Layout, SmapsFlags, Unobserved, VmFlags, Vma};
+pub use layout::{
+    parse_ptes, parse_wp, ptes_text, wp_text, Backing, Layout, PteKind, PteState, SmapsFlags,
+    Unobserved, VmFlags, Vma,
+};
 pub use op::{
-    words, Advice, Features, Kind, Mode, Op, Page, ParseError, Prot, Remap, MAX_CTX, MAX_FILES,
-    MAX_PAGES, MAX_PGOFF,
+    words, Advice, Features, Fill, Kind, Mode, Op, Page, ParseError, Prot, Remap, MAX_CTX,
+    MAX_FILES, MAX_PAGES, MAX_PGOFF,
 };

@@ -15,7 +15,7 @@ use arbitrary::Arbitrary;
 mod args;
 mod parse;
 
-pub use args::{Advice, Features, Kind, Mode, Prot, Remap};
+pub use args::{Advice, Features, Fill, Kind, Mode, Prot, Remap};
 pub use parse::{words, ParseError};
 
 /// A page number or page count, relative to the start of the arena.
@@ -75,12 +75,15 @@ pub enum Op {
     },
     /// `munlock START LEN`: clears VM_LOCKED and VM_LOCKONFAULT.
     Munlock { start: Page, len: Page },
-    /// `fault PAGE`: a one-byte write at PAGE, as a user store would do it
-    /// (the kernel backend writes with `process_vm_writev` to itself, every
-    /// uffd opened with UFFD_FEATURE_SIGBUS, so a write userfaultfd refuses
-    /// comes back as EFAULT instead of blocking). `ok`, or EFAULT where the
-    /// page is not mapped, not writable, or the write is refused.
-    Fault { page: Page },
+    /// `fault PAGE`: a one-byte write (of 0, at the page's first byte) at
+    /// PAGE, as a user store would do it (the kernel backend writes with
+    /// `process_vm_writev` to itself, every uffd opened with
+    /// UFFD_FEATURE_SIGBUS, so a write userfaultfd refuses comes back as
+    /// EFAULT instead of blocking). `ok`, or EFAULT where the page is not
+    /// mapped, not writable, or the write is refused. `fault PAGE read`: a
+    /// one-byte read (`process_vm_readv`), EFAULT where the page is not
+    /// mapped, not readable, or the read is refused.
+    Fault { page: Page, read: bool },
     /// `mremap START LEN NEWLEN [DST [dontunmap]]`: mremap(2) of
     /// `[START, START+LEN)` to NEWLEN pages, in place or moved to DST.
     Mremap {
@@ -104,6 +107,31 @@ pub enum Op {
         len: Page,
         on: bool,
     },
+    /// `copy|zeropage|continue|poison CTX START LEN [wp]`: UFFDIO_COPY,
+    /// UFFDIO_ZEROPAGE, UFFDIO_CONTINUE or UFFDIO_POISON on uffd CTX (opened
+    /// on first use) over `[START, START+LEN)`; `wp` (copy and continue
+    /// only) is MODE_WP. UFFDIO_COPY copies from a buffer outside the arena
+    /// whose page `i` holds the content tag `START+i+1` (a little-endian
+    /// u64 at byte 8 of the page, the rest zero), so that where a page's
+    /// bytes came from is part of the page state ([`crate::PteState`]).
+    Fill {
+        how: Fill,
+        ctx: u8,
+        start: Page,
+        len: Page,
+        wp: bool,
+    },
+    /// `move CTX SRC DST LEN [holes]`: UFFDIO_MOVE on uffd CTX (opened on
+    /// first use) of the pages of `[SRC, SRC+LEN)` to `[DST, DST+LEN)`;
+    /// `holes` is MODE_ALLOW_SRC_HOLES. Its range ([`Op::range`]) is the
+    /// destination's.
+    Move {
+        ctx: u8,
+        src: Page,
+        start: Page,
+        len: Page,
+        holes: bool,
+    },
 }
 
 impl Op {
@@ -124,11 +152,13 @@ impl Op {
             Op::Open { .. } => "open",
             Op::Fork => "fork",
             Op::WriteProtect { .. } => "writeprotect",
+            Op::Fill { how, .. } => how.name(),
+            Op::Move { .. } => "move",
         }
     }
 
     /// All op names, in declaration order (for statistics tables).
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 19] = [
         "map",
         "unmap",
         "protect",
@@ -143,6 +173,11 @@ impl Op {
         "open",
         "fork",
         "writeprotect",
+        "copy",
+        "zeropage",
+        "continue",
+        "poison",
+        "move",
     ];
 
     /// The page range the op touches, if it has one.
@@ -157,8 +192,10 @@ impl Op {
             | Op::Mlock { start, len, .. }
             | Op::Munlock { start, len }
             | Op::WriteProtect { start, len, .. }
+            | Op::Fill { start, len, .. }
+            | Op::Move { start, len, .. }
             | Op::Mremap { start, len, .. } => Some((start, len)),
-            Op::Fault { page } => Some((page, 1)),
+            Op::Fault { page, .. } => Some((page, 1)),
             Op::Close { .. } | Op::Open { .. } | Op::Fork => None,
         }
     }
@@ -177,11 +214,20 @@ impl Op {
             | Op::Mlock { start, len, .. }
             | Op::Munlock { start, len }
             | Op::WriteProtect { start, len, .. }
+            | Op::Fill { start, len, .. }
             | Op::Mremap { start, len, .. } => {
                 *start = new_start;
                 *len = new_len;
             }
-            Op::Fault { page } => *page = new_start,
+            // The source moves along with the destination.
+            Op::Move {
+                src, start, len, ..
+            } => {
+                *src = (*src + new_start).saturating_sub(*start);
+                *start = new_start;
+                *len = new_len;
+            }
+            Op::Fault { page, .. } => *page = new_start,
             Op::Close { .. } | Op::Open { .. } | Op::Fork => {}
         }
         op
@@ -223,8 +269,25 @@ impl Op {
                 }
             }
         }
+        if let Op::Move { src, len, .. } = *self {
+            match src.checked_add(len) {
+                Some(end) if end <= pages => {}
+                _ => {
+                    return Err(format!(
+                        "move source [{src}, {src}+{len}) is outside the arena of {pages} pages"
+                    ))
+                }
+            }
+        }
+        if let Op::Fill { how, wp: true, .. } = *self {
+            if !how.takes_wp() {
+                return Err(format!("`{how}` takes no `wp`"));
+            }
+        }
         let ctx = match *self {
             Op::Register { ctx, .. }
+            | Op::Fill { ctx, .. }
+            | Op::Move { ctx, .. }
             | Op::Unregister { ctx, .. }
             | Op::Close { ctx }
             | Op::WriteProtect { ctx, .. }
@@ -262,7 +325,26 @@ impl Op {
     pub fn fit(self, pages: Page) -> Op {
         let pages = pages.max(1);
         match self {
-            Op::Fault { page } => Op::Fault { page: page % pages },
+            Op::Fault { page, read } => Op::Fault {
+                page: page % pages,
+                read,
+            },
+            Op::Move {
+                ctx,
+                src,
+                start,
+                len,
+                holes,
+            } => {
+                let (start, len) = fit_range(start, len, pages);
+                Op::Move {
+                    ctx: ctx % MAX_CTX,
+                    src: src % (pages - len + 1),
+                    start,
+                    len,
+                    holes,
+                }
+            }
             Op::Mremap {
                 start,
                 len,
@@ -297,6 +379,10 @@ impl Op {
             | Op::Close { ctx }
             | Op::WriteProtect { ctx, .. }
             | Op::Open { ctx, .. } => *ctx %= MAX_CTX,
+            Op::Fill { how, ctx, wp, .. } => {
+                *ctx %= MAX_CTX;
+                *wp &= how.takes_wp();
+            }
             _ => {}
         }
         op
@@ -346,7 +432,8 @@ impl fmt::Display for Op {
             } => write!(f, "register {ctx} {start} {len} {mode}"),
             Op::Unregister { ctx, start, len } => write!(f, "unregister {ctx} {start} {len}"),
             Op::Close { ctx } => write!(f, "close {ctx}"),
-            Op::Fault { page } => write!(f, "fault {page}"),
+            Op::Fault { page, read: false } => write!(f, "fault {page}"),
+            Op::Fault { page, read: true } => write!(f, "fault {page} read"),
             Op::Madvise { start, len, advice } => write!(f, "madvise {start} {len} {advice}"),
             Op::Mlock {
                 start,
@@ -383,6 +470,32 @@ impl fmt::Display for Op {
                 let on = if on { "on" } else { "off" };
                 write!(f, "writeprotect {ctx} {start} {len} {on}")
             }
+            Op::Fill {
+                how,
+                ctx,
+                start,
+                len,
+                wp,
+            } => {
+                write!(f, "{how} {ctx} {start} {len}")?;
+                if wp {
+                    write!(f, " wp")?;
+                }
+                Ok(())
+            }
+            Op::Move {
+                ctx,
+                src,
+                start,
+                len,
+                holes,
+            } => {
+                write!(f, "move {ctx} {src} {start} {len}")?;
+                if holes {
+                    write!(f, " holes")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -405,6 +518,8 @@ mod tests {
         let op: Op = "unmap 18446744073709551615 2".parse().unwrap();
         assert!(op.validate(16).is_err());
         assert!("close 4".parse::<Op>().unwrap().validate(16).is_err());
+        assert!("move 0 15 0 2".parse::<Op>().unwrap().validate(16).is_err());
+        assert!("move 0 14 0 2".parse::<Op>().unwrap().validate(16).is_ok());
         assert!("map 0 1 rw- file=4@0"
             .parse::<Op>()
             .unwrap()
@@ -427,6 +542,10 @@ mod tests {
         }
         let f: Op = "fault 4".parse().unwrap();
         assert_eq!(f.with_range(3, 1).to_string(), "fault 3");
+        let f: Op = "fault 4 read".parse().unwrap();
+        assert_eq!(f.with_range(3, 1).to_string(), "fault 3 read");
+        let m: Op = "move 1 2 8 3 holes".parse().unwrap();
+        assert_eq!(m.with_range(6, 2).to_string(), "move 1 0 6 2 holes");
     }
 
     #[test]
@@ -446,6 +565,20 @@ mod tests {
                 },
             },
             Op::Close { ctx: 255 },
+            Op::Move {
+                ctx: 9,
+                src: u64::MAX,
+                start: 3,
+                len: 100,
+                holes: true,
+            },
+            Op::Fill {
+                how: Fill::Poison,
+                ctx: 200,
+                start: 1,
+                len: 2,
+                wp: true,
+            },
         ];
         for op in ops {
             op.fit(16).validate(16).unwrap();

@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{MemfdFlags, OFlags};
 use rustix::mm::{MapFlags, ProtFlags};
 
-use uffd_vocab::{Features, Page, MAX_CTX, MAX_FILES, MAX_PGOFF};
+use uffd_vocab::{Features, Page, PteState, MAX_CTX, MAX_FILES, MAX_PGOFF};
 
 use super::monitor::Monitor;
 use super::serve::Answer;
@@ -33,6 +33,8 @@ const ARENA_HINT: u64 = 0x1000_0000_0000;
 /// The distance between two addresses tried for the arena, and the most an
 /// arena (with its guards) may span.
 const ARENA_STEP: u64 = 0x100_0000_0000;
+/// The alignment of the arena's page 0 (a page table's span, 2 MiB).
+const ARENA_ALIGN: u64 = 0x20_0000;
 
 /// One of the memfds that `map` ops map: read-write, a read-only fd of the
 /// same file (for shared read-only mappings), and its inode (how smaps
@@ -63,8 +65,15 @@ pub(super) struct Worker {
     /// The smaps text of the last `fork`'s child, read while the child
     /// still lived: the next `layout` answers with it (once).
     pub(super) child_smaps: Option<Vec<u8>>,
-    /// The fork child's uffd-wp pages, read with its smaps.
-    pub(super) child_wp: Option<Result<Vec<Page>, String>>,
+    /// The fork child's page table entries, read with its smaps.
+    pub(super) child_ptes: Option<Result<Vec<(Page, PteState)>, String>>,
+    /// The PFN of the zero page ([`super::pagemap::zero_pfn`]).
+    pub(super) zero_pfn: Option<u64>,
+    /// Has a `copy` run since the last reset (so that a page may have a
+    /// content tag that is not 0)?
+    pub(super) copied: bool,
+    /// The source pages of `copy` ([`super::tags`]), mapped on first use.
+    pub(super) tags: Option<super::tags::TagBuffer>,
     /// The smaps text last read (kept to reuse its allocation).
     pub(super) buf: Vec<u8>,
     /// `\nHI-GUARD_HI `: the start of the upper guard's smaps entry.
@@ -75,12 +84,26 @@ impl Worker {
     /// Reserves the arena of `pages` pages with its guards, creates the
     /// memfds, opens smaps and starts the uffd monitor.
     pub(super) fn new(pages: Page) -> Result<Worker, String> {
+        // The arena's page 0 is aligned to ARENA_ALIGN (as it is in `repro`
+        // programs): the kernel's fault-around window is aligned in
+        // addresses, and the model's rule 13 counts it from page 0.
         let bytes = pages
-            .checked_add(2)
+            .checked_add(1)
             .and_then(|p| p.checked_mul(PAGE))
+            .and_then(|b| b.checked_add(ARENA_ALIGN))
             .filter(|b| *b < ARENA_STEP)
             .ok_or_else(|| format!("arena of {pages} pages is too large"))?;
-        let at = reserve(bytes)?;
+        let reserved = reserve(bytes)?;
+        let at = reserved + ARENA_ALIGN - PAGE;
+        // SAFETY: the head of our own reservation, before the lower guard.
+        unsafe { rustix::mm::munmap(reserved as *mut c_void, (at - reserved) as usize) }.map_err(
+            |e| {
+                format!(
+                    "munmap of the reservation's head: errno {}",
+                    e.raw_os_error()
+                )
+            },
+        )?;
         let guard_ino = map_guards(at, pages)?;
         let base = at + PAGE;
         if pages > 0 {
@@ -101,7 +124,10 @@ impl Worker {
             uffd: [const { None }; MAX_CTX as usize],
             smaps,
             child_smaps: None,
-            child_wp: None,
+            child_ptes: None,
+            zero_pfn: super::pagemap::zero_pfn()?,
+            copied: false,
+            tags: None,
             monitor: Monitor::start()?,
             buf: Vec::with_capacity(1 << 20),
             guard_marker: format!(
@@ -137,7 +163,8 @@ impl Worker {
     pub(super) fn reset(&mut self) -> Answer {
         self.ops = 0;
         self.child_smaps = None;
-        self.child_wp = None;
+        self.child_ptes = None;
+        self.copied = false;
         for slot in &mut self.uffd {
             // Dropping the OwnedFd closes the uffd.
             *slot = None;

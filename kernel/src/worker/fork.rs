@@ -9,12 +9,21 @@
 use std::ffi::c_void;
 use std::os::fd::AsRawFd;
 
+use uffd_vocab::PteKind;
+
 use super::arena::Worker;
 
 impl Worker {
     /// fork(2): the child waits on a pipe while the worker reads its
     /// smaps, then is killed and reaped, all before the op answers.
     pub(super) fn fork(&mut self) -> Result<(), String> {
+        // Without the PFNs (not root), the zero page is told by nobody
+        // mapping it exclusively, which the pages the child shares are not:
+        // take their kinds from the worker's own entries, read before.
+        let before = match self.zero_pfn {
+            None => Some(self.ptes(None)),
+            Some(_) => None,
+        };
         let (r, w) = rustix::pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
         // SAFETY: the child calls only async-signal-safe functions
         // (prctl, read, _exit), as it must in a process with threads
@@ -40,7 +49,16 @@ impl Worker {
         let mut text = Vec::new();
         let read = std::fs::File::open(format!("/proc/{pid}/smaps"))
             .and_then(|f| super::smaps::read_to_guard(&f, &self.guard_marker, &mut text));
-        let wp = self.wp_pages(Some(pid));
+        let mut ptes = self.ptes(Some(pid));
+        if let (Ok(child), Some(Ok(parent))) = (&mut ptes, &before) {
+            for (page, e) in child.iter_mut() {
+                if matches!(e.kind, PteKind::Zero | PteKind::Anon) {
+                    if let Ok(i) = parent.binary_search_by_key(page, |(p, _)| *p) {
+                        e.kind = parent[i].1.kind;
+                    }
+                }
+            }
+        }
         // The child's read returns and it exits; killed anyway, in case
         // it has not yet, then reaped.
         drop(w);
@@ -51,7 +69,7 @@ impl Worker {
         }
         read.map_err(|e| format!("reading the fork child's smaps: {e}"))?;
         self.child_smaps = Some(text);
-        self.child_wp = Some(wp);
+        self.child_ptes = Some(ptes);
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | (start) | `ready BASE PAGES` (BASE in hex), or `fail TEXT` and exit |
 //! | an op's trace line | `ok NS` or the errno name and `NS` (`EINVAL 2100`, `errno42 900`), NS the nanoseconds the op took in the worker; or `refused TEXT` |
-//! | `layout` | `vma VMA` lines (VMA in the vocabulary's one text form), `error TEXT` lines, `wp PAGES` (the pages whose pagemap entry has PM_UFFD_WP, `3 4` or `none`), `open CTXS` (the open uffd contexts, `0,2` or `none`), then `end READ_NS PARSE_NS` (reading smaps; parsing it and probing the owners) |
+//! | `layout` | `vma VMA` lines (VMA in the vocabulary's one text form), `error TEXT` lines, `ptes PTES` (the arena's page table entries from pagemap, in `expect ptes`'s form, `0-3:a 5:w` or `none`), `open CTXS` (the open uffd contexts, `0,2` or `none`), then `end READ_NS PARSE_NS` (reading smaps; parsing it and probing the owners) |
 //! | `outside` | `/proc/self/maps` lines of everything outside the arena, then `end` |
 //! | `reset` | `ok` or `refused TEXT` |
 //! | `__fault KIND [N]` | none: arms a fault for tests, at op N since the last reset (default: the next op): `crash` or `hang` instead of running it, `crash-reading-layout` when the layout after it is read |
@@ -50,6 +50,8 @@ mod pagemap;
 mod serve;
 #[cfg(target_os = "linux")]
 mod smaps;
+#[cfg(target_os = "linux")]
+mod tags;
 
 #[cfg(target_os = "linux")]
 pub use serve::worker_main;

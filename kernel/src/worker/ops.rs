@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, MprotectFlags, MremapFlags, ProtFlags};
 
-use uffd_vocab::{Advice, Features, Kind, Mode, Op, Page, Prot, Remap};
+use uffd_vocab::{Advice, Features, Fill, Kind, Mode, Op, Page, Prot, Remap};
 
 use super::arena::{Worker, PAGE};
 use super::serve::Answer;
@@ -49,7 +49,22 @@ impl Worker {
                 mode,
             } => self.register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
-            Op::Fault { page } => Ok(sys::write_byte(self.addr(page))),
+            Op::Fault { page, read: false } => Ok(sys::write_byte(self.addr(page))),
+            Op::Fault { page, read: true } => Ok(sys::read_byte(self.addr(page))),
+            Op::Fill {
+                how,
+                ctx,
+                start,
+                len,
+                wp,
+            } => self.fill(how, ctx, start, len, wp),
+            Op::Move {
+                ctx,
+                src,
+                start,
+                len,
+                holes,
+            } => self.move_pages(ctx, src, start, len, holes),
             Op::Mlock {
                 start,
                 len,
@@ -172,10 +187,13 @@ impl Worker {
             Advice::NoHugepage => rustix::mm::Advice::LinuxNoHugepage,
             Advice::Mergeable => rustix::mm::Advice::LinuxMergeable,
             Advice::Unmergeable => rustix::mm::Advice::LinuxUnmergeable,
+            Advice::DontNeed => rustix::mm::Advice::LinuxDontNeed,
+            Advice::Remove => rustix::mm::Advice::LinuxRemove,
+            Advice::Free => rustix::mm::Advice::LinuxFree,
         };
-        // SAFETY: inside the arena; these advices change flags
-        // (and MADV_UNMERGEABLE unmerges KSM pages), never the
-        // contents the worker relies on.
+        // SAFETY: inside the arena; these advices change flags (and
+        // MADV_UNMERGEABLE unmerges KSM pages) or drop the arena's pages,
+        // whose contents the worker never relies on.
         unsafe {
             rustix::mm::madvise(
                 self.addr(start) as *mut c_void,
@@ -269,6 +287,46 @@ impl Worker {
         let addr = self.addr(start);
         let fd = self.uffd(ctx)?;
         Ok(sys::uffd_writeprotect(fd, addr, len * PAGE, on))
+    }
+
+    /// UFFDIO_COPY, ZEROPAGE, CONTINUE or POISON of `[start, start+len)`
+    /// on ctx's uffd; a copy's source is the tag buffer's same pages.
+    fn fill(&mut self, how: Fill, ctx: u8, start: Page, len: Page, wp: bool) -> Ran {
+        let (dst, size) = (self.addr(start), len * PAGE);
+        let mode = if wp { sys::FILL_MODE_WP } else { 0 };
+        let src = match how {
+            Fill::Copy => {
+                self.copied = true;
+                self.tag_source(start, len)?
+            }
+            _ => 0,
+        };
+        let fd = self.uffd(ctx)?;
+        Ok(match how {
+            Fill::Copy => sys::uffd_copy_or_move(fd, sys::UFFDIO_COPY, dst, src, size, mode),
+            Fill::ZeroPage => sys::uffd_fill(fd, sys::UFFDIO_ZEROPAGE, dst, size, mode),
+            Fill::Continue => sys::uffd_fill(fd, sys::UFFDIO_CONTINUE, dst, size, mode),
+            Fill::Poison => sys::uffd_fill(fd, sys::UFFDIO_POISON, dst, size, mode),
+        })
+    }
+
+    /// UFFDIO_MOVE of `[src, src+len)` to `[dst, dst+len)` on ctx's uffd.
+    fn move_pages(&mut self, ctx: u8, src: Page, dst: Page, len: Page, holes: bool) -> Ran {
+        let mode = if holes {
+            sys::UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES
+        } else {
+            0
+        };
+        let (d, s) = (self.addr(dst), self.addr(src));
+        let fd = self.uffd(ctx)?;
+        Ok(sys::uffd_copy_or_move(
+            fd,
+            sys::UFFDIO_MOVE,
+            d,
+            s,
+            len * PAGE,
+            mode,
+        ))
     }
 
     /// close of ctx's uffd: EBADF if it is not open.

@@ -52,12 +52,12 @@ impl Worker {
                 Err(err) => errors.push(err),
             }
         }
-        let wp = match self.child_wp.take() {
-            Some(wp) => wp,
-            None => self.wp_pages(None),
+        let ptes = match self.child_ptes.take() {
+            Some(ptes) => ptes,
+            None => self.ptes(None),
         };
-        match wp {
-            Ok(pages) => writeln!(out, "wp {}", uffd_vocab::wp_text(&pages))?,
+        match ptes {
+            Ok(ptes) => writeln!(out, "ptes {}", uffd_vocab::ptes_text(&ptes))?,
             Err(e) => errors.push(e),
         }
         for e in errors {

@@ -130,3 +130,29 @@ fn display_is_the_expect_form() {
         "[0,5) rw- anon@0 account maywrite uffd=missing ctx=0"
     );
 }
+
+#[test]
+fn ptes_text_and_parse_are_inverses() {
+    for text in ["none", "0-3:a 5:f+wp 7:a=8", "1:w 2:z 3:p 4-5:a+wp=9"] {
+        let ptes = parse_ptes(text).unwrap();
+        assert_eq!(ptes_text(&ptes), text);
+    }
+    let marker = parse_ptes("3:w").unwrap();
+    assert_eq!(marker, vec![(3, PteState::MARKER)]);
+    for bad in ["3", "x:a", "3:q", "3:ab", "5-2:a", "3:a=x"] {
+        assert!(parse_ptes(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn layout_keeps_the_last_entry_of_a_page_and_hides_unobserved_ptes() {
+    let l = Layout::new(vec![]).with_ptes(vec![
+        (4, PteState::page(PteKind::Anon)),
+        (2, PteState::MARKER),
+        (4, PteState::page(PteKind::Zero)),
+    ]);
+    assert_eq!(ptes_text(l.ptes()), "2:w 4:z");
+    assert_eq!(l.wp_pages(), vec![2]);
+    assert_eq!(l.pte(4), Some(PteState::page(PteKind::Zero)));
+    assert!(l.project(Unobserved::PTES).ptes().is_empty());
+}

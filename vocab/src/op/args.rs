@@ -190,8 +190,9 @@ impl FromStr for Mode {
     }
 }
 
-/// A madvise(2) advice that changes VMA flags (the ones the trace
-/// language knows). Its trace text is its name.
+/// A madvise(2) advice the trace language knows: those that change VMA
+/// flags, and those that drop pages (`dontneed`, `remove`, `free`). Its
+/// trace text is its name.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Arbitrary)]
 pub enum Advice {
     DontFork,
@@ -204,11 +205,19 @@ pub enum Advice {
     NoHugepage,
     Mergeable,
     Unmergeable,
+    /// MADV_DONTNEED: the range's page table entries are zapped.
+    DontNeed,
+    /// MADV_REMOVE: the backing file's pages are punched out (shared
+    /// writable mappings only), and the entries zapped.
+    Remove,
+    /// MADV_FREE: private anonymous pages are freed lazily (here: kept,
+    /// as nothing reclaims them in a short run).
+    Free,
 }
 
 impl Advice {
     /// Every advice with its trace name.
-    pub const ALL: [(Advice, &'static str); 10] = [
+    pub const ALL: [(Advice, &'static str); 13] = [
         (Advice::DontFork, "dontfork"),
         (Advice::DoFork, "dofork"),
         (Advice::WipeOnFork, "wipeonfork"),
@@ -219,7 +228,15 @@ impl Advice {
         (Advice::NoHugepage, "nohugepage"),
         (Advice::Mergeable, "mergeable"),
         (Advice::Unmergeable, "unmergeable"),
+        (Advice::DontNeed, "dontneed"),
+        (Advice::Remove, "remove"),
+        (Advice::Free, "free"),
     ];
+
+    /// Does this advice drop pages (rather than change VMA flags)?
+    pub const fn drops_pages(self) -> bool {
+        matches!(self, Advice::DontNeed | Advice::Remove | Advice::Free)
+    }
 
     pub fn name(self) -> &'static str {
         name_in(&Self::ALL, self)
@@ -271,6 +288,39 @@ impl Features {
 }
 
 named_text!(Features, "features");
+
+/// Which UFFDIO ioctl of the `mfill_atomic` family a `copy`, `zeropage`,
+/// `continue` or `poison` op is (the kernel's `MFILL_ATOMIC_*` modes). Its
+/// trace text is the op's name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Arbitrary)]
+pub enum Fill {
+    /// UFFDIO_COPY: a new page with the op's content tags (see `Op::Fill`).
+    Copy,
+    /// UFFDIO_ZEROPAGE: the zero page (private) or a zeroed page (shared).
+    ZeroPage,
+    /// UFFDIO_CONTINUE: maps the page the page cache already has.
+    Continue,
+    /// UFFDIO_POISON: a marker that makes any access fail.
+    Poison,
+}
+
+impl Fill {
+    pub const ALL: [(Fill, &'static str); 4] = [
+        (Fill::Copy, "copy"),
+        (Fill::ZeroPage, "zeropage"),
+        (Fill::Continue, "continue"),
+        (Fill::Poison, "poison"),
+    ];
+    pub fn name(self) -> &'static str {
+        name_in(&Self::ALL, self)
+    }
+    /// Does the ioctl take a MODE_WP flag (`copy … wp`, `continue … wp`)?
+    pub const fn takes_wp(self) -> bool {
+        matches!(self, Fill::Copy | Fill::Continue)
+    }
+}
+
+named_text!(Fill, "fill");
 
 /// Where an `mremap` puts the range.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Arbitrary)]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Op, Page, Remap};
+use super::{Fill, Op, Page, Remap};
 
 /// A parse error inside one trace line: the 1-based column of the word that
 /// is wrong and what is wrong with it.
@@ -57,8 +57,8 @@ impl FromStr for Op {
             col: col0,
             msg: format!(
                 "unknown operation {name:?}: expected map, unmap, protect, register, \
-                 unregister, close, fault, madvise, mlock, munlock, mremap, open, fork \
-                 or writeprotect"
+                 unregister, close, fault, madvise, mlock, munlock, mremap, open, fork, \
+                 writeprotect, copy, zeropage, continue, poison or move"
             ),
         })?;
         if w.len() != arity {
@@ -82,6 +82,15 @@ impl FromStr for Op {
             "mlock" | "munlock" => lock(name, &w),
             "fault" => Ok(Op::Fault {
                 page: field(&w, 1, "PAGE", num)?,
+                read: keyword(&w, 2, "read")?,
+            }),
+            "copy" | "zeropage" | "continue" | "poison" => fill(name, &w),
+            "move" => Ok(Op::Move {
+                ctx: field(&w, 1, "CTX", ctx)?,
+                src: field(&w, 2, "SRC", num)?,
+                start: field(&w, 3, "DST", num)?,
+                len: field(&w, 4, "LEN", num)?,
+                holes: keyword(&w, 5, "holes")?,
             }),
             "mremap" => mremap(&w),
             "fork" => Ok(Op::Fork),
@@ -100,7 +109,16 @@ fn arity(name: &str, len: usize) -> Option<(usize, &'static str)> {
         "register" => (5, "register CTX START LEN MODE"),
         "unregister" => (4, "unregister CTX START LEN"),
         "close" => (2, "close CTX"),
-        "fault" => (2, "fault PAGE"),
+        "fault" if len == 3 => (3, "fault PAGE read"),
+        "fault" => (2, "fault PAGE [read]"),
+        "copy" if len == 5 => (5, "copy CTX START LEN wp"),
+        "copy" => (4, "copy CTX START LEN [wp]"),
+        "continue" if len == 5 => (5, "continue CTX START LEN wp"),
+        "continue" => (4, "continue CTX START LEN [wp]"),
+        "zeropage" => (4, "zeropage CTX START LEN"),
+        "poison" => (4, "poison CTX START LEN"),
+        "move" if len == 6 => (6, "move CTX SRC DST LEN holes"),
+        "move" => (5, "move CTX SRC DST LEN [holes]"),
         "madvise" => (4, "madvise START LEN ADVICE"),
         "mlock" if len == 4 => (4, "mlock START LEN onfault"),
         "mlock" => (3, "mlock START LEN [onfault]"),
@@ -237,6 +255,17 @@ fn lock(name: &str, w: &[(usize, &str)]) -> Result<Op, ParseError> {
     })
 }
 
+/// `copy|zeropage|continue|poison CTX START LEN [wp]`.
+fn fill(name: &str, w: &[(usize, &str)]) -> Result<Op, ParseError> {
+    Ok(Op::Fill {
+        how: name.parse::<Fill>().expect("names were matched by arity"),
+        ctx: field(w, 1, "CTX", ctx)?,
+        start: field(w, 2, "START", num)?,
+        len: field(w, 3, "LEN", num)?,
+        wp: keyword(w, 4, "wp")?,
+    })
+}
+
 /// `mremap START LEN NEWLEN [DST [dontunmap]]`.
 fn mremap(w: &[(usize, &str)]) -> Result<Op, ParseError> {
     Ok(Op::Mremap {
@@ -273,6 +302,15 @@ mod tests {
             "unregister 3 5 5",
             "close 1",
             "fault 7",
+            "fault 7 read",
+            "copy 0 2 3",
+            "copy 1 2 3 wp",
+            "zeropage 0 2 3",
+            "continue 3 0 1 wp",
+            "poison 0 0 16",
+            "move 0 1 8 4",
+            "move 2 8 1 4 holes",
+            "madvise 0 4 dontneed",
             "madvise 0 4 dontfork",
             "madvise 2 1 unmergeable",
             "mlock 0 4",
