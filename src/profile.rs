@@ -151,7 +151,12 @@ mod tests {
                     "unregister-through-any-ctx",
                     "new-mapping-joins-next",
                     "dontunmap-copy-stays-apart-from-its-source",
-                    "writeprotect-within-one-vma"
+                    "writeprotect-within-one-vma",
+                    "dontunmap-copy-merges-with-nothing",
+                    "no-uffdio-move",
+                    "no-uffdio-poison",
+                    "no-continue-wp",
+                    "refused-fill-leaves-no-anon-vma"
                 ],
                 vec![
                     "stale-prev",

@@ -1,4 +1,4 @@
-//! The known deviations (rules 21 to 30 and 32): where a live kernel departs
+//! The known deviations (rules 21 to 30, 32 and 36 to 40): where a live kernel departs
 //! from the contract the rest of the model states. Everything the model
 //! knows of them is here, and only here is it asked whether a rule
 //! applies: the table [`KNOWN`] (name, rule, texts, the kernels that have
@@ -45,6 +45,16 @@ pub enum Deviation {
     DontUnmapSourceLosesAccount,
     /// Rule 32.
     WriteprotectWithinOneVma,
+    /// Rule 36.
+    DontUnmapCopyMergesWithNothing,
+    /// Rule 37.
+    NoUffdioMove,
+    /// Rule 38.
+    NoUffdioPoison,
+    /// Rule 39.
+    NoContinueWp,
+    /// Rule 40.
+    RefusedFillLeavesNoAnonVma,
 }
 
 /// The series whose kernels the model's default rules describe: the rules
@@ -66,7 +76,7 @@ struct Known {
 }
 
 /// Every known deviation, one entry each.
-const KNOWN: [Known; 11] = [
+const KNOWN: [Known; 16] = [
     Known {
         deviation: Deviation::MremapOldRegistration,
         rule: 21,
@@ -234,10 +244,63 @@ const KNOWN: [Known; 11] = [
         // with "Support WP on multiple VMAs", 6.4 as read, not measured).
         history: History::until(Series::new(6, 12)),
     },
+    Known {
+        deviation: Deviation::DontUnmapCopyMergesWithNothing,
+        rule: 36,
+        name: "dontunmap-copy-merges-with-nothing",
+        contract: "a DONTUNMAP move whose copy lands next to the VMA it came from merges the \
+                   copy with an equal VMA on its other side",
+        kernel: "the copy next to its source's VMA stays a VMA of its own on both sides",
+        // Measured on 6.1 (the copy before or after its source, the other
+        // neighbour unrelated or a remnant of the source's VMA, faulted or
+        // not); 6.12 merges it with the other side (rule 27 alone).
+        history: History::until(Series::new(6, 12)),
+    },
+    Known {
+        deviation: Deviation::NoUffdioMove,
+        rule: 37,
+        name: "no-uffdio-move",
+        contract: "UFFDIO_MOVE moves anonymous pages into a VMA the ctx registered (rule 34)",
+        kernel: "there is no UFFDIO_MOVE: the ioctl is EINVAL and nothing changes",
+        // UFFDIO_MOVE came in 6.8; measured: 6.1 refuses it, 6.12 has it.
+        history: History::until(Series::new(6, 8)),
+    },
+    Known {
+        deviation: Deviation::NoUffdioPoison,
+        rule: 38,
+        name: "no-uffdio-poison",
+        contract: "UFFDIO_POISON puts a poison marker in each empty entry of the range (rule 33)",
+        kernel: "there is no UFFDIO_POISON: the ioctl is EINVAL and nothing changes",
+        // UFFDIO_POISON came in 6.6; measured: 6.1 refuses it, 6.12 has it.
+        history: History::until(Series::new(6, 6)),
+    },
+    Known {
+        deviation: Deviation::NoContinueWp,
+        rule: 39,
+        name: "no-continue-wp",
+        contract:
+            "UFFDIO_CONTINUE with MODE_WP maps the cached page with the uffd-wp bit (rule 33)",
+        kernel: "UFFDIO_CONTINUE with MODE_WP is EINVAL (an unknown mode), before anything \
+                 is looked at",
+        // UFFDIO_CONTINUE_MODE_WP came in 6.4; measured: 6.1 refuses it.
+        history: History::until(Series::new(6, 4)),
+    },
+    Known {
+        deviation: Deviation::RefusedFillLeavesNoAnonVma,
+        rule: 40,
+        name: "refused-fill-leaves-no-anon-vma",
+        contract: "a fill ioctl looks its VMA up and gives a private one an anon_vma before \
+                   it checks the range (rule 33), as a fault does",
+        kernel: "mfill_atomic prepares the anon_vma only once the range passed its checks: a \
+                 fill refused with ENOENT or EINVAL leaves the VMA without one",
+        // Measured on 6.1 (a fork child then gets no page tables there);
+        // 6.12 prepares it first (the per-VMA lock lookup, uffd_mfill_lock).
+        history: History::until(Series::new(6, 12)),
+    },
 ];
 
 impl Deviation {
-    pub const ALL: [Deviation; 11] = [
+    pub const ALL: [Deviation; 16] = [
         Deviation::MremapOldRegistration,
         Deviation::ForkKeepsBoundaries,
         Deviation::DontUnmapUnlocksVma,
@@ -249,6 +312,11 @@ impl Deviation {
         Deviation::RegisterKeepsWp,
         Deviation::DontUnmapSourceLosesAccount,
         Deviation::WriteprotectWithinOneVma,
+        Deviation::DontUnmapCopyMergesWithNothing,
+        Deviation::NoUffdioMove,
+        Deviation::NoUffdioPoison,
+        Deviation::NoContinueWp,
+        Deviation::RefusedFillLeavesNoAnonVma,
     ];
 
     /// The rules off by default: those [`MODEL_SERIES`] does not have.
@@ -268,7 +336,25 @@ impl Deviation {
             | Deviation::MremapWithinOneVma
             | Deviation::DontUnmapCopyApart
             | Deviation::MovedCopyStaysApart
-            | Deviation::DontUnmapSourceLosesAccount => matches!(op, Op::Mremap { .. }),
+            | Deviation::DontUnmapSourceLosesAccount
+            | Deviation::DontUnmapCopyMergesWithNothing => matches!(op, Op::Mremap { .. }),
+            Deviation::NoUffdioMove => matches!(op, Op::Move { .. }),
+            Deviation::NoUffdioPoison => matches!(
+                op,
+                Op::Fill {
+                    how: uffd_vocab::Fill::Poison,
+                    ..
+                }
+            ),
+            Deviation::NoContinueWp => matches!(
+                op,
+                Op::Fill {
+                    how: uffd_vocab::Fill::Continue,
+                    wp: true,
+                    ..
+                }
+            ),
+            Deviation::RefusedFillLeavesNoAnonVma => matches!(op, Op::Fill { .. }),
             Deviation::RegisterKeepsWp => matches!(op, Op::Register { .. }),
             Deviation::WriteprotectWithinOneVma => matches!(op, Op::WriteProtect { .. }),
             Deviation::ForkKeepsBoundaries => matches!(op, Op::Fork),

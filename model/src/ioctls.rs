@@ -51,7 +51,9 @@ impl PageModel {
             return Err(Errno::ENOENT);
         };
         let private = !p.flags.has(VmFlags::MAYSHARE);
-        if private {
+        // (Rule 40: once the checks passed.)
+        let late = private && self.fill_prepares_late();
+        if private && !late {
             self.anon_vma_prepare(first);
         }
         let vma = self.vma_pages(first);
@@ -63,6 +65,9 @@ impl PageModel {
         }
         if how == Fill::Continue && p.backing == Backing::Anon {
             return Err(Errno::EINVAL);
+        }
+        if late {
+            self.anon_vma_prepare(first);
         }
         for done in 0..len {
             let i = first + done as usize;

@@ -23,7 +23,8 @@
 //! section, not a rule). Each module does the rules of one syscall family:
 //! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
 //! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `deviations` 21 to
-//! 30 and 32 (31, the uffd-wp bit, is `uffd`'s); `ioctls` 33 to 35.
+//! 30, 32 and 36 to 40 (31, the uffd-wp bit, is `uffd`'s); `ioctls` 33
+//! to 35.
 //!
 //! 1. Pages and layout. Each page carries every attribute of its VMA
 //!    (prot, object, flags, uffd mode and ctx, the identity of its
@@ -219,11 +220,19 @@
 //!     anonymous memory: a poison marker goes); a locked VMA: EINVAL.
 //!     Read faults in file memory map the cached pages around them (the
 //!     kernel's fault-around, 16 pages, not where registered WP or MINOR).
+//! 36. (Deviation `dontunmap-copy-merges-with-nothing`, before 6.12.) A
+//!     DONTUNMAP copy next to its source stays apart on its other side too.
+//! 37. (Deviation `no-uffdio-move`, before 6.8.) UFFDIO_MOVE is EINVAL.
+//! 38. (Deviation `no-uffdio-poison`, before 6.6.) UFFDIO_POISON is EINVAL.
+//! 39. (Deviation `no-continue-wp`, before 6.4.) CONTINUE with MODE_WP is
+//!     EINVAL.
+//! 40. (Deviation `refused-fill-leaves-no-anon-vma`, before 6.12.) A fill
+//!     gives the anon_vma only once its checks passed.
 //!
 //! ## Deviations
 //!
 //! Where the live kernel departs from the contract, the difference is a
-//! [`Deviation`]: a rule (21 to 30, and 32). Each carries the kernels that have it
+//! [`Deviation`]: a rule (21 to 30, 32, 36 to 40). Each carries the kernels that have it
 //! ([`Deviation::history`]). By default the rules of [`MODEL_SERIES`]
 //! (6.18) are on, so the model says what that kernel does; a kernel's
 //! profile turns on the rules of its own series; `--strict` turns every

@@ -301,6 +301,12 @@ impl PageModel {
     }
 
     fn dispatch(&mut self, op: &Op) -> OpResult {
+        if let Op::Fill { ctx, .. } | Op::Move { ctx, .. } = *op {
+            if let Some(r) = self.ioctl_missing(op) {
+                self.open.insert(ctx);
+                return r;
+            }
+        }
         match *op {
             Op::Map {
                 start,

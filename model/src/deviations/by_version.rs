@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use uffd_vocab::{Errno, Mode, OpResult, Page, VmFlags};
+use uffd_vocab::{Errno, Mode, Op, OpResult, Page, VmFlags};
 
 use super::Deviation;
 use crate::page_model::{PageModel, PageState};
@@ -154,6 +154,60 @@ impl PageModel {
             }
             self.took_part(rule);
         }
+        // Rule 36: on the copy's other side too.
+        let rule = Deviation::DontUnmapCopyMergesWithNothing;
+        if !self.applies(rule) {
+            return;
+        }
+        let other = if boundary == copy.end {
+            copy.start
+        } else {
+            copy.end
+        };
+        let joined = other > 0
+            && other < self.pages.len()
+            && self.pages[other].is_some()
+            && self.pages[other - 1].is_some()
+            && self.vma_of(other - 1) == self.vma_of(other);
+        if joined {
+            if let Some(p) = self.pages[other].as_mut() {
+                p.apart = true;
+            }
+            self.took_part(rule);
+        }
+    }
+
+    /// Rules 37 to 39: an ioctl (or a mode of one) the kernel does not
+    /// have is EINVAL before anything is done. `None`: the kernel has it.
+    pub(crate) fn ioctl_missing(&mut self, op: &Op) -> Option<OpResult> {
+        let rule = match *op {
+            Op::Move { .. } => Deviation::NoUffdioMove,
+            Op::Fill {
+                how: uffd_vocab::Fill::Poison,
+                ..
+            } => Deviation::NoUffdioPoison,
+            Op::Fill {
+                how: uffd_vocab::Fill::Continue,
+                wp: true,
+                ..
+            } => Deviation::NoContinueWp,
+            _ => return None,
+        };
+        if !self.applies(rule) {
+            return None;
+        }
+        self.took_part(rule);
+        Some(Err(Errno::EINVAL))
+    }
+
+    /// Rule 40: does a fill prepare the anon_vma only after its checks?
+    pub(crate) fn fill_prepares_late(&mut self) -> bool {
+        let rule = Deviation::RefusedFillLeavesNoAnonVma;
+        if !self.applies(rule) {
+            return false;
+        }
+        self.took_part(rule);
+        true
     }
 
     /// Rule 28, where a move's `copy` lost its registration (rule 18):

@@ -77,10 +77,14 @@ fn deviation_names_and_texts() {
     }
     let bits = Deviation::ALL.iter().fold(0, |b, d| b | d.bit());
     assert_eq!(bits.count_ones() as usize, Deviation::ALL.len());
-    // The table has each deviation once, and the rules 21 to 29.
+    // The table has each deviation once, and the rules 21 to 30, 32, and
+    // 36 to 40.
     assert_eq!(KNOWN.len(), Deviation::ALL.len());
     let rules: Vec<u8> = Deviation::ALL.iter().map(|d| d.rule()).collect();
-    assert_eq!(rules, (21..=30).chain([32]).collect::<Vec<u8>>());
+    assert_eq!(
+        rules,
+        (21..=30).chain([32]).chain(36..=40).collect::<Vec<u8>>()
+    );
 }
 
 /// The kernels measured: 6.1 to 7.3.
@@ -108,6 +112,12 @@ fn the_kernels_that_have_each_deviation() {
             "{v}"
         );
         assert_eq!(has(Deviation::WriteprotectWithinOneVma, v), v < 612, "{v}");
+        let old = v < 612;
+        assert_eq!(has(Deviation::DontUnmapCopyMergesWithNothing, v), old);
+        assert_eq!(has(Deviation::NoUffdioMove, v), v < 608, "{v}");
+        assert_eq!(has(Deviation::NoUffdioPoison, v), v < 606, "{v}");
+        assert_eq!(has(Deviation::NoContinueWp, v), v < 604, "{v}");
+        assert_eq!(has(Deviation::RefusedFillLeavesNoAnonVma, v), old);
     }
     // By default, the rules of 6.18.
     let off: Vec<&str> = Deviation::off_by_default()
@@ -124,9 +134,46 @@ fn the_kernels_that_have_each_deviation() {
             "moved-copy-stays-apart",
             "register-keeps-wp",
             "dontunmap-source-loses-account",
-            "writeprotect-within-one-vma"
+            "writeprotect-within-one-vma",
+            "dontunmap-copy-merges-with-nothing",
+            "no-uffdio-move",
+            "no-uffdio-poison",
+            "no-continue-wp",
+            "refused-fill-leaves-no-anon-vma"
         ]
     );
+}
+
+/// Rules 37 to 40, as 6.1 answered: the ioctls and the mode it has not,
+/// EINVAL before anything; a refused fill leaves no anon_vma.
+#[test]
+fn before_6_12_the_newer_ioctls_are_einval() {
+    let rules = [
+        Deviation::NoUffdioMove,
+        Deviation::NoUffdioPoison,
+        Deviation::NoContinueWp,
+    ];
+    for (op, rule) in ["move 0 0 1 1", "poison 1 0 1", "continue 2 0 1 wp"]
+        .into_iter()
+        .zip(rules)
+    {
+        let mut m = PageModel::with_rules_off(4, &[]);
+        let o = m.step(&op.parse::<Op>().unwrap()).unwrap();
+        assert_eq!(o.result, Err(uffd_vocab::Errno::EINVAL), "{op}");
+        assert_eq!(o.report.deviations, [rule.name()], "{op}");
+        assert!(
+            m.open_contexts().to_string() != "none",
+            "{op}: the ctx opens"
+        );
+        let mut m = PageModel::new(4);
+        let o = m.step(&op.parse::<Op>().unwrap()).unwrap();
+        assert_eq!(o.result, Err(uffd_vocab::Errno::ENOENT), "{op}");
+    }
+    let trace = "map 0 1 rw- file=0@0\ncopy 1 0 1";
+    let (layout, _) = last_step(&[], trace);
+    assert_eq!(layout.vmas()[0].anon_vma, None, "6.1: no anon_vma");
+    let (layout, _) = last_step(&Deviation::off_by_default(), trace);
+    assert!(layout.vmas()[0].anon_vma.is_some(), "6.18: an anon_vma");
 }
 
 /// Rule 32, as 6.1 answered: one VMA registered with WP, or ENOENT and
