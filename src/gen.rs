@@ -231,15 +231,62 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
                 wp: wp && how.takes_wp(),
             })
             .boxed(),
-        4 => (ctx(), range(pages), page(pages), proptest::bool::weighted(0.3))
-            .prop_map(move |(ctx, (start, len), src, holes)| Op::Move {
-                ctx,
-                src: src.min(pages - len),
-                start,
-                len,
-                holes,
+        3 => (range(pages), drop_advice())
+            .prop_map(|((start, len), advice)| Op::Madvise { start, len, advice })
+            .boxed(),
+        4 => (
+            ctx(),
+            page(pages),
+            1..=2u64,
+            page(pages),
+            0..=2 * MOVE_NEAR,
+            proptest::bool::weighted(0.7),
+            proptest::bool::weighted(0.3),
+        )
+            .prop_map(move |(ctx, start, len, far, off, near, holes)| {
+                let len = len.min(pages - start);
+                Op::Move {
+                    ctx,
+                    src: move_src(pages, start, len, far, off, near),
+                    start,
+                    len,
+                    holes,
+                }
             })
             .boxed(),
+    ]
+}
+
+/// How far a `move`'s source is from its destination, most of the time: in
+/// the same VMA often, registered by the same ctx and alike, so that pages
+/// move (a source anywhere mostly fails validation). A move is of one or
+/// two pages, as a fault handler's are.
+pub(crate) const MOVE_NEAR: u64 = 4;
+
+/// A `move`'s source page: `near` its destination `start` (`off` -
+/// [`MOVE_NEAR`] away), else the page `far`; the range inside the arena.
+pub(crate) fn move_src(
+    pages: Page,
+    start: Page,
+    len: Page,
+    far: Page,
+    off: u64,
+    near: bool,
+) -> Page {
+    let src = if near {
+        (start + off).saturating_sub(MOVE_NEAR)
+    } else {
+        far
+    };
+    src.min(pages - len)
+}
+
+/// An advice that drops pages: DONTNEED most, as users do.
+pub fn drop_advice() -> impl Strategy<Value = Advice> {
+    prop_oneof![
+        3 => Just(Advice::DontNeed),
+        1 => Just(Advice::Remove),
+        1 => Just(Advice::Free),
     ]
 }
 
@@ -268,11 +315,14 @@ pub fn ops(pages: Page, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
         proptest::option::weighted(0.9, first),
         proptest::collection::vec(op(pages), 0..max_len),
         proptest::bool::weighted(0.2),
+        proptest::bool::weighted(0.15),
     )
-        .prop_map(|(first, rest, memfd)| {
+        .prop_map(|(first, rest, memfd, moving)| {
             let all = first.into_iter().chain(rest);
             if memfd {
                 all.map(memfd_flavour).collect()
+            } else if moving {
+                all.map(move_flavour).collect()
             } else {
                 all.collect()
             }
@@ -328,8 +378,66 @@ pub(crate) fn memfd_flavour(op: Op) -> Op {
             len,
             mode: Mode((mode.0 & !Mode::MISSING.0) | Mode::MINOR.0 | Mode::WP.0),
         },
+        // A memfd's pages are often cached here: CONTINUE maps them.
+        Op::Fill {
+            how: Fill::Copy,
+            ctx,
+            start,
+            len,
+            wp,
+        } => Op::Fill {
+            how: Fill::Continue,
+            ctx,
+            start,
+            len,
+            wp,
+        },
         op => op,
     }
+}
+
+/// Swarm testing again: one sequence in eight or so is made of private
+/// anonymous read-write mappings registered MISSING by ctx 0, every uffd op
+/// on ctx 0, so that UFFDIO_MOVE, which wants all of that at once (rule
+/// 34), moves pages (pages a copy or a write put there, the zero page, a
+/// page a fork shared) instead of failing its checks: unmaps map, closes
+/// fork, unregisters register.
+pub(crate) fn move_flavour(op: Op) -> Op {
+    let mut op = op;
+    match &mut op {
+        Op::Map { prot, kind, .. } => {
+            *prot = Prot::RW;
+            *kind = Kind::Anon;
+        }
+        Op::Protect { prot, .. } => *prot = Prot::RW,
+        Op::Register { ctx, mode, .. } => {
+            *ctx = 0;
+            *mode = Mode::MISSING;
+        }
+        // A fork shares the pages a move then refuses (EBUSY); a close
+        // would only unregister.
+        Op::Close { .. } => op = Op::Fork,
+        // Mapped and registered more than not: a move's destination is.
+        Op::Unmap { start, len } => {
+            op = Op::Map {
+                start: *start,
+                len: *len,
+                prot: Prot::RW,
+                kind: Kind::Anon,
+            }
+        }
+        Op::Unregister { start, len, .. } => {
+            op = Op::Register {
+                ctx: 0,
+                start: *start,
+                len: *len,
+                mode: Mode::MISSING,
+            }
+        }
+        Op::WriteProtect { ctx, .. } | Op::Fill { ctx, .. } | Op::Move { ctx, .. } => *ctx = 0,
+        _ => {}
+    }
+    op
 }
 
 /// The small alphabet `explore` tries from every state: every op, for an

@@ -225,7 +225,7 @@ fn mremap(rng: &mut ChaCha20Rng, pages: Page) -> Op {
 
 /// [`gen::op`].
 fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
-    match pick(rng, &[6, 2, 4, 7, 5, 2, 6, 4, 2, 1, 8, 2, 2, 8, 8, 4]) {
+    match pick(rng, &[6, 2, 4, 7, 5, 2, 6, 4, 2, 1, 8, 2, 2, 8, 8, 3, 4]) {
         0 => {
             let (start, len) = range(rng, pages);
             let prot = prot(rng);
@@ -311,13 +311,21 @@ fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
             }
         }
         15 => {
-            let ctx = ctx(rng);
             let (start, len) = range(rng, pages);
-            let src = page(rng, pages);
+            let advice = [Advice::DontNeed, Advice::Remove, Advice::Free][pick(rng, &[3, 1, 1])];
+            Op::Madvise { start, len, advice }
+        }
+        16 => {
+            let ctx = ctx(rng);
+            let start = page(rng, pages);
+            let len = uniform_incl(rng, 1, 2).min(pages - start);
+            let far = page(rng, pages);
+            let off = uniform_incl(rng, 0, 2 * gen::MOVE_NEAR);
+            let near = rng.random_bool(0.7);
             let holes = rng.random_bool(0.3);
             Op::Move {
                 ctx,
-                src: src.min(pages - len),
+                src: gen::move_src(pages, start, len, far, off, near),
                 start,
                 len,
                 holes,
@@ -360,8 +368,12 @@ pub fn ops(rng: &mut ChaCha20Rng, pages: Page, max_len: usize) -> Vec<Op> {
             .expect("a non-empty range")
             .sample(rng);
         all.extend((0..n).map(|_| op(rng, pages)));
-        if rng.random_bool(0.2) {
+        let memfd = rng.random_bool(0.2);
+        let moving = rng.random_bool(0.15);
+        if memfd {
             all = all.into_iter().map(gen::memfd_flavour).collect();
+        } else if moving {
+            all = all.into_iter().map(gen::move_flavour).collect();
         }
         // prop_filter: an empty sequence is drawn again.
         if !all.is_empty() {

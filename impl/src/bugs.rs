@@ -44,10 +44,19 @@ pub enum Switch {
     /// move_ptes() keeps the uffd-wp bits of a VMA that a move takes out
     /// of its registration (no UFFD_FEATURE_EVENT_REMAP).
     MremapKeepsUffdWp,
+    /// userfaultfd_unregister clears VM_UFFD_WP but leaves the uffd-wp
+    /// bits (and markers) of the range's ptes for later faults to find.
+    UnregisterKeepsUffdWp,
+    /// copy_nonpresent_pte copies a uffd-wp marker into the fork child's
+    /// VMA, which has no VM_UFFD_WP.
+    ForkCopiesUffdWpMarkers,
+    /// move_pages_pte takes the zero page for a page it cannot move:
+    /// `vm_normal_folio()` is NULL, EBUSY.
+    MoveRefusesZeroPage,
 }
 
 impl Switch {
-    pub const ALL: [Switch; 10] = [
+    pub const ALL: [Switch; 13] = [
         Switch::StalePrev,
         Switch::UnadjustedPgoff,
         Switch::DisallowedAnonMerge,
@@ -58,6 +67,9 @@ impl Switch {
         Switch::MremapExpandInside,
         Switch::SplitFirst,
         Switch::MremapKeepsUffdWp,
+        Switch::UnregisterKeepsUffdWp,
+        Switch::ForkCopiesUffdWpMarkers,
+        Switch::MoveRefusesZeroPage,
     ];
 }
 
@@ -315,6 +327,63 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
         caught_by: "same-layout",
         shortest: 4,
     },
+    HistoricBug {
+        name: "unregister-keeps-uffd-wp",
+        history: "UFFDIO_UNREGISTER of a WP registration cleared VM_UFFD_WP and left the \
+                  uffd-wp bits and markers of the range's ptes (a lazy reset: they were \
+                  thought harmless in a VMA without the flag); David Hildenbrand's hugetlb \
+                  report showed they were not. Since anonymous uffd-wp (5.7), fixed by \
+                  \"mm/uffd: reset write protection when unregister with wp-mode\" (Peter \
+                  Xu, 6.0, as its title and release read; not measured: the 6.1 kernel \
+                  measured here has the fix)",
+        kernels: Some(History {
+            since: series(5, 7),
+            fixed: series(6, 0),
+            introduced_by: None,
+            fixed_by: None,
+            again: None,
+        }),
+        bugs: Bugs::of(&[Switch::UnregisterKeepsUffdWp]),
+        caught_by: "same-layout",
+        shortest: 4,
+    },
+    HistoricBug {
+        name: "fork-copies-uffd-wp-markers",
+        history: "fork without UFFD_FEATURE_EVENT_FORK copied a uffd-wp pte marker of a \
+                  file-backed VMA with an anon_vma into the child, whose VMA has no \
+                  VM_UFFD_WP (with a WARN_ON_ONCE in copy_nonpresent_pte). Since pte markers \
+                  (5.19), fixed by \"mm/uffd: fix pte marker when fork() without fork event\" \
+                  (Peter Xu, 6.2, backported; as its title and release read; not measured: \
+                  the 6.1.y kernel measured here has the fix)",
+        kernels: Some(History {
+            since: series(5, 19),
+            fixed: series(6, 2),
+            introduced_by: None,
+            fixed_by: None,
+            again: None,
+        }),
+        bugs: Bugs::of(&[Switch::ForkCopiesUffdWpMarkers]),
+        caught_by: "same-layout",
+        shortest: 5,
+    },
+    HistoricBug {
+        name: "move-refuses-the-zero-page",
+        history: "UFFDIO_MOVE as it came in 6.8-rc refused a source page mapped to the \
+                  zero page (a read fault's): vm_normal_folio() is NULL there, EBUSY. \
+                  Fixed by \"userfaultfd: handle zeropage moves by UFFDIO_MOVE\" (Suren \
+                  Baghdasaryan) in the same release cycle, as its title and date read: no \
+                  release has it",
+        kernels: Some(History {
+            since: series(6, 8),
+            fixed: series(6, 8),
+            introduced_by: None,
+            fixed_by: None,
+            again: None,
+        }),
+        bugs: Bugs::of(&[Switch::MoveRefusesZeroPage]),
+        caught_by: "same-result",
+        shortest: 4,
+    },
 ];
 
 #[cfg(test)]
@@ -382,9 +451,13 @@ mod tests {
                 "disallowed-anon-merge",
                 "unaccounted-mprotect",
                 "mremap-expand-inside",
-                "mremap-keeps-uffd-wp"
+                "mremap-keeps-uffd-wp",
+                "fork-copies-uffd-wp-markers"
             ]
         );
+        // A bug fixed inside the release candidates is in no release.
+        assert!(!on(6, 8).contains(&"move-refuses-the-zero-page"));
+        assert!(on(5, 19).contains(&"unregister-keeps-uffd-wp"));
         // (6.12.11 and later have the fix of mremap-keeps-uffd-wp; the
         // series, from 6.12.0, has the bug.)
         assert_eq!(on(6, 12), ["disallowed-anon-merge", "mremap-keeps-uffd-wp"]);

@@ -3,6 +3,7 @@
 
 use uffd_vocab::{Layout, Mode, PteKind, VmFlags};
 
+use crate::bugs::Switch;
 use crate::pgtable::Pte;
 use crate::{IntervalImpl, VmaState};
 
@@ -54,7 +55,7 @@ impl IntervalImpl {
             }
             for (p, e) in self.ptes_in(v.start, v.end) {
                 match e.kind {
-                    PteKind::Marker => continue,
+                    PteKind::Marker if !self.bugs.has(Switch::ForkCopiesUffdWpMarkers) => continue,
                     PteKind::Anon if e.exclusive => {
                         self.ptes.insert(
                             p,
@@ -66,9 +67,14 @@ impl IntervalImpl {
                     }
                     _ => {}
                 }
-                let copy = Pte {
-                    exclusive: false,
-                    ..e.with_wp(false)
+                // (A marker gets here only with the historic bug: as it is.)
+                let copy = if e.kind == PteKind::Marker {
+                    e
+                } else {
+                    Pte {
+                        exclusive: false,
+                        ..e.with_wp(false)
+                    }
                 };
                 child_ptes.push((p, copy.state()));
             }

@@ -175,6 +175,9 @@ impl IntervalImpl {
             return Err(Errno::EINVAL);
         }
         if advice == Advice::DontNeed {
+            if !self.ptes_in(start, end).is_empty() {
+                self.event("madvise dontneed zaps page table entries");
+            }
             self.zap_pte_range(vma, start, end, Zap::DontNeed);
             return Ok(());
         }

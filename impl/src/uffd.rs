@@ -163,7 +163,7 @@ impl IntervalImpl {
                 ..vma.attrs
             };
             // userfaultfd_clear_vma(): reset the ptes wr-protected.
-            if vma.attrs.uffd.contains(Mode::WP) {
+            if vma.attrs.uffd.contains(Mode::WP) && !self.bugs.has(Switch::UnregisterKeepsUffdWp) {
                 self.uffd_wp_range(start.max(vma.start), end.min(vma.end), false);
             }
             let merges_before = self.report.merges.len();

@@ -8,6 +8,7 @@
 
 use uffd_vocab::{Errno, Fill, Mode, OpResult, Page, PteKind, VmFlags};
 
+use crate::bugs::Switch;
 use crate::pgtable::{is_cow_mapping, vma_is_anonymous, Pte};
 use crate::{IntervalImpl, VmaState};
 
@@ -121,6 +122,7 @@ impl IntervalImpl {
                     return Err(Errno::EEXIST);
                 }
                 self.ptes.insert(page, Pte::POISON);
+                self.event("mfill: poison puts a marker");
             }
             // shmem_mfill_atomic_pte(): a new page of the page cache
             // (past i_size EFAULT; one there already EEXIST), mapped.
@@ -139,6 +141,7 @@ impl IntervalImpl {
                 };
                 self.page_cache.insert(key, tag);
                 self.ptes.insert(page, Pte::file(tag).with_wp(wp));
+                self.event("mfill: a shmem fill adds a page to the page cache");
                 if pte.is_some() {
                     self.event("mfill: shmem fill replaces a marker");
                 }
@@ -147,6 +150,11 @@ impl IntervalImpl {
             Fill::Copy => {
                 self.mfill_atomic_install_pte(page, over_size, none_mostly)?;
                 self.ptes.insert(page, Pte::anon(src_tag).with_wp(wp));
+                self.event(if wp {
+                    "mfill: copy fills a page, write-protected"
+                } else {
+                    "mfill: copy fills a page"
+                });
                 if pte.is_some() {
                     self.event("mfill: copy replaces a marker");
                 }
@@ -160,6 +168,7 @@ impl IntervalImpl {
                     return Err(Errno::EEXIST);
                 }
                 self.ptes.insert(page, Pte::ZERO);
+                self.event("mfill: zeropage maps the zero page");
             }
         }
         Ok(())
@@ -243,12 +252,21 @@ impl IntervalImpl {
             return if holes { Ok(()) } else { Err(Errno::ENOENT) };
         };
         let moved = match e.kind {
-            PteKind::Zero => Pte::ZERO,
+            PteKind::Zero if self.bugs.has(Switch::MoveRefusesZeroPage) => {
+                return Err(Errno::EBUSY)
+            }
+            PteKind::Zero => {
+                self.event("move_pages: the zero page moves");
+                Pte::ZERO
+            }
             PteKind::Anon if !e.exclusive => {
                 self.event("move_pages: a page fork shared is EBUSY");
                 return Err(Errno::EBUSY);
             }
-            PteKind::Anon => Pte::anon(e.tag),
+            PteKind::Anon => {
+                self.event("move_pages: an anonymous page moves");
+                Pte::anon(e.tag)
+            }
             // Not in an anonymous VMA; kept for completeness.
             PteKind::File => return Err(Errno::EBUSY),
             PteKind::Marker | PteKind::Poison => return Err(Errno::EFAULT),

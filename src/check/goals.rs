@@ -311,4 +311,73 @@ pub const GOALS: &[Goal] = &[
         name: "a merge after open",
         reached_by: &[Reach::MergeAfter("open")],
     },
+    Goal {
+        name: "copy fills a page",
+        reached_by: &[Reach::Event("mfill: copy fills a page")],
+    },
+    Goal {
+        name: "copy fills a page write-protected (MODE_WP)",
+        reached_by: &[Reach::Event("mfill: copy fills a page, write-protected")],
+    },
+    Goal {
+        name: "copy replaces a marker",
+        reached_by: &[
+            Reach::Event("mfill: copy replaces a marker"),
+            Reach::Event("mfill: shmem fill replaces a marker"),
+        ],
+    },
+    Goal {
+        name: "a shmem fill adds a page to the page cache",
+        reached_by: &[Reach::Event(
+            "mfill: a shmem fill adds a page to the page cache",
+        )],
+    },
+    Goal {
+        name: "zeropage maps the zero page",
+        reached_by: &[Reach::Event("mfill: zeropage maps the zero page")],
+    },
+    Goal {
+        name: "continue maps a cached page",
+        reached_by: &[Reach::Event("mfill: continue maps the page cache page")],
+    },
+    Goal {
+        name: "poison puts a marker",
+        reached_by: &[Reach::Event("mfill: poison puts a marker")],
+    },
+    Goal {
+        name: "a fill stops part way (EAGAIN)",
+        reached_by: &[Reach::Event("mfill_atomic: partial, EAGAIN")],
+    },
+    Goal {
+        name: "move moves an anonymous page",
+        reached_by: &[Reach::Event("move_pages: an anonymous page moves")],
+    },
+    Goal {
+        name: "move moves the zero page",
+        reached_by: &[Reach::Event("move_pages: the zero page moves")],
+    },
+    Goal {
+        name: "move refuses a page a fork shared (EBUSY)",
+        reached_by: &[Reach::Event("move_pages: a page fork shared is EBUSY")],
+    },
+    Goal {
+        name: "a fault on a poison marker",
+        reached_by: &[Reach::Event("fault on a poison marker")],
+    },
+    Goal {
+        name: "fault-around maps cached neighbours",
+        reached_by: &[Reach::Event("fault around maps cached neighbours")],
+    },
+    Goal {
+        name: "madvise dontneed zaps page table entries",
+        reached_by: &[Reach::Event("madvise dontneed zaps page table entries")],
+    },
+    Goal {
+        name: "dontneed leaves a uffd-wp marker",
+        reached_by: &[Reach::Event("zap leaves a uffd-wp marker")],
+    },
+    Goal {
+        name: "madvise remove punches the page cache",
+        reached_by: &[Reach::Event("madvise remove punches the page cache")],
+    },
 ];
