@@ -175,6 +175,7 @@ pub fn repro_c(trace: &Trace, name: &str, comments: &[String], opts: Options) ->
         (TOUCH, need.touch),
         (PEEK, need.peek),
         (FILL, need.fill),
+        (PTES, need.ptes),
         (MEMFD, need.memfd),
         (FORK, need.fork),
         (MONITOR, need.monitor),
@@ -216,6 +217,8 @@ struct Needs {
     peek: bool,
     /// A copy, zeropage, continue, poison or move.
     fill: bool,
+    /// A check of the page table entries.
+    ptes: bool,
     memfd: bool,
     fork: bool,
     monitor: bool,
@@ -272,6 +275,10 @@ impl Needs {
             );
         }
         n.memfd = !n.files.is_empty();
+        n.ptes = p
+            .steps
+            .iter()
+            .any(|s| s.layout.as_ref().is_some_and(|l| l.ptes.is_some()));
         n.first_ctx = p
             .steps
             .iter()
@@ -307,7 +314,7 @@ fn prelude(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
     out.push_str("#define _GNU_SOURCE\n#include <errno.h>\n");
     // O_* for `uffd_open` (the first uffd is opened in `main` without
     // flags) and `memfd`.
-    let mut headers = if need.memfd || need.uffd_open {
+    let mut headers = if need.memfd || need.uffd_open || need.ptes {
         vec!["fcntl.h"]
     } else {
         vec![]
@@ -390,7 +397,11 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
     if !decls.is_empty() {
         out.push('\n');
     }
-    let checks = p.steps.iter().filter(|s| s.layout.is_some()).count();
+    let checks = p.steps.iter().filter(|s| s.layout.is_some()).count()
+        + p.steps
+            .iter()
+            .filter(|s| s.layout.as_ref().is_some_and(|l| l.ptes.is_some()))
+            .count();
     let bail = |why: &str| {
         if opts.kselftest {
             format!("\t\tksft_exit_fail_msg(\"{why}: %s\\n\", strerror(errno));\n")
@@ -470,6 +481,15 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
                 p.codes.iter().map(|c| format!("{c} ")).collect::<String>(),
                 l.want
             );
+            if let Some((want, known)) = &l.ptes {
+                let known = known.as_ref().map_or("NULL".into(), |k| format!("\"{k}\""));
+                let pid = if matches!(s.op, Op::Fork) { "pid" } else { "0" };
+                let _ = writeln!(
+                    out,
+                    "\tcheck_ptes(\"the page table entries after {}\", {pid}, \"{want}\", {known});",
+                    i + 1
+                );
+            }
         }
         if matches!(s.op, Op::Fork) {
             out.push_str("\tend_child(pid);\n");
@@ -491,6 +511,7 @@ const UFFD: &str = include_str!("repro/uffd.c");
 const TOUCH: &str = include_str!("repro/touch.c");
 const PEEK: &str = include_str!("repro/peek.c");
 const FILL: &str = include_str!("repro/fill.c");
+const PTES: &str = include_str!("repro/ptes.c");
 const MEMFD: &str = include_str!("repro/memfd.c");
 const FORK: &str = include_str!("repro/fork.c");
 const MONITOR: &str = include_str!("repro/monitor.c");

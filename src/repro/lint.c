@@ -43,6 +43,7 @@ static int uffd[4] = { -1, -1, -1, -1 };
 #include "monitor.c"
 #include "owner.c"
 #include "layout.c"
+#include "ptes.c"
 
 int main(void)
 {
@@ -57,6 +58,7 @@ int main(void)
 	check("poison", ERR(ioctl(uffd[0], UFFDIO_POISON, &(struct uffdio_poison){ .range = { ARENA, PAGE } })), ENOENT, -1);
 	check("mremap", mremap_watched(1, P(0), PAGE, PAGE, 0, NULL), 0, -1);
 	check_layout("layout", "/proc/self/smaps", "um ", "", NULL);
+	check_ptes("ptes", pid, "none", NULL);
 	end_child(pid);
 	close(f);
 	return failures;

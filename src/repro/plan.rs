@@ -8,7 +8,9 @@
 use std::collections::BTreeSet;
 
 use uffd_model::{Deviation, PageModel};
-use uffd_vocab::{Backend, Backing, Errno, Layout, Mode, Op, OpResult, Page, Prot, VmFlags, Vma};
+use uffd_vocab::{
+    ptes_text, Backend, Backing, Errno, Layout, Mode, Op, OpResult, Page, Prot, VmFlags, Vma,
+};
 
 use crate::trace::Trace;
 
@@ -31,6 +33,10 @@ pub struct Step {
 pub struct LayoutCheck {
     pub want: String,
     pub known: Option<String>,
+    /// The page table entries too, in `expect ptes`'s form (contract, and
+    /// known where it differs): where they differ, or the trace states
+    /// them (`expect ptes`, `expect uffd-wp`).
+    pub ptes: Option<(String, Option<String>)>,
 }
 
 /// The whole program's plan.
@@ -110,9 +116,21 @@ pub fn plan(trace: &Trace) -> Plan {
                 op,
                 want: *want,
                 known: (got != want).then_some(*got),
-                layout: checked.contains(&i).then(|| LayoutCheck {
-                    want: text(want_layout),
-                    known: (text(got_layout) != text(want_layout)).then(|| text(got_layout)),
+                layout: checked.contains(&i).then(|| {
+                    let (want_ptes, got_ptes) =
+                        (ptes_text(want_layout.ptes()), ptes_text(got_layout.ptes()));
+                    let stated = trace
+                        .steps
+                        .get(i)
+                        .is_some_and(|s| s.expect_ptes.is_some() || s.expect_wp.is_some());
+                    LayoutCheck {
+                        want: text(want_layout),
+                        known: (text(got_layout) != text(want_layout)).then(|| text(got_layout)),
+                        ptes: (stated || want_ptes != got_ptes).then(|| {
+                            let known = (got_ptes != want_ptes).then_some(got_ptes);
+                            (want_ptes, known)
+                        }),
+                    }
                 }),
                 consequence: i >= n,
             }
