@@ -4,7 +4,7 @@
 use uffd_vocab::{Layout, Mode, PteKind, VmFlags};
 
 use crate::bugs::Switch;
-use crate::pgtable::Pte;
+use crate::pgtable::{shown, Pte};
 use crate::{IntervalImpl, VmaState};
 
 impl IntervalImpl {
@@ -76,7 +76,7 @@ impl IntervalImpl {
                         ..e.with_wp(false)
                     }
                 };
-                child_ptes.push((p, copy.state()));
+                child_ptes.push((p, shown(copy.state(), v.attrs.prot.read())));
             }
         }
         if child

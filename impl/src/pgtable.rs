@@ -119,7 +119,13 @@ pub(crate) enum Zap {
 impl IntervalImpl {
     /// The page table entries as pagemap shows them, sorted.
     pub(crate) fn pte_states(&self) -> Vec<(Page, PteState)> {
-        self.ptes.iter().map(|(&p, e)| (p, e.state())).collect()
+        self.ptes
+            .iter()
+            .map(|(&p, e)| {
+                let readable = self.vma_lookup(p).is_some_and(|v| v.attrs.prot.read());
+                (p, shown(e.state(), readable))
+            })
+            .collect()
     }
 
     /// The entries of `[start, end)`, in order (a copy, to edit the map
@@ -169,5 +175,15 @@ impl IntervalImpl {
     /// The tag of the page cache page of `key`, if there is one.
     pub(crate) fn cached(&self, key: (Backing, Page)) -> Option<u64> {
         self.page_cache.get(&key).copied()
+    }
+}
+
+/// What the layout shows of an entry: its content tag only where the page
+/// is readable (the kernel backend reads tags through /proc/self/mem, which
+/// not every kernel lets read a page without PROT_READ).
+pub(crate) fn shown(state: PteState, readable: bool) -> PteState {
+    PteState {
+        tag: if readable { state.tag } else { 0 },
+        ..state
     }
 }

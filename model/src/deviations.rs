@@ -478,6 +478,7 @@ impl PageModel {
         changed: &[usize],
         old: PageState,
         lost: bool,
+        dontunmap_source: Option<Range<usize>>,
     ) {
         let rule = Deviation::MremapOldRegistration;
         if lost && !old.uffd.is_empty() && self.moved_copy_stays_apart(copy.clone()) {
@@ -486,6 +487,14 @@ impl PageModel {
         if !lost || old.uffd.is_empty() || !self.applies(rule) {
             self.merge_around(changed);
             return;
+        }
+        // A DONTUNMAP copy next to its source merges with nothing where
+        // rules 27 and 36 are on (6.1 has both, with this rule): it loses
+        // its registration alone, and the source keeps its own.
+        if let Some(source) = dontunmap_source {
+            if self.dontunmap_copy_stays_alone(source, copy.clone()) {
+                return;
+            }
         }
         for p in self.pages[copy.clone()].iter_mut().flatten() {
             p.uffd = old.uffd;

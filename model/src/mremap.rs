@@ -142,7 +142,8 @@ impl PageModel {
             p.pte = Pte::None;
             p.wp = false;
         }
-        self.merge_copy(dst..dst + newlen, &changed, first, !keeps);
+        let dontunmap_source = dontunmap.then(|| source.clone());
+        self.merge_copy(dst..dst + newlen, &changed, first, !keeps, dontunmap_source);
         if dontunmap {
             self.leave_source(src..src + len);
             self.dontunmap_copy_apart(source, dst..dst + newlen);

@@ -475,7 +475,8 @@ impl PageModel {
     /// What pagemap shows of page `p`'s page table entry (rule 1): a page
     /// read in private anonymous memory is the zero page, one written in
     /// private memory an anonymous page with its own content, any other a
-    /// page of the page cache with the cache's content.
+    /// page of the page cache with the cache's content (the content tag
+    /// shown where the page is readable).
     pub(crate) fn pte_state(&self, p: &PageState) -> Option<PteState> {
         let private = !p.flags.has(VmFlags::MAYSHARE);
         let (kind, tag) = match p.pte {
@@ -487,6 +488,9 @@ impl PageModel {
             Pte::Written if private => (PteKind::Anon, p.tag),
             Pte::Read | Pte::Written => (PteKind::File, self.cache_tag(p.backing, p.pgoff)),
         };
+        // The tag is shown where the page is readable only (rule 1: the
+        // kernel backend cannot read the others on every kernel).
+        let tag = if p.prot.read() { tag } else { 0 };
         Some(PteState {
             kind,
             wp: p.wp,

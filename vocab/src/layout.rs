@@ -409,7 +409,9 @@ impl PteKind {
 /// One page's page table entry: what it holds, its uffd-wp bit (pagemap bit
 /// 57), and the content tag of the page it maps (the little-endian u64 at
 /// byte 8 of the page; 0 for a page that no UFFDIO_COPY filled, see
-/// [`crate::Op::Fill`]). Its text is `CODE[+wp][=TAG]`: `a`, `f+wp`, `a=5`,
+/// [`crate::Op::Fill`], and 0 where the page is not readable: the kernel
+/// backend reads it through /proc/PID/mem, which 7.3 refuses for a page
+/// without PROT_READ). Its text is `CODE[+wp][=TAG]`: `a`, `f+wp`, `a=5`,
 /// `w` (a marker has the bit by definition).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct PteState {

@@ -21,7 +21,7 @@ impl Worker {
         // mapping it exclusively, which the pages the child shares are not:
         // take their kinds from the worker's own entries, read before.
         let before = match self.zero_pfn {
-            None => Some(self.ptes(None)),
+            None => Some(self.ptes(None, &[])),
             Some(_) => None,
         };
         let (r, w) = rustix::pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
@@ -49,7 +49,10 @@ impl Worker {
         let mut text = Vec::new();
         let read = std::fs::File::open(format!("/proc/{pid}/smaps"))
             .and_then(|f| super::smaps::read_to_guard(&f, &self.guard_marker, &mut text));
-        let mut ptes = self.ptes(Some(pid));
+        let mut ptes = match &read {
+            Ok(()) => self.ptes(Some(pid), &self.readable_in(&text)),
+            Err(e) => Err(format!("reading the fork child's smaps: {e}")),
+        };
         if let (Ok(child), Some(Ok(parent))) = (&mut ptes, &before) {
             for (page, e) in child.iter_mut() {
                 if matches!(e.kind, PteKind::Zero | PteKind::Anon) {

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
-use uffd_vocab::{Backing, Contexts, Prot, SmapsFlags, VmFlags, Vma};
+use uffd_vocab::{Backing, Contexts, Page, Prot, SmapsFlags, VmFlags, Vma};
 
 use super::arena::{Worker, PAGE};
 
@@ -54,7 +54,7 @@ impl Worker {
         }
         let ptes = match self.child_ptes.take() {
             Some(ptes) => ptes,
-            None => self.ptes(None),
+            None => self.ptes(None, &self.readable(&vmas)),
         };
         match ptes {
             Ok(ptes) => writeln!(out, "ptes {}", uffd_vocab::ptes_text(&ptes))?,
@@ -72,6 +72,19 @@ impl Worker {
         writeln!(out, "open {open}")?;
         let t2 = Instant::now();
         writeln!(out, "end {} {}", (t1 - t0).as_nanos(), (t2 - t1).as_nanos())
+    }
+
+    /// The arena pages of the readable entries among `vmas`.
+    fn readable(&self, vmas: &[Entry]) -> Vec<std::ops::Range<Page>> {
+        vmas.iter()
+            .filter(|e| e.perms.starts_with('r') && e.start >= self.base)
+            .map(|e| (e.start - self.base) / PAGE..(e.end - self.base) / PAGE)
+            .collect()
+    }
+
+    /// The arena pages of the readable VMAs in the smaps `text`.
+    pub(super) fn readable_in(&self, text: &[u8]) -> Vec<std::ops::Range<Page>> {
+        self.readable(&self.arena_entries(text).0)
     }
 
     /// The arena's entries in the smaps `text`, and what is wrong with it: a

@@ -177,6 +177,35 @@ impl PageModel {
         }
     }
 
+    /// Rules 27 and 36 together, where rule 21 would merge a DONTUNMAP
+    /// `copy` next to its `source` with its old registration: the copy,
+    /// unregistered, stays a VMA of its own on both sides. Returns whether
+    /// both rules are on (with one of them only, as 7.2 would have it by
+    /// their histories, unmeasured, rule 21 merges as it does alone).
+    pub(crate) fn dontunmap_copy_stays_alone(
+        &mut self,
+        source: Range<usize>,
+        copy: Range<usize>,
+    ) -> bool {
+        let near = copy.end == source.start || copy.start == source.end;
+        let rules = [
+            Deviation::DontUnmapCopyApart,
+            Deviation::DontUnmapCopyMergesWithNothing,
+        ];
+        if !near || !rules.iter().all(|&r| self.applies(r)) {
+            return false;
+        }
+        for p in self.pages[copy.clone()].iter_mut().flatten() {
+            p.uffd = Mode::NONE;
+            p.ctx = None;
+        }
+        self.keep_apart(copy);
+        for r in rules {
+            self.took_part(r);
+        }
+        true
+    }
+
     /// Rules 37 to 39: an ioctl (or a mode of one) the kernel does not
     /// have is EINVAL before anything is done. `None`: the kernel has it.
     pub(crate) fn ioctl_missing(&mut self, op: &Op) -> Option<OpResult> {

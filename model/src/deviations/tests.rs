@@ -434,3 +434,28 @@ fn the_contract_of_each_deviation() {
         ]
     );
 }
+
+/// Rules 21, 27 and 36 together, as 6.1 answered (the matrix's finding
+/// `map 1 1 rw- anon; register 0 1 1 missing; mremap 1 1 1 2 dontunmap`):
+/// the DONTUNMAP copy merges with nothing, loses its registration alone,
+/// and the source keeps its own; 6.18 (rule 21 alone) merges the copy into
+/// the source, which loses it.
+#[test]
+fn on_6_1_a_dontunmap_copy_next_to_its_source_stays_alone() {
+    let series = Series::new(6, 1);
+    let off: Vec<Deviation> = Deviation::ALL
+        .into_iter()
+        .filter(|d| !d.history().has(series))
+        .collect();
+    let trace = "map 1 1 rw- anon\nregister 0 1 1 missing\nmremap 1 1 1 2 dontunmap";
+    let (layout, _) = last_step(&off, trace);
+    assert_eq!(
+        layout.lines(),
+        [
+            "[1,2) rw- anon@1 account maywrite uffd=missing ctx=0",
+            "[2,3) rw- anon@2 account maywrite"
+        ]
+    );
+    let (layout, _) = last_step(&Deviation::off_by_default(), trace);
+    assert_eq!(layout.lines(), ["[1,3) rw- anon@1 account maywrite"]);
+}
