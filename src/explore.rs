@@ -432,6 +432,7 @@ pub(crate) fn transition(
         op: &op,
         pages,
         expect: None,
+        before: None,
     };
     let stepped = step_checked(&mut set, &mut active, at, stats, |_| {});
     let reference = set

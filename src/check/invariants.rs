@@ -4,7 +4,10 @@
 //! the list. Each judges what the backends answered and reported, never
 //! which backend answered.
 
-use uffd_vocab::{ptes_text, result_name, wp_text, Backing, Mode, Outcome, Page, Unobserved};
+use uffd_vocab::{
+    ptes_text, result_name, wp_text, Backing, Errno, Fill, Layout, Mode, Op, Outcome, Page,
+    PteKind, PteState, Unobserved,
+};
 
 use super::diff::layout_diff;
 use super::view::StepView;
@@ -52,6 +55,22 @@ pub const INVARIANTS: &[Invariant] = &[
     Invariant {
         name: "uffd-wp-mapped",
         check: uffd_wp_mapped,
+    },
+    Invariant {
+        name: "fills-put-their-pages",
+        check: fills_put_their_pages,
+    },
+    Invariant {
+        name: "moves-carry-their-pages",
+        check: moves_carry_their_pages,
+    },
+    Invariant {
+        name: "wp-writes-are-delivered",
+        check: wp_writes_are_delivered,
+    },
+    Invariant {
+        name: "missing-faults-are-delivered",
+        check: missing_faults_are_delivered,
     },
     Invariant {
         name: "expected",
@@ -270,6 +289,187 @@ fn uffd_wp_mapped(v: &StepView) -> Result<(), String> {
     Ok(())
 }
 
+/// Each backend's outcome with its layout before the step, where the
+/// stepping keeps them (random runs, replays, cases; not explore).
+fn with_before<'a>(v: &'a StepView) -> impl Iterator<Item = (&'a Outcome, &'a Layout)> {
+    v.before
+        .iter()
+        .flat_map(|b| v.outcomes.iter().zip(b.iter().copied()))
+}
+
+/// A page is readable where its VMA has PROT_READ (the content tags are
+/// shown there only).
+fn readable(l: &Layout, page: Page) -> bool {
+    l.find(page).is_some_and(|vma| vma.prot.read())
+}
+
+/// UFFDIO_COPY put, at every page it did (all of them, or those before
+/// where it stopped: EAGAIN), a page with the tag it asked for and the
+/// uffd-wp bit of MODE_WP; ZEROPAGE a page without content; POISON a
+/// poison marker. Holds of every kernel's contract, whatever the model
+/// says.
+fn fills_put_their_pages(v: &StepView) -> Result<(), String> {
+    let Op::Fill {
+        how,
+        start,
+        len,
+        wp,
+        ..
+    } = *v.op
+    else {
+        return Ok(());
+    };
+    for o in v.outcomes {
+        let done = match o.result {
+            Ok(()) => len,
+            // Partial: at least the first page; which others, the pages
+            // themselves say (a page not done keeps what it had).
+            Err(Errno::EAGAIN) => 1,
+            Err(_) => continue,
+        };
+        if o.layout.unobserved().contains(Unobserved::PTES) {
+            continue;
+        }
+        for page in start..start + done {
+            let e = o.layout.pte(page);
+            let ok = match (how, e) {
+                (Fill::Copy, Some(e)) => {
+                    matches!(e.kind, PteKind::Anon | PteKind::File)
+                        && e.wp == wp
+                        && (e.tag == page + 1 || !readable(&o.layout, page))
+                }
+                (Fill::ZeroPage, Some(e)) => {
+                    matches!(e.kind, PteKind::Zero | PteKind::File) && e.tag == 0
+                }
+                (Fill::Continue, Some(e)) => e.kind == PteKind::File && e.wp == wp,
+                (Fill::Poison, Some(e)) => e.kind == PteKind::Poison,
+                (_, None) => false,
+            };
+            if !ok {
+                return Err(format!(
+                    "{}: `{}` returned {} but page {page} has {}",
+                    o.backend,
+                    v.op,
+                    result_name(&o.result),
+                    e.map_or("no page table entry".to_string(), |e| e.to_string())
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// UFFDIO_MOVE, where it succeeded, put at each destination page what its
+/// source page had (an anonymous page with its content, or the zero page),
+/// without the uffd-wp bit, and left the source page empty, page after page
+/// in order (overlapping ranges included); a hole skipped (`holes`) leaves
+/// the destination as it was.
+fn moves_carry_their_pages(v: &StepView) -> Result<(), String> {
+    let Op::Move {
+        src, start, len, ..
+    } = *v.op
+    else {
+        return Ok(());
+    };
+    for (o, before) in with_before(v) {
+        if o.result.is_err() || o.layout.unobserved().contains(Unobserved::PTES) {
+            continue;
+        }
+        let mut want: std::collections::BTreeMap<Page, Option<PteState>> = (src..src + len)
+            .chain(start..start + len)
+            .map(|p| (p, before.pte(p)))
+            .collect();
+        for i in 0..len {
+            if let Some(was) = want[&(src + i)] {
+                want.insert(start + i, Some(PteState { wp: false, ..was }));
+                want.insert(src + i, None);
+            }
+        }
+        for (&page, want) in &want {
+            let got = o.layout.pte(page);
+            let same = match (got, want) {
+                (None, None) => true,
+                (Some(g), Some(w)) => {
+                    g.kind == w.kind
+                        && g.wp == w.wp
+                        && (g.tag == w.tag || !readable(&o.layout, page))
+                }
+                _ => false,
+            };
+            if !same {
+                let text = |e: Option<PteState>| e.map_or("nothing".to_string(), |e| e.to_string());
+                return Err(format!(
+                    "{}: `{}` returned ok, but page {page} has {} where the pages moved one \
+                     after the other give {}",
+                    o.backend,
+                    v.op,
+                    text(got),
+                    text(*want)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A write to a page with the uffd-wp bit (a page or a marker) in a VMA
+/// registered WP goes to userfaultfd: refused here (EFAULT, every uffd
+/// having UFFD_FEATURE_SIGBUS), never silently done.
+fn wp_writes_are_delivered(v: &StepView) -> Result<(), String> {
+    let Op::Fault { page, read: false } = *v.op else {
+        return Ok(());
+    };
+    for (o, before) in with_before(v) {
+        let protected = before.pte(page).is_some_and(|e| e.wp)
+            && before
+                .find(page)
+                .is_some_and(|vma| vma.uffd.contains(Mode::WP) && vma.prot.write());
+        if protected && o.result != Err(Errno::EFAULT) {
+            return Err(format!(
+                "{}: the write to page {page}, write-protected in a VMA registered WP, \
+                 returned {}: not delivered",
+                o.backend,
+                result_name(&o.result)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A fault (read or write) at a page of private anonymous memory
+/// registered MISSING where nothing is mapped goes to userfaultfd: refused
+/// here (EFAULT), never filled silently.
+fn missing_faults_are_delivered(v: &StepView) -> Result<(), String> {
+    let Op::Fault { page, read } = *v.op else {
+        return Ok(());
+    };
+    for (o, before) in with_before(v) {
+        let Some(vma) = before.find(page) else {
+            continue;
+        };
+        let allowed = if read {
+            vma.prot.read()
+        } else {
+            vma.prot.write()
+        };
+        let hole = before.pte(page).is_none();
+        if vma.backing == Backing::Anon
+            && vma.uffd.contains(Mode::MISSING)
+            && allowed
+            && hole
+            && o.result != Err(Errno::EFAULT)
+        {
+            return Err(format!(
+                "{}: the fault at page {page}, missing in a VMA registered MISSING, returned \
+                 {}: not delivered",
+                o.backend,
+                result_name(&o.result)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The trace's `expect` lines for this step hold on every backend.
 fn expected(v: &StepView) -> Result<(), String> {
     let Some(step) = v.expect else {
@@ -386,6 +586,7 @@ mod tests {
             pages: 4,
             outcomes: &outcomes,
             expect: None,
+            before: None,
         };
         assert_eq!(
             check_view(&v),
@@ -396,6 +597,7 @@ mod tests {
         );
         let two = StepView {
             outcomes: &outcomes[..2],
+            before: None,
             ..v
         };
         assert_eq!(
@@ -408,10 +610,106 @@ mod tests {
         assert_eq!(
             same_result(&StepView {
                 outcomes: &results,
+                before: None,
                 ..v
             }),
             Err("model returned ok but impl returned EINVAL and kernel returned ENOMEM".into())
         );
         assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
+    }
+
+    /// The model's layout before the last of `ops` and its outcome of it.
+    fn model_step(ops: &[&str]) -> (Op, Layout, Outcome) {
+        let mut m = uffd_model::PageModel::new(8);
+        let ops: Vec<Op> = ops.iter().map(|l| l.parse().unwrap()).collect();
+        let mut before = Layout::default();
+        let mut last = None;
+        for op in &ops {
+            let o = m.step(op).unwrap();
+            if last.is_some() {
+                before = last.take().map(|o: Outcome| o.layout).unwrap();
+            }
+            last = Some(o);
+        }
+        (*ops.last().unwrap(), before, last.unwrap())
+    }
+
+    /// The model-free invariants of the ioctls and the faults hold of the
+    /// model, and each catches an outcome that breaks its promise.
+    #[test]
+    fn the_page_level_invariants_catch_what_they_promise() {
+        let check =
+            |op: &Op, before: &Layout, o: &Outcome, f: fn(&StepView) -> Result<(), String>| {
+                f(&StepView {
+                    index: 0,
+                    op,
+                    pages: 8,
+                    outcomes: std::slice::from_ref(o),
+                    expect: None,
+                    before: Some(vec![before]),
+                })
+            };
+        let tamper = |o: &Outcome, page: Page, e: Option<PteState>| {
+            let mut ptes: Vec<(Page, PteState)> = o
+                .layout
+                .ptes()
+                .iter()
+                .copied()
+                .filter(|(p, _)| *p != page)
+                .collect();
+            ptes.extend(e.map(|e| (page, e)));
+            Outcome {
+                layout: o.layout.clone().with_ptes(ptes),
+                ..o.clone()
+            }
+        };
+        // A copy that did not put its tag.
+        let (op, before, o) =
+            model_step(&["map 0 2 rw- anon", "register 0 0 2 missing", "copy 0 0 2"]);
+        assert_eq!(check(&op, &before, &o, fills_put_their_pages), Ok(()));
+        let wrong = tamper(
+            &o,
+            1,
+            Some(PteState {
+                tag: 9,
+                ..PteState::page(PteKind::Anon)
+            }),
+        );
+        assert!(check(&op, &before, &wrong, fills_put_their_pages).is_err());
+        // A move that lost its page.
+        let (op, before, o) = model_step(&[
+            "map 0 2 rw- anon",
+            "register 0 1 1 missing",
+            "fault 0",
+            "move 0 0 1 1",
+        ]);
+        assert_eq!(o.result, Ok(()));
+        assert_eq!(check(&op, &before, &o, moves_carry_their_pages), Ok(()));
+        assert!(check(&op, &before, &tamper(&o, 1, None), moves_carry_their_pages).is_err());
+        // A write done through the uffd-wp bit; a missing fault filled.
+        let (op, before, o) = model_step(&[
+            "map 0 1 rw- anon",
+            "fault 0",
+            "register 0 0 1 wp",
+            "writeprotect 0 0 1 on",
+            "fault 0",
+        ]);
+        assert_eq!(check(&op, &before, &o, wp_writes_are_delivered), Ok(()));
+        let done = Outcome {
+            result: Ok(()),
+            ..o.clone()
+        };
+        assert!(check(&op, &before, &done, wp_writes_are_delivered).is_err());
+        let (op, before, o) =
+            model_step(&["map 0 1 rw- anon", "register 0 0 1 missing", "fault 0 read"]);
+        assert_eq!(
+            check(&op, &before, &o, missing_faults_are_delivered),
+            Ok(())
+        );
+        let done = Outcome {
+            result: Ok(()),
+            ..o
+        };
+        assert!(check(&op, &before, &done, missing_faults_are_delivered).is_err());
     }
 }

@@ -23,7 +23,7 @@ pub mod stats;
 pub mod view;
 
 pub use uffd_vocab::Outcome;
-use uffd_vocab::{Backend, Op, Page};
+use uffd_vocab::{Backend, Layout, Op, Page};
 
 pub use self::diff::{layout_diff, line_diff};
 pub use self::failure::{failure_json, step_json, Failure};
@@ -63,12 +63,21 @@ pub fn step_checked(
     if outcomes.is_empty() {
         return Stepped::NoneLeft;
     }
+    // The outcomes are those of the backends still active.
+    let before = at.before.map(|b| {
+        b.iter()
+            .zip(active.iter())
+            .filter(|(_, on)| **on)
+            .map(|(l, _)| l)
+            .collect()
+    });
     let view = StepView {
         index: at.index,
         op: at.op,
         pages: at.pages,
         outcomes: &outcomes,
         expect: at.expect,
+        before,
     };
     if let Err((invariant, message)) = check_view(&view) {
         return Stepped::Failed {
@@ -136,14 +145,24 @@ pub fn run_trace_with(
         b.plan(&ops);
     }
     let mut active = vec![true; backends.len()];
+    // Each backend's layout before the step (the arena starts empty).
+    let mut last = vec![Layout::default(); backends.len()];
     for (index, step) in trace.steps.iter().enumerate() {
         let at = StepAt {
             index,
             op: &step.op,
             pages: trace.pages,
             expect: Some(step),
+            before: Some(&last),
         };
         match step_checked(backends, &mut active, at, &mut stats, &mut each) {
+            // A fork's layout is the child's: the parent's stays.
+            Stepped::Passed(outcomes) if !matches!(step.op, Op::Fork) => {
+                let on = (0..backends.len()).filter(|&i| active[i]);
+                for (i, o) in on.zip(outcomes) {
+                    last[i] = o.layout;
+                }
+            }
             Stepped::Passed(_) => {}
             // Nobody can run this op: the rest of the sequence is unchecked.
             Stepped::NoneLeft => break,

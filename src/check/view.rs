@@ -2,7 +2,7 @@
 //! ([`StepAt`]): the leaf of the checker's modules, which the invariants,
 //! the failure text and the stepping loop all read.
 
-use uffd_vocab::{Op, Outcome, Page};
+use uffd_vocab::{Layout, Op, Outcome, Page};
 
 use crate::trace::Step;
 
@@ -16,6 +16,10 @@ pub struct StepView<'a> {
     pub outcomes: &'a [Outcome],
     /// What the trace says this step must give, if it says.
     pub expect: Option<&'a Step>,
+    /// Each backend's layout before the step (the parent's before a fork's
+    /// child), aligned with `outcomes`; `None` where the stepping does not
+    /// keep them (explore, which steps from snapshots).
+    pub before: Option<Vec<&'a Layout>>,
 }
 
 /// Where a step is: what a [`StepView`] holds besides the outcomes.
@@ -27,6 +31,9 @@ pub struct StepAt<'a> {
     pub pages: Page,
     /// What the trace says this step must give, if it says.
     pub expect: Option<&'a Step>,
+    /// Every backend's layout before the step, by backend (see
+    /// [`StepView::before`]).
+    pub before: Option<&'a [Layout]>,
 }
 
 impl StepView<'_> {
