@@ -222,13 +222,29 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
         8 => (ctx(), range(pages), proptest::bool::weighted(0.8))
             .prop_map(|(ctx, (start, len), on)| Op::WriteProtect { ctx, start, len, on })
             .boxed(),
-        8 => (fill(), ctx(), range(pages), proptest::bool::weighted(0.3))
-            .prop_map(|(how, ctx, (start, len), wp)| Op::Fill {
-                how,
-                ctx,
-                start,
-                len,
-                wp: wp && how.takes_wp(),
+        8 => (
+            fill(),
+            ctx(),
+            range(pages),
+            page(pages),
+            1..=2u64,
+            proptest::bool::weighted(0.5),
+            proptest::bool::weighted(0.3),
+        )
+            .prop_map(move |(how, ctx, (start, len), page, n, small, wp)| {
+                // Half of them one or two pages, as a fault handler's are.
+                let (start, len) = if small {
+                    (page, n.min(pages - page))
+                } else {
+                    (start, len)
+                };
+                Op::Fill {
+                    how,
+                    ctx,
+                    start,
+                    len,
+                    wp: wp && how.takes_wp(),
+                }
             })
             .boxed(),
         3 => (range(pages), drop_advice())
@@ -377,6 +393,13 @@ pub(crate) fn memfd_flavour(op: Op) -> Op {
             start,
             len,
             mode: Mode((mode.0 & !Mode::MISSING.0) | Mode::MINOR.0 | Mode::WP.0),
+        },
+        // A move has no anonymous memory to move here: DONTNEED instead
+        // empties entries whose pages stay cached, for CONTINUE to map.
+        Op::Move { start, len, .. } => Op::Madvise {
+            start,
+            len,
+            advice: Advice::DontNeed,
         },
         // A memfd's pages are often cached here: CONTINUE maps them.
         Op::Fill {
