@@ -231,20 +231,8 @@ pub fn op(pages: Page) -> impl Strategy<Value = Op> {
             proptest::bool::weighted(0.5),
             proptest::bool::weighted(0.3),
         )
-            .prop_map(move |(how, ctx, (start, len), page, n, small, wp)| {
-                // Half of them one or two pages, as a fault handler's are.
-                let (start, len) = if small {
-                    (page, n.min(pages - page))
-                } else {
-                    (start, len)
-                };
-                Op::Fill {
-                    how,
-                    ctx,
-                    start,
-                    len,
-                    wp: wp && how.takes_wp(),
-                }
+            .prop_map(move |(how, ctx, range, page, n, small, wp)| {
+                fill_op(pages, how, ctx, range, (page, n, small), wp)
             })
             .boxed(),
         3 => (range(pages), drop_advice())
@@ -295,6 +283,30 @@ pub(crate) fn move_src(
         far
     };
     src.min(pages - len)
+}
+
+/// A fill op: over `range`, or, `small`, over `n` pages (one or two, as a
+/// fault handler's are) at `page`; `wp` where the ioctl takes it.
+pub(crate) fn fill_op(
+    pages: Page,
+    how: Fill,
+    ctx: u8,
+    range: (Page, Page),
+    (page, n, small): (Page, Page, bool),
+    wp: bool,
+) -> Op {
+    let (start, len) = if small {
+        (page, n.min(pages - page))
+    } else {
+        range
+    };
+    Op::Fill {
+        how,
+        ctx,
+        start,
+        len,
+        wp: wp && how.takes_wp(),
+    }
 }
 
 /// An advice that drops pages: DONTNEED most, as users do.

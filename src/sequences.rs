@@ -300,23 +300,12 @@ fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
             let how = [Fill::Copy, Fill::ZeroPage, Fill::Continue, Fill::Poison]
                 [pick(rng, &[3, 1, 2, 1])];
             let ctx = ctx(rng);
-            let (start, len) = range(rng, pages);
+            let range = range(rng, pages);
             let page = page(rng, pages);
             let n = uniform_incl(rng, 1, 2);
             let small = rng.random_bool(0.5);
             let wp = rng.random_bool(0.3);
-            let (start, len) = if small {
-                (page, n.min(pages - page))
-            } else {
-                (start, len)
-            };
-            Op::Fill {
-                how,
-                ctx,
-                start,
-                len,
-                wp: wp && how.takes_wp(),
-            }
+            gen::fill_op(pages, how, ctx, range, (page, n, small), wp)
         }
         15 => {
             let (start, len) = range(rng, pages);
