@@ -219,6 +219,9 @@ struct Needs {
     fill: bool,
     /// A check of the page table entries.
     ptes: bool,
+    /// An arena that can hold a huge page where MADV_HUGEPAGE asks for
+    /// one: the program turns THP off, as the worker does.
+    no_thp: bool,
     memfd: bool,
     fork: bool,
     monitor: bool,
@@ -275,6 +278,16 @@ impl Needs {
             );
         }
         n.memfd = !n.files.is_empty();
+        n.no_thp = p.pages >= 512
+            && p.steps.iter().any(|s| {
+                matches!(
+                    s.op,
+                    Op::Madvise {
+                        advice: uffd_vocab::Advice::Hugepage,
+                        ..
+                    }
+                )
+            });
         n.ptes = p
             .steps
             .iter()
@@ -328,6 +341,9 @@ fn prelude(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
     }
     if need.fork {
         headers.push("sys/wait.h");
+    }
+    if need.no_thp {
+        headers.push("sys/prctl.h");
     }
     if need.monitor {
         headers.extend(["poll.h", "pthread.h"]);
@@ -436,6 +452,12 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
             } else {
                 format!("\tclose({probe});\n")
             }
+        );
+    }
+    if need.no_thp {
+        // As the worker: 4 KiB pages only (a huge page would show as 512).
+        out.push_str(
+            "\tprctl(PR_SET_THP_DISABLE, 1, 0, 0, 0); /* 4 KiB pages, as uffd-check's worker */\n",
         );
     }
     let _ = write!(
