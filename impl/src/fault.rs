@@ -34,30 +34,20 @@ fn anon_vma_incompatible(a: &VmaState, b: &VmaState) -> Option<&'static str> {
 }
 
 impl IntervalImpl {
-    /// `process_vm_writev` of one byte at `page`: `get_user_pages_remote`
-    /// with FOLL_WRITE, faulting the page in if it is not there.
-    pub(crate) fn handle_write_fault(&mut self, page: Page) -> OpResult {
-        // vma_lookup, then check_vma_flags(): FOLL_WRITE needs VM_WRITE.
+    /// `process_vm_writev` (`write`) or `process_vm_readv` of one byte at
+    /// `page`: `get_user_pages_remote` with or without FOLL_WRITE,
+    /// faulting the page in if it is not there.
+    pub(crate) fn handle_access_fault(&mut self, page: Page, write: bool) -> OpResult {
+        // vma_lookup, then check_vma_flags(): FOLL_WRITE needs VM_WRITE, a
+        // read VM_READ.
         let Some(vma) = self.vma_lookup(page) else {
             return Err(Errno::EFAULT);
         };
-        if !vma.attrs.prot.write() {
+        let prot = vma.attrs.prot;
+        if !(if write { prot.write() } else { prot.read() }) {
             return Err(Errno::EFAULT);
         }
-        self.fault_page(vma, page, true)
-    }
-
-    /// `process_vm_readv` of one byte at `page`: `get_user_pages_remote`
-    /// without FOLL_WRITE, faulting the page in if it is not there.
-    pub(crate) fn handle_read_fault(&mut self, page: Page) -> OpResult {
-        // vma_lookup, then check_vma_flags(): a read needs VM_READ.
-        let Some(vma) = self.vma_lookup(page) else {
-            return Err(Errno::EFAULT);
-        };
-        if !vma.attrs.prot.read() {
-            return Err(Errno::EFAULT);
-        }
-        self.fault_page(vma, page, false)
+        self.fault_page(vma, page, write)
     }
 
     /// `handle_mm_fault` at `page` of `vma` for a write (`write`) or a

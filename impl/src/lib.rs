@@ -368,8 +368,7 @@ impl IntervalImpl {
             } => self.userfaultfd_register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.userfaultfd_unregister(ctx, start, len),
             Op::Close { ctx } => self.userfaultfd_release(ctx),
-            Op::Fault { page, read: false } => self.handle_write_fault(page),
-            Op::Fault { page, read: true } => self.handle_read_fault(page),
+            Op::Fault { page, read } => self.handle_access_fault(page, !read),
             Op::Fill {
                 how,
                 ctx,

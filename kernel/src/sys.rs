@@ -1,6 +1,7 @@
 //! The raw Linux interfaces the kernel backend needs that rustix does not
 //! wrap: userfaultfd(2) and its ioctls (through rustix's ioctl support), and
-//! `process_vm_writev` (through libc) for one-byte writes. The structs and
+//! `process_vm_writev` and `process_vm_readv` (through libc) for one-byte
+//! writes and reads. The structs and
 //! ioctl numbers come from `linux/userfaultfd.h` (neither rustix nor libc
 //! defines them); the opcodes are composed with [`rustix::ioctl::opcode`]
 //! and checked against the header's numbers at compile time.
@@ -290,10 +291,13 @@ pub fn uffd_fill(
     }
 }
 
-/// A one-byte read at `addr`, as `process_vm_readv` from this very process
-/// (a read fault as a user load would take it, EFAULT where it fails).
-pub fn read_byte(addr: u64) -> Result<(), Errno> {
-    let mut byte = [0u8];
+/// A one-byte write (`write`) or read at `addr` from user space, as
+/// `process_vm_writev` or `process_vm_readv` to this very process: the
+/// kernel faults the page in like a user store or load would, and a fault
+/// that fails (no VMA, no permission, userfaultfd refusing it with SIGBUS)
+/// comes back as EFAULT instead of a signal.
+pub fn access_byte(addr: u64, write: bool) -> Result<(), Errno> {
+    let mut byte = [0x5au8];
     let local = libc::iovec {
         iov_base: byte.as_mut_ptr() as *mut c_void,
         iov_len: 1,
@@ -302,37 +306,16 @@ pub fn read_byte(addr: u64) -> Result<(), Errno> {
         iov_base: addr as *mut c_void,
         iov_len: 1,
     };
-    // SAFETY: `local` is one writable byte of ours; the kernel checks the
-    // remote range itself, and the pid is our own. rustix has no
-    // process_vm_readv.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    match n {
-        1 => Ok(()),
-        0 => Err(Errno::FAULT),
-        _ => Err(Errno::from_raw_os_error(
-            io::Error::last_os_error().raw_os_error().unwrap_or(14),
-        )),
-    }
-}
-
-/// A one-byte write at `addr` from user space, as `process_vm_writev` to
-/// this very process: the kernel faults the page in like a user store
-/// would, and a fault that fails (no VMA, no write permission, userfaultfd
-/// refusing it with SIGBUS) comes back as EFAULT instead of a signal.
-pub fn write_byte(addr: u64) -> Result<(), Errno> {
-    let byte = [0x5au8];
-    let local = libc::iovec {
-        iov_base: byte.as_ptr() as *mut c_void,
-        iov_len: 1,
+    // SAFETY: `local` is one byte of ours, readable and writable; the
+    // kernel checks the remote range itself (it is never dereferenced
+    // here), and the pid is our own. rustix has neither call.
+    let n = unsafe {
+        if write {
+            libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0)
+        } else {
+            libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0)
+        }
     };
-    let remote = libc::iovec {
-        iov_base: addr as *mut c_void,
-        iov_len: 1,
-    };
-    // SAFETY: `local` is one readable byte of ours; the kernel checks the
-    // remote range itself (it is never dereferenced here), and the pid is
-    // our own. rustix has no process_vm_writev.
-    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
     match n {
         1 => Ok(()),
         0 => Err(Errno::FAULT),

@@ -51,27 +51,18 @@ impl PageModel {
         }
     }
 
-    /// A one-byte write at `page` (rule 11).
-    pub fn fault(&mut self, page: Page) -> OpResult {
+    /// A one-byte write (`write`, rule 11) or read (rule 13) at `page`:
+    /// EFAULT where nothing is mapped or the page does not allow it.
+    pub fn access(&mut self, page: Page, write: bool) -> OpResult {
         let i = page as usize;
         let Some(p) = self.pages[i] else {
             return Err(Errno::EFAULT);
         };
-        if !p.prot.write() {
+        if !(if write { p.prot.write() } else { p.prot.read() }) {
             return Err(Errno::EFAULT);
         }
-        self.write_fault(i)
-    }
-
-    /// A one-byte read at `page` (rule 13): EFAULT where nothing is mapped
-    /// or the page is not readable.
-    pub fn fault_read(&mut self, page: Page) -> OpResult {
-        let i = page as usize;
-        let Some(p) = self.pages[i] else {
-            return Err(Errno::EFAULT);
-        };
-        if !p.prot.read() {
-            return Err(Errno::EFAULT);
+        if write {
+            return self.write_fault(i);
         }
         // process_vm_readv pins the page: an anonymous page a fork shared
         // is unshared first, and is exclusive again (rule 34).

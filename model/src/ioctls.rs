@@ -14,11 +14,6 @@ fn partial(done: Page, err: Errno) -> OpResult {
 }
 
 impl PageModel {
-    /// The page range of the VMA that holds the mapped page `i`.
-    fn vma_pages(&self, i: usize) -> std::ops::Range<usize> {
-        self.vma_of(i)
-    }
-
     /// Rule 33: UFFDIO_COPY, ZEROPAGE, CONTINUE, POISON on ctx `ctx` over
     /// `[start, start+len)` (`wp`: MODE_WP).
     ///
@@ -56,7 +51,7 @@ impl PageModel {
         if private && !late {
             self.anon_vma_prepare(first);
         }
-        let vma = self.vma_pages(first);
+        let vma = self.vma_of(first);
         if (start + len) as usize > vma.end || p.ctx.is_none() {
             return Err(Errno::ENOENT);
         }
@@ -196,7 +191,7 @@ impl PageModel {
         let Some(s) = self.pages[s0] else {
             return Err(Errno::ENOENT);
         };
-        let (dv, sv) = (self.vma_pages(d0), self.vma_pages(s0));
+        let (dv, sv) = (self.vma_of(d0), self.vma_of(s0));
         let shared = |p: &PageState| p.flags.has(VmFlags::SHARED);
         let invalid = shared(&s)
             || (src + len) as usize > sv.end
@@ -267,7 +262,7 @@ impl PageModel {
                 i += 1;
                 continue;
             };
-            let vma_end = self.vma_pages(i).end.min(end);
+            let vma_end = self.vma_of(i).end.min(end);
             if p.flags.has(VmFlags::LOCKED) {
                 return Err(Errno::EINVAL);
             }

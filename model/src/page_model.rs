@@ -324,8 +324,7 @@ impl PageModel {
             } => self.register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
             Op::Close { ctx } => self.close(ctx),
-            Op::Fault { page, read: false } => self.fault(page),
-            Op::Fault { page, read: true } => self.fault_read(page),
+            Op::Fault { page, read } => self.access(page, !read),
             Op::Fill {
                 how,
                 ctx,

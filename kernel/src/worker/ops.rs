@@ -49,8 +49,7 @@ impl Worker {
                 mode,
             } => self.register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
-            Op::Fault { page, read: false } => Ok(sys::write_byte(self.addr(page))),
-            Op::Fault { page, read: true } => Ok(sys::read_byte(self.addr(page))),
+            Op::Fault { page, read } => Ok(sys::access_byte(self.addr(page), !read)),
             Op::Fill {
                 how,
                 ctx,
