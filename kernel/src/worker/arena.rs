@@ -60,6 +60,10 @@ pub(super) struct Worker {
     pub(super) fault: Option<(Fault, u64)>,
     pub(super) uffd: [Option<(OwnedFd, Features)>; MAX_CTX as usize],
     pub(super) smaps: File,
+    /// /proc/self/pagemap and /proc/self/mem, kept open for the page table
+    /// entries (`pagemap.rs`).
+    pub(super) pagemap: File,
+    pub(super) mem: File,
     /// Reads the uffd events that an mremap waits for.
     pub(super) monitor: Monitor,
     /// The smaps text of the last `fork`'s child, read while the child
@@ -112,6 +116,10 @@ impl Worker {
                 .map_err(|e| format!("munmap of the arena: errno {}", e.raw_os_error()))?;
         }
         let files = create_files(pages)?;
+        let pagemap = File::open("/proc/self/pagemap")
+            .map_err(|e| format!("cannot open /proc/self/pagemap: {e}"))?;
+        let mem =
+            File::open("/proc/self/mem").map_err(|e| format!("cannot open /proc/self/mem: {e}"))?;
         let smaps = File::open("/proc/self/smaps")
             .map_err(|e| format!("cannot open /proc/self/smaps: {e}"))?;
         Ok(Worker {
@@ -123,6 +131,8 @@ impl Worker {
             fault: None,
             uffd: [const { None }; MAX_CTX as usize],
             smaps,
+            pagemap,
+            mem,
             child_smaps: None,
             child_ptes: None,
             zero_pfn: super::pagemap::zero_pfn()?,

@@ -87,15 +87,24 @@ impl Worker {
         pid: Option<i32>,
         readable: &[std::ops::Range<Page>],
     ) -> Result<Vec<(Page, PteState)>, String> {
-        let proc = match pid {
-            Some(pid) => format!("/proc/{pid}"),
-            None => "/proc/self".to_string(),
+        // The worker's own files stay open (as its smaps does); a child's
+        // are opened for its one read.
+        let open = |name: &str| -> Result<std::fs::File, String> {
+            let path = format!("/proc/{}/{name}", pid.expect("a child's pid"));
+            std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))
         };
-        let path = format!("{proc}/pagemap");
-        let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+        let child_pagemap;
+        let pagemap = match pid {
+            Some(_) => {
+                child_pagemap = open("pagemap")?;
+                &child_pagemap
+            }
+            None => &self.pagemap,
+        };
         let mut buf = vec![0u8; self.pages as usize * 8];
-        file.read_exact_at(&mut buf, self.base / PAGE * 8)
-            .map_err(|e| format!("reading {path}: {e}"))?;
+        pagemap
+            .read_exact_at(&mut buf, self.base / PAGE * 8)
+            .map_err(|e| format!("reading pagemap: {e}"))?;
         let mut out: Vec<(Page, PteState)> = buf
             .chunks_exact(8)
             .enumerate()
@@ -105,8 +114,14 @@ impl Worker {
             })
             .collect();
         if self.copied {
-            let path = format!("{proc}/mem");
-            let mem = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+            let child_mem;
+            let mem = match pid {
+                Some(_) => {
+                    child_mem = open("mem")?;
+                    &child_mem
+                }
+                None => &self.mem,
+            };
             // The tag of a readable page only (a VMA with PROT_READ): mem
             // does not read the others on every kernel (7.3's FOLL_FORCE
             // policy: EIO), so the model shows none there either.
