@@ -175,7 +175,7 @@ pub fn mremap_of(
 }
 
 pub fn features() -> impl Strategy<Value = Features> {
-    prop_oneof![Just(Features::None), Just(Features::EventRemap)]
+    prop_oneof![Just(Features::NONE), Just(Features::REMAP)]
 }
 
 /// One op for an arena of `pages` pages (`pages` ≥ 1).
@@ -574,7 +574,7 @@ pub fn alphabet(pages: Page) -> Vec<Op> {
     ops.extend((0..2).map(|ctx| Op::Close { ctx }));
     ops.push(Op::Open {
         ctx: 0,
-        features: Features::EventRemap,
+        features: Features::REMAP,
     });
     ops.extend((0..pages).map(|page| Op::Fault { page, read: false }));
     ops.extend((0..pages).map(|page| Op::Fault { page, read: true }));

@@ -250,6 +250,9 @@ pub fn replay_step(v: &StepView, json: bool) -> String {
         result_name(&o.result)
     );
     out.push_str(&draw(&o.layout, v.pages, "  "));
+    if !o.events.is_empty() {
+        let _ = writeln!(out, "  events {}", uffd_vocab::events_text(&o.events));
+    }
     for b in v.outcomes.iter().filter(|b| !b.report.merges.is_empty()) {
         let merges = merge_names(&b.report.merges).join(", ");
         let _ = writeln!(out, "  {} took {merges}", b.backend);

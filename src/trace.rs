@@ -83,6 +83,10 @@ pub struct Step {
     /// `expect ptes ENTRIES|none`: the step's page table entries, every
     /// one ([`uffd_vocab::ptes_text`]; without it they are not checked).
     pub expect_ptes: Option<Vec<(Page, uffd_vocab::PteState)>>,
+    /// `expect events EVENTS|none`: the uffd events the step raised, in
+    /// order ([`uffd_vocab::events_text`]; without it they are not
+    /// checked).
+    pub expect_events: Option<Vec<uffd_vocab::Event>>,
 }
 
 /// A parsed trace.
@@ -132,6 +136,7 @@ impl Trace {
                     expect_draw: None,
                     expect_wp: None,
                     expect_ptes: None,
+                    expect_events: None,
                 })
                 .collect(),
         }
@@ -225,6 +230,9 @@ impl Trace {
             }
             if let Some(wp) = &s.expect_wp {
                 out.push_str(&format!("expect uffd-wp {}\n", uffd_vocab::wp_text(wp)));
+            }
+            if let Some(e) = &s.expect_events {
+                out.push_str(&format!("expect events {}\n", uffd_vocab::events_text(e)));
             }
             if let Some(ptes) = &s.expect_ptes {
                 out.push_str(&format!("expect ptes {}\n", uffd_vocab::ptes_text(ptes)));

@@ -95,9 +95,9 @@ fn random_op(rng: &mut StdRng) -> Op {
         24 => Op::Open {
             ctx,
             features: if rng.random_bool(0.5) {
-                Features::EventRemap
+                Features::REMAP
             } else {
-                Features::None
+                Features::NONE
             },
         },
         25 => Op::Fork,

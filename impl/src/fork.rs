@@ -101,7 +101,7 @@ mod tests {
         let mut imp = IntervalImpl::new(16);
         ok(&mut imp, trace);
         let o = imp.step(&Op::Fork).unwrap();
-        (o.layout.lines(), o.report.events.contains(&EVENT))
+        (o.layout.lines(), o.report.covered.contains(&EVENT))
     }
 
     #[test]

@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use uffd_vocab::{
-    Backend, Backing, Contexts, Layout, Mode, Op, OpResult, Outcome, Page, Prot, StepReport,
+    Backend, Backing, Contexts, Event, Layout, Mode, Op, OpResult, Outcome, Page, Prot, StepReport,
     Unsupported, VmFlags, Vma,
 };
 
@@ -172,6 +172,9 @@ pub struct IntervalImpl {
     /// The page cache of the memfds and shmem objects: (object, page
     /// offset) with the content tag of the page.
     page_cache: BTreeMap<(Backing, Page), u64>,
+    /// The uffd events the current step raised, in the order the kernel
+    /// sends them ([`uffd`]'s `userfaultfd_*_complete`).
+    events: Vec<Event>,
     report: StepReport,
 }
 
@@ -193,6 +196,7 @@ impl IntervalImpl {
             next_anon_vma: 0,
             ptes: BTreeMap::new(),
             page_cache: BTreeMap::new(),
+            events: Vec::new(),
             report: StepReport::default(),
         }
     }
@@ -289,9 +293,9 @@ impl IntervalImpl {
         }
     }
 
-    /// Records a coverage event of the step (see `StepReport::events`).
+    /// Records a coverage event of the step (see `StepReport::covered`).
     pub(crate) fn event(&mut self, name: &'static str) {
-        self.report.events.push(name);
+        self.report.covered.push(name);
     }
 
     /// Records an `impl-internal` violation (see `vm_warn_on!`). Conditions
@@ -439,6 +443,7 @@ impl Backend for IntervalImpl {
             result,
             layout,
             open: self.open_contexts(),
+            events: std::mem::take(&mut self.events),
             report: std::mem::take(&mut self.report),
         })
     }

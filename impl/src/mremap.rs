@@ -294,7 +294,7 @@ impl IntervalImpl {
         let clear = self.vma_lookup(old).is_some_and(|v| {
             v.attrs
                 .ctx
-                .is_some_and(|c| self.open.features(c) != Some(Features::EventRemap))
+                .is_some_and(|c| !self.open.has(c, Features::REMAP))
         }) && !self.bugs.has(Switch::MremapKeepsUffdWp);
         let moved = self.ptes_in(old, old + len);
         for (p, _) in &moved {
@@ -328,7 +328,7 @@ impl IntervalImpl {
         let Some(ctx) = new_vma.attrs.ctx else {
             return new_vma;
         };
-        if self.open.features(ctx) == Some(Features::EventRemap) {
+        if self.open.has(ctx, Features::REMAP) {
             self.event("mremap: the registration moves along (event-remap)");
             return new_vma;
         }
@@ -449,16 +449,16 @@ mod tests {
         assert_eq!(r, Ok(()));
         assert_eq!(lines(&mut imp), ["[0,12) rw- anon@0 account maywrite"]);
         assert!(
-            rep.events
+            rep.covered
                 .contains(&"mremap: grow in place merges with the next VMA"),
             "{rep:?}"
         );
         // Grown into free pages only: no merge with a next VMA to report.
         let (r, rep) = run(&mut imp, "mremap 0 12 14");
         assert_eq!(r, Ok(()));
-        assert!(rep.events.contains(&"mremap: expand in place"), "{rep:?}");
+        assert!(rep.covered.contains(&"mremap: expand in place"), "{rep:?}");
         assert!(
-            !rep.events
+            !rep.covered
                 .contains(&"mremap: grow in place merges with the next VMA"),
             "{rep:?}"
         );
@@ -496,7 +496,7 @@ mod tests {
             "map 0 8 rw- anon\nmlock 0 8 onfault\nmremap 2 2 2 12 dontunmap",
         );
         assert_eq!(r, Ok(()));
-        assert!(rep.events.contains(&EVENT), "{rep:?}");
+        assert!(rep.covered.contains(&EVENT), "{rep:?}");
         assert_eq!(
             lines(&mut imp),
             [
@@ -507,7 +507,7 @@ mod tests {
         // Not locked: nothing to unlock, nothing to say.
         let (r, rep) = run(&mut imp, "mremap 0 2 2 8 dontunmap");
         assert_eq!(r, Ok(()));
-        assert!(!rep.events.contains(&EVENT), "{rep:?}");
+        assert!(!rep.covered.contains(&EVENT), "{rep:?}");
     }
 
     #[test]

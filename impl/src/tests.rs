@@ -152,7 +152,7 @@ fn anon_vma_merge_events_name_what_happened() {
         let mut imp = IntervalImpl::new(24);
         run_all(&mut imp, trace)
             .last()
-            .map(|(_, r)| r.events.clone())
+            .map(|(_, r)| r.covered.clone())
             .unwrap_or_default()
     };
     let apart = "merge refused: two different anon_vmas";

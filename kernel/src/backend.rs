@@ -419,6 +419,7 @@ impl Backend for KernelBackend {
             result,
             layout,
             open,
+            events: Vec::new(),
             report: self.take_report(),
         })
     }

@@ -189,6 +189,21 @@ pub const UFFD_FEATURE_SIGBUS: u64 = 1 << 7;
 /// and posts a REMAP event that a reader must read before mremap returns.
 pub const UFFD_FEATURE_EVENT_REMAP: u64 = 1 << 2;
 
+/// The UFFD_FEATURE_EVENT_* bits of an `open`'s features: FORK (1 << 1),
+/// REMAP (1 << 2), REMOVE (1 << 3), UNMAP (1 << 6).
+pub fn feature_bits(f: uffd_vocab::Features) -> u64 {
+    use uffd_vocab::Features;
+    [
+        (Features::FORK, 1 << 1),
+        (Features::REMAP, UFFD_FEATURE_EVENT_REMAP),
+        (Features::REMOVE, 1 << 3),
+        (Features::UNMAP, 1 << 6),
+    ]
+    .iter()
+    .filter(|(x, _)| f.contains(*x))
+    .fold(0, |bits, (_, b)| bits | b)
+}
+
 /// A userfaultfd after a successful UFFDIO_API handshake, with
 /// UFFD_FEATURE_SIGBUS and `features`.
 pub fn userfaultfd(features: u64) -> Result<OwnedFd, String> {

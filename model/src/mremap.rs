@@ -111,9 +111,7 @@ impl PageModel {
             // unmapped it.
             return Err(Errno::EFAULT);
         };
-        let keeps = first
-            .ctx
-            .is_some_and(|c| self.open.features(c) == Some(Features::EventRemap));
+        let keeps = first.ctx.is_some_and(|c| self.open.has(c, Features::REMAP));
         let mut changed = Vec::with_capacity(newlen);
         for k in 0..newlen {
             let mut p = self.pages[src + k.min(len.max(1) - 1)].expect("one VMA: mapped");

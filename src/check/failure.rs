@@ -47,6 +47,9 @@ impl fmt::Display for Failure {
         for o in &self.outcomes {
             writeln!(f, "  {} returned {}:", o.backend, result_name(&o.result))?;
             write!(f, "{}", draw(&o.layout, self.trace.pages, "    "))?;
+            if !o.events.is_empty() {
+                writeln!(f, "    events {}", uffd_vocab::events_text(&o.events))?;
+            }
         }
         let first = &self.outcomes[0];
         for o in &self.outcomes[1..] {
@@ -76,6 +79,7 @@ pub fn step_json(v: &StepView) -> serde_json::Value {
         "result": result_name(&o.result),
         "layout": o.layout.to_json(),
         "ptes": uffd_vocab::ptes_text(o.layout.ptes()),
+        "events": uffd_vocab::events_text(&o.events),
         "backends": v.outcomes.iter().map(|o| o.backend).collect::<Vec<_>>(),
         "merges": v.outcomes.iter().flat_map(|o| o.report.merges.iter().copied()).collect::<Vec<_>>(),
     })
@@ -93,6 +97,7 @@ pub fn failure_json(f: &Failure) -> serde_json::Value {
             "result": result_name(&o.result),
             "layout": o.layout.to_json(),
             "ptes": uffd_vocab::ptes_text(o.layout.ptes()),
+            "events": uffd_vocab::events_text(&o.events),
             "merges": o.report.merges,
             "violations": o.report.violations.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

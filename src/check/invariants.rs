@@ -5,8 +5,8 @@
 //! which backend answered.
 
 use uffd_vocab::{
-    ptes_text, result_name, wp_text, Backing, Errno, Fill, Layout, Mode, Op, Outcome, Page,
-    PteKind, PteState, Unobserved,
+    events_text, ptes_text, result_name, wp_text, Backing, Errno, Fill, Layout, Mode, Op, Outcome,
+    Page, PteKind, PteState, Unobserved,
 };
 
 use super::diff::layout_diff;
@@ -43,6 +43,10 @@ pub const INVARIANTS: &[Invariant] = &[
     Invariant {
         name: "same-contexts",
         check: same_contexts,
+    },
+    Invariant {
+        name: "same-events",
+        check: same_events,
     },
     Invariant {
         name: "minimal-fragmentation",
@@ -205,6 +209,24 @@ fn same_contexts(v: &StepView) -> Result<(), String> {
         format!(
             "{} has uffd contexts {} open but {them}",
             first.backend, first.open
+        )
+    })
+}
+
+/// Every backend's uffd readers got the events of the first one's, in the
+/// same order; the message names every backend whose got others.
+fn same_events(v: &StepView) -> Result<(), String> {
+    let first = &v.outcomes[0];
+    parted(
+        v,
+        |o| o.events != first.events,
+        |o| format!("{}'s got {}", o.backend, events_text(&o.events)),
+    )
+    .map_err(|them| {
+        format!(
+            "{}'s uffd readers got the events {} but {them}",
+            first.backend,
+            events_text(&first.events)
         )
     })
 }
@@ -483,6 +505,18 @@ fn expected(v: &StepView) -> Result<(), String> {
                     o.backend,
                     result_name(&o.result),
                     result_name(r)
+                ));
+            }
+        }
+        if let Some(e) = &step.expect_events {
+            if *e != o.events {
+                return Err(format!(
+                    "{}'s uffd readers got the events {}, the trace expects {} for the op at \
+                     line {}",
+                    o.backend,
+                    events_text(&o.events),
+                    events_text(e),
+                    step.line
                 ));
             }
         }

@@ -54,7 +54,7 @@ impl Stats {
         }
         // Coverage events: every backend's.
         for o in outcomes {
-            for &e in &o.report.events {
+            for &e in &o.report.covered {
                 *self.events.entry(e).or_default() += 1;
             }
         }

@@ -131,10 +131,8 @@ pub fn describe(op: &Op) -> String {
                 range(d, newlen)
             ),
         },
-        Op::Open { ctx, features } => match features {
-            Features::None => format!("open uffd {ctx}"),
-            Features::EventRemap => format!("open uffd {ctx} with UFFD_FEATURE_EVENT_REMAP"),
-        },
+        Op::Open { ctx, features } if features.is_empty() => format!("open uffd {ctx}"),
+        Op::Open { ctx, features } => format!("open uffd {ctx} with {}", c_features(features)),
         Op::Fork => "fork".to_string(),
     }
 }
@@ -144,7 +142,7 @@ pub fn describe(op: &Op) -> String {
 #[derive(Default)]
 pub struct State {
     open: [bool; 4],
-    event_remap: [bool; 4],
+    features: [Features; 4],
 }
 
 impl State {
@@ -179,7 +177,7 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
         if !st.open[ctx as usize] {
             let _ = writeln!(out, "\tuffd[{ctx}] = uffd_open(0);");
             st.open[ctx as usize] = true;
-            st.event_remap[ctx as usize] = false;
+            st.features[ctx as usize] = Features::NONE;
         }
     };
     match s.op {
@@ -385,14 +383,11 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
             if st.open[ctx as usize] {
                 let _ = writeln!(out, "\tclose(uffd[{ctx}]);");
             }
-            let f = match features {
-                Features::None => "0",
-                Features::EventRemap => "UFFD_FEATURE_EVENT_REMAP",
-            };
+            let f = c_features(features);
             let _ = writeln!(out, "\tuffd[{ctx}] = uffd_open({f});");
             check(out, &format!("uffd[{ctx}] < 0 ? errno : 0"));
             st.open[ctx as usize] = true;
-            st.event_remap[ctx as usize] = features == Features::EventRemap;
+            st.features[ctx as usize] = features;
         }
         Op::Fork => {
             let _ = writeln!(out, "\tpid = fork_child();");
@@ -405,10 +400,31 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
     }
 }
 
+/// The C expression of an `open`'s features: `0` or the
+/// UFFD_FEATURE_EVENT_* names joined by `|`.
+fn c_features(f: Features) -> String {
+    const C: [(Features, &str); 4] = [
+        (Features::FORK, "UFFD_FEATURE_EVENT_FORK"),
+        (Features::REMAP, "UFFD_FEATURE_EVENT_REMAP"),
+        (Features::REMOVE, "UFFD_FEATURE_EVENT_REMOVE"),
+        (Features::UNMAP, "UFFD_FEATURE_EVENT_UNMAP"),
+    ];
+    let names: Vec<&str> = C
+        .iter()
+        .filter(|(x, _)| f.contains(*x))
+        .map(|(_, n)| *n)
+        .collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
 /// The uffds open with UFFD_FEATURE_EVENT_REMAP, as a bit mask.
 fn watched(st: &State) -> u32 {
     (0..4)
-        .filter(|&c| st.open[c] && st.event_remap[c])
+        .filter(|&c| st.open[c] && st.features[c].contains(Features::REMAP))
         .fold(0, |m, c| m | 1 << c)
 }
 

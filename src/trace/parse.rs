@@ -121,6 +121,8 @@ impl Parser<'_> {
             self.expect_wp(n, w)
         } else if what == "ptes" {
             self.expect_ptes(n, w)
+        } else if what == "events" {
+            self.expect_events(n, w)
         } else if what.starts_with('[') {
             self.expect_vma(n, &line[col1 - 1..], col1)
         } else if w.len() > 2 {
@@ -230,6 +232,38 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// `expect events EVENTS|none`: the step's uffd events, in order.
+    fn expect_events(&mut self, n: usize, w: &Words) -> Result<(), TraceError> {
+        let col = w[1].0;
+        let rest: Vec<&str> = w[2..].iter().map(|(_, s)| *s).collect();
+        if rest.is_empty() {
+            return Err(self.err(
+                n,
+                col,
+                "usage: `expect events CTX:EVENT…` (like `0:unmap[4,8) 1:remove[2,3)`) or `none`",
+            ));
+        }
+        let events = uffd_vocab::parse_events(&rest.join(" ")).map_err(|e| self.err(n, col, e))?;
+        let arena = self.pages.unwrap_or(DEFAULT_PAGES);
+        let outside = |p: Page| p > arena;
+        let beyond = events.iter().any(|e| match e.what {
+            uffd_vocab::EventKind::Fork => false,
+            uffd_vocab::EventKind::Remap { from, to, len } => {
+                outside(from + len) || outside(to + len)
+            }
+            uffd_vocab::EventKind::Remove { end, .. }
+            | uffd_vocab::EventKind::Unmap { end, .. } => outside(end),
+        });
+        if beyond {
+            return Err(self.err(n, col, "an event's range lies outside the arena"));
+        }
+        if self.last_step().expect_events.is_some() {
+            return Err(self.err(n, col, "this step's events were already given"));
+        }
+        self.last_step().expect_events = Some(events);
+        Ok(())
+    }
+
     /// `expect [S,E) …`: one VMA of the step's layout, from column `col1`.
     fn expect_vma(&mut self, n: usize, rest: &str, col1: usize) -> Result<(), TraceError> {
         let (v, u) = Vma::parse(rest).map_err(|(c, m)| self.err(n, col1 + c, m))?;
@@ -304,6 +338,7 @@ impl Parser<'_> {
             expect_draw: None,
             expect_wp: None,
             expect_ptes: None,
+            expect_events: None,
         });
         Ok(())
     }

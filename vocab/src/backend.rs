@@ -7,6 +7,7 @@
 use std::fmt;
 use std::hash::Hash;
 
+use crate::event::Event;
 use crate::layout::Layout;
 use crate::op::{Features, Op, Page, MAX_CTX};
 
@@ -113,7 +114,7 @@ pub type MergeCase = u8;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Contexts {
     open: u8,
-    event_remap: u8,
+    features: [Features; MAX_CTX as usize],
 }
 
 impl Contexts {
@@ -124,33 +125,28 @@ impl Contexts {
     /// any `open`); an open ctx keeps its features.
     pub fn insert(&mut self, ctx: u8) {
         if !self.contains(ctx) {
-            self.insert_with(ctx, Features::None);
+            self.insert_with(ctx, Features::NONE);
         }
     }
     pub fn insert_with(&mut self, ctx: u8, features: Features) {
         if ctx < MAX_CTX {
             self.open |= 1 << ctx;
-            match features {
-                Features::None => self.event_remap &= !(1 << ctx),
-                Features::EventRemap => self.event_remap |= 1 << ctx,
-            }
+            self.features[ctx as usize] = features;
         }
     }
     pub fn remove(&mut self, ctx: u8) {
         if ctx < MAX_CTX {
             self.open &= !(1 << ctx);
-            self.event_remap &= !(1 << ctx);
+            self.features[ctx as usize] = Features::NONE;
         }
     }
     /// The features `ctx` was opened with, if it is open.
     pub fn features(self, ctx: u8) -> Option<Features> {
-        if !self.contains(ctx) {
-            None
-        } else if self.event_remap & (1 << ctx) != 0 {
-            Some(Features::EventRemap)
-        } else {
-            Some(Features::None)
-        }
+        self.contains(ctx).then(|| self.features[ctx as usize])
+    }
+    /// Is `ctx` open with every feature of `f`?
+    pub fn has(self, ctx: u8, f: Features) -> bool {
+        self.features(ctx).is_some_and(|x| x.contains(f))
     }
     /// The open contexts, in order.
     pub fn iter(self) -> impl Iterator<Item = u8> {
@@ -159,12 +155,12 @@ impl Contexts {
 }
 
 impl fmt::Display for Contexts {
-    /// `0,2(event-remap)`, or `none`.
+    /// `0,2(event-remap+event-unmap)`, or `none`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v: Vec<String> = self
             .iter()
             .map(|c| match self.features(c) {
-                Some(Features::EventRemap) => format!("{c}(event-remap)"),
+                Some(x) if !x.is_empty() => format!("{c}({x})"),
                 _ => c.to_string(),
             })
             .collect();
@@ -185,9 +181,9 @@ impl std::str::FromStr for Contexts {
             return Ok(c);
         }
         for item in s.split(',') {
-            let (num, features) = match item.strip_suffix("(event-remap)") {
-                Some(n) => (n, Features::EventRemap),
-                None => (item, Features::None),
+            let (num, features) = match item.strip_suffix(')').and_then(|i| i.split_once('(')) {
+                Some((n, f)) => (n, f.parse::<Features>()?),
+                None => (item, Features::NONE),
             };
             match num.parse::<u8>() {
                 Ok(n) if n < MAX_CTX => c.insert_with(n, features),
@@ -243,8 +239,8 @@ pub struct StepReport {
     /// Coverage events: named situations the step went through (an
     /// anon_vma reused, a merge refused for a reason…), counted by `check`
     /// and required by the coverage tests (the implementation reports
-    /// them).
-    pub events: Vec<&'static str>,
+    /// them). Not the uffd events of [`Outcome::events`].
+    pub covered: Vec<&'static str>,
     /// The known deviation rules, by name (`uffd_model::Deviation::name`),
     /// that changed this step's outcome from the contract's (the model
     /// reports them, and so does any backend the checker gives a model's
@@ -272,6 +268,8 @@ pub struct Outcome {
     pub layout: Layout,
     /// The uffd contexts open after the op.
     pub open: Contexts,
+    /// The non-cooperative events the op raised, in the order sent.
+    pub events: Vec<Event>,
     /// Everything the backend noticed during the step, reading the layout
     /// included.
     pub report: StepReport,
@@ -387,5 +385,8 @@ mod tests {
         assert_eq!(c.to_string(), "0,2");
         c.remove(0);
         assert!(c.contains(2) && !c.contains(0));
+        c.insert_with(1, Features::REMAP.union(Features::UNMAP));
+        assert_eq!(c.to_string(), "1(event-remap+event-unmap),2");
+        assert_eq!(c.to_string().parse::<Contexts>(), Ok(c));
     }
 }

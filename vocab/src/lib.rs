@@ -12,6 +12,7 @@
 //! and `uffd-kernel` (the live kernel in a worker process).
 
 pub mod backend;
+pub mod event;
 pub mod history;
 pub mod layout;
 pub mod op;
@@ -20,6 +21,7 @@ pub use backend::{
     fingerprint128, parse_result, result_name, Backend, Contexts, Errno, MergeCase, OpResult,
     Outcome, StepReport, Unsupported,
 };
+pub use event::{events_text, parse_events, Event, EventKind};
 pub use history::{History, Series};
 pub use layout::{
     parse_ptes, parse_wp, ptes_text, wp_text, Backing, Layout, PteKind, PteState, SmapsFlags,

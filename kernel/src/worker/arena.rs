@@ -162,7 +162,7 @@ impl Worker {
     pub(super) fn uffd(&mut self, ctx: u8) -> Result<BorrowedFd<'_>, String> {
         let slot = &mut self.uffd[ctx as usize];
         if slot.is_none() {
-            *slot = Some((sys::userfaultfd(0)?, Features::None));
+            *slot = Some((sys::userfaultfd(0)?, Features::NONE));
         }
         Ok(slot.as_ref().expect("opened above").0.as_fd())
     }

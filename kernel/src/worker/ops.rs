@@ -240,7 +240,7 @@ impl Worker {
             .uffd
             .iter()
             .flatten()
-            .filter(|(_, f)| *f == Features::EventRemap)
+            .filter(|(_, f)| f.contains(Features::REMAP))
             .map(|(fd, _)| fd.as_fd())
             .collect();
         if monitored.is_empty() {
@@ -255,11 +255,7 @@ impl Worker {
     fn open(&mut self, ctx: u8, features: Features) -> Ran {
         // Close first, as the op says, then open anew.
         self.uffd[ctx as usize] = None;
-        let bits = match features {
-            Features::None => 0,
-            Features::EventRemap => sys::UFFD_FEATURE_EVENT_REMAP,
-        };
-        let fd = sys::userfaultfd(bits)?;
+        let fd = sys::userfaultfd(sys::feature_bits(features))?;
         self.uffd[ctx as usize] = Some((fd, features));
         Ok(Ok(()))
     }

@@ -265,29 +265,101 @@ fn by_name<T: Copy>(all: &[(T, &'static str)], s: &str, what: &str) -> Result<T,
 }
 
 /// The UFFDIO_API features an `open` asks for (UFFD_FEATURE_SIGBUS is
-/// always added). Its trace text is its name.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Arbitrary)]
-pub enum Features {
-    /// `none`: what a ctx used before any `open` gets.
-    #[default]
-    None,
-    /// `event-remap`: UFFD_FEATURE_EVENT_REMAP. A registered VMA that mremap
-    /// moves keeps its registration, and mremap waits until the uffd's
-    /// reader has read the REMAP event.
-    EventRemap,
-}
+/// always added): a set of the non-cooperative events. Its trace text is
+/// `none` or the names joined by `+`, in the kernel's bit order:
+/// `event-fork+event-remap+event-remove+event-unmap`. Each event, once
+/// raised, makes the call wait until the uffd's reader has read it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Features(u8);
 
 impl Features {
-    pub const ALL: [(Features, &'static str); 2] = [
-        (Features::None, "none"),
-        (Features::EventRemap, "event-remap"),
+    /// `none`: what a ctx used before any `open` gets.
+    pub const NONE: Features = Features(0);
+    /// `event-fork`: UFFD_FEATURE_EVENT_FORK. fork(2) gives the child a new
+    /// uffd for each such ctx, keeps the child's VMAs registered with it,
+    /// and reports it in a FORK event.
+    pub const FORK: Features = Features(1);
+    /// `event-remap`: UFFD_FEATURE_EVENT_REMAP. A registered VMA that
+    /// mremap moves keeps its registration, and a REMAP event says where.
+    pub const REMAP: Features = Features(2);
+    /// `event-remove`: UFFD_FEATURE_EVENT_REMOVE. madvise DONTNEED, FREE
+    /// and REMOVE report each registered VMA's part in a REMOVE event.
+    pub const REMOVE: Features = Features(4);
+    /// `event-unmap`: UFFD_FEATURE_EVENT_UNMAP. munmap, an mmap over, and
+    /// mremap's unmapping report the unmapped range in an UNMAP event.
+    pub const UNMAP: Features = Features(8);
+    /// Every feature with its name, in the kernel's bit order.
+    pub const ALL: [(Features, &'static str); 4] = [
+        (Self::FORK, "event-fork"),
+        (Self::REMAP, "event-remap"),
+        (Self::REMOVE, "event-remove"),
+        (Self::UNMAP, "event-unmap"),
     ];
-    pub fn name(self) -> &'static str {
-        name_in(&Self::ALL, self)
+
+    /// Any value is accepted; unknown bits are dropped.
+    pub const fn from_bits(bits: u8) -> Features {
+        Features(bits & 15)
+    }
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Has every feature of `other`.
+    pub const fn contains(self, other: Features) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub const fn union(self, other: Features) -> Features {
+        Features(self.0 | other.0)
     }
 }
 
-named_text!(Features, "features");
+impl<'a> Arbitrary<'a> for Features {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Features::from_bits(u.arbitrary()?))
+    }
+}
+
+impl fmt::Display for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        let names: Vec<&str> = Self::ALL
+            .iter()
+            .filter(|(x, _)| self.contains(*x))
+            .map(|(_, n)| *n)
+            .collect();
+        f.write_str(&names.join("+"))
+    }
+}
+
+impl fmt::Debug for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Features {
+    type Err = String;
+    /// `none`, or feature names joined by `+` in any order, each once.
+    fn from_str(s: &str) -> Result<Features, String> {
+        if s == "none" {
+            return Ok(Features::NONE);
+        }
+        let mut all = Features::NONE;
+        for name in s.split('+') {
+            let f = by_name(&Self::ALL, name, "feature")
+                .map_err(|e| format!("{e} (or `none`), joined by `+`"))?;
+            if all.contains(f) {
+                return Err(format!("feature {name:?} twice in {s:?}"));
+            }
+            all = all.union(f);
+        }
+        Ok(all)
+    }
+}
 
 /// Which UFFDIO ioctl of the `mfill_atomic` family a `copy`, `zeropage`,
 /// `continue` or `poison` op is (the kernel's `MFILL_ATOMIC_*` modes). Its
