@@ -5,9 +5,11 @@
 //! `/proc/self/smaps`, only the VmFlags codes that tell the case's VMAs
 //! apart; all of it is printed when the check fails), and, where the
 //! finding costs the user something, the check of that (a write that a
-//! registration should refuse). Helpers come only with the ops that need
-//! them (a memfd with a file mapping, the event monitor with event-remap,
-//! the child's smaps with fork).
+//! registration should refuse), and the uffd events of every call that
+//! can raise one, read by a monitor thread (the call waits until they are
+//! read) and compared in the trace's form. Helpers come only with the ops
+//! that need them (a memfd with a file mapping, the event monitor with an
+//! `event-…` feature, the child's smaps with fork).
 //!
 //! What each check expects is the contract: the page model
 //! ([`uffd_model::PageModel`]) with its deviation rules off, projected onto
@@ -120,6 +122,33 @@ pub fn checks(trace: &Trace) -> (Vec<Check>, Vec<Op>) {
     (checks, p.steps.iter().map(|s| s.op).collect())
 }
 
+/// An events check the program makes: after which step (1-based, of the
+/// program's ops), the contract's events ([`uffd_vocab::events_text`]) and
+/// the known kernel's, if different.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventCheck {
+    pub after: usize,
+    pub want: String,
+    pub known: Option<String>,
+}
+
+/// The events checks the program for `trace` makes, in order: one after
+/// every call that can raise an event on a uffd open with its feature.
+pub fn event_checks(trace: &Trace) -> Vec<EventCheck> {
+    let p = plan::plan(trace);
+    emit::watch_masks(&p.steps)
+        .into_iter()
+        .zip(&p.steps)
+        .enumerate()
+        .filter(|(_, (mask, _))| *mask != 0)
+        .map(|(i, (_, s))| EventCheck {
+            after: i + 1,
+            want: s.events.0.clone(),
+            known: s.events.1.clone(),
+        })
+        .collect()
+}
+
 /// The known deviations that change a step of the program for `trace` (in
 /// [`uffd_model::Deviation::ALL`]'s order): a strict program fails on a
 /// kernel that has one of them.
@@ -174,11 +203,12 @@ pub fn repro_c(trace: &Trace, name: &str, comments: &[String], opts: Options) ->
         (UFFD, need.uffd_open),
         (TOUCH, need.touch),
         (PEEK, need.peek),
-        (FILL, need.fill),
+        (fill_c(need.compat), need.fill),
         (PTES, need.ptes),
         (MEMFD, need.memfd),
         (FORK, need.fork),
-        (MONITOR, need.monitor),
+        (&monitor_c(need.faults), need.monitor),
+        (FAULTS, need.faults),
         (OWNER, p.ask_owner),
     ] {
         if used {
@@ -190,6 +220,28 @@ pub fn repro_c(trace: &Trace, name: &str, comments: &[String], opts: Options) ->
     out.push_str(&layout_c(p.ask_owner, need.memfd || need.shmem));
     out.push_str(&main);
     out
+}
+
+/// `fill.c`, without the definitions for older headers (`compat`: the
+/// program uses one of them).
+fn fill_c(compat: bool) -> &'static str {
+    if compat {
+        FILL
+    } else {
+        &FILL[FILL.find(TAGGED).expect("fill.c has `tagged`")..]
+    }
+}
+
+/// `monitor.c`, without its call of `resolve` (`faults.c`) where no page
+/// fault can be delivered.
+fn monitor_c(faults: bool) -> String {
+    let mut c = MONITOR.to_string();
+    if !faults {
+        for (with, without) in FAULT_PARTS {
+            c = c.replace(with, without);
+        }
+    }
+    c
 }
 
 /// `layout.c` with only what the program needs: the owner's line where it
@@ -217,6 +269,9 @@ struct Needs {
     peek: bool,
     /// A copy, zeropage, continue, poison or move.
     fill: bool,
+    /// A UFFDIO_CONTINUE with MODE_WP, a UFFDIO_POISON or a UFFDIO_MOVE:
+    /// what `fill.c` defines for headers older than them.
+    compat: bool,
     /// A check of the page table entries.
     ptes: bool,
     /// An arena that can hold a huge page where MADV_HUGEPAGE asks for
@@ -225,6 +280,9 @@ struct Needs {
     memfd: bool,
     fork: bool,
     monitor: bool,
+    /// The monitor resolves page faults (a uffd open with `faults`), with
+    /// a tagged page for UFFDIO_COPY.
+    faults: bool,
     reg: bool,
     /// A shared anonymous mapping (smaps names its file: /dev/zero).
     shmem: bool,
@@ -240,18 +298,23 @@ struct Needs {
 
 impl Needs {
     fn of(p: &plan::Plan) -> Needs {
-        let mut n = Needs::default();
-        let mut st = emit::State::default();
+        let mut n = Needs {
+            monitor: emit::watch_masks(&p.steps).iter().any(|&m| m != 0),
+            faults: emit::delivers_faults(&p.steps),
+            ..Needs::default()
+        };
         for s in &p.steps {
-            let watched = emit::needs_monitor(&s.op, &st);
-            n.monitor |= watched;
-            emit::track(&s.op, &mut st);
             match s.op {
                 Op::Register { .. } => n.reg = true,
                 Op::Unregister { .. } => n.unreg = true,
                 Op::Fault { read: false, .. } => n.touch = true,
                 Op::Fault { read: true, .. } => n.peek = true,
-                Op::Fill { .. } | Op::Move { .. } => n.fill = true,
+                Op::Fill { how, wp, .. } => {
+                    n.fill = true;
+                    n.compat |= how == uffd_vocab::Fill::Poison
+                        || (how == uffd_vocab::Fill::Continue && wp);
+                }
+                Op::Move { .. } => (n.fill, n.compat) = (true, true),
                 Op::Fork => n.fork = true,
                 Op::Map {
                     kind: uffd_vocab::Kind::Shmem,
@@ -278,6 +341,7 @@ impl Needs {
             );
         }
         n.memfd = !n.files.is_empty();
+        n.fill |= n.faults;
         n.no_thp = p.pages >= 512
             && p.steps.iter().any(|s| {
                 matches!(
@@ -418,6 +482,8 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
             .iter()
             .filter(|s| s.layout.as_ref().is_some_and(|l| l.ptes.is_some()))
             .count();
+    let masks = emit::watch_masks(&p.steps);
+    let checks = checks + masks.iter().filter(|&&m| m != 0).count();
     let bail = |why: &str| {
         if opts.kselftest {
             format!("\t\tksft_exit_fail_msg(\"{why}: %s\\n\", strerror(errno));\n")
@@ -442,7 +508,9 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
             "\t\treturn printf(\"1..0 # SKIP userfaultfd: %s\\n\", strerror(errno)), 4;\n"
         };
         // UFFD_FEATURE_SIGBUS: a fault the uffd would report fails at once
-        // (EFAULT in a syscall); `uffd_open` opens the later ones so.
+        // (EFAULT in a syscall); `uffd_open` opens the later ones so too,
+        // but for those opened with `faults` (rule 42: the fault waits
+        // for the monitor, which resolves it).
         let _ = write!(
             out,
             "\t{probe} = syscall(__NR_userfaultfd, 0);\n\
@@ -483,8 +551,11 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
     if let Some(c) = need.first_ctx {
         st.opened(c);
     }
-    for (i, s) in p.steps.iter().enumerate() {
+    for ((i, s), mask) in p.steps.iter().enumerate().zip(masks) {
         let what = format!("{}. {}", i + 1, emit::describe(&s.op));
+        if mask != 0 {
+            let _ = writeln!(out, "\twatch({mask:#x});");
+        }
         emit::step(out, s, &what, &mut st);
         if let Some(l) = &s.layout {
             let smaps = if matches!(s.op, Op::Fork) {
@@ -516,6 +587,17 @@ fn main_fn(out: &mut String, p: &plan::Plan, need: &Needs, opts: Options) {
         if matches!(s.op, Op::Fork) {
             out.push_str("\tend_child(pid);\n");
         }
+        // After the child's checks: closing a fork's uffd releases the
+        // child's registrations.
+        if mask != 0 {
+            let (want, known) = &s.events;
+            let known = known.as_ref().map_or("NULL".into(), |k| format!("\"{k}\""));
+            let _ = writeln!(
+                out,
+                "\tcheck_events(\"the events of {}\", \"{want}\", {known});",
+                i + 1
+            );
+        }
     }
     out.push_str(if opts.kselftest {
         "\tksft_finished();\n}\n"
@@ -537,10 +619,26 @@ const PTES: &str = include_str!("repro/ptes.c");
 const MEMFD: &str = include_str!("repro/memfd.c");
 const FORK: &str = include_str!("repro/fork.c");
 const MONITOR: &str = include_str!("repro/monitor.c");
+const FAULTS: &str = include_str!("repro/faults.c");
 const OWNER: &str = include_str!("repro/owner.c");
 const LAYOUT: &str = include_str!("repro/layout.c");
 /// The line of `layout.c` that asks for the owner, cut where not needed.
 const OWNER_CALL: &str = "\t\task_owner(g, line, in);\n";
+/// Where `tagged` starts in `fill.c`, after the definitions for older
+/// headers.
+const TAGGED: &str = "/* The source of UFFDIO_COPY";
+/// The parts of `monitor.c` that hand a page fault to `resolve`, and what
+/// they are without.
+const FAULT_PARTS: [(&str, &str); 2] = [
+    (
+        "static void resolve(int c, const struct uffd_msg *m, int *fd); /* faults.c */\n",
+        "",
+    ),
+    (
+        "\t\t\t\tif (m.event == UFFD_EVENT_PAGEFAULT)\n\t\t\t\t\tresolve(c, &m, &p[c].fd);\n\t\t\t\telse if",
+        "\t\t\t\tif",
+    ),
+];
 /// The parts of `layout.c` that read a file mapping's file and offset, and
 /// what they are without a file mapping.
 const FILE_PARTS: [(&str, &str); 3] = [
@@ -615,10 +713,46 @@ mod tests {
             "TOUCH(",
             "memfd(",
             "fork_child(",
-            "mremap_watched(",
+            "watch(0x1);",
+            "check_events(\"the events of 5\", \"0:remap[0,2)->6\", NULL);",
             "ask_owner(",
         ] {
             assert!(c.contains(helper), "{helper} not in\n{c}");
+        }
+        assert!(!c.contains("resolve(c"), "{c}");
+    }
+
+    /// A uffd open with `faults` has no UFFD_FEATURE_SIGBUS; the monitor
+    /// watches it around the calls that can fault (not mprotect) and
+    /// resolves what it reads, with a tagged page; the uffd it closes (a
+    /// grown move's populate: EAGAIN) is not watched any more, and is
+    /// opened anew by a later register.
+    #[test]
+    fn faults_go_to_the_monitor_which_resolves_them() {
+        let t = Trace::parse(
+            "arena 8\nopen 0 event-remap+faults\nmap 0 1 rw- anon\nmlock 0 1\n\
+             register 0 0 1 missing\nprotect 0 1 r--\nmremap 0 1 2 4\nfault 4 read\n\
+             register 0 4 2 missing\n",
+            "t",
+        )
+        .unwrap();
+        let c = repro_c(&t, "t", &[], Options::default());
+        for want in [
+            "uffd[0] = uffd_open(UFFD_FEATURE_EVENT_REMAP);",
+            "\t\t\t\tif (m.event == UFFD_EVENT_PAGEFAULT)\n\t\t\t\t\tresolve(c, &m, &p[c].fd);",
+            "static void resolve(int c, const struct uffd_msg *m, int *fd)\n{",
+            "static inline unsigned long tagged(",
+            "\twatch(0x1);\n\tcheck(\"3. mlock2 [0,1)\"",
+            "\tcheck_events(\"the events of 6\", \"0:fault[5]\", NULL);",
+            "\tuffd[0] = uffd_open(UFFD_FEATURE_SIGBUS);\n\treg = ",
+        ] {
+            assert!(c.contains(want), "{want} not in\n{c}");
+        }
+        assert!(!c.contains("UFFDIO_POISON"), "{c}");
+        // mprotect does not wait for a reader; a closed uffd is not watched.
+        for unwatched in ["5. mprotect", "7. read"] {
+            let line = format!("\twatch(0x1);\n\tcheck(\"{unwatched}");
+            assert!(!c.contains(&line), "{line} in\n{c}");
         }
     }
 }

@@ -292,7 +292,7 @@ fn op(rng: &mut ChaCha20Rng, pages: Page) -> Op {
         10 => mremap(rng, pages),
         11 => {
             let ctx = ctx(rng);
-            let features = [Features::NONE, Features::REMAP][pick(rng, &[1, 1])];
+            let features = Features::from_bits(rng.random_range(0..32));
             Op::Open { ctx, features }
         }
         12 => Op::Fork,

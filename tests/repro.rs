@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Instant;
 
 use uffd_check::kernel::KernelBackend;
-use uffd_check::repro::{checks, deviations, layout_text, repro_c, Options};
+use uffd_check::repro::{checks, deviations, event_checks, layout_text, repro_c, Options};
 use uffd_check::trace::Trace;
 use uffd_vocab::Backend;
 
@@ -283,6 +283,75 @@ fn the_mremap_deviation_shows_the_lost_registration_and_fails_strict() {
     );
 }
 
+const EVENTS_DIR: &str = "cases/uffd-events";
+
+/// The cases of `cases/uffd-events`: every program checks the events of
+/// each call that can raise one, at least where the trace states them, and
+/// passes; a wrong expectation fails its check, saying what was read.
+#[test]
+fn the_events_programs_check_what_the_monitor_read() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = uffd_check::cases::case_files(&root.join(EVENTS_DIR)).unwrap();
+    assert!(files.len() >= 3, "{files:?}");
+    let mut programs = Vec::new();
+    let mut wrong = None;
+    for file in &files {
+        let trace = Trace::load(file).unwrap_or_else(|e| panic!("{e}"));
+        let checks = event_checks(&trace);
+        for (i, s) in trace.steps.iter().enumerate() {
+            if let Some(e) = &s.expect_events {
+                let c = checks.iter().find(|c| c.after == i + 1);
+                assert_eq!(
+                    c.map(|c| c.want.as_str()),
+                    Some(uffd_vocab::events_text(e).as_str()),
+                    "{}: step {}",
+                    file.display(),
+                    i + 1
+                );
+            }
+        }
+        let name = stem(file);
+        let c = program(file, &name, Options::default());
+        if wrong.is_none() {
+            if let Some(check) = checks.iter().find(|c| c.want != "none") {
+                let line = format!("\"the events of {}\", \"{}\"", check.after, check.want);
+                assert!(c.contains(&line), "{line} not in\n{c}");
+                let bad = c.replace(
+                    &line,
+                    &format!("\"the events of {}\", \"none\"", check.after),
+                );
+                wrong = Some((check.clone(), bad));
+            }
+        }
+        programs.push((name, c));
+    }
+    let (check, bad) = wrong.expect("a case with events");
+    programs.push(("wrong".into(), bad));
+    if !have_cc() {
+        return;
+    }
+    let dir = work_dir("events");
+    let exes = compile_all(&dir, &programs, &[]);
+    if !common::kernel_available() {
+        return;
+    }
+    for ((name, _), exe) in programs.iter().zip(&exes) {
+        let (o, tap) = run(exe);
+        if name == "wrong" {
+            assert_eq!(o.status.code(), Some(1), "{tap}");
+            let says = format!(
+                "- the events of {}\n# events: {}, the contract says none\n",
+                check.after, check.want
+            );
+            assert!(tap.contains(&says), "{says} not in\n{tap}");
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(0), "{name}:\n{tap}");
+        let n = tap.matches(" - the events of ").count();
+        assert!(n > 0 && !tap.contains("\nnot ok"), "{name}:\n{tap}");
+    }
+}
+
 #[test]
 fn the_programs_are_short() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -291,13 +360,19 @@ fn the_programs_are_short() {
         program(&f, &stem(&f), Options::default()).lines().count()
     };
     let mut short = vec![MREMAP_DEVIATION.to_string()];
-    // The page table entries' decoder (pagemap and mem) is a fixed part a
-    // program holds when it checks them: not counted.
-    let ptes_part = std::fs::read_to_string(root.join("src/repro/ptes.c"))
-        .unwrap()
-        .lines()
-        .count()
-        + 1;
+    // The page table entries' decoder (pagemap and mem) and the event
+    // monitor (a thread and its uffd_msg decoder, with its page faults'
+    // resolver where it gets them) are fixed parts a program holds when
+    // it checks them: not counted.
+    let part = |name: &str| {
+        std::fs::read_to_string(root.join("src/repro").join(name))
+            .unwrap()
+            .lines()
+            .count()
+            + 1
+    };
+    let (ptes_part, monitor_part) = (part("ptes.c"), part("monitor.c"));
+    let faults_part = part("faults.c");
     for (_, file, trace) in all_traces() {
         let c = program(&file, "t", Options::default());
         let decoder = if c.contains("\tcheck_ptes(") {
@@ -305,10 +380,19 @@ fn the_programs_are_short() {
         } else {
             0
         };
-        let n = c.lines().count() - decoder;
+        let monitor = match (
+            c.contains("\tcheck_events("),
+            c.contains("\nstatic void resolve("),
+        ) {
+            (false, _) => 0,
+            // Without the 3 lines that hand a fault to `resolve`.
+            (true, false) => monitor_part - 3,
+            (true, true) => monitor_part + faults_part,
+        };
+        let n = c.lines().count() - decoder - monitor;
         assert!(
             n <= 200,
-            "{}: {n} lines (besides the ptes decoder)",
+            "{}: {n} lines (besides the ptes decoder and the event monitor)",
             file.display()
         );
         if matches!(trace.kind, uffd_check::trace::CaseKind::Bug(_)) && trace.steps.len() <= 3 {

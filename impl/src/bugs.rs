@@ -53,10 +53,12 @@ pub enum Switch {
     /// move_pages_pte takes the zero page for a page it cannot move:
     /// `vm_normal_folio()` is NULL, EBUSY.
     MoveRefusesZeroPage,
+    /// mremap unmaps its destination with no `uf` list: no UNMAP event.
+    SilentDestinationUnmap,
 }
 
 impl Switch {
-    pub const ALL: [Switch; 13] = [
+    pub const ALL: [Switch; 14] = [
         Switch::StalePrev,
         Switch::UnadjustedPgoff,
         Switch::DisallowedAnonMerge,
@@ -70,6 +72,7 @@ impl Switch {
         Switch::UnregisterKeepsUffdWp,
         Switch::ForkCopiesUffdWpMarkers,
         Switch::MoveRefusesZeroPage,
+        Switch::SilentDestinationUnmap,
     ];
 }
 
@@ -382,6 +385,26 @@ pub const HISTORIC_BUGS: &[HistoricBug] = &[
         }),
         bugs: Bugs::of(&[Switch::MoveRefusesZeroPage]),
         caught_by: "same-result",
+        shortest: 4,
+    },
+    HistoricBug {
+        name: "silent-destination-unmap",
+        history: "UFFD_FEATURE_EVENT_UNMAP as it came in 4.11-rc: mremap moving onto \
+                  mapped pages unmapped its destination with no uf list, so a monitor \
+                  registering the destination was not told (and went on resolving faults \
+                  there). Fixed by \"userfaultfd: non-cooperative: notify about unmap of \
+                  destination during mremap\" (Mike Rapoport), which added mremap's early \
+                  unmap list, in the same release cycle, as its title and release read: no \
+                  release has it",
+        kernels: Some(History {
+            since: series(4, 11),
+            fixed: series(4, 11),
+            introduced_by: None,
+            fixed_by: None,
+            again: None,
+        }),
+        bugs: Bugs::of(&[Switch::SilentDestinationUnmap]),
+        caught_by: "same-events",
         shortest: 4,
     },
 ];

@@ -2,10 +2,14 @@
 //! like Linux's `do_anonymous_page`, `do_cow_fault` and `do_shared_fault`,
 //! with `anon_vma_prepare` / `find_mergeable_anon_vma` /
 //! `anon_vma_compatible` (mm/rmap.c, mm/vma.c) and userfaultfd's
-//! `handle_userfault` answering with SIGBUS (UFFD_FEATURE_SIGBUS): see
-//! docs/kernel-rules.md §9 to §13.
+//! `handle_userfault` (fs/userfaultfd.c): SIGBUS for a uffd with
+//! UFFD_FEATURE_SIGBUS, else the fault goes to the uffd's reader, which
+//! resolves it, and the access is tried again (rule 42): see
+//! docs/kernel-rules.md §9 to §13 and §21.
 
-use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, PteKind, VmFlags};
+use uffd_vocab::{
+    Backing, Errno, Event, EventKind, Features, Fill, Mode, OpResult, Page, PteKind, VmFlags,
+};
 
 use crate::pgtable::Pte;
 use crate::{IntervalImpl, VmaState};
@@ -33,6 +37,30 @@ fn anon_vma_incompatible(a: &VmaState, b: &VmaState) -> Option<&'static str> {
     }
 }
 
+/// The kernel's `struct vm_fault` of one fault: the VMA, the page, and
+/// the two `FAULT_FLAG_*` bits that matter here.
+#[derive(Clone, Copy)]
+pub(crate) struct Vmf {
+    vma: VmaState,
+    page: Page,
+    /// FAULT_FLAG_WRITE.
+    write: bool,
+    /// FAULT_FLAG_ALLOW_RETRY: GUP with FOLL_UNLOCKABLE (a `locked`
+    /// pointer), so `handle_userfault` may wait and answer VM_FAULT_RETRY.
+    allow_retry: bool,
+}
+
+/// What `handle_mm_fault` answers, short of an error (VM_FAULT_SIGBUS and
+/// the like, EFAULT to GUP's callers).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum VmFault {
+    /// The page is there as the access needs it.
+    Done,
+    /// VM_FAULT_RETRY: userfaultfd's reader resolved the fault; GUP looks
+    /// the VMA up again and faults from the start.
+    Retry,
+}
+
 impl IntervalImpl {
     /// `process_vm_writev` (`write`) or `process_vm_readv` of one byte at
     /// `page`: `get_user_pages_remote` with or without FOLL_WRITE,
@@ -47,7 +75,31 @@ impl IntervalImpl {
         if !(if write { prot.write() } else { prot.read() }) {
             return Err(Errno::EFAULT);
         }
-        self.fault_page(vma, page, write)
+        // pin_user_pages_remote() with a `locked`: FOLL_UNLOCKABLE.
+        self.fault_page(vma, page, write, true)
+    }
+
+    /// GUP's `faultin_page` loop at `page` of `vma` for a write (`write`)
+    /// or a read: `handle_mm_fault` until the page is there, again after
+    /// each VM_FAULT_RETRY (`allow_retry`: FOLL_UNLOCKABLE) with the VMA
+    /// looked up anew (resolving a fault may have given it an anon_vma).
+    pub(crate) fn fault_page(
+        &mut self,
+        vma: VmaState,
+        page: Page,
+        write: bool,
+        allow_retry: bool,
+    ) -> OpResult {
+        let mut vmf = Vmf {
+            vma,
+            page,
+            write,
+            allow_retry,
+        };
+        while self.handle_mm_fault(vmf)? == VmFault::Retry {
+            vmf.vma = self.vma_lookup(page).ok_or(Errno::EFAULT)?;
+        }
+        Ok(())
     }
 
     /// `handle_mm_fault` at `page` of `vma` for a write (`write`) or a
@@ -55,7 +107,10 @@ impl IntervalImpl {
     /// there read-only and written to. (`process_vm_readv` pins the page
     /// with FOLL_PIN, so a read of an anonymous page that fork shared
     /// unshares it: `gup_must_unshare`, then `do_wp_page` reuses it.)
-    pub(crate) fn fault_page(&mut self, vma: VmaState, page: Page, write: bool) -> OpResult {
+    fn handle_mm_fault(&mut self, vmf: Vmf) -> Result<VmFault, Errno> {
+        let Vmf {
+            vma, page, write, ..
+        } = vmf;
         let private = !vma.attrs.flags.has(VmFlags::MAYSHARE);
         let pte = self.ptes.get(&page).copied();
         // handle_pte_marker(): a poison marker is VM_FAULT_HWPOISON.
@@ -65,7 +120,7 @@ impl IntervalImpl {
         }
         let wp_bit = pte.is_some_and(|e| e.wp);
         // handle_userfault() for a write to a uffd-wp pte or marker in a
-        // VMA registered WP (do_wp_page, handle_pte_marker): SIGBUS here.
+        // VMA registered WP (do_wp_page, handle_pte_marker).
         if write && vma.attrs.uffd.contains(Mode::WP) && wp_bit {
             if pte.is_some_and(|e| e.kind == PteKind::Marker) {
                 // A marker: handle_pte_marker() -> do_fault() brings the
@@ -73,17 +128,18 @@ impl IntervalImpl {
                 // copy; do_shared_fault(): the cache page), with the
                 // marker's uffd-wp bit, so write-protected, before the
                 // write faults again on it.
-                self.do_fault(vma, page, true, true)?;
+                if self.do_fault(vmf, true)? == VmFault::Retry {
+                    return Ok(VmFault::Retry);
+                }
             }
-            self.event("fault refused by userfaultfd (uffd-wp bit)");
-            return Err(Errno::EFAULT);
+            return self.handle_userfault(vmf, Mode::WP);
         }
         // pte_marker_handle_uffd_wp(): a marker in a VMA that is not
         // registered WP is cleared, then the fault is taken again.
         let marker = pte.filter(|e| e.kind == PteKind::Marker);
         if marker.is_some() && !vma.attrs.uffd.contains(Mode::WP) {
             self.ptes.remove(&page);
-            return self.fault_page(vma, page, write);
+            return self.handle_mm_fault(vmf);
         }
         match pte.filter(|e| e.present()) {
             // follow_page_mask(): there, and only read; an anonymous page
@@ -99,7 +155,7 @@ impl IntervalImpl {
                         },
                     );
                 }
-                return Ok(());
+                return Ok(VmFault::Done);
             }
             // do_wp_page(): an anonymous page is reused (wp_page_reuse).
             Some(e) if e.kind == PteKind::Anon => {
@@ -110,7 +166,7 @@ impl IntervalImpl {
                         ..e
                     },
                 );
-                return Ok(());
+                return Ok(VmFault::Done);
             }
             // do_wp_page(): a write to a page mapped read-only (the zero
             // page, a file page): wp_page_copy() on private memory starts
@@ -122,16 +178,19 @@ impl IntervalImpl {
                     self.anon_vma_prepare(vma);
                     self.ptes.insert(page, Pte::anon(e.tag));
                 }
-                return Ok(());
+                return Ok(VmFault::Done);
             }
             None => {}
         }
-        self.do_fault(vma, page, write, marker.is_some())
+        self.do_fault(vmf, marker.is_some())
     }
 
     /// `do_anonymous_page` / `do_fault` for a page with no pte (or a
     /// uffd-wp marker, `uffd_wp`, whose bit the new pte takes).
-    fn do_fault(&mut self, vma: VmaState, page: Page, write: bool, uffd_wp: bool) -> OpResult {
+    fn do_fault(&mut self, vmf: Vmf, uffd_wp: bool) -> Result<VmFault, Errno> {
+        let Vmf {
+            vma, page, write, ..
+        } = vmf;
         let private = !vma.attrs.flags.has(VmFlags::MAYSHARE);
         if private && write {
             // do_anonymous_page() and do_cow_fault() both start with
@@ -145,8 +204,7 @@ impl IntervalImpl {
             // do_anonymous_page(): userfaultfd_missing() -> handle_userfault,
             // for the zero page of a read as for a write.
             if uffd.contains(Mode::MISSING) {
-                self.event("fault refused by userfaultfd (missing, anonymous)");
-                return Err(Errno::EFAULT);
+                return self.handle_userfault(vmf, Mode::MISSING);
             }
             if write {
                 Pte::anon(0)
@@ -162,7 +220,7 @@ impl IntervalImpl {
             if !write && !uffd_wp {
                 self.do_fault_around(vma, page);
                 if self.ptes.contains_key(&page) {
-                    return Ok(());
+                    return Ok(VmFault::Done);
                 }
             }
             // shmem_get_folio_gfp(): past i_size (a mapping mremap grew
@@ -173,12 +231,10 @@ impl IntervalImpl {
             }
             let cached = self.cached(key);
             if cached.is_some() && uffd.contains(Mode::MINOR) {
-                self.event("fault refused by userfaultfd (minor, page cached)");
-                return Err(Errno::EFAULT);
+                return self.handle_userfault(vmf, Mode::MINOR);
             }
             if cached.is_none() && uffd.contains(Mode::MISSING) {
-                self.event("fault refused by userfaultfd (missing, page not cached)");
-                return Err(Errno::EFAULT);
+                return self.handle_userfault(vmf, Mode::MISSING);
             }
             let tag = *self.page_cache.entry(key).or_insert(0);
             // do_cow_fault() copies the cache page into an anonymous one;
@@ -191,7 +247,72 @@ impl IntervalImpl {
         };
         // finish_fault(): a marker's uffd-wp bit goes to the new pte.
         self.ptes.insert(page, new.with_wp(uffd_wp));
-        Ok(())
+        Ok(VmFault::Done)
+    }
+
+    /// `handle_userfault(vmf, reason)` (fs/userfaultfd.c): the fault is
+    /// the registration's (`reason`: MISSING, WP or MINOR). A ctx opened
+    /// without `faults` has UFFD_FEATURE_SIGBUS: VM_FAULT_SIGBUS, as is a
+    /// fault without FAULT_FLAG_ALLOW_RETRY (mprotect's populate). Else
+    /// the UFFD_EVENT_PAGEFAULT message (`userfault_msg`: the PAGEFAULT
+    /// flags) is queued for the ctx's reader and the fault waits; the
+    /// reader resolves it as the harness's monitor does, through the
+    /// ioctls' own code (UFFDIO_COPY of a missing page with its tag
+    /// `page + 1`, which may replace a uffd-wp marker; UFFDIO_CONTINUE of
+    /// a minor one; UFFDIO_WRITEPROTECT mode 0 of a write-protected one),
+    /// and wakes it: VM_FAULT_RETRY. A reader whose ioctl fails (EAGAIN
+    /// while `mmap_changing` is up: a grown move's populate, before its
+    /// REMAP is read) closes the uffd: `userfaultfd_release` takes the
+    /// registrations away (and wakes the fault), the events the call still
+    /// has for the ctx are dropped when sent (`ctx->released`), and the
+    /// retried fault finds the VMA unregistered. A fault the reader got
+    /// already in this step would wait for ever: EFAULT (as the model has
+    /// it).
+    fn handle_userfault(&mut self, vmf: Vmf, reason: Mode) -> Result<VmFault, Errno> {
+        let Some(ctx) = vmf.vma.attrs.ctx else {
+            return Err(Errno::EFAULT);
+        };
+        if !self.open.has(ctx, Features::FAULTS) {
+            self.event(refused(vmf.vma, reason));
+            return Err(Errno::EFAULT);
+        }
+        if !vmf.allow_retry {
+            self.event("fault refused by userfaultfd: no FAULT_FLAG_ALLOW_RETRY");
+            return Err(Errno::EFAULT);
+        }
+        let mut flags = if vmf.write { EventKind::WRITE } else { 0 };
+        if reason.contains(Mode::WP) {
+            flags |= EventKind::WP;
+        }
+        if reason.contains(Mode::MINOR) {
+            flags |= EventKind::MINOR;
+        }
+        let page = vmf.page;
+        let msg = Event::new(ctx, EventKind::Fault { page, flags });
+        if self.events.contains(&msg) {
+            self.event("fault: the same fault again, not resolved twice");
+            return Err(Errno::EFAULT);
+        }
+        self.event(match flags & (EventKind::WP | EventKind::MINOR) {
+            0 => "fault delivered to the uffd's reader (missing)",
+            EventKind::WP => "fault delivered to the uffd's reader (uffd-wp bit)",
+            _ => "fault delivered to the uffd's reader (minor)",
+        });
+        self.events.push(msg);
+        let resolved = if reason.contains(Mode::WP) {
+            self.userfaultfd_writeprotect(ctx, page, 1, false)
+        } else if reason.contains(Mode::MINOR) {
+            self.mfill_atomic(Fill::Continue, ctx, page, 1, false)
+        } else {
+            self.mfill_atomic(Fill::Copy, ctx, page, 1, false)
+        };
+        if resolved.is_err() {
+            // The monitor cannot resolve it (the kernel would wait for
+            // ever): it closes the uffd, which wakes the fault.
+            self.event("fault not resolved: the reader closes its uffd");
+            self.userfaultfd_release(ctx)?;
+        }
+        Ok(VmFault::Retry)
     }
 
     /// `do_fault_around` → `filemap_map_pages`: a read fault in a file
@@ -285,6 +406,19 @@ impl IntervalImpl {
             }
         }
         None
+    }
+}
+
+/// The coverage event of a fault userfaultfd refuses with SIGBUS.
+fn refused(vma: VmaState, reason: Mode) -> &'static str {
+    if reason.contains(Mode::WP) {
+        "fault refused by userfaultfd (uffd-wp bit)"
+    } else if reason.contains(Mode::MINOR) {
+        "fault refused by userfaultfd (minor, page cached)"
+    } else if vma.attrs.object == Backing::Anon {
+        "fault refused by userfaultfd (missing, anonymous)"
+    } else {
+        "fault refused by userfaultfd (missing, page not cached)"
     }
 }
 

@@ -1,44 +1,37 @@
 //! fork(2): `dup_mmap` (kernel/fork.c in 6.18, mm/mmap.c before), as far
 //! as the child's VMAs go.
 
-use uffd_vocab::{Layout, Mode, PteKind, VmFlags};
+use uffd_vocab::{Layout, Mode, Page, PteKind, PteState, VmFlags, Vma};
 
 use crate::bugs::Switch;
 use crate::pgtable::{shown, Pte};
+use crate::uffd::ForkList;
 use crate::{IntervalImpl, VmaState};
 
 impl IntervalImpl {
     /// `dup_mmap`: the child's VMAs. VMA by VMA, with no merging: a
-    /// VM_DONTCOPY VMA is not copied; each copy loses VM_LOCKED_MASK
-    /// (`vm_flags_clear(tmp, VM_LOCKED_MASK)`) and, without
-    /// UFFD_FEATURE_EVENT_FORK, its uffd bits and ctx
-    /// (`dup_userfaultfd` → `userfaultfd_reset_ctx`); a VM_WIPEONFORK copy
-    /// gets no anon_vma (and no pages), any other copy of a VMA with an
-    /// anon_vma gets an anon_vma of its own (`anon_vma_fork`).
-    ///
-    /// The page tables: `copy_page_range` only where `vma_needs_copy`
-    /// (the copy is not registered WP, so: the VMA has an anon_vma), not
-    /// for VM_WIPEONFORK; `copy_present_pte` clears the uffd-wp bit (the
-    /// child's VMA is not registered WP) and shares the parent's
-    /// anonymous pages (`folio_try_dup_anon_rmap_pte`: no longer
-    /// PageAnonExclusive in the parent); `copy_pte_marker` keeps a poison
-    /// marker and drops a uffd-wp one. The child exits before the next
-    /// op, so only its layout is returned; the parent keeps its pages
-    /// shared until a fault reuses them.
+    /// VM_DONTCOPY VMA is not copied; each copy goes through
+    /// `dup_userfaultfd` (without UFFD_FEATURE_EVENT_FORK it loses its uffd
+    /// bits and ctx; with it, it keeps them), loses VM_LOCKED_MASK
+    /// (`vm_flags_clear(tmp, VM_LOCKED_MASK)`); a VM_WIPEONFORK copy gets
+    /// no anon_vma (and no pages), any other copy of a VMA with an
+    /// anon_vma gets an anon_vma of its own (`anon_vma_fork`), and its
+    /// page tables (`copy_page_range`). Then `dup_userfaultfd_complete`:
+    /// one FORK event per ctx that kept a registration. The child exits
+    /// before the next op, so only its layout is returned; the parent
+    /// keeps its pages shared until a fault reuses them.
     pub(crate) fn dup_mmap(&mut self) -> Layout {
         let mut child = Vec::new();
         let mut child_ptes = Vec::new();
         let mut fresh = 0u32;
+        let mut uf = ForkList::new();
         let parent: Vec<VmaState> = self.vmas.values().copied().collect();
         for v in parent {
             if v.attrs.flags.has(VmFlags::DONTCOPY) {
                 continue;
             }
             let mut tmp = v.to_vma();
-            tmp.flags.set(VmFlags::LOCKED, false);
-            tmp.flags.set(VmFlags::LOCKONFAULT, false);
-            tmp.uffd = Mode::NONE;
-            tmp.ctx = None;
+            self.dup_userfaultfd(&mut tmp, &mut uf);
             let wipe = tmp.flags.has(VmFlags::WIPEONFORK);
             tmp.anon_vma = if wipe {
                 None
@@ -48,35 +41,11 @@ impl IntervalImpl {
                     fresh
                 })
             };
+            tmp.flags.set(VmFlags::LOCKED, false);
+            tmp.flags.set(VmFlags::LOCKONFAULT, false);
             child.push(tmp);
-            // vma_needs_copy()
-            if wipe || v.anon_vma.is_none() {
-                continue;
-            }
-            for (p, e) in self.ptes_in(v.start, v.end) {
-                match e.kind {
-                    PteKind::Marker if !self.bugs.has(Switch::ForkCopiesUffdWpMarkers) => continue,
-                    PteKind::Anon if e.exclusive => {
-                        self.ptes.insert(
-                            p,
-                            Pte {
-                                exclusive: false,
-                                ..e
-                            },
-                        );
-                    }
-                    _ => {}
-                }
-                // (A marker gets here only with the historic bug: as it is.)
-                let copy = if e.kind == PteKind::Marker {
-                    e
-                } else {
-                    Pte {
-                        exclusive: false,
-                        ..e.with_wp(false)
-                    }
-                };
-                child_ptes.push((p, shown(copy.state(), v.attrs.prot.read())));
+            if !wipe {
+                self.copy_page_range(&tmp, v, &mut child_ptes);
             }
         }
         if child
@@ -85,7 +54,57 @@ impl IntervalImpl {
         {
             self.event("fork child keeps a boundary between equal VMAs");
         }
+        self.dup_userfaultfd_complete(uf);
         Layout::new(child).with_ptes(child_ptes)
+    }
+
+    /// `copy_page_range(dst_vma, src_vma)` into the child's entries, only
+    /// where `vma_needs_copy`: the child's VMA is registered WP (its page
+    /// tables hold the uffd-wp state), or the parent's has an anon_vma.
+    /// `copy_present_pte` keeps the uffd-wp bit only where the child's VMA
+    /// is registered WP (`userfaultfd_wp(dst_vma)`) and shares the
+    /// parent's anonymous pages (`folio_try_dup_anon_rmap_pte`: no longer
+    /// PageAnonExclusive in the parent); `copy_pte_marker` keeps a poison
+    /// marker, and a uffd-wp one only where the child's VMA is registered
+    /// WP.
+    fn copy_page_range(&mut self, dst: &Vma, src: VmaState, out: &mut Vec<(Page, PteState)>) {
+        // userfaultfd_wp(dst_vma)
+        let dst_wp = dst.uffd.contains(Mode::WP);
+        if !dst_wp && src.anon_vma.is_none() {
+            return;
+        }
+        if dst_wp && src.anon_vma.is_none() {
+            self.event("fork: page tables copied for a VMA registered WP");
+        }
+        for (p, e) in self.ptes_in(src.start, src.end) {
+            let copy = match e.kind {
+                // The historic bug copies it into a VMA without
+                // VM_UFFD_WP, as it is.
+                PteKind::Marker if !dst_wp && !self.bugs.has(Switch::ForkCopiesUffdWpMarkers) => {
+                    continue
+                }
+                PteKind::Marker | PteKind::Poison => e,
+                _ => {
+                    if e.kind == PteKind::Anon && e.exclusive {
+                        self.ptes.insert(
+                            p,
+                            Pte {
+                                exclusive: false,
+                                ..e
+                            },
+                        );
+                    }
+                    Pte {
+                        exclusive: false,
+                        ..e.with_wp(e.wp && dst_wp)
+                    }
+                }
+            };
+            if dst_wp && copy.wp {
+                self.event("fork: the child keeps uffd-wp bits and markers");
+            }
+            out.push((p, shown(copy.state(), src.attrs.prot.read())));
+        }
     }
 }
 

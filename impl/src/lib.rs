@@ -18,14 +18,14 @@
 //! |---|---|
 //! | [`merge`]: `Vmg`, `vma_merge`, the case table [`MERGE_CASES`], `is_mergeable_anon_vma` | `vma_merge()` of 6.5 (mm/mmap.c), the anon_vma test of 6.16 |
 //! | `mm.rs`: `mmap_region`, `do_vmi_munmap`, `do_mprotect_pkey`, `mprotect_fixup` | mm/mmap.c, mm/mprotect.c |
-//! | `uffd.rs`: `userfaultfd_register`, `_unregister`, `_release` | fs/userfaultfd.c with the May 2023 fixes |
+//! | `uffd.rs`: `userfaultfd_register`, `_unregister`, `_release`; the events: `userfaultfd_unmap_prep`, `_unmap_complete`, `userfaultfd_remove`, `dup_userfaultfd`, `_complete` | fs/userfaultfd.c with the May 2023 fixes; its events as in 6.18 |
 //! | `fault.rs`: the write and read faults, `do_fault_around`, `anon_vma_prepare`, `find_mergeable_anon_vma` | mm/memory.c, mm/rmap.c |
 //! | `pgtable.rs`: the page table entries (pages, markers, uffd-wp bits, content tags, `PageAnonExclusive`), `zap_pte_range` | mm/memory.c |
 //! | `userfaultfd.rs`: `mfill_atomic` (UFFDIO_COPY, ZEROPAGE, CONTINUE, POISON), `move_pages` (UFFDIO_MOVE) | mm/userfaultfd.c, mm/shmem.c |
 //! | [`madvise`]: `madvise_walk_vmas`, `madvise_update_vma`, `madvise_dontneed_free`, `madvise_remove` | mm/madvise.c |
 //! | `mlock.rs`: `apply_vma_lock_flags`, `mlock_fixup`, `__mm_populate` | mm/mlock.c, mm/gup.c |
-//! | `mremap.rs`: `do_mremap`, `remap_move`, `move_vma`, `copy_vma`, `dontunmap_complete` | mm/mremap.c of 6.18 |
-//! | `fork.rs`: `dup_mmap` for the child's VMAs | kernel/fork.c of 6.18 |
+//! | `mremap.rs`: `do_mremap`, `remap_move`, `move_vma`, `copy_vma`, `dontunmap_complete`, `notify_uffd`, `mremap_userfaultfd_prep`, `_complete` | mm/mremap.c of 6.18 |
+//! | `fork.rs`: `dup_mmap` for the child's VMAs, `copy_page_range` | kernel/fork.c of 6.18, mm/memory.c |
 //! | [`bugs`]: the historic bugs, one table, and the switches that put them back | their fixes |
 //!
 //! Costs: VMAs live in a `BTreeMap` keyed by start, never in a per-page array,
@@ -175,6 +175,11 @@ pub struct IntervalImpl {
     /// The uffd events the current step raised, in the order the kernel
     /// sends them ([`uffd`]'s `userfaultfd_*_complete`).
     events: Vec<Event>,
+    /// `ctx->mmap_changing`: the ctx whose REMAP an mremap has still to
+    /// send (from `mremap_userfaultfd_prep` to `notify_uffd`); its fill and
+    /// write-protect ioctls are EAGAIN meanwhile. Only a fault that the
+    /// mremap's own populate delivers can see it.
+    mmap_changing: Option<u8>,
     report: StepReport,
 }
 
@@ -197,6 +202,7 @@ impl IntervalImpl {
             ptes: BTreeMap::new(),
             page_cache: BTreeMap::new(),
             events: Vec::new(),
+            mmap_changing: None,
             report: StepReport::default(),
         }
     }
@@ -351,6 +357,7 @@ impl IntervalImpl {
     /// runs it, checks the touched window.
     pub fn run_op(&mut self, op: &Op) -> OpResult {
         self.report = StepReport::default();
+        self.events.clear();
         let (lo, hi) = match op.range() {
             Some((start, len)) => (start, start.saturating_add(len)),
             None => (0, self.pages),
@@ -461,8 +468,8 @@ pub(crate) mod testing {
     use super::*;
 
     /// Runs a trace (one op per line, `#` comments) and returns each op's
-    /// result and report.
-    pub fn run_all(imp: &mut IntervalImpl, trace: &str) -> Vec<(OpResult, StepReport)> {
+    /// outcome.
+    pub fn outcomes(imp: &mut IntervalImpl, trace: &str) -> Vec<Outcome> {
         let mut out = Vec::new();
         for line in trace.lines() {
             let line = line.split('#').next().unwrap_or("").trim();
@@ -471,10 +478,17 @@ pub(crate) mod testing {
             }
             let op: Op = line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
             op.validate(imp.pages()).unwrap();
-            let o = imp.step(&op).expect("the implementation knows every op");
-            out.push((o.result, o.report));
+            out.push(imp.step(&op).expect("the implementation knows every op"));
         }
         out
+    }
+
+    /// Runs a trace and returns each op's result and report.
+    pub fn run_all(imp: &mut IntervalImpl, trace: &str) -> Vec<(OpResult, StepReport)> {
+        outcomes(imp, trace)
+            .into_iter()
+            .map(|o| (o.result, o.report))
+            .collect()
     }
 
     /// Runs a trace and returns the result and report of its last op.

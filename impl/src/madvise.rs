@@ -159,7 +159,8 @@ impl IntervalImpl {
 
 impl IntervalImpl {
     /// `madvise_dontneed_free`: `madvise_dontneed_free_valid_vma` (a
-    /// VM_LOCKED VMA is EINVAL), then MADV_DONTNEED's
+    /// VM_LOCKED VMA is EINVAL), `userfaultfd_remove` (the REMOVE event of
+    /// the range, clipped to the VMA), then MADV_DONTNEED's
     /// `zap_page_range_single` or MADV_FREE's `madvise_free_single_vma`
     /// (private anonymous memory only, else EINVAL), whose
     /// `madvise_free_pte_range` clears poison markers and leaves the pages
@@ -174,6 +175,9 @@ impl IntervalImpl {
         if vma.attrs.flags.has(VmFlags::LOCKED) {
             return Err(Errno::EINVAL);
         }
+        // The VMA looked up again after the event (the lock was dropped)
+        // is the same: nothing else runs meanwhile here.
+        self.userfaultfd_remove(vma, start, end);
         if advice == Advice::DontNeed {
             if !self.ptes_in(start, end).is_empty() {
                 self.event("madvise dontneed zaps page table entries");
@@ -195,7 +199,8 @@ impl IntervalImpl {
 
     /// `madvise_remove`: VM_LOCKED is EINVAL, as is a VMA without a file;
     /// a file VMA not shared and writable (`vma_is_shared_maywrite`) is
-    /// EACCES. Then `vfs_fallocate(PUNCH_HOLE | KEEP_SIZE)` of the range's
+    /// EACCES. Then `userfaultfd_remove` (the REMOVE event), and
+    /// `vfs_fallocate(PUNCH_HOLE | KEEP_SIZE)` of the range's
     /// page offsets: `shmem_fallocate` unmaps them from every VMA of the
     /// object (`unmap_mapping_range`, even_cows false: anonymous COW pages
     /// and markers stay) and truncates them out of the page cache.
@@ -207,6 +212,7 @@ impl IntervalImpl {
         if vma.attrs.flags.0 & shared_maywrite != shared_maywrite {
             return Err(Errno::EACCES);
         }
+        self.userfaultfd_remove(vma, start, end);
         let object = vma.attrs.object;
         let first = vma.pgoff.wrapping_add(start - vma.start);
         let last = first.wrapping_add(end - start);

@@ -111,7 +111,7 @@ impl IntervalImpl {
             };
             let nend = end.min(vma.end);
             nstart = nstart.max(vma.start);
-            let r = self.populate_vma_page_range(vma, nstart, nend);
+            let r = self.populate_vma_page_range(vma, nstart, nend, true);
             if r.is_err() && !ignore_errors {
                 return r;
             }
@@ -123,12 +123,16 @@ impl IntervalImpl {
     /// `populate_vma_page_range`: nothing for VM_LOCKONFAULT; a write
     /// fault (FOLL_WRITE) where the VMA is writable and not shared, a read
     /// fault otherwise; FOLL_FORCE only where the VMA is accessible, so
-    /// PROT_NONE fails in `check_vma_flags` with EFAULT.
+    /// PROT_NONE fails in `check_vma_flags` with EFAULT. `locked` is the
+    /// kernel's `int *locked` (`__mm_populate` passes one, mprotect none):
+    /// with it FOLL_UNLOCKABLE, so a fault userfaultfd takes may go to the
+    /// uffd's reader (FAULT_FLAG_ALLOW_RETRY); without, it is SIGBUS.
     pub(crate) fn populate_vma_page_range(
         &mut self,
         vma: VmaState,
         start: Page,
         end: Page,
+        locked: bool,
     ) -> OpResult {
         if vma.attrs.flags.has(VmFlags::LOCKONFAULT) {
             return Ok(());
@@ -141,7 +145,7 @@ impl IntervalImpl {
         for page in start..end {
             // The VMA as it is after the faults before (an anon_vma).
             let vma = self.vma_lookup(page).unwrap_or(vma);
-            self.fault_page(vma, page, write)?;
+            self.fault_page(vma, page, write, locked)?;
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ use uffd_vocab::{Backing, Errno, Kind, Mode, OpResult, Page, Prot, VmFlags};
 
 use crate::bugs::Switch;
 use crate::merge::Vmg;
+use crate::uffd::UnmapList;
 use crate::{Attrs, IntervalImpl, VmaState};
 
 impl IntervalImpl {
@@ -44,10 +45,13 @@ impl IntervalImpl {
         Ok(())
     }
 
-    /// `mmap_region`: unmap what is there, then try to expand a neighbour
-    /// over the new range (new-range shapes, cases 1-3), else insert it.
+    /// `mmap_region`: unmap what is there (its UNMAP events sent after the
+    /// call, `vm_mmap_pgoff`'s `userfaultfd_unmap_complete`), then try to
+    /// expand a neighbour over the new range (new-range shapes, cases 1-3),
+    /// else insert it.
     fn mmap_region(&mut self, addr: Page, end: Page, pgoff: Page, attrs: Attrs) {
-        self.munmap_range(addr, end);
+        let mut uf = UnmapList::new();
+        self.munmap_range(addr, end, &mut uf);
         let prev = self.vma_before(addr);
         let vmg = Vmg::new_range("mmap_region", prev, addr, end, pgoff, attrs);
         if self.vma_merge(vmg).is_none() {
@@ -60,29 +64,36 @@ impl IntervalImpl {
             };
             self.vmas.insert(addr, vma);
         }
+        self.userfaultfd_unmap_complete(uf);
     }
 
-    /// munmap: holes are fine; no merge.
+    /// munmap (`__vm_munmap`): holes are fine; no merge. The UNMAP events
+    /// go after the unmapping (`userfaultfd_unmap_complete`).
     pub(crate) fn do_munmap(&mut self, start: Page, len: Page) -> OpResult {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        self.munmap_range(start, start.saturating_add(len));
+        let mut uf = UnmapList::new();
+        self.munmap_range(start, start.saturating_add(len), &mut uf);
+        self.userfaultfd_unmap_complete(uf);
         Ok(())
     }
 
     /// `do_vmi_align_munmap`: split the VMAs at the edges, remove what is
-    /// inside. O(log n + k).
-    pub(crate) fn munmap_range(&mut self, start: Page, end: Page) {
+    /// inside, each first passed to `userfaultfd_unmap_prep` with the whole
+    /// range, in address order (`vms_gather_munmap_vmas`), gathering into
+    /// `uf`. O(log n + k).
+    pub(crate) fn munmap_range(&mut self, start: Page, end: Page, uf: &mut UnmapList) {
         if let Some(vma) = self.vma_lookup(start).filter(|v| v.start < start) {
             self.split(vma.start, start);
         }
         if let Some(vma) = self.vma_lookup(end).filter(|v| v.start < end) {
             self.split(vma.start, end);
         }
-        let doomed: Vec<Page> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
-        for key in doomed {
-            self.vmas.remove(&key);
+        let doomed: Vec<VmaState> = self.vmas.range(start..end).map(|(_, v)| *v).collect();
+        for vma in doomed {
+            self.userfaultfd_unmap_prep(vma, start, end, uf);
+            self.vmas.remove(&vma.start);
         }
         // unmap_region(): the pages go with the mappings, and the markers
         // with the page tables (ZAP_FLAG_DROP_MARKER).
@@ -177,7 +188,10 @@ impl IntervalImpl {
         if only_locked && !old.prot.write() && new.prot.write() {
             if let Some(v) = res {
                 self.event("mprotect populates a locked VMA made writable");
-                let _ = self.populate_vma_page_range(v, start, end);
+                // populate_vma_page_range(vma, start, end, NULL): no
+                // FOLL_UNLOCKABLE, so userfaultfd answers SIGBUS (measured
+                // on 6.18.44: no fault reaches the reader).
+                let _ = self.populate_vma_page_range(v, start, end, false);
                 // The faults may have given it an anon_vma: the next
                 // VMA's merge sees the VMA as it is now.
                 *pprev = self.vmas.get(&v.start).copied();

@@ -4,17 +4,22 @@
 //! place: `shrink_vma`, `expand_vma_in_place` → `vma_merge_extend`) or
 //! `mremap_to` (moved: `move_vma` → `copy_vma_and_data` → `copy_vma`,
 //! `mremap_userfaultfd_prep`, then `unmap_source_vma` or
-//! `dontunmap_complete`), and `mm_populate` of a grown locked VMA. See
+//! `dontunmap_complete`), and `mm_populate` of a grown locked VMA; then
+//! `notify_uffd`: the UNMAP events of the destination, the REMAP event, the
+//! UNMAP events of the shrunk tail and the source (§20). See
 //! docs/kernel-rules.md §15.
 
-use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, PteKind, Remap, VmFlags};
+use uffd_vocab::{
+    Backing, Errno, Event, EventKind, Features, Mode, OpResult, Page, PteKind, Remap, VmFlags,
+};
 
 use crate::bugs::Switch;
 use crate::merge::Vmg;
+use crate::uffd::UnmapList;
 use crate::{Attrs, IntervalImpl, VmaState};
 
 /// The kernel's `struct vma_remap_struct`, as far as it matters here.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Vrm {
     addr: Page,
     old_len: Page,
@@ -24,6 +29,14 @@ struct Vrm {
     dontunmap: bool,
     /// A locked VMA grew: populate the new part after the move.
     populate_expand: bool,
+    /// `vrm->uf`: the ctx of the moved VMA when it has
+    /// UFFD_FEATURE_EVENT_REMAP (set by `mremap_userfaultfd_prep`).
+    uf: Option<u8>,
+    /// `vrm->uf_unmap_early`: what unmapping the destination gathered.
+    uf_unmap_early: UnmapList,
+    /// `vrm->uf_unmap`: what unmapping the shrunk tail and the source
+    /// gathered.
+    uf_unmap: UnmapList,
 }
 
 impl Vrm {
@@ -49,6 +62,9 @@ impl IntervalImpl {
             new_addr: to.dst(),
             dontunmap: matches!(to, Remap::DontUnmap(_)),
             populate_expand: false,
+            uf: None,
+            uf_unmap_early: UnmapList::new(),
+            uf_unmap: UnmapList::new(),
         };
         check_mremap_params(&vrm)?;
         // vrm_move_only(): MREMAP_FIXED and no resize.
@@ -56,15 +72,16 @@ impl IntervalImpl {
             self.event("mremap: remap_move");
             self.remap_move(&mut vrm)
         } else {
-            let Some(vma) = self.vma_lookup(addr) else {
-                return Err(Errno::EFAULT);
-            };
-            self.check_prep_vma(&mut vrm, vma)?;
-            if vrm.implies_new_addr() {
-                self.mremap_to(&mut vrm)
-            } else {
-                self.mremap_at(&vrm, vma)
-            }
+            // `goto out` on failure: to notify_uffd all the same.
+            let vrm = &mut vrm;
+            self.vma_lookup(addr).ok_or(Errno::EFAULT).and_then(|vma| {
+                self.check_prep_vma(vrm, vma)?;
+                if vrm.implies_new_addr() {
+                    self.mremap_to(vrm)
+                } else {
+                    self.mremap_at(vrm, vma)
+                }
+            })
         };
         if res.is_ok() && vrm.populate_expand {
             // mm_populate(new_addr + old_len, delta), after the lock is
@@ -72,7 +89,23 @@ impl IntervalImpl {
             let at = vrm.new_addr.unwrap_or(vrm.addr);
             let _ = self.mm_populate(at + vrm.old_len, vrm.new_len - vrm.old_len, true);
         }
+        self.notify_uffd(vrm, res.is_err());
         res
+    }
+
+    /// `notify_uffd`: whatever the result, the UNMAP events of the
+    /// destination (`uf_unmap_early`), then the REMAP event, only on
+    /// success (else `mremap_userfaultfd_fail`), then the UNMAP events of
+    /// the shrunk tail and the source (`uf_unmap`).
+    fn notify_uffd(&mut self, vrm: Vrm, failed: bool) {
+        // mremap_userfaultfd_complete() / _fail(): mmap_changing drops.
+        self.mmap_changing = None;
+        self.userfaultfd_unmap_complete(vrm.uf_unmap_early);
+        if !failed {
+            let to = vrm.new_addr.unwrap_or(vrm.addr);
+            self.mremap_userfaultfd_complete(vrm.uf, vrm.addr, to, vrm.old_len);
+        }
+        self.userfaultfd_unmap_complete(vrm.uf_unmap);
     }
 
     /// `check_prep_vma`: the checks on the VMA at `addr`, only when the
@@ -101,13 +134,14 @@ impl IntervalImpl {
     }
 
     /// `mremap_at`: resize in place.
-    fn mremap_at(&mut self, vrm: &Vrm, vma: VmaState) -> OpResult {
+    fn mremap_at(&mut self, vrm: &mut Vrm, vma: VmaState) -> OpResult {
         if vrm.new_len == vrm.old_len {
             return Ok(());
         }
         if vrm.new_len < vrm.old_len {
             // shrink_vma(): do_vmi_munmap of the tail, across anything.
-            self.munmap_range(vrm.addr + vrm.new_len, vrm.addr + vrm.old_len);
+            let (start, end) = (vrm.addr + vrm.new_len, vrm.addr + vrm.old_len);
+            self.munmap_range(start, end, &mut vrm.uf_unmap);
             return Ok(());
         }
         // vrm_can_expand_in_place(): the range ends the VMA, and the space
@@ -161,6 +195,8 @@ impl IntervalImpl {
     /// piece to the same distance from the destination as from the start
     /// (gaps kept, their destinations left alone). A VMA with userfaultfd
     /// armed may not take part in a multi-VMA move (`vma_multi_allowed`).
+    /// Each piece is set up in `vrm` itself, as the kernel does, so the
+    /// UNMAP lists gather over all of them.
     fn remap_move(&mut self, vrm: &mut Vrm) -> OpResult {
         let (start, end) = (vrm.addr, vrm.addr + vrm.old_len);
         let new_addr = vrm.new_addr.expect("a move");
@@ -178,13 +214,10 @@ impl IntervalImpl {
             let len = end.min(vma.end) - addr;
             let offset = if seen_vma { vma.start - last_end } else { 0 };
             last_end = vma.end;
-            let mut piece = Vrm {
-                addr,
-                old_len: len,
-                new_len: len,
-                new_addr: Some(target_addr + offset),
-                ..*vrm
-            };
+            vrm.addr = addr;
+            vrm.old_len = len;
+            vrm.new_len = len;
+            vrm.new_addr = Some(target_addr + offset);
             let multi_allowed = vma.attrs.uffd.is_empty();
             // Not allowed: abort if this is not the first VMA, or the
             // first but more VMAs are to move.
@@ -195,28 +228,36 @@ impl IntervalImpl {
             if seen_vma {
                 self.event("mremap: a multi-VMA move");
             }
-            self.check_prep_vma(&mut piece, vma)?;
-            self.mremap_to(&mut piece)?;
+            self.check_prep_vma(vrm, vma)?;
+            self.mremap_to(vrm)?;
             if !seen_vma {
                 res = Ok(());
             }
             seen_vma = true;
-            target_addr = piece.new_addr.expect("a move") + len;
+            target_addr = vrm.new_addr.expect("a move") + len;
             cursor = addr + len;
         }
         res
     }
 
-    /// `mremap_to`: unmap the destination, shrink the source, move.
+    /// `mremap_to`: unmap the destination (into `uf_unmap_early`), shrink
+    /// the source (`shrink_vma`, into `uf_unmap`), move.
     fn mremap_to(&mut self, vrm: &mut Vrm) -> OpResult {
         let new_addr = vrm.new_addr.expect("a move");
-        self.munmap_range(new_addr, new_addr + vrm.new_len);
+        let mut unannounced = UnmapList::new();
+        let uf = if self.bugs.has(Switch::SilentDestinationUnmap) {
+            &mut unannounced
+        } else {
+            &mut vrm.uf_unmap_early
+        };
+        self.munmap_range(new_addr, new_addr + vrm.new_len, uf);
         // The source's VMA again: the munmap may have split it.
         if self.vma_lookup(vrm.addr).is_none() {
             return Err(Errno::EFAULT);
         }
         if vrm.new_len < vrm.old_len {
-            self.munmap_range(vrm.addr + vrm.new_len, vrm.addr + vrm.old_len);
+            let (start, end) = (vrm.addr + vrm.new_len, vrm.addr + vrm.old_len);
+            self.munmap_range(start, end, &mut vrm.uf_unmap);
             vrm.old_len = vrm.new_len;
         }
         self.move_vma(vrm)
@@ -235,13 +276,15 @@ impl IntervalImpl {
             return Err(Errno::ENOMEM);
         };
         self.move_page_tables(vrm.addr, new_addr, vrm.old_len);
-        let new_vma = self.mremap_userfaultfd_prep(new_vma);
+        let new_vma = self.mremap_userfaultfd_prep(new_vma, &mut vrm.uf);
         if vrm.dontunmap {
             self.dontunmap_complete(vrm, new_vma);
         } else if vrm.old_len > 0 {
-            // unmap_source_vma(): do_vmi_munmap of the old range (with
-            // length 0, a duplicate of shared memory, that fails: ignored).
-            self.munmap_range(vrm.addr, vrm.addr + vrm.old_len);
+            // unmap_source_vma(): do_vmi_munmap of the old range into
+            // `uf_unmap`, the source VMA still registered (with length 0,
+            // a duplicate of shared memory, that fails: ignored).
+            let (start, end) = (vrm.addr, vrm.addr + vrm.old_len);
+            self.munmap_range(start, end, &mut vrm.uf_unmap);
         }
         Ok(())
     }
@@ -320,16 +363,20 @@ impl IntervalImpl {
         }
     }
 
-    /// `mremap_userfaultfd_prep(new_vma)`: with UFFD_FEATURE_EVENT_REMAP
-    /// the registration stays (and the REMAP event is posted); without,
+    /// `mremap_userfaultfd_prep(new_vma, uf)` (fs/userfaultfd.c): with
+    /// UFFD_FEATURE_EVENT_REMAP the registration stays and `uf` takes the
+    /// ctx, for the REMAP event after the call; without,
     /// `userfaultfd_reset_ctx` clears it on the VMA the copy is now part
     /// of, whole, whatever it merged with (docs/kernel-rules.md §15).
-    fn mremap_userfaultfd_prep(&mut self, new_vma: VmaState) -> VmaState {
+    fn mremap_userfaultfd_prep(&mut self, new_vma: VmaState, uf: &mut Option<u8>) -> VmaState {
         let Some(ctx) = new_vma.attrs.ctx else {
             return new_vma;
         };
         if self.open.has(ctx, Features::REMAP) {
             self.event("mremap: the registration moves along (event-remap)");
+            *uf = Some(ctx);
+            // atomic_inc(&ctx->mmap_changing) until the REMAP is read.
+            self.mmap_changing = Some(ctx);
             return new_vma;
         }
         self.event("mremap: userfaultfd_reset_ctx of the moved VMA");
@@ -339,6 +386,23 @@ impl IntervalImpl {
             ..new_vma.attrs
         };
         self.set_attrs(new_vma.start, attrs).unwrap_or(new_vma)
+    }
+
+    /// `mremap_userfaultfd_complete(uf, from, to, len)` (fs/userfaultfd.c):
+    /// the REMAP event to the ctx `mremap_userfaultfd_prep` kept.
+    fn mremap_userfaultfd_complete(&mut self, uf: Option<u8>, from: Page, to: Page, len: Page) {
+        let Some(ctx) = uf else {
+            return;
+        };
+        // userfaultfd_event_wait_completion(): a ctx its reader released
+        // meanwhile gets nothing.
+        if !self.open.contains(ctx) {
+            self.event("uffd: an event to a released ctx is dropped");
+            return;
+        }
+        self.event("uffd: REMAP event");
+        self.events
+            .push(Event::new(ctx, EventKind::Remap { from, to, len }));
     }
 
     /// `dontunmap_complete`: VM_LOCKED_MASK cleared on the whole source VMA

@@ -1,13 +1,19 @@
 //! The userfaultfd callers, shaped like Linux 6.5's fs/userfaultfd.c with
 //! the May 2023 fixes (docs/kernel-rules.md §2, §3, §7): `userfaultfd_register`,
-//! `userfaultfd_unregister` and `userfaultfd_release` (close).
+//! `userfaultfd_unregister` and `userfaultfd_release` (close); and the
+//! non-cooperative events of fs/userfaultfd.c in 6.18 (§20, rule 41):
+//! `userfaultfd_unmap_prep` / `_complete`, `userfaultfd_remove`,
+//! `dup_userfaultfd` / `_complete` (`mremap_userfaultfd_*` are in
+//! `mremap.rs`, beside their caller).
 //!
 //! Both register and unregister walk the VMAs of the range left to right,
 //! passing each piece `[max(start, vma.start), min(end, vma.end))` to the
 //! merge with `prev` chained from the previous piece. The two places where
 //! the 2023 bugs lived are `uffd_first_prev` and `uffd_piece_pgoff`.
 
-use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, PteKind, VmFlags};
+use uffd_vocab::{
+    Backing, Errno, Event, EventKind, Features, Mode, OpResult, Page, PteKind, VmFlags, Vma,
+};
 
 use crate::bugs::Switch;
 use crate::merge::Vmg;
@@ -261,7 +267,8 @@ impl IntervalImpl {
 
 impl IntervalImpl {
     /// UFFDIO_WRITEPROTECT (`userfaultfd_writeprotect`, then
-    /// `mwriteprotect_range`): len 0 is EINVAL (`validate_range`); every VMA
+    /// `mwriteprotect_range`): EAGAIN while the ctx's `mmap_changing` is
+    /// up; len 0 is EINVAL (`validate_range`); every VMA
     /// of the range, left to right, must have VM_UFFD_WP, else ENOENT (the
     /// ones before it are done), as is a range with no VMA. The ctx is not
     /// checked against the VMA's.
@@ -273,6 +280,9 @@ impl IntervalImpl {
         on: bool,
     ) -> OpResult {
         self.open.insert(ctx);
+        if self.mmap_changing == Some(ctx) {
+            return Err(Errno::EAGAIN);
+        }
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -328,5 +338,103 @@ impl IntervalImpl {
     }
 }
 
+/// The kernel's `struct list_head *uf` of an unmapping: the UNMAP events
+/// it gathered (`struct userfaultfd_unmap_ctx`), sent by
+/// [`IntervalImpl::userfaultfd_unmap_complete`] once the call is done.
+pub(crate) type UnmapList = Vec<Event>;
+
+/// The kernel's `struct list_head fcs` of a fork: the ctxs with
+/// UFFD_FEATURE_EVENT_FORK whose VMAs the child kept registered
+/// (`struct userfaultfd_fork_ctx`), in the order of their first VMA.
+pub(crate) type ForkList = Vec<u8>;
+
+impl IntervalImpl {
+    /// `userfaultfd_unmap_prep(vma, start, end, unmaps)` (fs/userfaultfd.c):
+    /// called for each VMA an unmapping of `[start, end)` takes; when the
+    /// VMA's ctx has UFFD_FEATURE_EVENT_UNMAP, `(ctx, start, end)` joins
+    /// the list unless it is there already (`has_unmap_ctx`). The range is
+    /// the whole call's, not the VMA's part.
+    pub(crate) fn userfaultfd_unmap_prep(
+        &self,
+        vma: VmaState,
+        start: Page,
+        end: Page,
+        unmaps: &mut UnmapList,
+    ) {
+        let Some(ctx) = vma.attrs.ctx else {
+            return;
+        };
+        let event = Event::new(ctx, EventKind::Unmap { start, end });
+        if !self.open.has(ctx, Features::UNMAP) || unmaps.contains(&event) {
+            return;
+        }
+        unmaps.push(event);
+    }
+
+    /// `userfaultfd_unmap_complete(mm, uf)` (fs/userfaultfd.c): the UNMAP
+    /// events gathered, sent in order once the unmapping is done.
+    /// An event to a ctx released meanwhile (its reader closed it while
+    /// the call ran) is not waited for (`userfaultfd_event_wait_completion`
+    /// sees `ctx->released`): no one reads it.
+    pub(crate) fn userfaultfd_unmap_complete(&mut self, uf: UnmapList) {
+        let (sent, lost): (Vec<_>, Vec<_>) =
+            uf.into_iter().partition(|e| self.open.contains(e.ctx));
+        if !sent.is_empty() {
+            self.event("uffd: UNMAP event");
+        }
+        if !lost.is_empty() {
+            self.event("uffd: an event to a released ctx is dropped");
+        }
+        self.events.extend(sent);
+    }
+
+    /// `userfaultfd_remove(vma, start, end)` (fs/userfaultfd.c): madvise is
+    /// about to drop the pages of `[start, end)`, inside `vma`; when the
+    /// VMA's ctx has UFFD_FEATURE_EVENT_REMOVE, the REMOVE event is sent
+    /// (and waited for) now.
+    pub(crate) fn userfaultfd_remove(&mut self, vma: VmaState, start: Page, end: Page) {
+        let Some(ctx) = vma
+            .attrs
+            .ctx
+            .filter(|&c| self.open.has(c, Features::REMOVE))
+        else {
+            return;
+        };
+        self.event("uffd: REMOVE event");
+        self.events
+            .push(Event::new(ctx, EventKind::Remove { start, end }));
+    }
+
+    /// `dup_userfaultfd(vma, fcs)` (fs/userfaultfd.c) on the child's copy
+    /// `tmp`: without UFFD_FEATURE_EVENT_FORK the copy loses its
+    /// registration (`userfaultfd_reset_ctx`); with it, it keeps its uffd
+    /// bits, registered with the child's new uffd for that ctx (shown as
+    /// the parent's ctx number), and the ctx joins `fcs` once.
+    pub(crate) fn dup_userfaultfd(&mut self, tmp: &mut Vma, fcs: &mut ForkList) {
+        let Some(octx) = tmp.ctx else {
+            return;
+        };
+        if !self.open.has(octx, Features::FORK) {
+            tmp.uffd = Mode::NONE;
+            tmp.ctx = None;
+            return;
+        }
+        self.event("fork: the child keeps a registration (event-fork)");
+        if !fcs.contains(&octx) {
+            fcs.push(octx);
+        }
+    }
+
+    /// `dup_userfaultfd_complete(fcs)` (fs/userfaultfd.c): one FORK event
+    /// per ctx of `fcs`, in its order (`dup_fctx`).
+    pub(crate) fn dup_userfaultfd_complete(&mut self, fcs: ForkList) {
+        self.events
+            .extend(fcs.into_iter().map(|c| Event::new(c, EventKind::Fork)));
+    }
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod event_tests;

@@ -36,8 +36,8 @@ impl IntervalImpl {
         Ok(self.vmas.get(&vma.start).copied().unwrap_or(vma))
     }
 
-    /// UFFDIO_COPY, ZEROPAGE, CONTINUE, POISON: `validate_range` (len 0
-    /// is EINVAL), then `mfill_atomic`: `uffd_mfill_lock` (the VMA at
+    /// UFFDIO_COPY, ZEROPAGE, CONTINUE, POISON: EAGAIN while the ctx's
+    /// `mmap_changing` is up, `validate_range` (len 0 is EINVAL), then `mfill_atomic`: `uffd_mfill_lock` (the VMA at
     /// `start`, its anon_vma prepared; `validate_dst_vma`: the range
     /// inside it and the VMA registered, with any ctx, else ENOENT),
     /// MODE_WP only on a VMA registered WP and CONTINUE only on shmem
@@ -51,6 +51,10 @@ impl IntervalImpl {
         wp: bool,
     ) -> OpResult {
         self.open.insert(ctx);
+        if self.mmap_changing == Some(ctx) {
+            self.event("mfill: EAGAIN, mmap_changing (an mremap's REMAP unread)");
+            return Err(Errno::EAGAIN);
+        }
         if len == 0 {
             return Err(Errno::EINVAL);
         }

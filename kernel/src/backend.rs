@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use uffd_vocab::{
-    parse_ptes, Backend, Contexts, Errno, Layout, Op, OpResult, Outcome, Page, PteState,
+    parse_ptes, Backend, Contexts, Errno, Event, Layout, Op, OpResult, Outcome, Page, PteState,
     StepReport, Unsupported, Vma,
 };
 
@@ -80,6 +80,11 @@ pub struct KernelBackend {
     /// Answers the worker owes us, in order: requests sent ahead (a layout
     /// sent along with an op, or a whole planned sequence).
     pending: VecDeque<Pending>,
+    /// The uffd events the last op raised (`step` hands them on).
+    events: Vec<Event>,
+    /// Why the worker could not run the last op as the model means it
+    /// (`unsupported TEXT`: a feature this process may not have), if so.
+    unsupported: Option<String>,
     report: StepReport,
     timings: KernelTimings,
 }
@@ -107,6 +112,8 @@ impl KernelBackend {
             worker: Some(worker),
             prefetch: true,
             pending: VecDeque::new(),
+            events: Vec::new(),
+            unsupported: None,
             report: StepReport::default(),
             timings: KernelTimings {
                 spawns: 1,
@@ -266,9 +273,13 @@ impl KernelBackend {
     }
 
     /// Runs one op; a worker failure is recorded in the report and gives
-    /// `errno-1`.
+    /// `errno-1`. The events it raised are [`KernelBackend::events`] until
+    /// the next op. An op the worker cannot run as meant (`unsupported`)
+    /// gives `errno-1` too, and [`KernelBackend::unsupported`] says why.
     pub fn run_op(&mut self, op: &Op) -> OpResult {
         let t = Instant::now();
+        self.events.clear();
+        self.unsupported = None;
         let req = op.to_string();
         let planned =
             self.worker.is_some() && self.pending.front() == Some(&Pending::Op(req.clone()));
@@ -280,17 +291,24 @@ impl KernelBackend {
             self.ask(&req, false)
         };
         let r = match asked {
-            // `ok NS` or `EINVAL NS`: the result, and how long the worker
-            // spent in the op itself.
+            // `ok NS` or `EINVAL NS`: the result, how long the worker spent
+            // in the op itself, then the events it raised, if any.
+            Ok(lines) if lines[0].starts_with("unsupported ") => {
+                self.unsupported = Some(lines[0]["unsupported ".len()..].to_string());
+                Err(Errno::Other(-1))
+            }
             Ok(lines) => {
-                let (result, ns) = lines[0].split_once(' ').unwrap_or((&lines[0], ""));
-                let r = match result {
+                let mut words = lines[0].split(' ');
+                let r = match words.next().unwrap_or("") {
                     "ok" => Some(Ok(())),
                     e => Errno::parse(e).map(Err),
                 };
-                match (r, ns.parse::<u64>()) {
-                    (Some(r), Ok(ns)) => {
+                let ns = words.next().map(str::parse::<u64>);
+                let events: Result<Vec<Event>, _> = words.map(str::parse).collect();
+                match (r, ns, events) {
+                    (Some(r), Some(Ok(ns)), Ok(events)) => {
                         self.timings.syscalls += Duration::from_nanos(ns);
+                        self.events = events;
                         r
                     }
                     _ => {
@@ -307,6 +325,20 @@ impl KernelBackend {
         self.timings.ops += 1;
         self.timings.op_time += t.elapsed();
         r
+    }
+
+    /// The uffd events the last op raised, in the kernel's order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Why the last op could not be run as the model means it, where the
+    /// worker said so: this process may not have a feature it asked for
+    /// (`event-fork` without CAP_SYS_PTRACE, `faults` with uffds of
+    /// user-mode faults only). [`Backend::step`] answers
+    /// [`Unsupported`] then.
+    pub fn unsupported(&self) -> Option<&str> {
+        self.unsupported.as_deref()
     }
 
     /// Reads the arena's layout (and the open contexts) back from the
@@ -413,13 +445,20 @@ impl Backend for KernelBackend {
     /// while reading the layout belongs to this step.
     fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
         let result = self.run_op(op);
+        if self.unsupported.is_some() {
+            // The checker leaves the kernel out for the rest of the
+            // sequence and resets it; the layout planned after this op is
+            // read and dropped then.
+            self.report = StepReport::default();
+            return Err(Unsupported);
+        }
         let (layout, open) = self.read_layout();
         Ok(Outcome {
             backend: "kernel",
             result,
             layout,
             open,
-            events: Vec::new(),
+            events: std::mem::take(&mut self.events),
             report: self.take_report(),
         })
     }

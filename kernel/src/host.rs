@@ -24,7 +24,7 @@ pub fn available() -> Result<(), String> {
     }
     #[cfg(target_os = "linux")]
     {
-        match crate::sys::userfaultfd(0) {
+        match crate::sys::userfaultfd(crate::sys::UFFD_FEATURE_SIGBUS) {
             Ok(fd) => {
                 drop(fd);
                 Ok(())

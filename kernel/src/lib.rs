@@ -5,11 +5,15 @@
 //! [`KernelBackend`] drives a worker process (the harness binary run as
 //! `uffd-check __worker PAGES`, see [`worker`]) that reserves an arena between
 //! two guard mappings and runs every op there with the real syscalls: mmap
-//! (MAP_FIXED), munmap, mprotect, madvise, mlock2, munlock, mremap (with a
-//! thread reading the EVENT_REMAP events it waits for), fork, one-byte
-//! writes (`process_vm_writev` to itself), userfaultfd(2) with
+//! (MAP_FIXED), munmap, mprotect, madvise, mlock2, munlock, mremap, fork,
+//! one-byte writes (`process_vm_writev` to itself), userfaultfd(2) with
 //! UFFDIO_REGISTER and UFFDIO_UNREGISTER, close. The layout is read back
 //! from /proc/self/smaps (a fork child's from /proc/CHILD/smaps).
+//!
+//! The uffd events (FORK, REMAP, REMOVE, UNMAP) that the uffds opened with
+//! `event-…` features get while a call runs are read by a thread of the
+//! worker (the call waits until each is read), in the kernel's order, and
+//! come back with the op's result as the step's `events`.
 //!
 //! What it does not observe ([`UNOBSERVED`]): the page offset of private
 //! anonymous memory (smaps prints 0 for it) and which anon_vma a private VMA

@@ -11,7 +11,7 @@
 
 use std::ffi::c_void;
 use std::io;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -36,6 +36,9 @@ pub const UFFDIO_UNREGISTER: Opcode = opcode::read::<UffdioRange>(UFFDIO, 0x01);
 pub const UFFDIO_WRITEPROTECT: Opcode = opcode::read_write::<UffdioWriteprotect>(UFFDIO, 0x06);
 /// `UFFDIO_WRITEPROTECT_MODE_WP`: set the bit (clear it without).
 pub const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1;
+/// `_IOR(0xAA, 0x02, struct uffdio_range)`: wakes the faults waiting in
+/// the range.
+pub const UFFDIO_WAKE: Opcode = opcode::read::<UffdioRange>(UFFDIO, 0x02);
 /// `_IOWR(0xAA, 0x03, struct uffdio_copy)`.
 pub const UFFDIO_COPY: Opcode = opcode::read_write::<UffdioCopy>(UFFDIO, 0x03);
 /// `_IOWR(0xAA, 0x04, struct uffdio_zeropage)`.
@@ -59,6 +62,7 @@ const _: () = assert!(UFFDIO_REGISTER == 0xC020_AA00);
 const _: () = assert!(UFFDIO_UNREGISTER == 0x8010_AA01);
 const _: () = assert!(USERFAULTFD_IOC_NEW == 0xAA00);
 const _: () = assert!(UFFDIO_WRITEPROTECT == 0xC018_AA06);
+const _: () = assert!(UFFDIO_WAKE == 0x8010_AA02);
 const _: () = assert!(UFFDIO_COPY == 0xC028_AA03);
 const _: () = assert!(UFFDIO_ZEROPAGE == 0xC020_AA04);
 const _: () = assert!(UFFDIO_MOVE == 0xC028_AA05);
@@ -145,20 +149,25 @@ unsafe impl Ioctl for NewUffd {
 
 /// A new userfaultfd (O_CLOEXEC|O_NONBLOCK) through the syscall, or through
 /// /dev/userfaultfd when the syscall is refused; not yet through UFFDIO_API.
-pub fn userfaultfd_raw() -> Result<OwnedFd, String> {
+/// `true` with it: it reports faults from user mode only
+/// (UFFD_USER_MODE_ONLY), so the kernel's own accesses never deliver one.
+pub fn userfaultfd_raw() -> Result<(OwnedFd, bool), String> {
     let flags = UserfaultfdFlags::CLOEXEC | UserfaultfdFlags::NONBLOCK;
-    // SAFETY: the fd lets us handle faults of our own memory; we only
-    // register and unregister ranges with it, never resolve faults.
+    // SAFETY: the fd lets us handle faults of our own memory: the worker
+    // registers arena ranges only, and its monitor thread resolves the
+    // faults delivered (a uffd opened with `faults`) one page at a time.
     let sys_err = match unsafe { rustix::mm::userfaultfd(flags) } {
-        Ok(fd) => return Ok(fd),
+        Ok(fd) => return Ok((fd, false)),
         Err(e) => io::Error::from(e),
     };
     // An unprivileged user with vm.unprivileged_userfaultfd=0 may still ask
     // for faults from user mode only (UFFD_USER_MODE_ONLY, Linux 5.11+),
-    // which is all that register/unregister need.
+    // which is all that register/unregister need (but the kernel's own
+    // accesses, process_vm_writev's, then never deliver a fault: SIGBUS,
+    // EFAULT, even with `faults`).
     // SAFETY: as above.
     if let Ok(fd) = unsafe { rustix::mm::userfaultfd(flags | USER_MODE_ONLY) } {
-        return Ok(fd);
+        return Ok((fd, true));
     }
     let dev = rustix::fs::open(
         "/dev/userfaultfd",
@@ -172,12 +181,13 @@ pub fn userfaultfd_raw() -> Result<OwnedFd, String> {
         )
     })?;
     // SAFETY: USERFAULTFD_IOC_NEW on /dev/userfaultfd, flags as its argument.
-    unsafe { ioctl(&dev, NewUffd(flags)) }.map_err(|e| {
+    let fd = unsafe { ioctl(&dev, NewUffd(flags)) }.map_err(|e| {
         format!(
             "userfaultfd(2) failed ({sys_err}) and USERFAULTFD_IOC_NEW on /dev/userfaultfd failed ({})",
             io::Error::from(e)
         )
-    })
+    })?;
+    Ok((fd, false))
 }
 
 /// `UFFD_FEATURE_SIGBUS`: a fault userfaultfd would report gets SIGBUS
@@ -189,10 +199,18 @@ pub const UFFD_FEATURE_SIGBUS: u64 = 1 << 7;
 /// and posts a REMAP event that a reader must read before mremap returns.
 pub const UFFD_FEATURE_EVENT_REMAP: u64 = 1 << 2;
 
-/// The UFFD_FEATURE_EVENT_* bits of an `open`'s features: FORK (1 << 1),
-/// REMAP (1 << 2), REMOVE (1 << 3), UNMAP (1 << 6).
+/// The UFFDIO_API feature bits of an `open`'s features: the
+/// UFFD_FEATURE_EVENT_* bits, FORK (1 << 1), REMAP (1 << 2), REMOVE
+/// (1 << 3), UNMAP (1 << 6); and UFFD_FEATURE_SIGBUS unless `faults` is
+/// among them (rule 42: then a fault is delivered to the uffd's reader and
+/// waits for it).
 pub fn feature_bits(f: uffd_vocab::Features) -> u64 {
     use uffd_vocab::Features;
+    let sigbus = if f.contains(Features::FAULTS) {
+        0
+    } else {
+        UFFD_FEATURE_SIGBUS
+    };
     [
         (Features::FORK, 1 << 1),
         (Features::REMAP, UFFD_FEATURE_EVENT_REMAP),
@@ -201,22 +219,87 @@ pub fn feature_bits(f: uffd_vocab::Features) -> u64 {
     ]
     .iter()
     .filter(|(x, _)| f.contains(*x))
-    .fold(0, |bits, (_, b)| bits | b)
+    .fold(sigbus, |bits, (_, b)| bits | b)
 }
 
-/// A userfaultfd after a successful UFFDIO_API handshake, with
-/// UFFD_FEATURE_SIGBUS and `features`.
+/// `sizeof(struct uffd_msg)`: what one read of a uffd returns.
+pub const UFFD_MSG_SIZE: usize = 32;
+
+/// `UFFD_EVENT_PAGEFAULT`: the `event` byte of a page fault's message.
+pub const UFFD_EVENT_PAGEFAULT: u8 = 0x12;
+
+/// A `struct uffd_msg`, decoded: `event` (a u8 at offset 0) and its `arg`
+/// (at offset 8), addresses and lengths in bytes as the kernel sent them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UffdMsg {
+    /// UFFD_EVENT_PAGEFAULT (0x12), sent only without UFFD_FEATURE_SIGBUS:
+    /// `arg.pagefault.{flags, address}` (the address rounded down to its
+    /// page: no UFFD_FEATURE_EXACT_ADDRESS).
+    Fault { flags: u64, address: u64 },
+    /// UFFD_EVENT_FORK (0x13): `arg.fork.ufd`, a new fd the read installed
+    /// in the reader's process (a uffd on the child's mm).
+    Fork { ufd: u32 },
+    /// UFFD_EVENT_REMAP (0x14): `arg.remap.{from, to, len}`.
+    Remap { from: u64, to: u64, len: u64 },
+    /// UFFD_EVENT_REMOVE (0x15): `arg.remove.{start, end}`.
+    Remove { start: u64, end: u64 },
+    /// UFFD_EVENT_UNMAP (0x16): `arg.remove.{start, end}`.
+    Unmap { start: u64, end: u64 },
+    /// Anything else: its event byte.
+    Other(u8),
+}
+
+impl UffdMsg {
+    /// Decodes one message as read from a uffd.
+    pub fn decode(m: &[u8; UFFD_MSG_SIZE]) -> UffdMsg {
+        let u64_at = |o: usize| u64::from_ne_bytes(m[o..o + 8].try_into().expect("8 bytes"));
+        match m[0] {
+            UFFD_EVENT_PAGEFAULT => UffdMsg::Fault {
+                flags: u64_at(8),
+                address: u64_at(16),
+            },
+            0x13 => UffdMsg::Fork {
+                ufd: u32::from_ne_bytes(m[8..12].try_into().expect("4 bytes")),
+            },
+            0x14 => UffdMsg::Remap {
+                from: u64_at(8),
+                to: u64_at(16),
+                len: u64_at(24),
+            },
+            0x15 => UffdMsg::Remove {
+                start: u64_at(8),
+                end: u64_at(16),
+            },
+            0x16 => UffdMsg::Unmap {
+                start: u64_at(8),
+                end: u64_at(16),
+            },
+            e => UffdMsg::Other(e),
+        }
+    }
+}
+
+/// A userfaultfd after a successful UFFDIO_API handshake asking for the
+/// feature bits `features` ([`feature_bits`]: UFFD_FEATURE_SIGBUS is one
+/// of them unless the ctx is open with `faults`).
 pub fn userfaultfd(features: u64) -> Result<OwnedFd, String> {
-    let fd = userfaultfd_raw()?;
+    let (fd, _) = userfaultfd_raw()?;
+    uffd_api(fd.as_fd(), features)
+        .map_err(|e| format!("UFFDIO_API failed: {}", io::Error::from(e)))?;
+    Ok(fd)
+}
+
+/// The UFFDIO_API handshake of a new userfaultfd, asking for the feature
+/// bits `features` (EPERM: a feature this process may not have, such as
+/// UFFD_FEATURE_EVENT_FORK without CAP_SYS_PTRACE).
+pub fn uffd_api(fd: BorrowedFd<'_>, features: u64) -> Result<(), Errno> {
     let mut api = UffdioApi {
         api: UFFD_API,
-        features: UFFD_FEATURE_SIGBUS | features,
+        features,
         ..Default::default()
     };
     // SAFETY: UFFDIO_API reads and writes one struct uffdio_api.
-    unsafe { ioctl(&fd, Updater::<UFFDIO_API, UffdioApi>::new(&mut api)) }
-        .map_err(|e| format!("UFFDIO_API failed: {}", io::Error::from(e)))?;
-    Ok(fd)
+    unsafe { ioctl(fd, Updater::<UFFDIO_API, UffdioApi>::new(&mut api)) }
 }
 
 /// UFFDIO_REGISTER of `[start, start+len)` with `mode` passed through as is.
@@ -310,7 +393,8 @@ pub fn uffd_fill(
 /// `process_vm_writev` or `process_vm_readv` to this very process: the
 /// kernel faults the page in like a user store or load would, and a fault
 /// that fails (no VMA, no permission, userfaultfd refusing it with SIGBUS)
-/// comes back as EFAULT instead of a signal.
+/// comes back as EFAULT instead of a signal. A fault delivered to a uffd
+/// opened with `faults` waits until the monitor resolves it.
 pub fn access_byte(addr: u64, write: bool) -> Result<(), Errno> {
     let mut byte = [0x5au8];
     let local = libc::iovec {

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use uffd_vocab::{Backing, Errno, Mode, OpResult, Page, Prot, VmFlags};
+use uffd_vocab::{Backing, Errno, EventKind, Mode, OpResult, Page, Prot, VmFlags};
 
 use crate::page_model::{PageModel, PageState, Pte};
 
@@ -87,14 +87,17 @@ impl PageModel {
         }
     }
 
-    /// Whether userfaultfd refuses a fault on the not-there page `p`
-    /// (rule 12).
-    fn uffd_refuses(&self, p: &PageState) -> bool {
-        if p.backing == Backing::Anon {
-            p.uffd.contains(Mode::MISSING)
+    /// Whether userfaultfd takes a fault on the not-there page `p` (rule
+    /// 12), and as what: `Some(0)` a missing page, `Some(MINOR)` a page
+    /// the page cache has (the PAGEFAULT flags, rule 42).
+    fn uffd_takes(&self, p: &PageState) -> Option<u8> {
+        let cached = p.backing != Backing::Anon && self.cache.contains(&(p.backing, p.pgoff));
+        if !cached && p.uffd.contains(Mode::MISSING) {
+            Some(0)
+        } else if cached && p.uffd.contains(Mode::MINOR) {
+            Some(EventKind::MINOR)
         } else {
-            let cached = self.cache.contains(&(p.backing, p.pgoff));
-            (!cached && p.uffd.contains(Mode::MISSING)) || (cached && p.uffd.contains(Mode::MINOR))
+            None
         }
     }
 
@@ -107,7 +110,21 @@ impl PageModel {
         // not, the bit is ignored and kept.
         if p.wp && p.uffd.contains(Mode::WP) {
             // A marker (a page not there): the page comes in first,
-            // write-protected (a private mapping gets its anon_vma first).
+            // write-protected (a private mapping gets its anon_vma first),
+            // by the write's own fault, which userfaultfd may take (rule
+            // 42: with the write flag; resolved, the write starts again).
+            if p.pte == Pte::None && !self.beyond_eof(&p) {
+                if let Some(flags) = self.uffd_takes(&p) {
+                    // do_cow_fault prepares the anon_vma first.
+                    if !p.flags.has(VmFlags::MAYSHARE) {
+                        self.anon_vma_prepare(i);
+                    }
+                    if self.deliver_fault(i, flags | EventKind::WRITE) {
+                        return self.write_fault(i);
+                    }
+                    return Err(Errno::EFAULT);
+                }
+            }
             if p.pte == Pte::None {
                 if p.flags.has(VmFlags::MAYSHARE) {
                     self.read_fault(i)?;
@@ -123,6 +140,10 @@ impl PageModel {
                         q.exclusive = true;
                     }
                 }
+            }
+            // Rule 42: delivered and resolved, the write is tried again.
+            if self.deliver_fault(i, EventKind::WP | EventKind::WRITE) {
+                return self.write_fault(i);
             }
             return Err(Errno::EFAULT);
         }
@@ -145,7 +166,10 @@ impl PageModel {
             self.anon_vma_prepare(i);
         }
         if p.pte == Pte::None {
-            if self.uffd_refuses(&p) {
+            if let Some(flags) = self.uffd_takes(&p) {
+                if self.deliver_fault(i, flags | EventKind::WRITE) {
+                    return self.write_fault(i);
+                }
                 return Err(Errno::EFAULT);
             }
             if p.backing != Backing::Anon {
@@ -198,7 +222,10 @@ impl PageModel {
         if self.beyond_eof(&p) {
             return Err(Errno::EFAULT);
         }
-        if self.uffd_refuses(&p) {
+        if let Some(flags) = self.uffd_takes(&p) {
+            if self.deliver_fault(i, flags) {
+                return self.read_fault(i);
+            }
             return Err(Errno::EFAULT);
         }
         if p.backing != Backing::Anon {

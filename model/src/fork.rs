@@ -1,7 +1,7 @@
 //! fork (rule 19). Where the kernel departs from it, rule 22 says what it
 //! does instead (crate::deviations).
 
-use uffd_vocab::{Layout, Mode, VmFlags};
+use uffd_vocab::{Features, Layout, Mode, VmFlags};
 
 use crate::page_model::{PageModel, Pte};
 
@@ -25,21 +25,31 @@ impl PageModel {
                 *page = None;
                 continue;
             }
-            p.uffd = Mode::NONE;
-            p.ctx = None;
-            // Rule 31: copy_pte_range clears the uffd-wp bit of a child VMA
-            // that is not registered.
-            p.wp = false;
+            // Rule 41: a ctx with event-fork gives the child a uffd of its
+            // own (shown as the parent's ctx number), and one FORK event.
+            match p.ctx.filter(|&c| self.open.has(c, Features::FORK)) {
+                Some(c) => self.fork_event(c),
+                None => {
+                    p.uffd = Mode::NONE;
+                    p.ctx = None;
+                }
+            }
+            // Rule 31: copy_pte_range keeps the uffd-wp bits (and markers)
+            // only in a child VMA registered WP.
+            let child_wp = p.uffd.contains(Mode::WP);
+            p.wp &= child_wp;
             p.flags.set(VmFlags::LOCKED, false);
             p.flags.set(VmFlags::LOCKONFAULT, false);
-            // Page tables are copied only for a VMA with an anon_vma (the
-            // others fault their pages in again, from the page cache or the
-            // zero page); a wipe-on-fork VMA starts empty.
+            // Page tables are copied only for a VMA with an anon_vma or
+            // registered WP (the others fault their pages in again, from
+            // the page cache or the zero page); a wipe-on-fork VMA starts
+            // empty.
             if p.flags.has(VmFlags::WIPEONFORK) {
                 p.anon_vma = None;
                 p.pte = Pte::None;
+                p.wp = false;
             }
-            if p.anon_vma.is_none() {
+            if p.anon_vma.is_none() && !child_wp {
                 p.pte = Pte::None;
             }
         }

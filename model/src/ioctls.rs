@@ -252,6 +252,9 @@ impl PageModel {
     ///   the range's pages, and every mapping of them its entries.
     /// - FREE needs private anonymous memory (else EINVAL): its pages stay
     ///   (nothing reclaims them here), a poison marker goes.
+    ///
+    /// Each VMA that passes its checks (FREE's memory check comes after)
+    /// sends its REMOVE, clipped to it, first (rule 41).
     pub(crate) fn madvise_drop(&mut self, start: Page, len: Page, advice: Advice) -> OpResult {
         let mut hole = false;
         let mut i = start as usize;
@@ -268,6 +271,7 @@ impl PageModel {
             }
             match advice {
                 Advice::DontNeed => {
+                    self.remove_event(i..vma_end);
                     for j in i..vma_end {
                         self.zap(j);
                     }
@@ -279,12 +283,15 @@ impl PageModel {
                     if !(p.flags.has(VmFlags::SHARED) && p.flags.has(VmFlags::MAYWRITE)) {
                         return Err(Errno::EACCES);
                     }
+                    self.remove_event(i..vma_end);
                     for j in i..vma_end {
                         let q = self.pages[j].expect("mapped");
                         self.punch(q.backing, q.pgoff);
                     }
                 }
                 _ => {
+                    // FREE says so before it looks at the memory.
+                    self.remove_event(i..vma_end);
                     if p.backing != Backing::Anon {
                         return Err(Errno::EINVAL);
                     }

@@ -22,7 +22,7 @@
 //! model's rules") points each to the section that says why (§N there is a
 //! section, not a rule). Each module does the rules of one syscall family:
 //! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
-//! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `deviations` 21 to
+//! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `events` 41 and 42; `deviations` 21 to
 //! 30, 32 and 36 to 40 (31, the uffd-wp bit, is `uffd`'s); `ioctls` 33
 //! to 35.
 //!
@@ -228,6 +228,30 @@
 //!     EINVAL.
 //! 40. (Deviation `refused-fill-leaves-no-anon-vma`, before 6.12.) A fill
 //!     gives the anon_vma only once its checks passed.
+//! 41. The events (`events`), for the ctxs open with their feature, in the
+//!     order sent: an unmapping of a range (munmap, mmap over, mremap's)
+//!     sends UNMAP with the whole range once per ctx registering a page of
+//!     it; mremap sends its destination's UNMAPs, then REMAP (from, to, the
+//!     length moved), then its tail's and its source's UNMAPs (the source
+//!     still registered); DONTNEED, FREE, REMOVE send REMOVE per VMA,
+//!     clipped, once the VMA passed its checks (FREE's memory check
+//!     after); fork sends FORK once per ctx registering a copied VMA, and
+//!     the child's VMAs stay registered (page tables, uffd-wp bits and
+//!     markers copied where registered WP); without the feature, rule 19.
+//! 42. A fault userfaultfd takes (rules 12 and 31: a missing page, a page
+//!     the cache has under MINOR, a write through a uffd-wp bit) at a page
+//!     registered by a ctx open with `faults` is delivered to it (a FAULT
+//!     event with the PAGEFAULT flags) and resolved as the kernel
+//!     backend's monitor resolves it: UFFDIO_COPY of a missing page (the
+//!     page's tag), UFFDIO_CONTINUE of a minor one, UFFDIO_WRITEPROTECT
+//!     off of a write-protected one; then the access is tried again. A
+//!     write to a marker is taken as the write's own fault. Without
+//!     `faults` (UFFD_FEATURE_SIGBUS) it fails: EFAULT; so does a fault of
+//!     mprotect's populate (no retry). A fault of the populate of a moved,
+//!     grown, locked VMA whose ctx keeps it (event-remap) cannot be
+//!     resolved (EAGAIN until the REMAP is read, after): the reader closes
+//!     that uffd, dropping the call's other events to it, and the access
+//!     is tried again.
 //!
 //! ## Deviations
 //!
@@ -243,6 +267,7 @@
 //! changed the step's result or layout.
 
 mod deviations;
+mod events;
 mod fault;
 mod fork;
 /// Rules 33 to 35.

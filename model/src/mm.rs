@@ -2,6 +2,7 @@
 
 use uffd_vocab::{Backing, Errno, Kind, Mode, OpResult, Page, Prot, VmFlags};
 
+use crate::events::Unmapping;
 use crate::page_model::{PageModel, PageState, Pte};
 
 impl PageModel {
@@ -40,6 +41,8 @@ impl PageModel {
         flags.set(VmFlags::NORESERVE, noreserve);
         // accountable_mapping(): private, writable, not NORESERVE.
         flags.set(VmFlags::ACCOUNT, !shared && !noreserve && prot.write());
+        // What was mapped there is unmapped first (rule 41's UNMAP).
+        self.unmap_pages(Self::range(start, len), Unmapping::Other);
         for (i, page) in self.pages[Self::range(start, len)].iter_mut().enumerate() {
             *page = Some(PageState {
                 prot,
@@ -64,7 +67,7 @@ impl PageModel {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        self.clear(Self::range(start, len));
+        self.unmap_pages(Self::range(start, len), Unmapping::Other);
         Ok(())
     }
 
@@ -123,11 +126,14 @@ impl PageModel {
             pending.extend(self.changed_since(run.clone(), &before));
             if populate {
                 self.merge_around(&std::mem::take(&mut pending));
+                // Without a retry: no fault goes to a reader (rule 42).
+                self.events.no_retry = true;
                 for j in run.clone() {
                     if self.write_fault(j).is_err() {
                         break;
                     }
                 }
+                self.events.no_retry = false;
             }
             i = run.end;
         }

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use uffd_vocab::{Backing, Errno, Features, Mode, OpResult, Page, Remap, VmFlags};
 
+use crate::events::Unmapping;
 use crate::page_model::{PageModel, Pte};
 
 impl PageModel {
@@ -34,7 +35,7 @@ impl PageModel {
         if to.dst().is_none() && newlen <= len {
             // In place, a shrink unmaps the tail; the same length does
             // nothing.
-            self.clear(Self::range(start + newlen, len - newlen));
+            self.unmap_pages(Self::range(start + newlen, len - newlen), Unmapping::Other);
             return Ok(());
         }
         let vma = self.vma_of(s);
@@ -54,7 +55,7 @@ impl PageModel {
             return Ok(());
         };
         if newlen < len {
-            self.clear(Self::range(start + newlen, len - newlen));
+            self.unmap_pages(Self::range(start + newlen, len - newlen), Unmapping::Other);
         }
         let kept = len.min(newlen) as usize;
         self.move_range(s, kept, dst as usize, newlen as usize, false)
@@ -104,7 +105,7 @@ impl PageModel {
         newlen: usize,
         dontunmap: bool,
     ) -> OpResult {
-        self.clear(dst..dst + newlen);
+        self.unmap_pages(dst..dst + newlen, Unmapping::Destination);
         let source = self.vma_of(src);
         let Some(first) = self.pages[src] else {
             // Length 0 and the destination starting at the source: that
@@ -112,6 +113,9 @@ impl PageModel {
             return Err(Errno::EFAULT);
         };
         let keeps = first.ctx.is_some_and(|c| self.open.has(c, Features::REMAP));
+        // Rule 41: the REMAP comes after the destination's UNMAPs, before
+        // the source's.
+        self.remap_event(first.ctx, src, dst, len);
         let mut changed = Vec::with_capacity(newlen);
         for k in 0..newlen {
             let mut p = self.pages[src + k.min(len.max(1) - 1)].expect("one VMA: mapped");
@@ -147,9 +151,13 @@ impl PageModel {
             self.dontunmap_copy_apart(source, dst..dst + newlen);
             self.dontunmap_source_loses_account(src..src + len);
         } else {
-            self.clear(src..src + len);
+            self.unmap_pages(src..src + len, Unmapping::Other);
         }
+        // Rule 42: the ctx that keeps the registration cannot resolve a
+        // fault of this populate: its REMAP is read only after it.
+        self.events.changing = first.ctx.filter(|_| keeps);
         self.populate_if_locked(dst + len..dst + newlen);
+        self.events.changing = None;
         Ok(())
     }
 

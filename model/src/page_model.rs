@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use uffd_vocab::{
-    Backend, Backing, Contexts, Event, Layout, Mode, Op, OpResult, Outcome, Page, Prot, PteKind,
-    PteState, StepReport, Unsupported, VmFlags, Vma,
+    Backend, Backing, Contexts, Layout, Mode, Op, OpResult, Outcome, Page, Prot, PteKind, PteState,
+    StepReport, Unsupported, VmFlags, Vma,
 };
 
 pub use crate::deviations::Deviation;
@@ -87,8 +87,8 @@ pub struct PageModel {
     pub(crate) rules_off: u32,
     /// The deviation rules that changed the current step (their names).
     pub(crate) deviations: Vec<&'static str>,
-    /// The uffd events the current step raised, in order (§21).
-    pub(crate) events: Vec<Event>,
+    /// The uffd events the current step raised (rule 41).
+    pub(crate) events: crate::events::StepEvents,
     pub(crate) pages: Vec<Option<PageState>>,
     pub(crate) open: Contexts,
     pub(crate) next_shmem: u32,
@@ -124,7 +124,7 @@ impl PageModel {
         PageModel {
             rules_off: off.iter().fold(0, |bits, d| bits | d.bit()),
             deviations: Vec::new(),
-            events: Vec::new(),
+            events: Default::default(),
             pages: vec![None; pages as usize],
             open: Contexts::default(),
             next_shmem: 0,
@@ -189,7 +189,7 @@ impl Backend for PageModel {
             result,
             layout,
             open: self.open,
-            events: std::mem::take(&mut self.events),
+            events: self.take_events(),
             report: StepReport {
                 deviations: std::mem::take(&mut self.deviations),
                 kept_apart,

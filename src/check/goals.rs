@@ -14,24 +14,34 @@ pub struct Goal {
 /// One way to reach a coverage goal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reach {
-    /// A coverage event of a step report ([`uffd_vocab::StepReport::events`]).
+    /// A coverage event of a step report ([`uffd_vocab::StepReport::covered`]).
     Event(&'static str),
     /// A step of this op (by [`Op::name`]) that took a merge case other
     /// than 0.
     MergeAfter(&'static str),
     /// A known deviation rule, by name, that changed a step's outcome.
     Deviation(&'static str),
+    /// A uffd event (by [`uffd_vocab::EventKind::name`], a fault's by its
+    /// kind: `missing fault`, `wp fault`, `minor fault`) that an op (by
+    /// [`Op::name`]) sent.
+    UffdEvent(&'static str, &'static str),
 }
 
 impl Reach {
     /// How often a run reached it.
     pub fn count(&self, s: &Stats) -> u64 {
+        if let Reach::UffdEvent(op, event) = self {
+            return s.uffd_events.get(&(*op, *event)).copied().unwrap_or(0);
+        }
         let map = match self {
             Reach::Event(_) => &s.events,
             Reach::MergeAfter(_) => &s.merges_after,
             Reach::Deviation(_) => &s.deviations,
+            Reach::UffdEvent(..) => unreachable!("counted above"),
         };
-        let (Reach::Event(k) | Reach::MergeAfter(k) | Reach::Deviation(k)) = self;
+        let (Reach::Event(k) | Reach::MergeAfter(k) | Reach::Deviation(k)) = self else {
+            unreachable!("counted above")
+        };
         map.get(k).copied().unwrap_or(0)
     }
 }
@@ -310,6 +320,50 @@ pub const GOALS: &[Goal] = &[
     Goal {
         name: "a merge after open",
         reached_by: &[Reach::MergeAfter("open")],
+    },
+    Goal {
+        name: "munmap sends UNMAP",
+        reached_by: &[Reach::UffdEvent("unmap", "unmap")],
+    },
+    Goal {
+        name: "an mmap over registered pages sends UNMAP",
+        reached_by: &[Reach::UffdEvent("map", "unmap")],
+    },
+    Goal {
+        name: "mremap sends REMAP",
+        reached_by: &[Reach::UffdEvent("mremap", "remap")],
+    },
+    Goal {
+        name: "mremap sends UNMAP",
+        reached_by: &[Reach::UffdEvent("mremap", "unmap")],
+    },
+    Goal {
+        name: "madvise sends REMOVE",
+        reached_by: &[Reach::UffdEvent("madvise", "remove")],
+    },
+    Goal {
+        name: "fork sends FORK (the child stays registered)",
+        reached_by: &[Reach::UffdEvent("fork", "fork")],
+    },
+    Goal {
+        name: "a missing fault is delivered and resolved",
+        reached_by: &[Reach::UffdEvent("fault", "missing fault")],
+    },
+    Goal {
+        name: "a write-protect fault is delivered and resolved",
+        reached_by: &[Reach::UffdEvent("fault", "wp fault")],
+    },
+    Goal {
+        name: "a minor fault is delivered and resolved",
+        reached_by: &[Reach::UffdEvent("fault", "minor fault")],
+    },
+    Goal {
+        name: "populating (mlock) delivers a fault",
+        reached_by: &[
+            Reach::UffdEvent("mlock", "missing fault"),
+            Reach::UffdEvent("mlock", "wp fault"),
+            Reach::UffdEvent("mlock", "minor fault"),
+        ],
     },
     Goal {
         name: "copy fills a page",

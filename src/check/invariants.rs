@@ -5,8 +5,8 @@
 //! which backend answered.
 
 use uffd_vocab::{
-    events_text, ptes_text, result_name, wp_text, Backing, Errno, Fill, Layout, Mode, Op, Outcome,
-    Page, PteKind, PteState, Unobserved,
+    events_text, ptes_text, result_name, wp_text, Backing, Errno, Event, EventKind, Features, Fill,
+    Layout, Mode, Op, Outcome, Page, PteKind, PteState, Unobserved,
 };
 
 use super::diff::layout_diff;
@@ -434,33 +434,80 @@ fn moves_carry_their_pages(v: &StepView) -> Result<(), String> {
     Ok(())
 }
 
+/// Was the fault at `page` that userfaultfd must take delivered as it
+/// must be: to the reader of exactly `ctx`, the uffd registering the VMA,
+/// where it is open with `faults` (a FAULT event with the flag `flag`, to
+/// no other ctx); else refused (EFAULT: UFFD_FEATURE_SIGBUS).
+fn delivered(o: &Outcome, page: Page, ctx: Option<u8>, flag: u8) -> Result<(), String> {
+    let faults: Vec<&Event> = o
+        .events
+        .iter()
+        .filter(|e| matches!(e.what, EventKind::Fault { page: p, .. } if p == page))
+        .collect();
+    let handled = ctx.is_some_and(|c| o.open.has(c, Features::FAULTS));
+    if !handled {
+        return match (o.result, faults.is_empty()) {
+            (Err(Errno::EFAULT), true) => Ok(()),
+            _ => Err(format!(
+                "returned {} with the events {}, not EFAULT (ctx {} has no `faults`)",
+                result_name(&o.result),
+                events_text(&o.events),
+                ctx.map_or("?".into(), |c| c.to_string())
+            )),
+        };
+    }
+    let to_owner = faults.iter().any(|e| {
+        Some(e.ctx) == ctx
+            && matches!(e.what, EventKind::Fault { flags, .. } if flags & flag == flag)
+    });
+    if to_owner && faults.iter().all(|e| Some(e.ctx) == ctx) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the events were {}, not a fault delivered to ctx {} alone",
+            events_text(&o.events),
+            ctx.map_or("?".into(), |c| c.to_string())
+        ))
+    }
+}
+
 /// A write to a page with the uffd-wp bit (a page or a marker) in a VMA
-/// registered WP goes to userfaultfd: refused here (EFAULT, every uffd
-/// having UFFD_FEATURE_SIGBUS), never silently done.
+/// registered WP goes to userfaultfd: to the registering ctx's reader, or
+/// refused (EFAULT: UFFD_FEATURE_SIGBUS), never silently done.
 fn wp_writes_are_delivered(v: &StepView) -> Result<(), String> {
     let Op::Fault { page, read: false } = *v.op else {
         return Ok(());
     };
     for (o, before) in with_before(v) {
+        let Some(vma) = before.find(page) else {
+            continue;
+        };
         let protected = before.pte(page).is_some_and(|e| e.wp)
-            && before
-                .find(page)
-                .is_some_and(|vma| vma.uffd.contains(Mode::WP) && vma.prot.write());
-        if protected && o.result != Err(Errno::EFAULT) {
-            return Err(format!(
-                "{}: the write to page {page}, write-protected in a VMA registered WP, \
-                 returned {}: not delivered",
-                o.backend,
-                result_name(&o.result)
-            ));
+            && vma.uffd.contains(Mode::WP)
+            && vma.prot.write();
+        // A write to a marker is first the write's own fault on a page
+        // not there (missing or minor), then the write-protect one.
+        let marker = before.pte(page).is_some_and(|e| e.kind == PteKind::Marker);
+        let flag = if marker {
+            EventKind::WRITE
+        } else {
+            EventKind::WP
+        };
+        if protected {
+            delivered(o, page, vma.ctx, flag).map_err(|e| {
+                format!(
+                    "{}: the write to page {page}, write-protected in a VMA registered WP, {e}",
+                    o.backend
+                )
+            })?;
         }
     }
     Ok(())
 }
 
 /// A fault (read or write) at a page of private anonymous memory
-/// registered MISSING where nothing is mapped goes to userfaultfd: refused
-/// here (EFAULT), never filled silently.
+/// registered MISSING where nothing is mapped goes to userfaultfd: to the
+/// registering ctx's reader, or refused (EFAULT), never filled silently.
 fn missing_faults_are_delivered(v: &StepView) -> Result<(), String> {
     let Op::Fault { page, read } = *v.op else {
         return Ok(());
@@ -475,18 +522,13 @@ fn missing_faults_are_delivered(v: &StepView) -> Result<(), String> {
             vma.prot.write()
         };
         let hole = before.pte(page).is_none();
-        if vma.backing == Backing::Anon
-            && vma.uffd.contains(Mode::MISSING)
-            && allowed
-            && hole
-            && o.result != Err(Errno::EFAULT)
-        {
-            return Err(format!(
-                "{}: the fault at page {page}, missing in a VMA registered MISSING, returned \
-                 {}: not delivered",
-                o.backend,
-                result_name(&o.result)
-            ));
+        if vma.backing == Backing::Anon && vma.uffd.contains(Mode::MISSING) && allowed && hole {
+            delivered(o, page, vma.ctx, 0).map_err(|e| {
+                format!(
+                    "{}: the fault at page {page}, missing in a VMA registered MISSING, {e}",
+                    o.backend
+                )
+            })?;
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use uffd_vocab::{result_name, Op, Outcome};
+use uffd_vocab::{result_name, EventKind, Op, Outcome};
 
 use super::view::known_deviations;
 
@@ -24,6 +24,11 @@ pub struct Stats {
     pub unsupported: BTreeMap<String, u64>,
     /// Coverage event -> count, from the backends that report them.
     pub events: BTreeMap<&'static str, u64>,
+    /// (op name, uffd event name: a fault's is `missing fault`, `wp
+    /// fault` or `minor fault`) -> how many such events the ops sent
+    /// (from the first backend: every backend sends the same, or the step
+    /// failed `same-events`).
+    pub uffd_events: BTreeMap<(&'static str, &'static str), u64>,
     /// Op name -> how many of its steps took a merge case other than 0.
     pub merges_after: BTreeMap<&'static str, u64>,
     /// Known deviation rule -> how many steps it changed (from the first
@@ -58,6 +63,15 @@ impl Stats {
                 *self.events.entry(e).or_default() += 1;
             }
         }
+        for e in &outcomes[0].events {
+            let name = match e.what {
+                EventKind::Fault { flags, .. } if flags & EventKind::WP != 0 => "wp fault",
+                EventKind::Fault { flags, .. } if flags & EventKind::MINOR != 0 => "minor fault",
+                EventKind::Fault { .. } => "missing fault",
+                what => what.name(),
+            };
+            *self.uffd_events.entry((op.name(), name)).or_default() += 1;
+        }
         for &d in known_deviations(outcomes) {
             *self.deviations.entry(d).or_default() += 1;
         }
@@ -80,6 +94,9 @@ impl Stats {
         }
         for (k, n) in &other.events {
             *self.events.entry(k).or_default() += n;
+        }
+        for (k, n) in &other.uffd_events {
+            *self.uffd_events.entry(*k).or_default() += n;
         }
         for (k, n) in &other.merges_after {
             *self.merges_after.entry(k).or_default() += n;

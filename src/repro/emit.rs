@@ -132,13 +132,26 @@ pub fn describe(op: &Op) -> String {
             ),
         },
         Op::Open { ctx, features } if features.is_empty() => format!("open uffd {ctx}"),
-        Op::Open { ctx, features } => format!("open uffd {ctx} with {}", c_features(features)),
+        Op::Open { ctx, features } => {
+            // The events by their C names; SIGBUS, the harness's default,
+            // is not said, its absence is (faults go to the monitor).
+            let events = c_features(features.union(Features::FAULTS));
+            let faults = features
+                .contains(Features::FAULTS)
+                .then_some("page faults delivered");
+            let with: Vec<&str> = (events != "0")
+                .then_some(events.as_str())
+                .into_iter()
+                .chain(faults)
+                .collect();
+            format!("open uffd {ctx} with {}", with.join(", "))
+        }
         Op::Fork => "fork".to_string(),
     }
 }
 
 /// What the program keeps track of while it is generated: which uffds are
-/// open (and which with UFFD_FEATURE_EVENT_REMAP).
+/// open, and with which UFFD_FEATURE_EVENT_* features.
 #[derive(Default)]
 pub struct State {
     open: [bool; 4],
@@ -175,7 +188,7 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
     };
     let mut first_use = |out: &mut String, ctx: u8| {
         if !st.open[ctx as usize] {
-            let _ = writeln!(out, "\tuffd[{ctx}] = uffd_open(0);");
+            let _ = writeln!(out, "\tuffd[{ctx}] = uffd_open(UFFD_FEATURE_SIGBUS);");
             st.open[ctx as usize] = true;
             st.features[ctx as usize] = Features::NONE;
         }
@@ -367,17 +380,7 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
                 bytes(newlen),
                 dst.map_or(String::new(), |d| format!(", P({d})"))
             );
-            let mask = watched(st);
-            if mask == 0 {
-                check_map(out, &format!("mremap({args})"));
-            } else {
-                let args = if dst.is_none() {
-                    format!("{args}, NULL")
-                } else {
-                    args
-                };
-                check(out, &format!("mremap_watched({mask:#x}, {args})"));
-            }
+            check_map(out, &format!("mremap({args})"));
         }
         Op::Open { ctx, features } => {
             if st.open[ctx as usize] {
@@ -398,10 +401,19 @@ pub fn step(out: &mut String, s: &Step, what: &str, st: &mut State) {
             );
         }
     }
+    // The monitor closed these (a fault it could not resolve): uffd[c] is
+    // -1, and a later use opens it anew, as the model does.
+    for c in 0..4 {
+        if s.closes & 1 << c != 0 {
+            st.open[c] = false;
+            st.features[c] = Features::NONE;
+        }
+    }
 }
 
-/// The C expression of an `open`'s features: `0` or the
-/// UFFD_FEATURE_EVENT_* names joined by `|`.
+/// The C expression of an `open`'s features (UFFDIO_API's): the
+/// UFFD_FEATURE_EVENT_* names and, unless faults are delivered
+/// (`faults`), UFFD_FEATURE_SIGBUS, joined by `|`; or `0`.
 fn c_features(f: Features) -> String {
     const C: [(Features, &str); 4] = [
         (Features::FORK, "UFFD_FEATURE_EVENT_FORK"),
@@ -409,10 +421,10 @@ fn c_features(f: Features) -> String {
         (Features::REMOVE, "UFFD_FEATURE_EVENT_REMOVE"),
         (Features::UNMAP, "UFFD_FEATURE_EVENT_UNMAP"),
     ];
-    let names: Vec<&str> = C
-        .iter()
-        .filter(|(x, _)| f.contains(*x))
-        .map(|(_, n)| *n)
+    let sigbus = (!f.contains(Features::FAULTS)).then_some("UFFD_FEATURE_SIGBUS");
+    let names: Vec<&str> = sigbus
+        .into_iter()
+        .chain(C.iter().filter(|(x, _)| f.contains(*x)).map(|(_, n)| *n))
         .collect();
     if names.is_empty() {
         "0".into()
@@ -421,28 +433,64 @@ fn c_features(f: Features) -> String {
     }
 }
 
-/// The uffds open with UFFD_FEATURE_EVENT_REMAP, as a bit mask.
-fn watched(st: &State) -> u32 {
+/// The uffds that `op`, at this point of the program, may raise an event
+/// on (open with a feature whose event it can raise), as a bit mask: a
+/// monitor must read them while it runs, or the call waits for ever.
+pub fn watch_mask(op: &Op, st: &State) -> u32 {
+    mask_of(raises(op), st)
+}
+
+/// The uffds open with a feature of `f`, as a bit mask.
+fn mask_of(f: Features, st: &State) -> u32 {
     (0..4)
-        .filter(|&c| st.open[c] && st.features[c].contains(Features::REMAP))
+        .filter(|&c| st.open[c] && st.features[c].bits() & f.bits() != 0)
         .fold(0, |m, c| m | 1 << c)
 }
 
-/// Does `op`, at this point of the program, need the event monitor?
-pub fn needs_monitor(op: &Op, st: &State) -> bool {
-    matches!(op, Op::Mremap { .. }) && watched(st) != 0
+/// The features whose events `op` can raise (`faults`: a page fault).
+fn raises(op: &Op) -> Features {
+    match *op {
+        Op::Map { .. } | Op::Unmap { .. } => Features::UNMAP,
+        Op::Madvise { advice, .. } if advice.drops_pages() => Features::REMOVE,
+        Op::Fork => Features::FORK,
+        // Rule 42: the accesses that wait for a reader (mprotect's
+        // populate does not: it has no retry).
+        Op::Fault { .. } | Op::Mlock { onfault: false, .. } => Features::FAULTS,
+        Op::Mremap { .. } => Features::REMAP
+            .union(Features::UNMAP)
+            .union(Features::FAULTS),
+        _ => Features::NONE,
+    }
 }
 
-/// Updates `st` for `op` without emitting anything (to find the helpers a
-/// program needs before writing it).
-pub fn track(op: &Op, st: &mut State) {
+/// [`watch_mask`] of each step of the program: where it starts the monitor.
+pub fn watch_masks(steps: &[Step]) -> Vec<u32> {
+    let mut st = State::default();
+    steps
+        .iter()
+        .map(|s| {
+            let mask = watch_mask(&s.op, &st);
+            track(s, &mut st);
+            mask
+        })
+        .collect()
+}
+
+/// Whether some step of the program may deliver a page fault to the
+/// monitor (a call that can fault while a uffd with `faults` is open):
+/// then it resolves them (`faults.c`).
+pub fn delivers_faults(steps: &[Step]) -> bool {
+    let mut st = State::default();
+    steps.iter().any(|s| {
+        let f = raises(&s.op).contains(Features::FAULTS) && mask_of(Features::FAULTS, &st) != 0;
+        track(s, &mut st);
+        f
+    })
+}
+
+/// Updates `st` for the step `s` without emitting anything (to find the
+/// helpers a program needs before writing it).
+pub fn track(s: &Step, st: &mut State) {
     let mut sink = String::new();
-    let s = Step {
-        op: *op,
-        want: Ok(()),
-        known: None,
-        layout: None,
-        consequence: false,
-    };
-    step(&mut sink, &s, "", st);
+    step(&mut sink, s, "", st);
 }

@@ -127,6 +127,23 @@ pub fn header(
         p.pages,
         after.join(", ")
     );
+    let watched: Vec<String> = super::emit::watch_masks(&p.steps)
+        .iter()
+        .enumerate()
+        .filter(|(_, &m)| m != 0)
+        .map(|(i, _)| (i + 1).to_string())
+        .collect();
+    if !watched.is_empty() {
+        let faults = if super::emit::delivers_faults(&p.steps) {
+            "; a page fault until it has resolved it"
+        } else {
+            ""
+        };
+        what.push_str(&format!(
+            " The uffd events of step {}, as a thread reads them (the call waits until it has{faults}).",
+            watched.join(", ")
+        ));
+    }
     if let Some(c) = consequence(p) {
         what.push(' ');
         what.push_str(&c);

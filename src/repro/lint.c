@@ -41,6 +41,7 @@ static int uffd[4] = { -1, -1, -1, -1 };
 #include "memfd.c"
 #include "fork.c"
 #include "monitor.c"
+#include "faults.c"
 #include "owner.c"
 #include "layout.c"
 #include "ptes.c"
@@ -50,13 +51,15 @@ int main(void)
 	int ro, f = memfd("f0", 4, &ro);
 	pid_t pid = fork_child();
 
-	uffd[0] = uffd_open(UFFD_FEATURE_EVENT_REMAP);
+	uffd[0] = uffd_open(UFFD_FEATURE_SIGBUS | UFFD_FEATURE_EVENT_REMAP);
 	check("touch", TOUCH(0), EFAULT, -1);
 	check("peek", PEEK(0), EFAULT, -1);
 	check("copy", ERR(ioctl(uffd[0], UFFDIO_COPY, &(struct uffdio_copy){ .dst = ARENA, .src = tagged(0, 1), .len = PAGE })), ENOENT, -1);
 	check("move", ERR(ioctl(uffd[0], UFFDIO_MOVE, &(struct uffdio_move){ .dst = ARENA, .src = ARENA + PAGE, .len = PAGE })), ENOENT, -1);
 	check("poison", ERR(ioctl(uffd[0], UFFDIO_POISON, &(struct uffdio_poison){ .range = { ARENA, PAGE } })), ENOENT, -1);
-	check("mremap", mremap_watched(1, P(0), PAGE, PAGE, 0, NULL), 0, -1);
+	watch(1);
+	check("mremap", ERR(mremap(P(0), PAGE, PAGE, 0) == MAP_FAILED), 0, -1);
+	check_events("events", "none", NULL);
 	check_layout("layout", "/proc/self/smaps", "um ", "", NULL);
 	check_ptes("ptes", pid, "none", NULL);
 	end_child(pid);

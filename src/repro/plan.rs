@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 use uffd_model::{Deviation, PageModel};
 use uffd_vocab::{
-    ptes_text, Backend, Backing, Errno, Layout, Mode, Op, OpResult, Page, Prot, VmFlags, Vma,
+    events_text, ptes_text, Backend, Backing, Errno, Layout, Mode, Op, OpResult, Page, Prot,
+    VmFlags, Vma,
 };
 
 use crate::trace::Trace;
@@ -25,6 +26,13 @@ pub struct Step {
     pub layout: Option<LayoutCheck>,
     /// Appended to the trace: the consequence of the finding.
     pub consequence: bool,
+    /// The uffd events the op raises ([`uffd_vocab::events_text`]), per
+    /// the contract and, where different, per the kernel as it is known to
+    /// behave: checked where the program watches the op.
+    pub events: (String, Option<String>),
+    /// The uffds (a bit per ctx) that the reader of a fault closed during
+    /// the op, by the contract: it could not resolve the fault (rule 42).
+    pub closes: u32,
 }
 
 /// One layout check: the arena as the program prints it (see
@@ -54,8 +62,9 @@ pub struct Plan {
 }
 
 /// One run of the page model over the ops: results, layouts as the kernel
-/// can observe them, and the deviation rules that changed each step.
-type Run = Vec<(OpResult, Layout, Vec<&'static str>)>;
+/// can observe them, the deviation rules that changed each step, and the
+/// events it raised (as text), and the ctxs open after it (a bit each).
+type Run = Vec<(OpResult, Layout, Vec<&'static str>, String, u32)>;
 
 fn run(pages: Page, ops: &[Op], strict: bool) -> Run {
     let mut model = PageModel::with_strict(pages, strict);
@@ -65,7 +74,13 @@ fn run(pages: Page, ops: &[Op], strict: bool) -> Run {
                 .step(op)
                 .expect("the page model answers every op of the language");
             let layout = o.layout.project(uffd_kernel::UNOBSERVED);
-            (o.result, layout, o.report.deviations)
+            (
+                o.result,
+                layout,
+                o.report.deviations,
+                events_text(&o.events),
+                model.open_contexts().iter().fold(0, |m, c| m | 1 << c),
+            )
         })
         .collect()
 }
@@ -100,7 +115,7 @@ pub fn plan(trace: &Trace) -> Plan {
         .iter()
         .any(|l| l.vmas().iter().any(|v| !v.uffd.is_empty()));
     let ask_owner = ctxs.len() > 1 && registered;
-    let names: BTreeSet<&str> = known.iter().flat_map(|(_, _, d)| d.clone()).collect();
+    let names: BTreeSet<&str> = known.iter().flat_map(|(_, _, d, _, _)| d.clone()).collect();
     let deviations = Deviation::ALL
         .into_iter()
         .filter(|d| names.contains(d.name()))
@@ -110,8 +125,9 @@ pub fn plan(trace: &Trace) -> Plan {
         .into_iter()
         .enumerate()
         .map(|(i, op)| {
-            let (want, want_layout, _) = &contract[i];
-            let (got, got_layout, _) = &known[i];
+            let (want, want_layout, _, want_events, open) = &contract[i];
+            let (got, got_layout, _, got_events, _) = &known[i];
+            let before = i.checked_sub(1).map_or(0, |j| contract[j].4);
             Step {
                 op,
                 want: *want,
@@ -133,6 +149,14 @@ pub fn plan(trace: &Trace) -> Plan {
                     }
                 }),
                 consequence: i >= n,
+                events: (
+                    want_events.clone(),
+                    (got_events != want_events).then(|| got_events.clone()),
+                ),
+                closes: match op {
+                    Op::Close { .. } | Op::Open { .. } => 0,
+                    _ => before & !open,
+                },
             }
         })
         .collect();
@@ -168,8 +192,8 @@ fn checked_steps(trace: &Trace, contract: &Run, known: &Run, n: usize) -> BTreeS
 /// Writes that show what a user loses: after the last step, for each VMA
 /// whose registration the contract and the known kernel disagree on, a
 /// one-byte write to its first page, kept where the two answer it
-/// differently (a MISSING registration refuses the write: EFAULT, since
-/// every uffd has UFFD_FEATURE_SIGBUS).
+/// differently (a MISSING registration refuses the write: EFAULT, where
+/// the uffd has UFFD_FEATURE_SIGBUS; with `faults` the monitor takes it).
 fn consequences(pages: Page, ops: &[Op], contract: &Run, known: &Run) -> Vec<Op> {
     let (Some(c), Some(k)) = (contract.last(), known.last()) else {
         return Vec::new();

@@ -248,6 +248,7 @@ impl Parser<'_> {
         let outside = |p: Page| p > arena;
         let beyond = events.iter().any(|e| match e.what {
             uffd_vocab::EventKind::Fork => false,
+            uffd_vocab::EventKind::Fault { page, .. } => outside(page + 1),
             uffd_vocab::EventKind::Remap { from, to, len } => {
                 outside(from + len) || outside(to + len)
             }

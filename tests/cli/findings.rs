@@ -135,7 +135,7 @@ fn the_readme_walk_through_is_what_the_tool_prints() {
 /// failure: they are not all zeros.
 #[test]
 fn the_tables_count_the_first_failing_sequence() {
-    let (code, out, err) = check_with_bug("3", "stale-prev", &out_dir("out"));
+    let (code, out, err) = check_with_bug("8", "stale-prev", &out_dir("out"));
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("throughput: 0 sequences passed"), "{out}");
     let map = out

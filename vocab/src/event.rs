@@ -7,7 +7,9 @@
 //!
 //! The text form of one event is `CTX:WHAT`, addresses in arena pages:
 //! `0:fork`, `1:remap[2,4)->9` (from, len, to), `0:remove[2,3)`,
-//! `0:unmap[4,8)`. A step's events are these joined by spaces, or `none`
+//! `0:unmap[4,8)`; a page fault delivered to a uffd opened with `faults`
+//! is `0:fault[3]` with its flags: `0:fault[3]+write`,
+//! `0:fault[3]+wp+write`, `0:fault[3]+minor`. A step's events are these joined by spaces, or `none`
 //! (trace `expect events …` lines, the kernel worker's answers, `replay`).
 
 use std::fmt;
@@ -35,11 +37,43 @@ pub enum EventKind {
     Remove { start: Page, end: Page },
     /// UFFD_EVENT_UNMAP: `[start, end)` was unmapped.
     Unmap { start: Page, end: Page },
+    /// UFFD_EVENT_PAGEFAULT at `page`, with the kernel's
+    /// `UFFD_PAGEFAULT_FLAG_*` bits: [`EventKind::WRITE`],
+    /// [`EventKind::WP`], [`EventKind::MINOR`] (neither of the last two: a
+    /// missing page).
+    Fault { page: Page, flags: u8 },
 }
 
 impl Event {
     pub const fn new(ctx: u8, what: EventKind) -> Event {
         Event { ctx, what }
+    }
+}
+
+impl EventKind {
+    /// UFFD_PAGEFAULT_FLAG_WRITE.
+    pub const WRITE: u8 = 1;
+    /// UFFD_PAGEFAULT_FLAG_WP.
+    pub const WP: u8 = 2;
+    /// UFFD_PAGEFAULT_FLAG_MINOR.
+    pub const MINOR: u8 = 4;
+    /// The fault flags' names, in text order.
+    const FLAG_NAMES: [(u8, &'static str); 3] = [
+        (Self::WP, "wp"),
+        (Self::MINOR, "minor"),
+        (Self::WRITE, "write"),
+    ];
+
+    /// `fork`, `remap`, `remove`, `unmap` or `fault`: its name in the text
+    /// form.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventKind::Fault { .. } => "fault",
+            EventKind::Fork => "fork",
+            EventKind::Remap { .. } => "remap",
+            EventKind::Remove { .. } => "remove",
+            EventKind::Unmap { .. } => "unmap",
+        }
     }
 }
 
@@ -53,6 +87,15 @@ impl fmt::Display for Event {
             }
             EventKind::Remove { start, end } => write!(f, "{c}:remove[{start},{end})"),
             EventKind::Unmap { start, end } => write!(f, "{c}:unmap[{start},{end})"),
+            EventKind::Fault { page, flags } => {
+                write!(f, "{c}:fault[{page}]")?;
+                for (bit, name) in EventKind::FLAG_NAMES {
+                    if flags & bit != 0 {
+                        write!(f, "+{name}")?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -80,6 +123,25 @@ impl FromStr for Event {
         };
         if rest == "fork" {
             return Ok(Event::new(ctx, EventKind::Fork));
+        }
+        if let Some(fault) = rest.strip_prefix("fault[") {
+            let (page, names) = fault.split_once(']').ok_or_else(|| bad("no `]`"))?;
+            let page = match page.parse::<Page>() {
+                Ok(p) if p < MAX_PAGES => p,
+                _ => return Err(bad("bad page number")),
+            };
+            let mut flags = 0;
+            for name in names.split('+').skip(1) {
+                let (bit, _) = EventKind::FLAG_NAMES
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .ok_or_else(|| bad("unknown fault flag (wp, minor, write)"))?;
+                flags |= bit;
+            }
+            if !names.is_empty() && !names.starts_with('+') {
+                return Err(bad("fault flags are joined by `+`"));
+            }
+            return Ok(Event::new(ctx, EventKind::Fault { page, flags }));
         }
         let (name, range) = rest.split_once('[').ok_or_else(|| bad("no range"))?;
         let (range, to) = match range.split_once(")->") {
@@ -134,9 +196,9 @@ mod tests {
 
     #[test]
     fn events_round_trip_as_text() {
-        let text = "0:fork 1:remap[2,4)->9 0:remove[2,3) 3:unmap[4,8)";
+        let text = "0:fork 1:remap[2,4)->9 0:remove[2,3) 3:unmap[4,8) 0:fault[3]+wp+write";
         let events = parse_events(text).unwrap();
-        assert_eq!(events.len(), 4);
+        assert_eq!(events.len(), 5);
         assert_eq!(
             events[1].what,
             EventKind::Remap {
@@ -152,6 +214,8 @@ mod tests {
             "4:fork",
             "0:unmap[4,2)",
             "0:zap[1,2)",
+            "0:fault[3]+zz",
+            "0:fault[3]write",
             "0:remap[1,2)",
             "fork",
         ] {

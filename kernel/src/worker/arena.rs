@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{MemfdFlags, OFlags};
 use rustix::mm::{MapFlags, ProtFlags};
 
-use uffd_vocab::{Features, Page, PteState, MAX_CTX, MAX_FILES, MAX_PGOFF};
+use uffd_vocab::{Event, Features, Page, PteState, MAX_CTX, MAX_FILES, MAX_PGOFF};
 
 use super::monitor::Monitor;
 use super::serve::Answer;
@@ -64,13 +64,19 @@ pub(super) struct Worker {
     /// entries (`pagemap.rs`).
     pub(super) pagemap: File,
     pub(super) mem: File,
-    /// Reads the uffd events that an mremap waits for.
+    /// Reads the uffd events that a call waits for (see `events.rs`).
     pub(super) monitor: Monitor,
+    /// The events the last op raised, in the order the kernel sent them.
+    pub(super) events: Vec<Event>,
     /// The smaps text of the last `fork`'s child, read while the child
     /// still lived: the next `layout` answers with it (once).
     pub(super) child_smaps: Option<Vec<u8>>,
     /// The fork child's page table entries, read with its smaps.
     pub(super) child_ptes: Option<Result<Vec<(Page, PteState)>, String>>,
+    /// The ctx that owns each registered VMA of the fork child (by its
+    /// start address), asked of the kernel through the fds its FORK
+    /// events gave while the child lived (`fork.rs`).
+    pub(super) child_owners: Vec<(u64, Result<u8, String>)>,
     /// The PFN of the zero page ([`super::pagemap::zero_pfn`]).
     pub(super) zero_pfn: Option<u64>,
     /// Has a `copy` run since the last reset (so that a page may have a
@@ -135,10 +141,12 @@ impl Worker {
             mem,
             child_smaps: None,
             child_ptes: None,
+            child_owners: Vec::new(),
             zero_pfn: super::pagemap::zero_pfn()?,
             copied: false,
             tags: None,
-            monitor: Monitor::start()?,
+            monitor: Monitor::start(base)?,
+            events: Vec::new(),
             buf: Vec::with_capacity(1 << 20),
             guard_marker: format!(
                 "\n{:x}-{:x} ",
@@ -162,7 +170,10 @@ impl Worker {
     pub(super) fn uffd(&mut self, ctx: u8) -> Result<BorrowedFd<'_>, String> {
         let slot = &mut self.uffd[ctx as usize];
         if slot.is_none() {
-            *slot = Some((sys::userfaultfd(0)?, Features::NONE));
+            *slot = Some((
+                sys::userfaultfd(sys::feature_bits(Features::NONE))?,
+                Features::NONE,
+            ));
         }
         Ok(slot.as_ref().expect("opened above").0.as_fd())
     }
@@ -174,6 +185,8 @@ impl Worker {
         self.ops = 0;
         self.child_smaps = None;
         self.child_ptes = None;
+        self.child_owners.clear();
+        self.events.clear();
         self.copied = false;
         for slot in &mut self.uffd {
             // Dropping the OwnedFd closes the uffd.

@@ -6,7 +6,7 @@
 //! | request | answer |
 //! |---|---|
 //! | (start) | `ready BASE PAGES` (BASE in hex), or `fail TEXT` and exit |
-//! | an op's trace line | `ok NS` or the errno name and `NS` (`EINVAL 2100`, `errno42 900`), NS the nanoseconds the op took in the worker; or `refused TEXT` |
+//! | an op's trace line | `ok NS` or the errno name and `NS` (`EINVAL 2100`, `errno42 900`), NS the nanoseconds the op took in the worker, then the uffd events the op raised, if any, in the kernel's order (`ok 5100 0:unmap[4,8) 1:remove[2,3)`, [`uffd_vocab::Event`]'s text); or `refused TEXT`; or `unsupported TEXT` (an `open` with a feature this process cannot have: `event-fork` without CAP_SYS_PTRACE, `faults` with only UFFD_USER_MODE_ONLY uffds) |
 //! | `layout` | `vma VMA` lines (VMA in the vocabulary's one text form), `error TEXT` lines, `ptes PTES` (the arena's page table entries from pagemap, in `expect ptes`'s form, `0-3:a 5:w` or `none`), `open CTXS` (the open uffd contexts, `0,2` or `none`), then `end READ_NS PARSE_NS` (reading smaps; parsing it and probing the owners) |
 //! | `outside` | `/proc/self/maps` lines of everything outside the arena, then `end` |
 //! | `reset` | `ok` or `refused TEXT` |
@@ -30,12 +30,15 @@
 //! - `serve`: [`worker_main`] and the request loop;
 //! - `ops`: the syscalls of each op, confined to the arena;
 //! - `fork`: the `fork` op, the child's smaps read while it lives;
-//! - `monitor`: the thread that reads EVENT_REMAP events while mremap runs;
+//! - `monitor`: the thread that reads the uffd events while a call runs;
+//! - `events`: the events an op raised, in arena pages, for its answer;
 //! - `smaps`: reading /proc/self/smaps back into `vma` lines;
 //! - `owner`: which open uffd owns a registered VMA, asked of the kernel.
 
 #[cfg(target_os = "linux")]
 mod arena;
+#[cfg(target_os = "linux")]
+mod events;
 #[cfg(target_os = "linux")]
 mod fork;
 #[cfg(target_os = "linux")]

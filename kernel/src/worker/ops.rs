@@ -10,7 +10,7 @@
 //! than the fixed one) is a refusal, never a result.
 
 use std::ffi::c_void;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, MprotectFlags, MremapFlags, ProtFlags};
@@ -33,15 +33,19 @@ impl Worker {
         if let Err(e) = op.validate(self.pages) {
             return Answer::Refused(e);
         }
+        self.events.clear();
         let ran = match *op {
             Op::Map {
                 start,
                 len,
                 prot,
                 kind,
-            } => self.map(start, len, prot, kind),
-            Op::Unmap { start, len } => Ok(self.unmap(start, len)),
-            Op::Protect { start, len, prot } => Ok(self.protect(start, len, prot)),
+            } => self.with_events(|w| w.map(start, len, prot, kind)),
+            Op::Unmap { start, len } => self.with_events(|w| Ok(w.unmap(start, len))),
+            // Populating a locked VMA made writable may fault (rule 42).
+            Op::Protect { start, len, prot } => {
+                self.with_events(|w| Ok(w.protect(start, len, prot)))
+            }
             Op::Register {
                 ctx,
                 start,
@@ -49,7 +53,9 @@ impl Worker {
                 mode,
             } => self.register(ctx, start, len, mode),
             Op::Unregister { ctx, start, len } => self.unregister(ctx, start, len),
-            Op::Fault { page, read } => Ok(sys::access_byte(self.addr(page), !read)),
+            Op::Fault { page, read } => {
+                self.with_events(|w| Ok(sys::access_byte(w.addr(page), !read)))
+            }
             Op::Fill {
                 how,
                 ctx,
@@ -68,16 +74,18 @@ impl Worker {
                 start,
                 len,
                 onfault,
-            } => Ok(self.mlock(start, len, onfault)),
+            } => self.with_events(|w| Ok(w.mlock(start, len, onfault))),
             Op::Munlock { start, len } => Ok(self.munlock(start, len)),
-            Op::Madvise { start, len, advice } => Ok(self.madvise(start, len, advice)),
+            Op::Madvise { start, len, advice } => {
+                self.with_events(|w| Ok(w.madvise(start, len, advice)))
+            }
             Op::Mremap {
                 start,
                 len,
                 newlen,
                 to,
-            } => self.mremap(start, len, newlen, to),
-            Op::Open { ctx, features } => self.open(ctx, features),
+            } => self.with_events(|w| w.mremap(start, len, newlen, to)),
+            Op::Open { ctx, features } => return self.open(ctx, features),
             Op::Fork => self.fork().map(Ok),
             Op::Close { ctx } => Ok(self.close(ctx)),
             Op::WriteProtect {
@@ -92,6 +100,18 @@ impl Worker {
             Ok(Err(e)) => Answer::Errno(e.raw_os_error()),
             Err(e) => Answer::Refused(e),
         }
+    }
+
+    /// Runs `call`, an op that may raise events (but no FORK) or fault in
+    /// the arena (mlock's populate, a locked VMA's after mprotect or
+    /// mremap, the one-byte access), while the monitor reads them into
+    /// `self.events` and resolves the faults (see `events.rs`); a message
+    /// it could not keep, or a fault it could not resolve, is a refusal.
+    /// The ops left out cannot fault in the arena: the uffd ioctls (a
+    /// copy reads the tag buffer, outside), open, close, munlock.
+    fn with_events(&mut self, call: impl FnOnce(&Self) -> Ran) -> Ran {
+        let (ran, forks) = self.watched(call);
+        forks.and(ran)
     }
 
     /// mmap(MAP_FIXED) of `kind` over `[start, start+len)`.
@@ -202,14 +222,12 @@ impl Worker {
         }
     }
 
-    /// mremap, with the monitor thread reading the REMAP events of the
-    /// event-remap contexts while it runs (the kernel does not return
-    /// before they are read). `Err`: a refusal (an address it should
-    /// never have returned).
+    /// mremap. `Err`: a refusal (an address it should never have
+    /// returned).
     fn mremap(&self, start: Page, len: Page, newlen: Page, to: Remap) -> Ran {
         let (old, old_size) = (self.addr(start) as *mut c_void, (len * PAGE) as usize);
         let new_size = (newlen * PAGE) as usize;
-        let call = || {
+        {
             // SAFETY: the source range and the target (grown range or
             // destination) lie inside the arena: `validate` checked
             // both, so nothing outside it is moved, grown into or
@@ -235,29 +253,37 @@ impl Worker {
                 Ok(p) => Err(format!("mremap returned {p:p}, not {:#x}", self.addr(want))),
                 Err(e) => Ok(Err(e)),
             }
-        };
-        let monitored: Vec<BorrowedFd<'_>> = self
-            .uffd
-            .iter()
-            .flatten()
-            .filter(|(_, f)| f.contains(Features::REMAP))
-            .map(|(fd, _)| fd.as_fd())
-            .collect();
-        if monitored.is_empty() {
-            call()
-        } else {
-            self.monitor.watching(&monitored, call)
         }
     }
 
     /// `open`: closes ctx's uffd if open, then opens a new one with
-    /// `features` (a refusal if the kernel will not give one).
-    fn open(&mut self, ctx: u8, features: Features) -> Ran {
+    /// `features` (a refusal if the kernel will not give one). Unsupported
+    /// where this process may not have them: the kernel refuses a feature
+    /// (EPERM: `event-fork` without CAP_SYS_PTRACE), or `faults` where
+    /// the uffd reports user-mode faults only (UFFD_USER_MODE_ONLY: the
+    /// one-byte access, process_vm_writev, would never deliver one).
+    fn open(&mut self, ctx: u8, features: Features) -> Answer {
         // Close first, as the op says, then open anew.
         self.uffd[ctx as usize] = None;
-        let fd = sys::userfaultfd(sys::feature_bits(features))?;
-        self.uffd[ctx as usize] = Some((fd, features));
-        Ok(Ok(()))
+        let (fd, user_only) = match sys::userfaultfd_raw() {
+            Ok(opened) => opened,
+            Err(e) => return Answer::Refused(e),
+        };
+        if user_only && features.contains(Features::FAULTS) {
+            return Answer::Unsupported(
+                "`faults` on a uffd of user-mode faults only (UFFD_USER_MODE_ONLY)".into(),
+            );
+        }
+        match sys::uffd_api(fd.as_fd(), sys::feature_bits(features)) {
+            Ok(()) => {
+                self.uffd[ctx as usize] = Some((fd, features));
+                Answer::Ok
+            }
+            Err(Errno::PERM) => Answer::Unsupported(format!(
+                "UFFDIO_API with `{features}`: EPERM (event-fork needs CAP_SYS_PTRACE)"
+            )),
+            Err(e) => Answer::Refused(format!("UFFDIO_API failed: errno {}", e.raw_os_error())),
+        }
     }
 
     /// UFFDIO_REGISTER of `[start, start+len)` with ctx's uffd (opened on

@@ -22,6 +22,9 @@ pub(super) enum Answer {
     Errno(i32),
     /// The worker would not or could not run the request as asked.
     Refused(String),
+    /// The kernel will not let this process run the op as the model means
+    /// it (a feature it may not have): not a failure, the op is left out.
+    Unsupported(String),
 }
 
 /// The worker's entry point: `uffd-check __worker PAGES`. Never returns.
@@ -110,8 +113,8 @@ fn request(w: &mut Worker, req: &str, out: &mut impl Write) -> std::io::Result<(
     }
 }
 
-/// Runs one op (or the fault armed for it) and answers with its result and
-/// the time it took in here.
+/// Runs one op (or the fault armed for it) and answers with its result,
+/// the time it took in here and the events it raised.
 fn run_op(w: &mut Worker, op: &Op, out: &mut impl Write) -> std::io::Result<()> {
     let n = w.ops;
     w.ops += 1;
@@ -126,11 +129,15 @@ fn run_op(w: &mut Worker, op: &Op, out: &mut impl Write) -> std::io::Result<()> 
     let a = w.op(op);
     let ns = t.elapsed().as_nanos();
     match a {
-        // The result, then the time the op took in here.
-        Answer::Ok => writeln!(out, "ok {ns}"),
-        Answer::Errno(e) => writeln!(out, "{} {ns}", uffd_vocab::Errno::from_raw(e)),
-        a => answer(out, a),
+        // The result, then the time the op took in here, then the events.
+        Answer::Ok => write!(out, "ok {ns}")?,
+        Answer::Errno(e) => write!(out, "{} {ns}", uffd_vocab::Errno::from_raw(e))?,
+        a => return answer(out, a),
     }
+    for e in &w.events {
+        write!(out, " {e}")?;
+    }
+    writeln!(out)
 }
 
 /// Writes an answer without a time: `ok`, the errno's name, or `refused TEXT`.
@@ -139,5 +146,6 @@ fn answer(out: &mut impl Write, a: Answer) -> std::io::Result<()> {
         Answer::Ok => writeln!(out, "ok"),
         Answer::Errno(e) => writeln!(out, "{}", uffd_vocab::Errno::from_raw(e)),
         Answer::Refused(t) => writeln!(out, "refused {t}"),
+        Answer::Unsupported(t) => writeln!(out, "unsupported {t}"),
     }
 }

@@ -6,15 +6,16 @@
 //! Invariant: every arena VMA is answered as exactly one `vma` line or one
 //! `error` line, never left out: a VMA that crosses the arena's edge, a
 //! missing or replaced guard, an entry that cannot be parsed or classified,
-//! perms that disagree with VmFlags, a registered VMA no open uffd owns are
-//! all errors. What smaps does not show (the page offset of private
-//! anonymous memory, anon_vmas) is `?` on the wire ([`crate::UNOBSERVED`]).
+//! perms that disagree with VmFlags, a registered VMA no open uffd owns (a
+//! fork child's: no fd its FORK events gave, see `fork.rs`) are all
+//! errors. What smaps does not show (the page offset of private anonymous
+//! memory, anon_vmas) is `?` on the wire ([`crate::UNOBSERVED`]).
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
-use uffd_vocab::{Backing, Contexts, Page, Prot, SmapsFlags, VmFlags, Vma};
+use uffd_vocab::{Backing, Contexts, Mode, Page, Prot, SmapsFlags, VmFlags, Vma};
 
 use super::arena::{Worker, PAGE};
 
@@ -30,7 +31,10 @@ impl Worker {
     pub(super) fn layout(&mut self, out: &mut impl Write) -> std::io::Result<()> {
         let t0 = Instant::now();
         let child = self.child_smaps.take();
-        let of_child = child.is_some();
+        // A fork child's registered VMAs have their owners asked already.
+        let owners = child
+            .is_some()
+            .then(|| std::mem::take(&mut self.child_owners));
         let read = match child {
             Some(text) => {
                 self.buf = text;
@@ -47,7 +51,7 @@ impl Worker {
         let (vmas, mut errors) = self.arena_entries(&text);
         self.buf = text;
         for e in &vmas {
-            match self.describe(e, of_child) {
+            match self.describe(e, owners.as_deref()) {
                 Ok(line) => writeln!(out, "{line}")?,
                 Err(err) => errors.push(err),
             }
@@ -85,6 +89,16 @@ impl Worker {
     /// The arena pages of the readable VMAs in the smaps `text`.
     pub(super) fn readable_in(&self, text: &[u8]) -> Vec<std::ops::Range<Page>> {
         self.readable(&self.arena_entries(text).0)
+    }
+
+    /// The registered arena VMAs in the smaps `text`: start, end and
+    /// uffd bits (an entry that cannot be decoded is left to `layout`).
+    pub(super) fn registered_in(&self, text: &[u8]) -> Vec<(u64, u64, Mode)> {
+        let decoded = self.arena_entries(text).0.into_iter().filter_map(|e| {
+            let uffd = SmapsFlags::decode(&e.vmflags).ok()?.uffd;
+            (!uffd.is_empty()).then_some((e.start, e.end, uffd))
+        });
+        decoded.collect()
     }
 
     /// The arena's entries in the smaps `text`, and what is wrong with it: a
@@ -137,9 +151,14 @@ impl Worker {
         (vmas, errors)
     }
 
-    /// One arena VMA as a `vma` line; the ctx is asked of the kernel
-    /// (not for a fork child's VMA: the probe would act on ours).
-    fn describe(&mut self, e: &Entry, of_child: bool) -> Result<String, String> {
+    /// One arena VMA as a `vma` line; the ctx is asked of the kernel, or,
+    /// for a fork child's VMA, taken from its `child` owners (asked through
+    /// the fork fds while it lived: our own fds would probe our VMAs).
+    fn describe(
+        &self,
+        e: &Entry,
+        child: Option<&[(u64, Result<u8, String>)]>,
+    ) -> Result<String, String> {
         let SmapsFlags { prot, flags, uffd } = SmapsFlags::decode(&e.vmflags)
             .map_err(|err| format!("{err} in an arena VMA: {} (VmFlags: {})", e.line, e.vmflags))?;
         let perms: String = e.perms.chars().take(3).collect();
@@ -169,11 +188,17 @@ impl Worker {
         };
         let ctx = if uffd.is_empty() {
             None
-        } else if of_child {
-            return Err(format!(
-                "a fork child's VMA kept uffd bits (no ctx has EVENT_FORK): {}",
-                e.line
-            ));
+        } else if let Some(owners) = child {
+            match owners.iter().find(|(start, _)| *start == e.start) {
+                Some((_, Ok(c))) => Some(*c),
+                Some((_, Err(err))) => {
+                    return Err(format!(
+                        "a fork child's VMA kept uffd bits, but {err}: {}",
+                        e.line
+                    ))
+                }
+                None => return Err(format!("a fork child's VMA has no owner asked: {}", e.line)),
+            }
         } else {
             match self.owner(e.start, e.end - e.start, uffd) {
                 Ok(c) => Some(c),

@@ -7,6 +7,7 @@ use std::ops::Range;
 use uffd_vocab::{Errno, Mode, Op, OpResult, Page, VmFlags};
 
 use super::Deviation;
+use crate::events::Unmapping;
 use crate::page_model::{PageModel, PageState};
 
 /// Around a new mapping, before it (rule 26).
@@ -41,9 +42,9 @@ impl PageModel {
         if start < dst + newlen && dst < start + len {
             return Some(Err(Errno::EINVAL));
         }
-        self.clear(Self::range(dst, newlen));
+        self.unmap_pages(Self::range(dst, newlen), Unmapping::Destination);
         let len = if newlen < len {
-            self.clear(Self::range(start + newlen, len - newlen));
+            self.unmap_pages(Self::range(start + newlen, len - newlen), Unmapping::Other);
             newlen
         } else {
             len

@@ -264,11 +264,13 @@ fn by_name<T: Copy>(all: &[(T, &'static str)], s: &str, what: &str) -> Result<T,
         })
 }
 
-/// The UFFDIO_API features an `open` asks for (UFFD_FEATURE_SIGBUS is
-/// always added): a set of the non-cooperative events. Its trace text is
-/// `none` or the names joined by `+`, in the kernel's bit order:
-/// `event-fork+event-remap+event-remove+event-unmap`. Each event, once
-/// raised, makes the call wait until the uffd's reader has read it.
+/// The UFFDIO_API features an `open` asks for: a set of the
+/// non-cooperative events, and `faults`. Its trace text is `none` or the
+/// names joined by `+`, in this order:
+/// `event-fork+event-remap+event-remove+event-unmap+faults`. Each event,
+/// once raised, makes the call wait until the uffd's reader has read it.
+/// Without `faults` the uffd has UFFD_FEATURE_SIGBUS: a fault userfaultfd
+/// would deliver fails instead (SIGBUS, EFAULT for a kernel access).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Features(u8);
 
@@ -288,17 +290,22 @@ impl Features {
     /// `event-unmap`: UFFD_FEATURE_EVENT_UNMAP. munmap, an mmap over, and
     /// mremap's unmapping report the unmapped range in an UNMAP event.
     pub const UNMAP: Features = Features(8);
-    /// Every feature with its name, in the kernel's bit order.
-    pub const ALL: [(Features, &'static str); 4] = [
+    /// `faults`: no UFFD_FEATURE_SIGBUS. A fault userfaultfd would refuse
+    /// is delivered to the uffd's reader as a PAGEFAULT message, and waits
+    /// until the reader resolves it (rule 42).
+    pub const FAULTS: Features = Features(16);
+    /// Every feature with its name, in text order.
+    pub const ALL: [(Features, &'static str); 5] = [
         (Self::FORK, "event-fork"),
         (Self::REMAP, "event-remap"),
         (Self::REMOVE, "event-remove"),
         (Self::UNMAP, "event-unmap"),
+        (Self::FAULTS, "faults"),
     ];
 
     /// Any value is accepted; unknown bits are dropped.
     pub const fn from_bits(bits: u8) -> Features {
-        Features(bits & 15)
+        Features(bits & 31)
     }
     pub const fn bits(self) -> u8 {
         self.0
@@ -312,6 +319,10 @@ impl Features {
     }
     pub const fn union(self, other: Features) -> Features {
         Features(self.0 | other.0)
+    }
+    /// These features but those of `other`.
+    pub const fn without(self, other: Features) -> Features {
+        Features(self.0 & !other.0)
     }
 }
 
