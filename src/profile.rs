@@ -156,7 +156,8 @@ mod tests {
                     "no-uffdio-move",
                     "no-uffdio-poison",
                     "no-continue-wp",
-                    "refused-fill-leaves-no-anon-vma"
+                    "refused-fill-leaves-no-anon-vma",
+                    "remap-event-has-the-old-length"
                 ],
                 vec![
                     "stale-prev",
@@ -184,7 +185,8 @@ mod tests {
                 "mremap-moves-within-one-vma",
                 "unregister-through-any-ctx",
                 "dontunmap-copy-stays-apart-from-its-source",
-                "moved-copy-stays-apart"
+                "moved-copy-stays-apart",
+                "remap-event-has-the-old-length"
             ]
         );
         let p = Profile::of_release("7.3.4+deb13-amd64");

@@ -55,6 +55,8 @@ pub enum Deviation {
     NoContinueWp,
     /// Rule 40.
     RefusedFillLeavesNoAnonVma,
+    /// Rule 43.
+    RemapEventOldLength,
 }
 
 /// The series whose kernels the model's default rules describe: the rules
@@ -76,7 +78,7 @@ struct Known {
 }
 
 /// Every known deviation, one entry each.
-const KNOWN: [Known; 16] = [
+const KNOWN: [Known; 17] = [
     Known {
         deviation: Deviation::MremapOldRegistration,
         rule: 21,
@@ -297,10 +299,23 @@ const KNOWN: [Known; 16] = [
         // 6.12 prepares it first (the per-VMA lock lookup, uffd_mfill_lock).
         history: History::until(Series::new(6, 12)),
     },
+    Known {
+        deviation: Deviation::RemapEventOldLength,
+        rule: 43,
+        name: "remap-event-has-the-old-length",
+        contract: "the REMAP event of a move says the length moved: a move that shrinks sends \
+                   the new length (rule 41)",
+        kernel: "the REMAP event of a move that shrinks says the length before the shrink \
+                 (mremap_userfaultfd_complete is passed the old_len the call was given)",
+        // Measured: 6.1 and 6.12 send the old length; 6.16 (the mremap
+        // rework's vma_remap_struct, whose old_len the shrink updates) and
+        // later the new one.
+        history: History::until(Series::new(6, 16)),
+    },
 ];
 
 impl Deviation {
-    pub const ALL: [Deviation; 16] = [
+    pub const ALL: [Deviation; 17] = [
         Deviation::MremapOldRegistration,
         Deviation::ForkKeepsBoundaries,
         Deviation::DontUnmapUnlocksVma,
@@ -317,6 +332,7 @@ impl Deviation {
         Deviation::NoUffdioPoison,
         Deviation::NoContinueWp,
         Deviation::RefusedFillLeavesNoAnonVma,
+        Deviation::RemapEventOldLength,
     ];
 
     /// The rules off by default: those [`MODEL_SERIES`] does not have.
@@ -355,6 +371,7 @@ impl Deviation {
                 }
             ),
             Deviation::RefusedFillLeavesNoAnonVma => matches!(op, Op::Fill { .. }),
+            Deviation::RemapEventOldLength => matches!(op, Op::Mremap { .. }),
             Deviation::RegisterKeepsWp => matches!(op, Op::Register { .. }),
             Deviation::WriteprotectWithinOneVma => matches!(op, Op::WriteProtect { .. }),
             Deviation::ForkKeepsBoundaries => matches!(op, Op::Fork),
@@ -433,10 +450,11 @@ impl PageModel {
         let Some(before) = before.filter(|_| !self.deviations.is_empty()) else {
             return got;
         };
+        let events = self.events_so_far();
         let differs_without = |off: u32| {
             let mut other = before.clone();
             other.rules_off |= off;
-            other.step_rules(op) != got
+            other.step_rules(op) != got || other.events_so_far() != events
         };
         if !differs_without(u32::MAX) {
             self.deviations.clear();

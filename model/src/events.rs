@@ -140,6 +140,28 @@ impl PageModel {
         true
     }
 
+    /// Makes the step's REMAP say `len` pages (rule 43); whether it has
+    /// one.
+    pub(crate) fn set_remap_len(&mut self, new: Page) -> bool {
+        for e in &mut self.events.remap {
+            if let EventKind::Remap { len, .. } = &mut e.what {
+                *len = new;
+            }
+        }
+        !self.events.remap.is_empty()
+    }
+
+    /// The step's events so far, in the order they will be sent.
+    pub(crate) fn events_so_far(&self) -> Vec<Event> {
+        let e = &self.events;
+        e.early
+            .iter()
+            .chain(&e.remap)
+            .chain(&e.late)
+            .copied()
+            .collect()
+    }
+
     /// The step's events, in the order sent; the list starts anew.
     pub(crate) fn take_events(&mut self) -> Vec<Event> {
         let StepEvents {

@@ -23,7 +23,7 @@
 //! section, not a rule). Each module does the rules of one syscall family:
 //! `page_model` 1, 5 and 20; `mm` 2 to 4; `uffd` 6 and 7; `madvise` 8 and
 //! 9; `fault` 10 to 15; `mremap` 16 to 18; `fork` 19; `events` 41 and 42; `deviations` 21 to
-//! 30, 32 and 36 to 40 (31, the uffd-wp bit, is `uffd`'s); `ioctls` 33
+//! 30, 32, 36 to 40 and 43 (31, the uffd-wp bit, is `uffd`'s); `ioctls` 33
 //! to 35.
 //!
 //! 1. Pages and layout. Each page carries every attribute of its VMA
@@ -252,11 +252,13 @@
 //!     resolved (EAGAIN until the REMAP is read, after): the reader closes
 //!     that uffd, dropping the call's other events to it, and the access
 //!     is tried again.
+//! 43. (Deviation `remap-event-has-the-old-length`, before 6.16.) The
+//!     REMAP of a move that shrinks says the length before the shrink.
 //!
 //! ## Deviations
 //!
 //! Where the live kernel departs from the contract, the difference is a
-//! [`Deviation`]: a rule (21 to 30, 32, 36 to 40). Each carries the kernels that have it
+//! [`Deviation`]: a rule (21 to 30, 32, 36 to 40, 43). Each carries the kernels that have it
 //! ([`Deviation::history`]). By default the rules of [`MODEL_SERIES`]
 //! (6.18) are on, so the model says what that kernel does; a kernel's
 //! profile turns on the rules of its own series; `--strict` turns every

@@ -58,7 +58,11 @@ impl PageModel {
             self.unmap_pages(Self::range(start + newlen, len - newlen), Unmapping::Other);
         }
         let kept = len.min(newlen) as usize;
-        self.move_range(s, kept, dst as usize, newlen as usize, false)
+        self.move_range(s, kept, dst as usize, newlen as usize, false)?;
+        if newlen < len {
+            self.remap_event_has_the_old_length(len);
+        }
+        Ok(())
     }
 
     /// The same length with a destination (rule 17): VMA by VMA from the

@@ -43,6 +43,7 @@ impl PageModel {
             return Some(Err(Errno::EINVAL));
         }
         self.unmap_pages(Self::range(dst, newlen), Unmapping::Destination);
+        let old_len = len;
         let len = if newlen < len {
             self.unmap_pages(Self::range(start + newlen, len - newlen), Unmapping::Other);
             newlen
@@ -61,7 +62,11 @@ impl PageModel {
         if s + len as usize > vma.end {
             return Some(Err(Errno::EFAULT));
         }
-        Some(self.move_range(s, len as usize, dst as usize, newlen as usize, dontunmap))
+        let moved = self.move_range(s, len as usize, dst as usize, newlen as usize, dontunmap);
+        if moved.is_ok() && len < old_len {
+            self.remap_event_has_the_old_length(old_len);
+        }
+        Some(moved)
     }
 
     /// Rule 25: may `unregister` clear a registration of another ctx? Yes
@@ -228,6 +233,15 @@ impl PageModel {
         }
         self.took_part(rule);
         Some(Err(Errno::EINVAL))
+    }
+
+    /// Rule 43: the REMAP a move that shrank from `old_len` pages sent
+    /// says `old_len`.
+    pub(crate) fn remap_event_has_the_old_length(&mut self, old_len: Page) {
+        let rule = Deviation::RemapEventOldLength;
+        if self.applies(rule) && self.set_remap_len(old_len) {
+            self.took_part(rule);
+        }
     }
 
     /// Rule 40: does a fill prepare the anon_vma only after its checks?

@@ -77,13 +77,17 @@ fn deviation_names_and_texts() {
     }
     let bits = Deviation::ALL.iter().fold(0, |b, d| b | d.bit());
     assert_eq!(bits.count_ones() as usize, Deviation::ALL.len());
-    // The table has each deviation once, and the rules 21 to 30, 32, and
-    // 36 to 40.
+    // The table has each deviation once, and the rules 21 to 30, 32, 36
+    // to 40, and 43.
     assert_eq!(KNOWN.len(), Deviation::ALL.len());
     let rules: Vec<u8> = Deviation::ALL.iter().map(|d| d.rule()).collect();
     assert_eq!(
         rules,
-        (21..=30).chain([32]).chain(36..=40).collect::<Vec<u8>>()
+        (21..=30)
+            .chain([32])
+            .chain(36..=40)
+            .chain([43])
+            .collect::<Vec<u8>>()
     );
 }
 
@@ -118,6 +122,7 @@ fn the_kernels_that_have_each_deviation() {
         assert_eq!(has(Deviation::NoUffdioPoison, v), v < 606, "{v}");
         assert_eq!(has(Deviation::NoContinueWp, v), v < 604, "{v}");
         assert_eq!(has(Deviation::RefusedFillLeavesNoAnonVma, v), old);
+        assert_eq!(has(Deviation::RemapEventOldLength, v), v < 616, "{v}");
     }
     // By default, the rules of 6.18.
     let off: Vec<&str> = Deviation::off_by_default()
@@ -139,7 +144,8 @@ fn the_kernels_that_have_each_deviation() {
             "no-uffdio-move",
             "no-uffdio-poison",
             "no-continue-wp",
-            "refused-fill-leaves-no-anon-vma"
+            "refused-fill-leaves-no-anon-vma",
+            "remap-event-has-the-old-length"
         ]
     );
 }
