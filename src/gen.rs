@@ -585,7 +585,7 @@ pub fn alphabet(pages: Page) -> Vec<Op> {
     ops.extend((0..2).map(|ctx| Op::Close { ctx }));
     ops.push(Op::Open {
         ctx: 0,
-        features: Features::from_bits(31),
+        features: Features::EVERY,
     });
     ops.extend((0..pages).map(|page| Op::Fault { page, read: false }));
     ops.extend((0..pages).map(|page| Op::Fault { page, read: true }));

@@ -173,22 +173,12 @@ impl PageModel {
 
 #[cfg(test)]
 mod tests {
-    use crate::PageModel;
-    use uffd_vocab::{events_text, Backend, Op};
-
-    fn model(pages: u64) -> PageModel {
-        PageModel::new(pages)
-    }
+    use crate::testing::last_outcome;
+    use uffd_vocab::events_text;
 
     /// The events of the last op of `ops` (one op a line).
     fn events(pages: u64, ops: &str) -> String {
-        let mut m = model(pages);
-        let mut last = String::new();
-        for line in ops.lines() {
-            let op: Op = line.trim().parse().unwrap();
-            last = events_text(&m.step(&op).unwrap().events);
-        }
-        last
+        events_text(&last_outcome(pages, ops).events)
     }
 
     #[test]
@@ -253,12 +243,7 @@ mod tests {
         let ops = "map 0 4 rw- anon\nmap 6 2 rw- anon\nopen 0 event-fork\nfault 0\n\
                    register 0 0 4 wp\nregister 0 6 2 missing\nwriteprotect 0 0 4 on\nfork";
         assert_eq!(events(16, ops), "0:fork");
-        let mut m = model(16);
-        let mut last = None;
-        for line in ops.lines() {
-            last = Some(m.step(&line.parse().unwrap()).unwrap());
-        }
-        let child = last.unwrap().layout;
+        let child = last_outcome(16, ops).layout;
         assert!(
             child.lines()[0].ends_with("uffd=wp ctx=0"),
             "{:?}",
@@ -269,12 +254,7 @@ mod tests {
 
     /// The last op's result, events and page table entries.
     fn fault(ops: &str) -> (String, String, String) {
-        let mut m = model(16);
-        let mut last = None;
-        for line in ops.lines() {
-            last = Some(m.step(&line.trim().parse().unwrap()).unwrap());
-        }
-        let o = last.unwrap();
+        let o = last_outcome(16, ops);
         (
             uffd_vocab::result_name(&o.result),
             events_text(&o.events),

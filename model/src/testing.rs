@@ -1,6 +1,6 @@
 //! What the unit tests of every module share.
 
-use uffd_vocab::{Backend, Layout, Op, OpResult, Page};
+use uffd_vocab::{Backend, Layout, Op, OpResult, Outcome, Page};
 
 use crate::{Deviation, PageModel};
 
@@ -14,6 +14,17 @@ pub(crate) fn run(pages: Page, trace: &str) -> (PageModel, Vec<OpResult>) {
         .map(|l| m.step(&l.parse::<Op>().unwrap()).unwrap().result)
         .collect();
     (m, results)
+}
+
+/// The outcome of the last op of `trace` (one op a line) on the default
+/// model of `pages` pages.
+pub(crate) fn last_outcome(pages: Page, trace: &str) -> Outcome {
+    let mut m = PageModel::new(pages);
+    let mut last = None;
+    for l in trace.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        last = Some(m.step(&l.parse::<Op>().unwrap()).unwrap());
+    }
+    last.expect("a trace of at least one op")
 }
 
 /// The layout, a VMA a line.

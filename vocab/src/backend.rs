@@ -388,5 +388,9 @@ mod tests {
         c.insert_with(1, Features::REMAP.union(Features::UNMAP));
         assert_eq!(c.to_string(), "1(event-remap+event-unmap),2");
         assert_eq!(c.to_string().parse::<Contexts>(), Ok(c));
+        let every = Features::ALL
+            .iter()
+            .fold(Features::NONE, |all, (f, _)| all.union(*f));
+        assert_eq!(every, Features::EVERY);
     }
 }

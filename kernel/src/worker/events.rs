@@ -49,7 +49,7 @@ impl Worker {
             }
             // The monitor closed the uffd it could not resolve a fault of
             // (rule 42): its fd is gone, the number must not be closed again.
-            if matches!(r, Resolved::Closed { .. }) {
+            if r == Resolved::Closed {
                 if let Some((fd, _)) = self.uffd[c as usize].take() {
                     let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
                 }
@@ -102,8 +102,8 @@ impl Worker {
                 let what = EventKind::Fault { page: at, flags };
                 match r {
                     // (A ctx the monitor closed: see `watched`.)
-                    Resolved::Done | Resolved::Closed { .. } => what,
-                    Resolved::Stuck | Resolved::NoFault => {
+                    Resolved::Done | Resolved::Closed => what,
+                    Resolved::NoFault => {
                         return Err(format!(
                             "{} was left waiting by the monitor ({r:?})",
                             Event::new(c, what)

@@ -61,11 +61,9 @@ pub(super) enum Resolved {
     NoFault,
     /// A page fault, resolved by its ioctl (which woke the access).
     Done,
-    /// A page fault whose resolution `ioctl` failed with `errno`: the
-    /// monitor closed the uffd (rule 42), so the worker must forget it.
-    Closed { ioctl: &'static str, errno: i32 },
-    /// A page fault that came back too often (the worker then exits).
-    Stuck,
+    /// A page fault whose resolution failed: the monitor closed the uffd
+    /// (rule 42), read nothing more of it, and the worker must forget it.
+    Closed,
 }
 
 /// How often one fault may come back within a call before the monitor
@@ -186,30 +184,25 @@ impl Log {
     }
 
     /// Whether the fault `m` of ctx `c` can never be resolved: it came
-    /// back after its resolution failed (`Some` that failure), or more
-    /// than [`MAX_REPEATS`] times (or the log is too full to tell: `Some`
-    /// of `Resolved::Stuck`).
-    fn stuck(&self, c: u8, m: &[u8; UFFD_MSG_SIZE]) -> Option<Resolved> {
+    /// back more than [`MAX_REPEATS`] times (or the log is too full to
+    /// tell). (A fault whose resolution failed cannot come back: its uffd
+    /// is closed.)
+    fn stuck(&self, c: u8, m: &[u8; UFFD_MSG_SIZE]) -> bool {
         let same = |(d, n, _): &&(u8, [u8; UFFD_MSG_SIZE], Resolved)| *d == c && n[..24] == m[..24];
         let mut before = self.msgs[..self.len].iter().filter(same);
-        let failed = before
-            .clone()
-            .map(|(_, _, r)| *r)
-            .find(|r| matches!(r, Resolved::Closed { .. }));
-        let often = before.nth(MAX_REPEATS).is_some() || self.lost > LOG_MSGS;
-        failed.or(often.then_some(Resolved::Stuck))
+        before.nth(MAX_REPEATS).is_some() || self.lost > LOG_MSGS
     }
 }
 
 /// Resolves the page fault `m` that the uffd `fd` of ctx `c` delivered
 /// (see the module docs), a missing page by a copy of `src` tagged for
-/// its page of the arena at `base`; `stuck` (how it failed before): it
-/// never can be, so say so and end the worker.
+/// its page of the arena at `base`; `stuck`: it never can be, so say so
+/// and end the worker.
 fn resolve(
     c: u8,
     fd: i32,
     m: &[u8; UFFD_MSG_SIZE],
-    stuck: Option<Resolved>,
+    stuck: bool,
     base: u64,
     src: &mut TagPage,
 ) -> Resolved {
@@ -217,61 +210,48 @@ fn resolve(
         return Resolved::NoFault;
     };
     let page = address & !(PAGE - 1);
-    if let Some(how) = stuck {
-        say_stuck(c, page, flags, how);
+    if stuck {
+        say_stuck(c, page, flags);
         // SAFETY: ends the process at once; nothing is left to clean up
         // that the kernel does not (the backend reports a dead worker).
         unsafe { libc::_exit(STUCK_EXIT) };
     }
     // SAFETY: `fd` is a uffd the worker holds open while `watching` runs.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let (ioctl, r) = if flags & u64::from(uffd_vocab::EventKind::WP) != 0 {
-        let r = sys::uffd_writeprotect(fd, page, PAGE, false);
-        ("UFFDIO_WRITEPROTECT", r)
+    let r = if flags & u64::from(uffd_vocab::EventKind::WP) != 0 {
+        sys::uffd_writeprotect(fd, page, PAGE, false)
     } else if flags & u64::from(uffd_vocab::EventKind::MINOR) != 0 {
-        let r = sys::uffd_fill(fd, sys::UFFDIO_CONTINUE, page, PAGE, 0);
-        ("UFFDIO_CONTINUE", r)
+        sys::uffd_fill(fd, sys::UFFDIO_CONTINUE, page, PAGE, 0)
     } else {
         let tag = (page.wrapping_sub(base) / PAGE + 1).to_le_bytes();
         src.0[8..16].copy_from_slice(&tag);
         let from = src.0.as_ptr() as u64;
-        let r = sys::uffd_copy_or_move(fd, sys::UFFDIO_COPY, page, from, PAGE, 0);
-        ("UFFDIO_COPY", r)
+        sys::uffd_copy_or_move(fd, sys::UFFDIO_COPY, page, from, PAGE, 0)
     };
     match r {
         Ok(()) => Resolved::Done,
-        Err(e) => {
+        Err(_) => {
             // The access still waits, and nothing can resolve it: release
             // the uffd, which wakes it (rule 42). The worker forgets the fd.
             // SAFETY: the fd of a uffd the worker holds; it no longer uses
             // this number (see `Resolved::Closed`).
             unsafe { libc::close(fd.as_raw_fd()) };
-            Resolved::Closed {
-                ioctl,
-                errno: e.raw_os_error(),
-            }
+            Resolved::Closed
         }
     }
 }
 
 /// Says on stderr (without allocating) that the fault of ctx `c` at
-/// `addr` can never be resolved, and why (`how`).
-fn say_stuck(c: u8, addr: u64, flags: u64, how: Resolved) {
+/// `addr` can never be resolved.
+fn say_stuck(c: u8, addr: u64, flags: u64) {
     use std::io::Write;
     let mut buf = [0u8; 320];
     let mut w = &mut buf[..];
-    let _ = match how {
-        Resolved::Closed { ioctl, errno } => writeln!(
-            w,
-            "uffd-monitor: ctx {c}'s fault at {addr:#x} (flags {flags:#x}) came back after \
-             {ioctl} failed (errno {errno}) and its uffd was closed: the worker exits {STUCK_EXIT}"
-        ),
-        _ => writeln!(
-            w,
-            "uffd-monitor: ctx {c}'s fault at {addr:#x} (flags {flags:#x}) came back more \
-             than {MAX_REPEATS} times: the worker exits {STUCK_EXIT}"
-        ),
-    };
+    let _ = writeln!(
+        w,
+        "uffd-monitor: ctx {c}'s fault at {addr:#x} (flags {flags:#x}) came back more \
+         than {MAX_REPEATS} times: the worker exits {STUCK_EXIT}"
+    );
     let n = 320 - w.len();
     // SAFETY: writes our own buffer to stderr.
     unsafe { libc::write(2, buf.as_ptr().cast(), n) };
@@ -325,7 +305,7 @@ fn monitor_loop(
                     _ => Resolved::NoFault,
                 };
                 log.record(c as u8, &msg, r);
-                if matches!(r, Resolved::Closed { .. }) {
+                if r == Resolved::Closed {
                     // Closed: no more reading it.
                     watched[c] = -1;
                     break;

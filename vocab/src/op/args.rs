@@ -294,6 +294,8 @@ impl Features {
     /// is delivered to the uffd's reader as a PAGEFAULT message, and waits
     /// until the reader resolves it (rule 42).
     pub const FAULTS: Features = Features(16);
+    /// Every feature.
+    pub const EVERY: Features = Features(31);
     /// Every feature with its name, in text order.
     pub const ALL: [(Features, &'static str); 5] = [
         (Self::FORK, "event-fork"),
@@ -305,7 +307,7 @@ impl Features {
 
     /// Any value is accepted; unknown bits are dropped.
     pub const fn from_bits(bits: u8) -> Features {
-        Features(bits & 31)
+        Features(bits & Self::EVERY.0)
     }
     pub const fn bits(self) -> u8 {
         self.0
