@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use uffd_vocab::Backend;
 
+use crate::check::run_ops_counted;
 use crate::check::{Failure, Stats};
 use crate::interrupt::interrupted;
-use crate::runner::{run_sequence, runner_seed, shrink, RunConfig, RunReport, Timed};
+use crate::runner::{runner_seed, shrink, RunConfig, RunReport, Timed};
 use crate::sequences::{Generated, Sequences};
 
 /// Sequences a thread takes at a time.
@@ -110,15 +111,12 @@ fn job(
                 break;
             }
             let t = Instant::now();
-            match run_sequence(&mut backends, config.pages, &g.ops) {
-                Ok(s) => {
+            match run_ops_counted(&mut backends, config.pages, &g.ops, &mut chunk.stats) {
+                Ok(()) => {
                     chunk.elapsed += t.elapsed();
-                    chunk.stats.add(&s);
                     shared.passed.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(failed) => {
-                    let (f, prefix) = *failed;
-                    chunk.stats.add(&prefix);
+                Err(f) => {
                     shared.first_failure.fetch_min(g.index, Ordering::Relaxed);
                     chunk.failure = Some((g, f));
                     break;

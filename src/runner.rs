@@ -12,7 +12,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::{Rng, SeedableRng};
 use uffd_vocab::{Backend, Op, Outcome, Page, Unsupported};
 
-use crate::check::{run_ops, Failure, Stats};
+use crate::check::{run_ops, run_ops_counted, Failure, Stats};
 use crate::interrupt::interrupted;
 pub use crate::interrupt::INTERRUPTED;
 use crate::sequences::{Generated, Sequences};
@@ -126,15 +126,12 @@ pub fn run(
             break;
         }
         let t = Instant::now();
-        match run_sequence(backends, config.pages, &g.ops) {
-            Ok(s) => {
+        match run_ops_counted(backends, config.pages, &g.ops, &mut stats) {
+            Ok(()) => {
                 elapsed += t.elapsed();
-                stats.add(&s);
                 progress(&stats);
             }
-            Err(failed) => {
-                let (f, prefix) = *failed;
-                stats.add(&prefix);
+            Err(f) => {
                 let (failure, shrink_steps) = shrink(config, backends, &g, f);
                 return RunReport {
                     interrupted: interrupted(),
@@ -153,21 +150,6 @@ pub fn run(
         failure: None,
         shrink_steps: 0,
     }
-}
-
-/// One sequence: its stats, or its failure with the stats of its steps
-/// before the failure (so a run whose first sequence fails does not show
-/// empty tables).
-pub fn run_sequence(
-    backends: &mut [&mut dyn Backend],
-    pages: Page,
-    ops: &[Op],
-) -> Result<Stats, Box<(Failure, Stats)>> {
-    run_ops(backends, pages, ops).map_err(|f| {
-        let mut prefix = run_ops(backends, pages, &ops[..f.step]).unwrap_or_default();
-        prefix.sequences = 0;
-        Box::new((f, prefix))
-    })
 }
 
 /// Shrinks the failing sequence `g` (whose failure is `first`): proptest's

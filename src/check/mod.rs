@@ -132,32 +132,65 @@ pub fn run_trace(backends: &mut [&mut dyn Backend], trace: &Trace) -> Result<Sta
 pub fn run_trace_with(
     backends: &mut [&mut dyn Backend],
     trace: &Trace,
-    mut each: impl FnMut(&StepView),
+    each: impl FnMut(&StepView),
 ) -> Result<Stats, Failure> {
-    assert!(!backends.is_empty(), "run_trace needs a backend");
-    let mut stats = Stats {
-        sequences: 1,
-        ..Stats::default()
-    };
+    let mut stats = Stats::default();
     let ops = trace.ops();
+    run_steps(backends, trace.pages, &ops, Some(trace), &mut stats, each)?;
+    Ok(stats)
+}
+
+/// [`run_trace`] for a plain op sequence.
+pub fn run_ops(
+    backends: &mut [&mut dyn Backend],
+    pages: Page,
+    ops: &[Op],
+) -> Result<Stats, Failure> {
+    let mut stats = Stats::default();
+    run_ops_counted(backends, pages, ops, &mut stats)?;
+    Ok(stats)
+}
+
+/// [`run_ops`], counting into `stats` as the steps pass: on a failure the
+/// steps before it are counted, but not the sequence.
+pub fn run_ops_counted(
+    backends: &mut [&mut dyn Backend],
+    pages: Page,
+    ops: &[Op],
+    stats: &mut Stats,
+) -> Result<(), Failure> {
+    run_steps(backends, pages, ops, None, stats, |_| {})
+}
+
+/// The loop of [`run_trace_with`] and [`run_ops_counted`]: `ops` are the
+/// trace's ops when there is a trace (which may say what each step gives).
+fn run_steps(
+    backends: &mut [&mut dyn Backend],
+    pages: Page,
+    ops: &[Op],
+    trace: Option<&Trace>,
+    stats: &mut Stats,
+    mut each: impl FnMut(&StepView),
+) -> Result<(), Failure> {
+    assert!(!backends.is_empty(), "run_trace needs a backend");
     for b in backends.iter_mut() {
         b.reset();
-        b.plan(&ops);
+        b.plan(ops);
     }
     let mut active = vec![true; backends.len()];
     // Each backend's layout before the step (the arena starts empty).
     let mut last = vec![Layout::default(); backends.len()];
-    for (index, step) in trace.steps.iter().enumerate() {
+    for (index, op) in ops.iter().enumerate() {
         let at = StepAt {
             index,
-            op: &step.op,
-            pages: trace.pages,
-            expect: Some(step),
+            op,
+            pages,
+            expect: trace.map(|t| &t.steps[index]),
             before: Some(&last),
         };
-        match step_checked(backends, &mut active, at, &mut stats, &mut each) {
+        match step_checked(backends, &mut active, at, stats, &mut each) {
             // A fork's layout is the child's: the parent's stays.
-            Stepped::Passed(outcomes) if !matches!(step.op, Op::Fork) => {
+            Stepped::Passed(outcomes) if !matches!(op, Op::Fork) => {
                 let on = (0..backends.len()).filter(|&i| active[i]);
                 for (i, o) in on.zip(outcomes) {
                     last[i] = o.layout;
@@ -171,30 +204,26 @@ pub fn run_trace_with(
                 message,
                 outcomes,
             } => {
+                let trace = match trace {
+                    Some(t) => Trace {
+                        kind: Default::default(),
+                        pages,
+                        steps: t.steps[..=index].to_vec(),
+                    },
+                    None => Trace::from_ops(pages, &ops[..=index]),
+                };
                 return Err(Failure {
                     invariant,
                     message,
                     step: index,
-                    trace: Trace {
-                        kind: Default::default(),
-                        pages: trace.pages,
-                        steps: trace.steps[..=index].to_vec(),
-                    },
+                    trace,
                     outcomes,
-                })
+                });
             }
         }
     }
-    Ok(stats)
-}
-
-/// [`run_trace`] for a plain op sequence.
-pub fn run_ops(
-    backends: &mut [&mut dyn Backend],
-    pages: Page,
-    ops: &[Op],
-) -> Result<Stats, Failure> {
-    run_trace(backends, &Trace::from_ops(pages, ops))
+    stats.sequences += 1;
+    Ok(())
 }
 
 #[cfg(test)]

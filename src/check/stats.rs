@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use uffd_vocab::{result_name, EventKind, Op, Outcome};
+use uffd_vocab::{result_str, EventKind, Op, Outcome};
 
 use super::view::known_deviations;
 
@@ -41,10 +41,13 @@ impl Stats {
     pub fn count(&mut self, op: &Op, outcomes: &[Outcome]) {
         self.steps += 1;
         *self.ops.entry(op.name()).or_default() += 1;
-        *self
-            .results
-            .entry(result_name(&outcomes[0].result))
-            .or_default() += 1;
+        let result = result_str(&outcomes[0].result);
+        match self.results.get_mut(result.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                self.results.insert(result.into_owned(), 1);
+            }
+        }
         // Merge cases from the first backend that reports any.
         if let Some(o) = outcomes.iter().find(|o| !o.report.merges.is_empty()) {
             for &c in &o.report.merges {

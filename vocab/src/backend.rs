@@ -88,9 +88,17 @@ pub type OpResult = Result<(), Errno>;
 /// `ok` or the errno's name: the one text form of a result (trace `expect`
 /// lines, the worker's answers, `replay`, JSON).
 pub fn result_name(r: &OpResult) -> String {
+    result_str(r).into_owned()
+}
+
+/// [`result_name`], borrowed where the name is fixed (all but `errnoN`).
+pub fn result_str(r: &OpResult) -> std::borrow::Cow<'static, str> {
     match r {
-        Ok(()) => "ok".to_string(),
-        Err(e) => e.to_string(),
+        Ok(()) => "ok".into(),
+        Err(e) => match ERRNOS.iter().find(|(n, _, _)| n == e) {
+            Some((_, _, name)) => (*name).into(),
+            None => e.to_string().into(),
+        },
     }
 }
 
@@ -367,7 +375,10 @@ mod tests {
             assert_eq!(e.raw(), raw);
             assert_eq!(Errno::parse(name), Some(e));
             assert_eq!(e.to_string(), name);
+            assert_eq!(result_str(&Err(e)), name);
         }
+        assert_eq!(result_str(&Ok(())), "ok");
+        assert_eq!(result_str(&Err(Errno::Other(42))), "errno42");
         assert_eq!(Errno::parse("errno42"), Some(Errno::Other(42)));
         assert_eq!(Errno::Other(42).to_string(), "errno42");
         assert_eq!(parse_result("ok"), Some(Ok(())));

@@ -450,6 +450,33 @@ impl fmt::Display for PteState {
     }
 }
 
+/// Names 0, 1, 2… given in order of first appearance: the first few
+/// looked up in a short list, the rest in a map (a layout of thousands of
+/// VMAs may have thousands of objects).
+#[derive(Default)]
+struct Renumber {
+    first: Vec<u32>,
+    rest: BTreeMap<u32, u32>,
+}
+
+impl Renumber {
+    /// How many ids the short list holds before the map takes the rest.
+    const SHORT: usize = 16;
+
+    /// The name of `id`: its own if seen before, else the next.
+    fn name(&mut self, id: u32) -> u32 {
+        if let Some(i) = self.first.iter().position(|&f| f == id) {
+            return i as u32;
+        }
+        if self.first.len() < Self::SHORT {
+            self.first.push(id);
+            return self.first.len() as u32 - 1;
+        }
+        let next = (Self::SHORT + self.rest.len()) as u32;
+        *self.rest.entry(id).or_insert(next)
+    }
+}
+
 /// The VMAs of the arena, sorted, in canonical form, with the fields their
 /// backend does not observe (see the module docs).
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
@@ -471,13 +498,14 @@ impl Layout {
     /// [`Layout::new`] for a backend that does not observe `unobserved`:
     /// those fields are blanked.
     pub fn observed(mut vmas: Vec<Vma>, unobserved: Unobserved) -> Layout {
-        vmas.sort_by_key(|v| (v.start, v.end));
-        let mut names: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut anon_vmas: BTreeMap<u32, u32> = BTreeMap::new();
+        if !vmas.is_sorted_by_key(|v| (v.start, v.end)) {
+            vmas.sort_by_key(|v| (v.start, v.end));
+        }
+        let mut names = Renumber::default();
+        let mut anon_vmas = Renumber::default();
         for v in &mut vmas {
             if let Backing::Shmem(id) = v.backing {
-                let next = names.len() as u32;
-                v.backing = Backing::Shmem(*names.entry(id).or_insert(next));
+                v.backing = Backing::Shmem(names.name(id));
             }
             if unobserved.hides_pgoff(v) {
                 v.pgoff = 0;
@@ -486,8 +514,7 @@ impl Layout {
                 v.anon_vma = None;
             }
             if let Some(id) = v.anon_vma {
-                let next = anon_vmas.len() as u32;
-                v.anon_vma = Some(*anon_vmas.entry(id).or_insert(next));
+                v.anon_vma = Some(anon_vmas.name(id));
             }
         }
         Layout {
@@ -502,10 +529,13 @@ impl Layout {
     /// entry.
     pub fn with_ptes(mut self, mut ptes: Vec<(Page, PteState)>) -> Layout {
         if !self.unobserved.contains(Unobserved::PTES) {
-            ptes.sort_by_key(|(p, _)| *p);
-            ptes.reverse();
-            ptes.dedup_by_key(|(p, _)| *p);
-            ptes.reverse();
+            // (Sorted without repeats already, as the backends build them.)
+            if !ptes.windows(2).all(|w| w[0].0 < w[1].0) {
+                ptes.sort_by_key(|(p, _)| *p);
+                ptes.reverse();
+                ptes.dedup_by_key(|(p, _)| *p);
+                ptes.reverse();
+            }
             self.ptes = ptes;
         }
         self
