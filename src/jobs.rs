@@ -45,7 +45,7 @@ impl<B: Backend> From<&Timed<B>> for BackendTime {
         BackendTime {
             name: t.inner.name(),
             ops: t.ops,
-            time: t.time,
+            time: t.time(),
             costs: t.inner.costs().into_iter().collect(),
         }
     }

@@ -139,7 +139,11 @@ pub fn throughput(
         per_sec(s.steps as f64 / secs),
         running.as_secs_f64()
     );
-    out.push_str("time per backend (each step: the op and reading its layout):\n");
+    let _ = writeln!(
+        out,
+        "time per backend (each step: the op and its layout; one step in {} timed):",
+        crate::runner::TIMED_EVERY
+    );
     for b in backends {
         let _ = writeln!(
             out,
