@@ -75,6 +75,8 @@ pub struct BenchConfig {
     pub ops: u64,
     /// The two arena sizes of the whole-arena table.
     pub arenas: [Page; 2],
+    /// `explore` of 6 pages to depth 4 too (with `--long`).
+    pub explore_long: bool,
 }
 
 impl BenchConfig {
@@ -98,16 +100,24 @@ impl BenchConfig {
             return Err(format!("--vmas {n}: each VMA count must be 2 to {max}"));
         }
         let arenas = if long { LONG_ARENAS } else { ARENAS };
-        Ok(BenchConfig { vmas, ops, arenas })
+        Ok(BenchConfig {
+            vmas,
+            ops,
+            arenas,
+            explore_long: long,
+        })
     }
 }
 
 /// Prints the three tables, each as soon as it is measured.
 pub fn run(config: &BenchConfig) -> Result<(), String> {
-    use crate::bench_check::{explore_table, generation_table, jobs_table};
+    use crate::bench_check::{explore_long_table, explore_table, generation_table, jobs_table};
     println!("{}", generation_table()?);
     println!("{}", jobs_table()?);
     println!("{}", explore_table()?);
+    if config.explore_long {
+        println!("{}", explore_long_table()?);
+    }
     println!("{}", random_sequences_table());
     println!("{}", scaling_table(&config.vmas, config.ops)?);
     println!("{}", whole_arena_table(config.arenas)?);

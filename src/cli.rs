@@ -221,9 +221,11 @@ pub enum Command {
         #[arg(long, conflicts_with_all = ["file", "output", "strict", "kselftest"])]
         fetch_kselftest_headers: bool,
     },
-    /// Measure ops/s of the model and the implementation alone, side by side,
-    /// at growing VMA counts and on whole arenas of two sizes (seconds;
-    /// --long: minutes).
+    /// Measure the harness side by side in one run: generating sequences,
+    /// check on one job and on the cores (model and impl, and the kernel),
+    /// explore, and the model and the implementation alone at growing VMA
+    /// counts and on whole arenas of two sizes (seconds; --long: tens of
+    /// minutes).
     Bench {
         /// VMA counts of the scaling table (2 to 1,048,576 each; default
         /// 1000,10000, with --long 1000,10000,100000).
@@ -232,8 +234,9 @@ pub enum Command {
         /// Ops timed per row (1 to 1,000,000).
         #[arg(long, default_value_t = 200_000)]
         ops: u64,
-        /// The long rows too: 100,000 VMAs, and whole arenas of 32,768 and
-        /// 262,144 pages instead of 4,096 and 32,768.
+        /// The long rows too: 100,000 VMAs, whole arenas of 32,768 and
+        /// 262,144 pages instead of 4,096 and 32,768, and explore of 6 pages
+        /// to depth 4 on the cores.
         #[arg(long)]
         long: bool,
     },

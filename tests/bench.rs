@@ -9,11 +9,13 @@ fn the_defaults_leave_the_long_rows_to_long() {
     let short = BenchConfig::new(None, 200_000, false).unwrap();
     assert_eq!(short.vmas, VMAS);
     assert_eq!(short.arenas, ARENAS);
+    assert!(!short.explore_long, "{short:?}");
     assert!(short.vmas.iter().all(|&n| n <= 10_000), "{short:?}");
     assert!(short.arenas[1] <= 32_768, "{short:?}");
     let long = BenchConfig::new(None, 200_000, true).unwrap();
     assert_eq!(long.vmas, LONG_VMAS);
     assert_eq!(long.arenas, LONG_ARENAS);
+    assert!(long.explore_long, "{long:?}");
     // An explicit --vmas is what is run, with or without --long.
     let given = BenchConfig::new(Some(vec![100_000]), 1, false).unwrap();
     assert_eq!(given.vmas, [100_000]);
