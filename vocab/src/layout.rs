@@ -451,26 +451,28 @@ impl fmt::Display for PteState {
 }
 
 /// Names 0, 1, 2… given in order of first appearance: the first few
-/// looked up in a short list, the rest in a map (a layout of thousands of
-/// VMAs may have thousands of objects).
+/// looked up in a short array, the rest in a map (a layout of thousands
+/// of VMAs may have thousands of objects).
 #[derive(Default)]
 struct Renumber {
-    first: Vec<u32>,
+    first: [u32; Renumber::SHORT],
+    len: usize,
     rest: BTreeMap<u32, u32>,
 }
 
 impl Renumber {
-    /// How many ids the short list holds before the map takes the rest.
+    /// How many ids the short array holds before the map takes the rest.
     const SHORT: usize = 16;
 
     /// The name of `id`: its own if seen before, else the next.
     fn name(&mut self, id: u32) -> u32 {
-        if let Some(i) = self.first.iter().position(|&f| f == id) {
+        if let Some(i) = self.first[..self.len].iter().position(|&f| f == id) {
             return i as u32;
         }
-        if self.first.len() < Self::SHORT {
-            self.first.push(id);
-            return self.first.len() as u32 - 1;
+        if self.len < Self::SHORT {
+            self.first[self.len] = id;
+            self.len += 1;
+            return self.len as u32 - 1;
         }
         let next = (Self::SHORT + self.rest.len()) as u32;
         *self.rest.entry(id).or_insert(next)

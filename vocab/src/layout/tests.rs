@@ -32,6 +32,19 @@ fn shmem_objects_are_renumbered_by_first_appearance() {
 }
 
 #[test]
+fn many_objects_are_renumbered_past_the_short_list() {
+    // 40 objects, ids falling, each mapped twice: the names count up in
+    // order of first appearance, past the first 16 kept in a short list.
+    let vmas: Vec<Vma> = (0..80)
+        .map(|i| vma(i, i + 1, Backing::Shmem(1000 - (i as u32 % 40))))
+        .collect();
+    let l = Layout::new(vmas);
+    for (i, v) in l.vmas().iter().enumerate() {
+        assert_eq!(v.backing, Backing::Shmem(i as u32 % 40), "{}", v.start);
+    }
+}
+
+#[test]
 fn smaps_flags_decode_through_the_tables() {
     let d = SmapsFlags::decode("rd wr mr mw me ac um uw").unwrap();
     assert_eq!(d.prot, Prot::RW);
