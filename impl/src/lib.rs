@@ -221,13 +221,23 @@ impl IntervalImpl {
 
     /// The VMAs that intersect `[start, end)`, left to right.
     pub(crate) fn vmas_in(&self, start: Page, end: Page) -> impl Iterator<Item = VmaState> + '_ {
-        let head = self
+        let head = self.vma_straddling(start).filter(|_| start < end);
+        // (One search, for the lower bound only: the walk stops at `end`.)
+        let rest = self
             .vmas
+            .range(start..)
+            .take_while(move |(&key, _)| key < end)
+            .map(|(_, v)| *v);
+        head.into_iter().chain(rest)
+    }
+
+    /// The VMA that starts below `start` and reaches past it, if any.
+    fn vma_straddling(&self, start: Page) -> Option<VmaState> {
+        self.vmas
             .range(..start)
             .next_back()
-            .filter(|(_, v)| v.end > start && start < end);
-        let rest = self.vmas.range(start..end.max(start));
-        head.into_iter().chain(rest).map(|(_, v)| *v)
+            .map(|(_, v)| *v)
+            .filter(|v| v.end > start)
     }
 
     /// `find_vma_intersection(mm, start, end)`: the first VMA that intersects
@@ -236,7 +246,13 @@ impl IntervalImpl {
         if start >= end {
             return None;
         }
-        self.vmas_in(start, end).next()
+        self.vma_straddling(start).or_else(|| {
+            self.vmas
+                .range(start..)
+                .next()
+                .filter(|(&key, _)| key < end)
+                .map(|(_, v)| *v)
+        })
     }
 
     /// `vma_lookup(mm, addr)`: the VMA that contains `addr`.
@@ -330,13 +346,9 @@ impl IntervalImpl {
     /// overlapping, keys equal to starts, and uffd bits set iff a ctx is.
     fn check_window(&mut self, lo: Page, hi: Page) {
         let from = self.vma_before(lo).map_or(0, |v| v.start);
-        let after = self.vmas.range(hi..).next().map(|(k, _)| *k);
         let mut bad = Vec::new();
         let mut last: Option<VmaState> = None;
         for (&key, &v) in self.vmas.range(from..) {
-            if after.is_some_and(|a| key > a) {
-                break;
-            }
             if key != v.start || v.start >= v.end || v.end > self.pages {
                 bad.push(format!("malformed VMA under key {key}: {v:?}"));
             }
@@ -347,6 +359,10 @@ impl IntervalImpl {
                 bad.push(format!("overlap: {l:?} and {v:?}"));
             }
             last = Some(v);
+            // The first VMA at or after `hi` is the last one checked.
+            if key >= hi {
+                break;
+            }
         }
         for b in bad {
             self.warn("well-formed map after the step", &b);
