@@ -149,13 +149,62 @@ impl fmt::Debug for VmaState {
     }
 }
 
+/// A `BTreeMap` that remembers whether it was changed: reads go through
+/// `Deref`, and every way to change it ([`Tracked::insert`],
+/// [`Tracked::remove`], [`Tracked::get_mut`]) marks it changed, so that
+/// [`Backend::step`] can hand out the layout it built before when neither
+/// the VMAs nor the page tables changed since.
+#[derive(Clone)]
+pub(crate) struct Tracked<K, V> {
+    map: BTreeMap<K, V>,
+    changed: bool,
+}
+
+impl<K: Ord, V> Tracked<K, V> {
+    pub fn new() -> Self {
+        Tracked {
+            map: BTreeMap::new(),
+            changed: true,
+        }
+    }
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.changed = true;
+        self.map.insert(key, value)
+    }
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.changed = true;
+        self.map.remove(key)
+    }
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.changed = true;
+        self.map.get_mut(key)
+    }
+    /// Was the map changed since the last call?
+    fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+}
+
+impl<K, V> std::ops::Deref for Tracked<K, V> {
+    type Target = BTreeMap<K, V>;
+    fn deref(&self) -> &BTreeMap<K, V> {
+        &self.map
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Tracked<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.map.fmt(f)
+    }
+}
+
 /// The interval implementation of the [`Backend`] trait (see the crate docs).
 #[derive(Clone, Debug)]
 pub struct IntervalImpl {
     pages: Page,
     bugs: Bugs,
     /// The VMAs, keyed by start.
-    vmas: BTreeMap<Page, VmaState>,
+    vmas: Tracked<Page, VmaState>,
     /// The uffd contexts that are open, with their features (opened by
     /// open, register or unregister, closed by close).
     open: Contexts,
@@ -168,7 +217,7 @@ pub struct IntervalImpl {
     /// The page tables ([`pgtable`]): the arena pages that have an
     /// entry, present or a marker, kept as the kernel keeps them, outside
     /// the VMA tree.
-    ptes: BTreeMap<Page, pgtable::Pte>,
+    ptes: Tracked<Page, pgtable::Pte>,
     /// The page cache of the memfds and shmem objects: (object, page
     /// offset) with the content tag of the page.
     page_cache: BTreeMap<(Backing, Page), u64>,
@@ -181,6 +230,9 @@ pub struct IntervalImpl {
     /// mremap's own populate delivers can see it.
     mmap_changing: Option<u8>,
     report: StepReport,
+    /// The layout the last step returned, while `vmas` and `ptes` have not
+    /// changed since (only what they hold decides a layout).
+    shown: Option<Layout>,
 }
 
 impl IntervalImpl {
@@ -194,16 +246,17 @@ impl IntervalImpl {
         IntervalImpl {
             pages,
             bugs,
-            vmas: BTreeMap::new(),
+            vmas: Tracked::new(),
             open: Contexts::default(),
             next_shmem: 0,
             shmem_size: BTreeMap::new(),
             next_anon_vma: 0,
-            ptes: BTreeMap::new(),
+            ptes: Tracked::new(),
             page_cache: BTreeMap::new(),
             events: Vec::new(),
             mmap_changing: None,
             report: StepReport::default(),
+            shown: None,
         }
     }
 
@@ -442,6 +495,21 @@ impl IntervalImpl {
         Layout::new(self.vmas.values().map(|v| v.to_vma()).collect()).with_ptes(self.pte_states())
     }
 
+    /// [`IntervalImpl::layout`], for `step`: the last step's layout again
+    /// when neither the VMAs nor the page tables changed since (most
+    /// steps: faults, fills, failed ops…), else built anew.
+    fn shown_layout(&mut self) -> Layout {
+        let changed = self.vmas.take_changed() | self.ptes.take_changed();
+        match &self.shown {
+            Some(layout) if !changed => layout.clone(),
+            _ => {
+                let layout = self.layout();
+                self.shown = Some(layout.clone());
+                layout
+            }
+        }
+    }
+
     /// The uffd contexts open now.
     pub fn open_contexts(&self) -> Contexts {
         self.open
@@ -459,7 +527,7 @@ impl Backend for IntervalImpl {
         let result = self.run_op(op);
         let layout = match op {
             Op::Fork => self.dup_mmap(),
-            _ => self.layout(),
+            _ => self.shown_layout(),
         };
         Ok(Outcome {
             backend: "impl",

@@ -124,7 +124,7 @@ impl IntervalImpl {
         let mut vmas = self.vmas.iter().peekable();
         let mut vma: Option<&VmaState> = None;
         let mut out = Vec::with_capacity(self.ptes.len());
-        for (&p, e) in &self.ptes {
+        for (&p, e) in self.ptes.iter() {
             while let Some((_, v)) = vmas.next_if(|(&key, _)| key <= p) {
                 vma = Some(v);
             }
