@@ -400,8 +400,9 @@ impl IntervalImpl {
     fn check_window(&mut self, lo: Page, hi: Page) {
         let from = self.vma_before(lo).map_or(0, |v| v.start);
         let mut bad = Vec::new();
-        let mut last: Option<VmaState> = None;
-        for (&key, &v) in self.vmas.range(from..) {
+        // (By reference: copying each VMA out stalled on its stack copy.)
+        let mut last: Option<&VmaState> = None;
+        for (&key, v) in self.vmas.range(from..) {
             if key != v.start || v.start >= v.end || v.end > self.pages {
                 bad.push(format!("malformed VMA under key {key}: {v:?}"));
             }
