@@ -149,13 +149,62 @@ impl fmt::Debug for VmaState {
     }
 }
 
+/// A `BTreeMap` that remembers whether it was changed: reads go through
+/// `Deref`, and every way to change it ([`Tracked::insert`],
+/// [`Tracked::remove`], [`Tracked::get_mut`]) marks it changed, so that
+/// [`Backend::step`] can hand out the layout it built before when neither
+/// the VMAs nor the page tables changed since.
+#[derive(Clone)]
+pub(crate) struct Tracked<K, V> {
+    map: BTreeMap<K, V>,
+    changed: bool,
+}
+
+impl<K: Ord, V> Tracked<K, V> {
+    pub fn new() -> Self {
+        Tracked {
+            map: BTreeMap::new(),
+            changed: true,
+        }
+    }
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.changed = true;
+        self.map.insert(key, value)
+    }
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.changed = true;
+        self.map.remove(key)
+    }
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.changed = true;
+        self.map.get_mut(key)
+    }
+    /// Was the map changed since the last call?
+    fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+}
+
+impl<K, V> std::ops::Deref for Tracked<K, V> {
+    type Target = BTreeMap<K, V>;
+    fn deref(&self) -> &BTreeMap<K, V> {
+        &self.map
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Tracked<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.map.fmt(f)
+    }
+}
+
 /// The interval implementation of the [`Backend`] trait (see the crate docs).
 #[derive(Clone, Debug)]
 pub struct IntervalImpl {
     pages: Page,
     bugs: Bugs,
     /// The VMAs, keyed by start.
-    vmas: BTreeMap<Page, VmaState>,
+    vmas: Tracked<Page, VmaState>,
     /// The uffd contexts that are open, with their features (opened by
     /// open, register or unregister, closed by close).
     open: Contexts,
@@ -168,7 +217,7 @@ pub struct IntervalImpl {
     /// The page tables ([`pgtable`]): the arena pages that have an
     /// entry, present or a marker, kept as the kernel keeps them, outside
     /// the VMA tree.
-    ptes: BTreeMap<Page, pgtable::Pte>,
+    ptes: Tracked<Page, pgtable::Pte>,
     /// The page cache of the memfds and shmem objects: (object, page
     /// offset) with the content tag of the page.
     page_cache: BTreeMap<(Backing, Page), u64>,
@@ -181,6 +230,9 @@ pub struct IntervalImpl {
     /// mremap's own populate delivers can see it.
     mmap_changing: Option<u8>,
     report: StepReport,
+    /// The layout the last step returned, while `vmas` and `ptes` have not
+    /// changed since (only what they hold decides a layout).
+    shown: Option<Layout>,
 }
 
 impl IntervalImpl {
@@ -194,16 +246,17 @@ impl IntervalImpl {
         IntervalImpl {
             pages,
             bugs,
-            vmas: BTreeMap::new(),
+            vmas: Tracked::new(),
             open: Contexts::default(),
             next_shmem: 0,
             shmem_size: BTreeMap::new(),
             next_anon_vma: 0,
-            ptes: BTreeMap::new(),
+            ptes: Tracked::new(),
             page_cache: BTreeMap::new(),
             events: Vec::new(),
             mmap_changing: None,
             report: StepReport::default(),
+            shown: None,
         }
     }
 
@@ -221,13 +274,23 @@ impl IntervalImpl {
 
     /// The VMAs that intersect `[start, end)`, left to right.
     pub(crate) fn vmas_in(&self, start: Page, end: Page) -> impl Iterator<Item = VmaState> + '_ {
-        let head = self
+        let head = self.vma_straddling(start).filter(|_| start < end);
+        // (One search, for the lower bound only: the walk stops at `end`.)
+        let rest = self
             .vmas
+            .range(start..)
+            .take_while(move |(&key, _)| key < end)
+            .map(|(_, v)| *v);
+        head.into_iter().chain(rest)
+    }
+
+    /// The VMA that starts below `start` and reaches past it, if any.
+    fn vma_straddling(&self, start: Page) -> Option<VmaState> {
+        self.vmas
             .range(..start)
             .next_back()
-            .filter(|(_, v)| v.end > start && start < end);
-        let rest = self.vmas.range(start..end.max(start));
-        head.into_iter().chain(rest).map(|(_, v)| *v)
+            .map(|(_, v)| *v)
+            .filter(|v| v.end > start)
     }
 
     /// `find_vma_intersection(mm, start, end)`: the first VMA that intersects
@@ -236,7 +299,13 @@ impl IntervalImpl {
         if start >= end {
             return None;
         }
-        self.vmas_in(start, end).next()
+        self.vma_straddling(start).or_else(|| {
+            self.vmas
+                .range(start..)
+                .next()
+                .filter(|(&key, _)| key < end)
+                .map(|(_, v)| *v)
+        })
     }
 
     /// `vma_lookup(mm, addr)`: the VMA that contains `addr`.
@@ -330,13 +399,10 @@ impl IntervalImpl {
     /// overlapping, keys equal to starts, and uffd bits set iff a ctx is.
     fn check_window(&mut self, lo: Page, hi: Page) {
         let from = self.vma_before(lo).map_or(0, |v| v.start);
-        let after = self.vmas.range(hi..).next().map(|(k, _)| *k);
         let mut bad = Vec::new();
-        let mut last: Option<VmaState> = None;
-        for (&key, &v) in self.vmas.range(from..) {
-            if after.is_some_and(|a| key > a) {
-                break;
-            }
+        // (By reference: copying each VMA out stalled on its stack copy.)
+        let mut last: Option<&VmaState> = None;
+        for (&key, v) in self.vmas.range(from..) {
             if key != v.start || v.start >= v.end || v.end > self.pages {
                 bad.push(format!("malformed VMA under key {key}: {v:?}"));
             }
@@ -347,6 +413,10 @@ impl IntervalImpl {
                 bad.push(format!("overlap: {l:?} and {v:?}"));
             }
             last = Some(v);
+            // The first VMA at or after `hi` is the last one checked.
+            if key >= hi {
+                break;
+            }
         }
         for b in bad {
             self.warn("well-formed map after the step", &b);
@@ -426,6 +496,21 @@ impl IntervalImpl {
         Layout::new(self.vmas.values().map(|v| v.to_vma()).collect()).with_ptes(self.pte_states())
     }
 
+    /// [`IntervalImpl::layout`], for `step`: the last step's layout again
+    /// when neither the VMAs nor the page tables changed since (most
+    /// steps: faults, fills, failed ops…), else built anew.
+    fn shown_layout(&mut self) -> Layout {
+        let changed = self.vmas.take_changed() | self.ptes.take_changed();
+        match &self.shown {
+            Some(layout) if !changed => layout.clone(),
+            _ => {
+                let layout = self.layout();
+                self.shown = Some(layout.clone());
+                layout
+            }
+        }
+    }
+
     /// The uffd contexts open now.
     pub fn open_contexts(&self) -> Contexts {
         self.open
@@ -443,7 +528,7 @@ impl Backend for IntervalImpl {
         let result = self.run_op(op);
         let layout = match op {
             Op::Fork => self.dup_mmap(),
-            _ => self.layout(),
+            _ => self.shown_layout(),
         };
         Ok(Outcome {
             backend: "impl",

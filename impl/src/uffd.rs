@@ -377,15 +377,21 @@ impl IntervalImpl {
     /// the call ran) is not waited for (`userfaultfd_event_wait_completion`
     /// sees `ctx->released`): no one reads it.
     pub(crate) fn userfaultfd_unmap_complete(&mut self, uf: UnmapList) {
-        let (sent, lost): (Vec<_>, Vec<_>) =
-            uf.into_iter().partition(|e| self.open.contains(e.ctx));
-        if !sent.is_empty() {
+        let (mut sent, mut lost) = (false, false);
+        for event in uf {
+            if self.open.contains(event.ctx) {
+                self.events.push(event);
+                sent = true;
+            } else {
+                lost = true;
+            }
+        }
+        if sent {
             self.event("uffd: UNMAP event");
         }
-        if !lost.is_empty() {
+        if lost {
             self.event("uffd: an event to a released ctx is dropped");
         }
-        self.events.extend(sent);
     }
 
     /// `userfaultfd_remove(vma, start, end)` (fs/userfaultfd.c): madvise is
