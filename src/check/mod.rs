@@ -30,7 +30,7 @@ pub use self::failure::{failure_json, step_json, Failure};
 pub use self::goals::{Goal, Reach, GOALS};
 pub use self::invariants::{check_view, Invariant, INVARIANTS};
 pub use self::stats::Stats;
-pub use self::view::{StepAt, StepView};
+pub use self::view::{Before, StepAt, StepView};
 use crate::trace::Trace;
 
 /// What one step in lock step gave.
@@ -64,12 +64,9 @@ pub fn step_checked(
         return Stepped::NoneLeft;
     }
     // The outcomes are those of the backends still active.
-    let before = at.before.map(|b| {
-        b.iter()
-            .zip(active.iter())
-            .filter(|(_, on)| **on)
-            .map(|(l, _)| l)
-            .collect()
+    let before = at.before.map(|layouts| Before {
+        layouts,
+        active: &*active,
     });
     let view = StepView {
         index: at.index,

@@ -17,9 +17,29 @@ pub struct StepView<'a> {
     /// What the trace says this step must give, if it says.
     pub expect: Option<&'a Step>,
     /// Each backend's layout before the step (the parent's before a fork's
-    /// child), aligned with `outcomes`; `None` where the stepping does not
-    /// keep them (explore, which steps from snapshots).
-    pub before: Option<Vec<&'a Layout>>,
+    /// child); `None` where the stepping does not keep them (explore, which
+    /// steps from snapshots).
+    pub before: Option<Before<'a>>,
+}
+
+/// The layouts before a step: every backend's, and which of them the step
+/// ran on (those have the outcomes).
+#[derive(Clone, Copy)]
+pub struct Before<'a> {
+    pub layouts: &'a [Layout],
+    pub active: &'a [bool],
+}
+
+impl<'a> Before<'a> {
+    /// The layouts of the backends the step ran on, aligned with the
+    /// step's outcomes.
+    pub fn of_active(self) -> impl Iterator<Item = &'a Layout> {
+        self.layouts
+            .iter()
+            .zip(self.active)
+            .filter(|(_, on)| **on)
+            .map(|(l, _)| l)
+    }
 }
 
 /// Where a step is: what a [`StepView`] holds besides the outcomes.
