@@ -651,6 +651,9 @@ mod tests {
         let alphabet = alphabet(4);
         for op in &alphabet {
             op.validate(4).unwrap();
+            // `Op::kind`'s rows: the name is the first word of the op's text.
+            let text = op.to_string();
+            assert_eq!(text.split(' ').next(), Some(op.name()), "{text}");
         }
         for name in Op::NAMES {
             assert!(generated.contains(name), "gen::op never makes `{name}`");

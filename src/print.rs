@@ -28,11 +28,7 @@ const NAME_WIDTH: usize = 69;
 pub fn stats(s: &Stats, rules_off: &[Deviation]) -> String {
     let mut out = String::from("\nops:\n");
     for name in Op::NAMES {
-        let _ = writeln!(
-            out,
-            "  {name:<11} {:>10}",
-            s.ops.get(name).copied().unwrap_or(0)
-        );
+        let _ = writeln!(out, "  {name:<11} {:>10}", s.op_count(name));
     }
     out.push_str("results:\n");
     for (name, n) in &s.results {

@@ -13,8 +13,8 @@ use super::view::known_deviations;
 pub struct Stats {
     pub sequences: u64,
     pub steps: u64,
-    /// Op name -> count.
-    pub ops: BTreeMap<&'static str, u64>,
+    /// Count by op, in the order of [`Op::NAMES`] ([`Op::kind`]).
+    pub ops: [u64; Op::NAMES.len()],
     /// Result name (`ok`, `EINVAL`, …) -> count.
     pub results: BTreeMap<String, u64>,
     /// Merge case 0-8 -> count, from the backends that report them.
@@ -37,10 +37,18 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// How many steps ran the op named `name`.
+    pub fn op_count(&self, name: &str) -> u64 {
+        Op::NAMES
+            .iter()
+            .position(|&n| n == name)
+            .map_or(0, |i| self.ops[i])
+    }
+
     /// Counts one step that passed.
     pub fn count(&mut self, op: &Op, outcomes: &[Outcome]) {
         self.steps += 1;
-        *self.ops.entry(op.name()).or_default() += 1;
+        self.ops[op.kind()] += 1;
         let result = result_str(&outcomes[0].result);
         match self.results.get_mut(result.as_ref()) {
             Some(n) => *n += 1,
@@ -83,8 +91,8 @@ impl Stats {
     pub fn add(&mut self, other: &Stats) {
         self.sequences += other.sequences;
         self.steps += other.steps;
-        for (k, n) in &other.ops {
-            *self.ops.entry(k).or_default() += n;
+        for (a, b) in self.ops.iter_mut().zip(other.ops) {
+            *a += b;
         }
         for (k, n) in &other.results {
             *self.results.entry(k.clone()).or_default() += n;

@@ -137,23 +137,28 @@ pub enum Op {
 impl Op {
     /// The op's name, its first word in a trace.
     pub fn name(&self) -> &'static str {
+        Self::NAMES[self.kind()]
+    }
+
+    /// The op's row in [`Op::NAMES`]: tables of counts by op index by it.
+    pub fn kind(&self) -> usize {
         match self {
-            Op::Map { .. } => "map",
-            Op::Unmap { .. } => "unmap",
-            Op::Protect { .. } => "protect",
-            Op::Register { .. } => "register",
-            Op::Unregister { .. } => "unregister",
-            Op::Close { .. } => "close",
-            Op::Fault { .. } => "fault",
-            Op::Madvise { .. } => "madvise",
-            Op::Mlock { .. } => "mlock",
-            Op::Munlock { .. } => "munlock",
-            Op::Mremap { .. } => "mremap",
-            Op::Open { .. } => "open",
-            Op::Fork => "fork",
-            Op::WriteProtect { .. } => "writeprotect",
-            Op::Fill { how, .. } => how.name(),
-            Op::Move { .. } => "move",
+            Op::Map { .. } => 0,
+            Op::Unmap { .. } => 1,
+            Op::Protect { .. } => 2,
+            Op::Register { .. } => 3,
+            Op::Unregister { .. } => 4,
+            Op::Close { .. } => 5,
+            Op::Fault { .. } => 6,
+            Op::Madvise { .. } => 7,
+            Op::Mlock { .. } => 8,
+            Op::Munlock { .. } => 9,
+            Op::Mremap { .. } => 10,
+            Op::Open { .. } => 11,
+            Op::Fork => 12,
+            Op::WriteProtect { .. } => 13,
+            Op::Fill { how, .. } => 14 + *how as usize,
+            Op::Move { .. } => 18,
         }
     }
 
