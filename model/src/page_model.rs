@@ -198,10 +198,32 @@ impl Backend for PageModel {
         })
     }
 
+    /// Back to the model [`PageModel::with_rules_off`] makes, the rules
+    /// kept: every other field as it starts, in place (the buffers keep
+    /// their memory). Every field is named, so a new one cannot be
+    /// forgotten here.
     fn reset(&mut self) {
-        let rules_off = self.rules_off;
-        *self = PageModel::new(self.pages());
-        self.rules_off = rules_off;
+        let PageModel {
+            rules_off: _,
+            deviations,
+            events,
+            pages,
+            open,
+            next_shmem,
+            shmem_size,
+            next_anon_vma,
+            cache,
+            cache_tags,
+        } = self;
+        deviations.clear();
+        *events = Default::default();
+        pages.fill(None);
+        *open = Contexts::default();
+        *next_shmem = 0;
+        shmem_size.clear();
+        *next_anon_vma = 0;
+        cache.clear();
+        cache_tags.clear();
     }
 
     fn snapshot(&self) -> Option<Box<dyn Backend>> {
