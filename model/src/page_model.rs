@@ -530,45 +530,49 @@ impl PageModel {
 
     /// The layout (rule 1): maximal runs of pages that are equal but for a
     /// page offset that advances by one per page, cut where a boundary is
-    /// kept (rule 20).
+    /// kept (rule 20): the runs of pages in one VMA
+    /// ([`PageState::same_vma`]), with the page table entries, in one pass.
     pub fn layout(&self) -> Layout {
-        let mut vmas: Vec<Vma> = Vec::new();
+        // At most one VMA a page: a small arena's fit in what is reserved
+        // up front, a larger one's grow as needed. (The page table
+        // entries, often none, grow as needed.)
+        let reserve = self.pages.len().min(LAYOUT_RESERVE);
+        let mut vmas: Vec<Vma> = Vec::with_capacity(reserve);
+        let mut ptes = Vec::new();
+        // The page before this one, if it is mapped.
+        let mut prev: Option<&PageState> = None;
         for (i, page) in self.pages.iter().enumerate() {
-            let Some(p) = *page else { continue };
+            let Some(p) = page else {
+                prev = None;
+                continue;
+            };
             let i = i as Page;
-            if let Some(last) = vmas.last_mut() {
-                let continues = last.end == i
-                    && last.prot == p.prot
-                    && last.backing == p.backing
-                    && last.flags == p.flags
-                    && last.uffd == p.uffd
-                    && last.ctx == p.ctx
-                    && last.anon_vma == p.anon_vma
-                    && last.pgoff + (i - last.start) == p.pgoff
-                    && !p.apart;
-                if continues {
-                    last.end += 1;
-                    continue;
-                }
+            match vmas.last_mut() {
+                Some(last) if prev.is_some_and(|q| q.same_vma(p)) => last.end += 1,
+                _ => vmas.push(Vma {
+                    start: i,
+                    end: i + 1,
+                    prot: p.prot,
+                    backing: p.backing,
+                    pgoff: p.pgoff,
+                    flags: p.flags,
+                    uffd: p.uffd,
+                    ctx: p.ctx,
+                    anon_vma: p.anon_vma,
+                }),
             }
-            vmas.push(Vma {
-                start: i,
-                end: i + 1,
-                prot: p.prot,
-                backing: p.backing,
-                pgoff: p.pgoff,
-                flags: p.flags,
-                uffd: p.uffd,
-                ctx: p.ctx,
-                anon_vma: p.anon_vma,
-            });
+            if let Some(pte) = self.pte_state(p) {
+                ptes.push((i, pte));
+            }
+            prev = Some(p);
         }
-        let ptes = (0..self.pages.len())
-            .filter_map(|i| Some((i as Page, self.pte_state(&self.pages[i]?)?)))
-            .collect();
         Layout::new(vmas).with_ptes(ptes)
     }
 }
+
+/// The VMAs [`PageModel::layout`] makes room for up front (the default
+/// arena of `check` has 16 pages).
+const LAYOUT_RESERVE: usize = 32;
 
 #[cfg(test)]
 mod tests {
