@@ -100,6 +100,25 @@ pub struct PageModel {
     pub(crate) cache: BTreeSet<(Backing, Page)>,
     /// The content tags of the pages of `cache` that have one (rule 33).
     pub(crate) cache_tags: BTreeMap<(Backing, Page), u64>,
+    /// Buffers [`PageModel::run_op`] reuses from step to step.
+    scratch: Scratch,
+}
+
+/// The buffers [`PageModel::run_op`] fills and empties again within one
+/// step, kept only for their memory: no state, so a clone starts with
+/// empty ones, and a reset leaves them as they are.
+#[derive(Default, Debug)]
+struct Scratch {
+    /// The pages of an op's span before it.
+    before: Vec<Option<PageState>>,
+    /// The pages of that span the op changed.
+    changed: Vec<usize>,
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Scratch {
+        Scratch::default()
+    }
 }
 
 impl PageModel {
@@ -132,6 +151,7 @@ impl PageModel {
             next_anon_vma: 0,
             cache: BTreeSet::new(),
             cache_tags: BTreeMap::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -158,11 +178,24 @@ impl PageModel {
         range: Range<usize>,
         before: &[Option<PageState>],
     ) -> Vec<usize> {
-        range
-            .zip(before)
-            .filter(|(i, old)| self.pages[*i].is_some() && self.pages[*i] != **old)
-            .map(|(i, _)| i)
-            .collect()
+        let mut changed = Vec::new();
+        self.push_changed(range, before, &mut changed);
+        changed
+    }
+
+    /// [`PageModel::changed_since`], pushed onto `changed`.
+    fn push_changed(
+        &self,
+        range: Range<usize>,
+        before: &[Option<PageState>],
+        changed: &mut Vec<usize>,
+    ) {
+        changed.extend(
+            range
+                .zip(before)
+                .filter(|(i, old)| self.pages[*i].is_some() && self.pages[*i] != **old)
+                .map(|(i, _)| i),
+        );
     }
 }
 
@@ -214,6 +247,7 @@ impl Backend for PageModel {
             next_anon_vma,
             cache,
             cache_tags,
+            scratch: _,
         } = self;
         deviations.clear();
         *events = Default::default();
@@ -286,12 +320,6 @@ impl PageModel {
             Some((start, len)) => Self::range(start, len),
             None => 0..self.pages.len(),
         };
-        let before = self.pages[span.clone()].to_vec();
-        let around = match op {
-            Op::Map { .. } => self.map_neighbours(&span),
-            _ => None,
-        };
-        let r = self.dispatch(op);
         // (mprotect and mlock merge before they populate, themselves; so
         // does mremap, rule 18.)
         let merges_itself = matches!(
@@ -310,16 +338,34 @@ impl PageModel {
                     | Op::Fill { .. }
                     | Op::Move { .. }
             );
-        if !merges_itself && !no_merge {
+        let merges_after = !merges_itself && !no_merge;
+        // The buffers, taken out of `self` for the op and put back empty;
+        // only an op merged here needs its span's pages from before it.
+        let Scratch {
+            mut before,
+            mut changed,
+        } = std::mem::take(&mut self.scratch);
+        if merges_after {
+            before.extend_from_slice(&self.pages[span.clone()]);
+        }
+        let around = match op {
+            Op::Map { .. } => self.map_neighbours(&span),
+            _ => None,
+        };
+        let r = self.dispatch(op);
+        if merges_after {
             // A map is a new VMA even where it equals what it replaced
             // (rule 2).
-            let changed = if matches!(op, Op::Map { .. }) && r.is_ok() {
-                span.clone().filter(|&i| self.pages[i].is_some()).collect()
+            if matches!(op, Op::Map { .. }) && r.is_ok() {
+                changed.extend(span.clone().filter(|&i| self.pages[i].is_some()));
             } else {
-                self.changed_since(span.clone(), &before)
-            };
+                self.push_changed(span.clone(), &before, &mut changed);
+            }
             self.merge_around(&changed);
         }
+        before.clear();
+        changed.clear();
+        self.scratch = Scratch { before, changed };
         if let Some(around) = around.filter(|_| r.is_ok()) {
             self.new_mapping_joins_next(span, around);
         }
