@@ -165,9 +165,18 @@ impl PageModel {
     /// The step's events, in the order sent; the list starts anew.
     pub(crate) fn take_events(&mut self) -> Vec<Event> {
         let StepEvents {
-            early, remap, late, ..
+            mut early,
+            remap,
+            late,
+            ..
         } = std::mem::take(&mut self.events);
-        early.into_iter().chain(remap).chain(late).collect()
+        // (Most steps have none, or only `late` ones: that list is all.)
+        if early.is_empty() && remap.is_empty() {
+            return late;
+        }
+        early.extend(remap);
+        early.extend(late);
+        early
     }
 }
 

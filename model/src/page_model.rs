@@ -100,6 +100,25 @@ pub struct PageModel {
     pub(crate) cache: BTreeSet<(Backing, Page)>,
     /// The content tags of the pages of `cache` that have one (rule 33).
     pub(crate) cache_tags: BTreeMap<(Backing, Page), u64>,
+    /// Buffers [`PageModel::run_op`] reuses from step to step.
+    scratch: Scratch,
+}
+
+/// The buffers [`PageModel::run_op`] fills and empties again within one
+/// step, kept only for their memory: no state, so a clone starts with
+/// empty ones, and a reset leaves them as they are.
+#[derive(Default, Debug)]
+struct Scratch {
+    /// The pages of an op's span before it.
+    before: Vec<Option<PageState>>,
+    /// The pages of that span the op changed.
+    changed: Vec<usize>,
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Scratch {
+        Scratch::default()
+    }
 }
 
 impl PageModel {
@@ -132,6 +151,7 @@ impl PageModel {
             next_anon_vma: 0,
             cache: BTreeSet::new(),
             cache_tags: BTreeMap::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -158,11 +178,24 @@ impl PageModel {
         range: Range<usize>,
         before: &[Option<PageState>],
     ) -> Vec<usize> {
-        range
-            .zip(before)
-            .filter(|(i, old)| self.pages[*i].is_some() && self.pages[*i] != **old)
-            .map(|(i, _)| i)
-            .collect()
+        let mut changed = Vec::new();
+        self.push_changed(range, before, &mut changed);
+        changed
+    }
+
+    /// [`PageModel::changed_since`], pushed onto `changed`.
+    fn push_changed(
+        &self,
+        range: Range<usize>,
+        before: &[Option<PageState>],
+        changed: &mut Vec<usize>,
+    ) {
+        changed.extend(
+            range
+                .zip(before)
+                .filter(|(i, old)| self.pages[*i].is_some() && self.pages[*i] != **old)
+                .map(|(i, _)| i),
+        );
     }
 }
 
@@ -198,10 +231,33 @@ impl Backend for PageModel {
         })
     }
 
+    /// Back to the model [`PageModel::with_rules_off`] makes, the rules
+    /// kept: every other field as it starts, in place (the buffers keep
+    /// their memory). Every field is named, so a new one cannot be
+    /// forgotten here.
     fn reset(&mut self) {
-        let rules_off = self.rules_off;
-        *self = PageModel::new(self.pages());
-        self.rules_off = rules_off;
+        let PageModel {
+            rules_off: _,
+            deviations,
+            events,
+            pages,
+            open,
+            next_shmem,
+            shmem_size,
+            next_anon_vma,
+            cache,
+            cache_tags,
+            scratch: _,
+        } = self;
+        deviations.clear();
+        *events = Default::default();
+        pages.fill(None);
+        *open = Contexts::default();
+        *next_shmem = 0;
+        shmem_size.clear();
+        *next_anon_vma = 0;
+        cache.clear();
+        cache_tags.clear();
     }
 
     fn snapshot(&self) -> Option<Box<dyn Backend>> {
@@ -264,12 +320,6 @@ impl PageModel {
             Some((start, len)) => Self::range(start, len),
             None => 0..self.pages.len(),
         };
-        let before = self.pages[span.clone()].to_vec();
-        let around = match op {
-            Op::Map { .. } => self.map_neighbours(&span),
-            _ => None,
-        };
-        let r = self.dispatch(op);
         // (mprotect and mlock merge before they populate, themselves; so
         // does mremap, rule 18.)
         let merges_itself = matches!(
@@ -288,16 +338,34 @@ impl PageModel {
                     | Op::Fill { .. }
                     | Op::Move { .. }
             );
-        if !merges_itself && !no_merge {
+        let merges_after = !merges_itself && !no_merge;
+        // The buffers, taken out of `self` for the op and put back empty;
+        // only an op merged here needs its span's pages from before it.
+        let Scratch {
+            mut before,
+            mut changed,
+        } = std::mem::take(&mut self.scratch);
+        if merges_after {
+            before.extend_from_slice(&self.pages[span.clone()]);
+        }
+        let around = match op {
+            Op::Map { .. } => self.map_neighbours(&span),
+            _ => None,
+        };
+        let r = self.dispatch(op);
+        if merges_after {
             // A map is a new VMA even where it equals what it replaced
             // (rule 2).
-            let changed = if matches!(op, Op::Map { .. }) && r.is_ok() {
-                span.clone().filter(|&i| self.pages[i].is_some()).collect()
+            if matches!(op, Op::Map { .. }) && r.is_ok() {
+                changed.extend(span.clone().filter(|&i| self.pages[i].is_some()));
             } else {
-                self.changed_since(span.clone(), &before)
-            };
+                self.push_changed(span.clone(), &before, &mut changed);
+            }
             self.merge_around(&changed);
         }
+        before.clear();
+        changed.clear();
+        self.scratch = Scratch { before, changed };
         if let Some(around) = around.filter(|_| r.is_ok()) {
             self.new_mapping_joins_next(span, around);
         }
@@ -508,45 +576,49 @@ impl PageModel {
 
     /// The layout (rule 1): maximal runs of pages that are equal but for a
     /// page offset that advances by one per page, cut where a boundary is
-    /// kept (rule 20).
+    /// kept (rule 20): the runs of pages in one VMA
+    /// ([`PageState::same_vma`]), with the page table entries, in one pass.
     pub fn layout(&self) -> Layout {
-        let mut vmas: Vec<Vma> = Vec::new();
+        // At most one VMA a page: a small arena's fit in what is reserved
+        // up front, a larger one's grow as needed. (The page table
+        // entries, often none, grow as needed.)
+        let reserve = self.pages.len().min(LAYOUT_RESERVE);
+        let mut vmas: Vec<Vma> = Vec::with_capacity(reserve);
+        let mut ptes = Vec::new();
+        // The page before this one, if it is mapped.
+        let mut prev: Option<&PageState> = None;
         for (i, page) in self.pages.iter().enumerate() {
-            let Some(p) = *page else { continue };
+            let Some(p) = page else {
+                prev = None;
+                continue;
+            };
             let i = i as Page;
-            if let Some(last) = vmas.last_mut() {
-                let continues = last.end == i
-                    && last.prot == p.prot
-                    && last.backing == p.backing
-                    && last.flags == p.flags
-                    && last.uffd == p.uffd
-                    && last.ctx == p.ctx
-                    && last.anon_vma == p.anon_vma
-                    && last.pgoff + (i - last.start) == p.pgoff
-                    && !p.apart;
-                if continues {
-                    last.end += 1;
-                    continue;
-                }
+            match vmas.last_mut() {
+                Some(last) if prev.is_some_and(|q| q.same_vma(p)) => last.end += 1,
+                _ => vmas.push(Vma {
+                    start: i,
+                    end: i + 1,
+                    prot: p.prot,
+                    backing: p.backing,
+                    pgoff: p.pgoff,
+                    flags: p.flags,
+                    uffd: p.uffd,
+                    ctx: p.ctx,
+                    anon_vma: p.anon_vma,
+                }),
             }
-            vmas.push(Vma {
-                start: i,
-                end: i + 1,
-                prot: p.prot,
-                backing: p.backing,
-                pgoff: p.pgoff,
-                flags: p.flags,
-                uffd: p.uffd,
-                ctx: p.ctx,
-                anon_vma: p.anon_vma,
-            });
+            if let Some(pte) = self.pte_state(p) {
+                ptes.push((i, pte));
+            }
+            prev = Some(p);
         }
-        let ptes = (0..self.pages.len())
-            .filter_map(|i| Some((i as Page, self.pte_state(&self.pages[i]?)?)))
-            .collect();
         Layout::new(vmas).with_ptes(ptes)
     }
 }
+
+/// The VMAs [`PageModel::layout`] makes room for up front (the default
+/// arena of `check` has 16 pages).
+const LAYOUT_RESERVE: usize = 32;
 
 #[cfg(test)]
 mod tests {
