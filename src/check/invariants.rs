@@ -299,12 +299,8 @@ fn minor_only_on_shmem(v: &StepView) -> Result<(), String> {
 /// a write is done and leaves the bit on a writable pte).
 fn uffd_wp_mapped(v: &StepView) -> Result<(), String> {
     for o in v.outcomes {
-        if let Some(p) = o
-            .layout
-            .wp_pages()
-            .iter()
-            .find(|&&p| o.layout.find(p).is_none())
-        {
+        let mut wp = o.layout.ptes().iter().filter(|(_, e)| e.wp);
+        if let Some((p, _)) = wp.find(|(p, _)| o.layout.find(*p).is_none()) {
             return Err(format!(
                 "{}: page {p} has the uffd-wp bit but is not mapped",
                 o.backend

@@ -57,9 +57,23 @@ pub fn step_checked(
     active: &mut [bool],
     at: StepAt,
     stats: &mut Stats,
+    each: impl FnMut(&StepView),
+) -> Stepped {
+    let outcomes = Vec::with_capacity(backends.len());
+    step_checked_in(outcomes, backends, active, at, stats, each)
+}
+
+/// [`step_checked`], with the outcomes put in `outcomes` (empty: a run
+/// hands the vector of its last step back, to step without allocating).
+fn step_checked_in(
+    mut outcomes: Vec<Outcome>,
+    backends: &mut [&mut dyn Backend],
+    active: &mut [bool],
+    at: StepAt,
+    stats: &mut Stats,
     mut each: impl FnMut(&StepView),
 ) -> Stepped {
-    let outcomes = step_all(backends, active, at.op, stats);
+    step_all_into(&mut outcomes, backends, active, at.op, stats);
     if outcomes.is_empty() {
         return Stepped::NoneLeft;
     }
@@ -97,6 +111,18 @@ pub fn step_all(
     stats: &mut Stats,
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(backends.len());
+    step_all_into(&mut outcomes, backends, active, op, stats);
+    outcomes
+}
+
+/// [`step_all`], pushing onto `outcomes`.
+fn step_all_into(
+    outcomes: &mut Vec<Outcome>,
+    backends: &mut [&mut dyn Backend],
+    active: &mut [bool],
+    op: &Op,
+    stats: &mut Stats,
+) {
     for (b, on) in backends.iter_mut().zip(active.iter_mut()) {
         if !*on {
             continue;
@@ -112,7 +138,6 @@ pub fn step_all(
             }
         }
     }
-    outcomes
 }
 
 /// Runs `trace` on `backends` (reset first), checking every invariant after
@@ -177,6 +202,8 @@ fn run_steps(
     let mut active = vec![true; backends.len()];
     // Each backend's layout before the step (the arena starts empty).
     let mut last = vec![Layout::default(); backends.len()];
+    // The outcomes' vector, handed from step to step.
+    let mut spare = Vec::with_capacity(backends.len());
     for (index, op) in ops.iter().enumerate() {
         let at = StepAt {
             index,
@@ -185,15 +212,18 @@ fn run_steps(
             expect: trace.map(|t| &t.steps[index]),
             before: Some(&last),
         };
-        match step_checked(backends, &mut active, at, stats, &mut each) {
-            // A fork's layout is the child's: the parent's stays.
-            Stepped::Passed(outcomes) if !matches!(op, Op::Fork) => {
-                let on = (0..backends.len()).filter(|&i| active[i]);
-                for (i, o) in on.zip(outcomes) {
-                    last[i] = o.layout;
+        match step_checked_in(spare, backends, &mut active, at, stats, &mut each) {
+            Stepped::Passed(mut outcomes) => {
+                // A fork's layout is the child's: the parent's stays.
+                if !matches!(op, Op::Fork) {
+                    let on = (0..backends.len()).filter(|&i| active[i]);
+                    for (i, o) in on.zip(outcomes.drain(..)) {
+                        last[i] = o.layout;
+                    }
                 }
+                outcomes.clear();
+                spare = outcomes;
             }
-            Stepped::Passed(_) => {}
             // Nobody can run this op: the rest of the sequence is unchecked.
             Stepped::NoneLeft => break,
             Stepped::Failed {
