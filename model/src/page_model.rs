@@ -441,8 +441,8 @@ impl PageModel {
     pub(crate) fn vma_end(&self, page: usize) -> usize {
         let mut end = page + 1;
         while end < self.pages.len() {
-            match (self.pages[end - 1], self.pages[end]) {
-                (Some(a), Some(b)) if a.same_vma(&b) => end += 1,
+            match (&self.pages[end - 1], &self.pages[end]) {
+                (Some(a), Some(b)) if a.same_vma(b) => end += 1,
                 _ => break,
             }
         }
@@ -453,8 +453,8 @@ impl PageModel {
     pub(crate) fn vma_of(&self, page: usize) -> Range<usize> {
         let mut start = page;
         while start > 0 {
-            match (self.pages[start - 1], self.pages[start]) {
-                (Some(a), Some(b)) if a.same_vma(&b) => start -= 1,
+            match (&self.pages[start - 1], &self.pages[start]) {
+                (Some(a), Some(b)) if a.same_vma(b) => start -= 1,
                 _ => break,
             }
         }
