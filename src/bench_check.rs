@@ -232,7 +232,7 @@ pub fn explore_long_table() -> Result<String, String> {
     let config = ExploreConfig {
         pages: 6,
         depth: 4,
-        max_states: 100_000_000,
+        max_states: crate::explore::MAX_EXPLORE_STATES,
     };
     let setup = Setup::new(false, None, Vec::new(), false, Vec::new());
     let make = || setup.make(config.pages);

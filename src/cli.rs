@@ -186,7 +186,7 @@ pub enum Command {
         jobs: Option<usize>,
         #[command(flatten)]
         on: BackendFlags,
-        /// Stop after this many unique states (1 to 100,000,000; 10 to 50
+        /// Stop after this many unique states (1 to 200,000,000; 10 to 50
         /// bytes each, the last depth's the fewest).
         #[arg(long, default_value_t = 2_000_000)]
         max_states: u64,

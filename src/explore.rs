@@ -100,7 +100,7 @@ pub struct ExploreConfig {
 /// memory or time grows past what a run should take.
 pub const MAX_EXPLORE_PAGES: Page = 8;
 pub const MAX_EXPLORE_DEPTH: usize = 8;
-pub const MAX_EXPLORE_STATES: u64 = 100_000_000;
+pub const MAX_EXPLORE_STATES: u64 = 200_000_000;
 
 impl ExploreConfig {
     /// `explore`'s bounds: an error, naming the flag, for an arena, a
@@ -312,10 +312,12 @@ impl Search {
         }
         let path = path_to(&self.nodes, &self.ops, node);
         let (bases, active) = bring_to(&self.snapshots, backends, &path);
+        let mut scratch = Scratch::default();
         for i in 0..self.ops.len() {
             let op = self.ops[i];
             let at = (self.config.pages, path.as_slice(), op);
-            let (stepped, reference) = transition(backends, &bases, &active, at, &mut self.stats);
+            let (stepped, reference) =
+                transition(&mut scratch, backends, &bases, &active, at, &mut self.stats);
             self.transitions += 1;
             if self.transitions.is_multiple_of(65_536) {
                 progress(self.states(), self.transitions);
@@ -396,25 +398,45 @@ pub(crate) fn bring_to(
     (bases, active)
 }
 
+/// The vectors the transitions from one state reuse, one after another
+/// (explore makes a billion transitions at 6 pages and depth 4).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    active: Vec<bool>,
+    copies: Vec<Option<Box<dyn Backend>>>,
+}
+
 /// One transition: `op` from the state `path` leads to, on a copy of
 /// each base, or on the backend itself after it replayed the path,
 /// through the checker's stepping loop, counted in `stats`; `at` is the
 /// arena's pages, the path and the op. Also answers the reference's
 /// own fingerprint after it (the first backend still in).
 pub(crate) fn transition(
+    scratch: &mut Scratch,
     backends: &mut [&mut dyn Backend],
     bases: &[Option<Box<dyn Backend>>],
     active: &[bool],
     (pages, path, op): (Page, &[Op], Op),
     stats: &mut Stats,
 ) -> (Stepped, Option<u128>) {
-    let mut active = active.to_vec();
-    let mut copies: Vec<Option<Box<dyn Backend>>> = bases
-        .iter()
-        .map(|base| base.as_ref().and_then(|base| base.snapshot()))
-        .collect();
+    let Scratch {
+        active: on_now,
+        copies,
+    } = scratch;
+    on_now.clear();
+    on_now.extend_from_slice(active);
+    copies.clear();
+    copies.extend(
+        bases
+            .iter()
+            .map(|base| base.as_ref().and_then(|base| base.snapshot())),
+    );
     let mut set: Vec<&mut dyn Backend> = Vec::with_capacity(backends.len());
-    for ((b, copy), on) in backends.iter_mut().zip(&mut copies).zip(&mut active) {
+    for ((b, copy), on) in backends
+        .iter_mut()
+        .zip(copies.iter_mut())
+        .zip(on_now.iter_mut())
+    {
         match copy {
             Some(copy) => set.push(&mut **copy),
             None => {
@@ -434,10 +456,10 @@ pub(crate) fn transition(
         expect: None,
         before: None,
     };
-    let stepped = step_checked(&mut set, &mut active, at, stats, |_| {});
+    let stepped = step_checked(&mut set, on_now, at, stats, |_| {});
     let reference = set
         .iter()
-        .zip(&active)
+        .zip(on_now.iter())
         .find(|(_, &on)| on)
         .and_then(|(b, _)| b.fingerprint());
     (stepped, reference)

@@ -22,7 +22,7 @@ use crate::backends::as_refs;
 use crate::check::{Failure, Stats, Stepped};
 use crate::explore::{
     bring_to, failure_of, fingerprint, path_to, transition, ExploreConfig, ExploreReport, Node,
-    Search, Stop,
+    Scratch, Search, Stop,
 };
 use crate::interrupt::interrupted;
 use crate::jobs::MakeBackends;
@@ -67,9 +67,11 @@ fn expand_one(
         return e;
     }
     let (bases, active) = bring_to(snapshots, backends, &path);
+    let mut scratch = Scratch::default();
     for (i, &op) in ops.iter().enumerate() {
         let at = (config.pages, path.as_slice(), op);
-        let (stepped, reference) = transition(backends, &bases, &active, at, &mut e.stats);
+        let (stepped, reference) =
+            transition(&mut scratch, backends, &bases, &active, at, &mut e.stats);
         e.transitions += 1;
         match stepped {
             Stepped::NoneLeft => {}

@@ -268,37 +268,62 @@ impl Backend for PageModel {
     /// cache of the objects still mapped (shmem objects renamed in layout
     /// order, as the layout names them).
     fn fingerprint(&self) -> Option<u128> {
-        let layout = self.layout();
-        let written: Vec<(usize, Pte)> = (0..self.pages.len())
-            .filter_map(|i| self.pages[i].map(|p| (i, p.pte)))
-            .filter(|(_, pte)| *pte != Pte::None)
-            .collect();
+        Some(uffd_vocab::fingerprint128(&Canonical(self)))
+    }
+}
+
+/// What [`PageModel::fingerprint`] hashes: the layout, the open contexts,
+/// the pages written, the page cache of the objects still mapped (shmem
+/// objects renamed in layout order, as the layout names them) and the
+/// boundaries kept by a deviation rule, seen or not in the layout. Each
+/// list is hashed as a `Vec` of it would be (its length, then its items),
+/// walked in place: `explore` takes a fingerprint a transition.
+struct Canonical<'a>(&'a PageModel);
+
+impl std::hash::Hash for Canonical<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let m = self.0;
+        m.layout().hash(h);
+        m.open.hash(h);
+        let written = || {
+            m.pages
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.map(|p| (i, p.pte)))
+                .filter(|(_, pte)| *pte != Pte::None)
+        };
+        hash_list(h, written);
         let mut shmem_order: Vec<u32> = Vec::new();
-        for p in self.pages.iter().flatten() {
+        for p in m.pages.iter().flatten() {
             if let Backing::Shmem(id) = p.backing {
                 if !shmem_order.contains(&id) {
                     shmem_order.push(id);
                 }
             }
         }
-        let cache: Vec<(Backing, Page)> = self
-            .cache
-            .iter()
-            .filter_map(|&(b, off)| match b {
+        let cache = || {
+            m.cache.iter().filter_map(|&(b, off)| match b {
                 Backing::Shmem(id) => shmem_order
                     .iter()
                     .position(|&x| x == id)
                     .map(|i| (Backing::Shmem(i as u32), off)),
                 b => Some((b, off)),
             })
-            .collect();
-        // Boundaries kept by a deviation rule, seen or not in the layout.
-        let apart: Vec<usize> = (0..self.pages.len())
-            .filter(|&i| self.pages[i].is_some_and(|p| p.apart))
-            .collect();
-        Some(uffd_vocab::fingerprint128(&(
-            layout, self.open, written, cache, apart,
-        )))
+        };
+        hash_list(h, cache);
+        let apart = || (0..m.pages.len()).filter(|&i| m.pages[i].is_some_and(|p| p.apart));
+        hash_list(h, apart);
+    }
+}
+
+/// Hashes the items `list` yields as a `Vec` of them would hash.
+fn hash_list<H: std::hash::Hasher, I: Iterator<Item = impl std::hash::Hash>>(
+    h: &mut H,
+    list: impl Fn() -> I,
+) {
+    h.write_usize(list().count());
+    for item in list() {
+        item.hash(h);
     }
 }
 
@@ -624,6 +649,51 @@ const LAYOUT_RESERVE: usize = 32;
 mod tests {
     use super::*;
     use crate::testing::run;
+
+    /// The fingerprint walks its lists in place, and hashes each as the
+    /// `Vec` of it would: the same value as the tuple of `Vec`s.
+    #[test]
+    fn the_fingerprint_hashes_the_lists_as_vecs() {
+        let (m, _) = run(
+            8,
+            "map 0 4 rw- shmem
+             map 4 4 rw- shared-file=0@0
+             fault 0
+             fault 5
+             open 0 none
+             register 0 4 2 wp
+             unmap 6 1",
+        );
+        let written: Vec<(usize, Pte)> = (0..m.pages.len())
+            .filter_map(|i| m.pages[i].map(|p| (i, p.pte)))
+            .filter(|(_, pte)| *pte != Pte::None)
+            .collect();
+        assert!(!written.is_empty() && !m.cache.is_empty());
+        let mut shmem_order: Vec<u32> = Vec::new();
+        for p in m.pages.iter().flatten() {
+            if let Backing::Shmem(id) = p.backing {
+                if !shmem_order.contains(&id) {
+                    shmem_order.push(id);
+                }
+            }
+        }
+        let cache: Vec<(Backing, Page)> = m
+            .cache
+            .iter()
+            .filter_map(|&(b, off)| match b {
+                Backing::Shmem(id) => shmem_order
+                    .iter()
+                    .position(|&x| x == id)
+                    .map(|i| (Backing::Shmem(i as u32), off)),
+                b => Some((b, off)),
+            })
+            .collect();
+        let apart: Vec<usize> = (0..m.pages.len())
+            .filter(|&i| m.pages[i].is_some_and(|p| p.apart))
+            .collect();
+        let tuple = (m.layout(), m.open, written, cache, apart);
+        assert_eq!(m.fingerprint(), Some(uffd_vocab::fingerprint128(&tuple)));
+    }
 
     #[test]
     fn open_contexts_and_name() {
