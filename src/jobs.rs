@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use uffd_vocab::Backend;
 
-use crate::check::run_ops_counted;
-use crate::check::{Failure, Stats};
+use crate::check::{run_ops_counted, Failure, Stats};
 use crate::interrupt::interrupted;
 use crate::runner::{runner_seed, shrink, RunConfig, RunReport, Timed};
 use crate::sequences::{Generated, Sequences};

@@ -242,8 +242,7 @@ pub fn sample(config: &RunConfig, n: usize) -> Vec<Vec<Op>> {
 pub struct Timed<B> {
     pub inner: B,
     pub ops: u64,
-    /// Steps timed, and their time.
-    timed_ops: u64,
+    /// The time of the steps timed (every [`TIMED_EVERY`]th).
     timed_time: Duration,
     /// The time of `reset` and `plan`.
     rest: Duration,
@@ -257,7 +256,6 @@ impl<B: Backend> Timed<B> {
         Timed {
             inner,
             ops: 0,
-            timed_ops: 0,
             timed_time: Duration::ZERO,
             rest: Duration::ZERO,
         }
@@ -266,9 +264,9 @@ impl<B: Backend> Timed<B> {
     /// The time spent in the backend: measured for `reset` and `plan`,
     /// estimated for the steps from those timed.
     pub fn time(&self) -> Duration {
-        let steps = match self.timed_ops {
+        let steps = match self.ops / TIMED_EVERY {
             0 => Duration::ZERO,
-            n => self.timed_time.mul_f64(self.ops as f64 / n as f64),
+            timed => self.timed_time.mul_f64(self.ops as f64 / timed as f64),
         };
         self.rest + steps
     }
@@ -293,7 +291,6 @@ impl<B: Backend> Backend for Timed<B> {
         if !self.ops.is_multiple_of(TIMED_EVERY) {
             return self.inner.step(op);
         }
-        self.timed_ops += 1;
         Self::timed(&mut self.timed_time, &mut self.inner, |b| b.step(op))
     }
     fn reset(&mut self) {

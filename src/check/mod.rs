@@ -49,7 +49,7 @@ pub enum Stepped {
 }
 
 /// The one stepping loop: runs `at.op` on every backend still in
-/// (`active`), in order ([`step_all`]), checks every invariant over the
+/// (`active`), in order (`step_all`), checks every invariant over the
 /// step's view, and, when they all hold, calls `each` with the view and
 /// counts the step in `stats`.
 pub fn step_checked(
@@ -73,7 +73,7 @@ fn step_checked_in(
     stats: &mut Stats,
     mut each: impl FnMut(&StepView),
 ) -> Stepped {
-    step_all_into(&mut outcomes, backends, active, at.op, stats);
+    step_all(&mut outcomes, backends, active, at.op, stats);
     if outcomes.is_empty() {
         return Stepped::NoneLeft;
     }
@@ -102,21 +102,10 @@ fn step_checked_in(
     Stepped::Passed(outcomes)
 }
 
-/// Runs `op` on every active backend, in order. A backend that answers
-/// `Unsupported` becomes inactive (and is counted in `stats`).
-pub fn step_all(
-    backends: &mut [&mut dyn Backend],
-    active: &mut [bool],
-    op: &Op,
-    stats: &mut Stats,
-) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(backends.len());
-    step_all_into(&mut outcomes, backends, active, op, stats);
-    outcomes
-}
-
-/// [`step_all`], pushing onto `outcomes`.
-fn step_all_into(
+/// Runs `op` on every active backend, in order, pushing their outcomes
+/// onto `outcomes`. A backend that answers `Unsupported` becomes inactive
+/// (and is counted in `stats`).
+fn step_all(
     outcomes: &mut Vec<Outcome>,
     backends: &mut [&mut dyn Backend],
     active: &mut [bool],

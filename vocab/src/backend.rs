@@ -64,6 +64,13 @@ impl Errno {
                 .map_or(-1, |(_, raw, _)| *raw),
         }
     }
+    /// The name of a named errno (`EINVAL`); `None` for `Other`.
+    pub fn name(self) -> Option<&'static str> {
+        ERRNOS
+            .iter()
+            .find(|(x, _, _)| *x == self)
+            .map(|(_, _, name)| *name)
+    }
     /// Parses `EINVAL` or `errno42`.
     pub fn parse(s: &str) -> Option<Errno> {
         if let Some((e, _, _)) = ERRNOS.iter().find(|(_, _, name)| *name == s) {
@@ -75,9 +82,9 @@ impl Errno {
 
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Errno::Other(n) => write!(f, "errno{n}"),
-            e => write!(f, "{e:?}"),
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "errno{}", self.raw()),
         }
     }
 }
@@ -95,8 +102,8 @@ pub fn result_name(r: &OpResult) -> String {
 pub fn result_str(r: &OpResult) -> std::borrow::Cow<'static, str> {
     match r {
         Ok(()) => "ok".into(),
-        Err(e) => match ERRNOS.iter().find(|(n, _, _)| n == e) {
-            Some((_, _, name)) => (*name).into(),
+        Err(e) => match e.name() {
+            Some(name) => name.into(),
             None => e.to_string().into(),
         },
     }
