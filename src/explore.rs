@@ -223,6 +223,8 @@ pub(crate) struct Search {
     pub(crate) transitions: u64,
     /// Which backends can take a snapshot: asked once, not at every state.
     pub(crate) snapshots: Vec<bool>,
+    /// What the transitions reuse, from state to state.
+    scratch: Scratch,
 }
 
 impl Search {
@@ -242,6 +244,7 @@ impl Search {
             stats: Stats::default(),
             transitions: 0,
             snapshots: backends.iter().map(|b| b.snapshot().is_some()).collect(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -312,12 +315,12 @@ impl Search {
         }
         let path = path_to(&self.nodes, &self.ops, node);
         let (bases, active) = bring_to(&self.snapshots, backends, &path);
-        let mut scratch = Scratch::default();
         for i in 0..self.ops.len() {
             let op = self.ops[i];
             let at = (self.config.pages, path.as_slice(), op);
+            let scratch = &mut self.scratch;
             let (stepped, reference) =
-                transition(&mut scratch, backends, &bases, &active, at, &mut self.stats);
+                transition(scratch, backends, &bases, &active, at, &mut self.stats);
             self.transitions += 1;
             if self.transitions.is_multiple_of(65_536) {
                 progress(self.states(), self.transitions);
@@ -398,8 +401,9 @@ pub(crate) fn bring_to(
     (bases, active)
 }
 
-/// The vectors the transitions from one state reuse, one after another
-/// (explore makes a billion transitions at 6 pages and depth 4).
+/// What the transitions reuse, one after another (explore makes a
+/// billion transitions at 6 pages and depth 4): two vectors, and the
+/// copies of the bases, restored for each ([`Backend::restore`]).
 #[derive(Default)]
 pub(crate) struct Scratch {
     active: Vec<bool>,
@@ -425,12 +429,16 @@ pub(crate) fn transition(
     } = scratch;
     on_now.clear();
     on_now.extend_from_slice(active);
-    copies.clear();
-    copies.extend(
-        bases
-            .iter()
-            .map(|base| base.as_ref().and_then(|base| base.snapshot())),
-    );
+    copies.resize_with(bases.len(), || None);
+    for (copy, base) in copies.iter_mut().zip(bases) {
+        let restored = match (copy.as_mut(), base) {
+            (Some(copy), Some(base)) => copy.restore(&**base),
+            _ => false,
+        };
+        if !restored {
+            *copy = base.as_ref().and_then(|base| base.snapshot());
+        }
+    }
     let mut set: Vec<&mut dyn Backend> = Vec::with_capacity(backends.len());
     for ((b, copy), on) in backends
         .iter_mut()
@@ -457,11 +465,16 @@ pub(crate) fn transition(
         before: None,
     };
     let stepped = step_checked(&mut set, on_now, at, stats, |_| {});
-    let reference = set
-        .iter()
-        .zip(on_now.iter())
-        .find(|(_, &on)| on)
-        .and_then(|(b, _)| b.fingerprint());
+    // The outcomes are those of the backends still in: the reference's
+    // is the first.
+    let reference = match &stepped {
+        Stepped::Passed(outcomes) => set
+            .iter()
+            .zip(on_now.iter())
+            .find(|(_, &on)| on)
+            .and_then(|(b, _)| b.fingerprint_after(&op, &outcomes[0])),
+        _ => None,
+    };
     (stepped, reference)
 }
 

@@ -54,6 +54,7 @@ fn expand_one(
     ops: &[Op],
     snapshots: &[bool],
     backends: &mut [&mut dyn Backend],
+    scratch: &mut Scratch,
     (node, path): (u32, Vec<Op>),
 ) -> Expansion {
     let mut e = Expansion {
@@ -67,11 +68,9 @@ fn expand_one(
         return e;
     }
     let (bases, active) = bring_to(snapshots, backends, &path);
-    let mut scratch = Scratch::default();
     for (i, &op) in ops.iter().enumerate() {
         let at = (config.pages, path.as_slice(), op);
-        let (stepped, reference) =
-            transition(&mut scratch, backends, &bases, &active, at, &mut e.stats);
+        let (stepped, reference) = transition(scratch, backends, &bases, &active, at, &mut e.stats);
         e.transitions += 1;
         match stepped {
             Stepped::NoneLeft => {}
@@ -105,12 +104,13 @@ fn job(
     let mut backends = as_refs(&mut boxes);
     let snapshots: Vec<bool> = backends.iter().map(|b| b.snapshot().is_some()).collect();
     let ops = crate::explore::alphabet(config.pages);
+    let mut scratch = Scratch::default();
     loop {
         let task = tasks.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok((n, states)) = task else { return };
         let expansions = states
             .into_iter()
-            .map(|s| expand_one(config, &ops, &snapshots, &mut backends, s))
+            .map(|s| expand_one(config, &ops, &snapshots, &mut backends, &mut scratch, s))
             .collect();
         if done.send((n, Ok(expansions))).is_err() {
             return;

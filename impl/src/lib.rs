@@ -545,6 +545,55 @@ impl Backend for IntervalImpl {
     fn snapshot(&self) -> Option<Box<dyn Backend>> {
         Some(Box::new(self.clone()))
     }
+    fn restore(&mut self, base: &dyn Backend) -> bool {
+        match uffd_vocab::downcast::<IntervalImpl>(base) {
+            Some(base) => {
+                self.restore_from(base);
+                true
+            }
+            None => false,
+        }
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+impl IntervalImpl {
+    /// Makes this implementation what `base` is, as a clone would, in the
+    /// memory its vectors hold ([`Backend::restore`]; the B-trees are
+    /// cloned anew). Every field is named, so a new one cannot be
+    /// forgotten here.
+    pub fn restore_from(&mut self, base: &IntervalImpl) {
+        let IntervalImpl {
+            pages,
+            bugs,
+            vmas,
+            open,
+            next_shmem,
+            shmem_size,
+            next_anon_vma,
+            ptes,
+            page_cache,
+            events,
+            mmap_changing,
+            report,
+            shown,
+        } = self;
+        *pages = base.pages;
+        *bugs = base.bugs;
+        vmas.clone_from(&base.vmas);
+        *open = base.open;
+        *next_shmem = base.next_shmem;
+        shmem_size.clone_from(&base.shmem_size);
+        *next_anon_vma = base.next_anon_vma;
+        ptes.clone_from(&base.ptes);
+        page_cache.clone_from(&base.page_cache);
+        events.clone_from(&base.events);
+        *mmap_changing = base.mmap_changing;
+        report.clone_from(&base.report);
+        shown.clone_from(&base.shown);
+    }
 }
 
 /// Helpers for the unit tests of every module.

@@ -484,3 +484,34 @@ fn a_write_to_a_marker_of_a_private_file_vma_leaves_a_protected_copy() {
     assert_eq!(r[3], Err(EFAULT));
     assert_eq!(ptes(&imp), "0:a+wp");
 }
+
+/// A restored copy is its base, whatever it held before: the same state,
+/// and the same outcomes for the ops after (the layout it keeps to hand
+/// out again included).
+#[test]
+fn a_restored_copy_steps_as_its_base() {
+    let mut copy = IntervalImpl::new(8);
+    run_all(&mut copy, "map 0 8 rw- anon\nfault 3\nopen 1 none");
+    let mut base = IntervalImpl::new(8);
+    let steps = [
+        "map 0 4 rw- shmem",
+        "map 4 4 rw- shared-file=0@0",
+        "fault 0",
+        "open 0 none",
+        "register 0 4 2 wp",
+        "protect 0 2 r--",
+        "unmap 6 1",
+    ];
+    for (i, line) in steps.iter().enumerate() {
+        run_all(&mut base, line);
+        assert!(copy.restore(&base));
+        assert_eq!(format!("{copy:?}"), format!("{base:?}"), "{line}");
+        let rest = steps[i + 1..].join("\n");
+        let mut other = base.clone();
+        assert_eq!(
+            testing::outcomes(&mut copy, &rest),
+            testing::outcomes(&mut other, &rest),
+            "{line}"
+        );
+    }
+}

@@ -264,11 +264,73 @@ impl Backend for PageModel {
         Some(Box::new(self.clone()))
     }
 
+    fn restore(&mut self, base: &dyn Backend) -> bool {
+        match uffd_vocab::downcast::<PageModel>(base) {
+            Some(base) => {
+                self.restore_from(base);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     /// The layout, the open contexts, the pages written, and the page
     /// cache of the objects still mapped (shmem objects renamed in layout
     /// order, as the layout names them).
     fn fingerprint(&self) -> Option<u128> {
-        Some(uffd_vocab::fingerprint128(&Canonical(self)))
+        let layout = self.layout();
+        Some(uffd_vocab::fingerprint128(&Canonical(self, &layout)))
+    }
+
+    /// The step's layout is the model's own but after a fork (the
+    /// child's, rule 19): it need not be built again.
+    fn fingerprint_after(&self, op: &Op, outcome: &Outcome) -> Option<u128> {
+        if matches!(op, Op::Fork) {
+            return self.fingerprint();
+        }
+        debug_assert!(
+            outcome.layout == self.layout(),
+            "a step's layout is the model's"
+        );
+        Some(uffd_vocab::fingerprint128(&Canonical(
+            self,
+            &outcome.layout,
+        )))
+    }
+}
+
+impl PageModel {
+    /// Makes this model what `base` is, as a clone would, in the memory
+    /// it holds ([`Backend::restore`]). Every field is named, so a new one
+    /// cannot be forgotten here.
+    pub fn restore_from(&mut self, base: &PageModel) {
+        let PageModel {
+            rules_off,
+            deviations,
+            events,
+            pages,
+            open,
+            next_shmem,
+            shmem_size,
+            next_anon_vma,
+            cache,
+            cache_tags,
+            scratch: _,
+        } = self;
+        *rules_off = base.rules_off;
+        deviations.clone_from(&base.deviations);
+        events.clone_from(&base.events);
+        pages.clone_from(&base.pages);
+        *open = base.open;
+        *next_shmem = base.next_shmem;
+        shmem_size.clone_from(&base.shmem_size);
+        *next_anon_vma = base.next_anon_vma;
+        cache.clone_from(&base.cache);
+        cache_tags.clone_from(&base.cache_tags);
     }
 }
 
@@ -277,13 +339,14 @@ impl Backend for PageModel {
 /// objects renamed in layout order, as the layout names them) and the
 /// boundaries kept by a deviation rule, seen or not in the layout. Each
 /// list is hashed as a `Vec` of it would be (its length, then its items),
-/// walked in place: `explore` takes a fingerprint a transition.
-struct Canonical<'a>(&'a PageModel);
+/// walked in place: `explore` takes a fingerprint a transition. The
+/// layout is the model's, given.
+struct Canonical<'a>(&'a PageModel, &'a Layout);
 
 impl std::hash::Hash for Canonical<'_> {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let m = self.0;
-        m.layout().hash(h);
+        self.1.hash(h);
         m.open.hash(h);
         let written = || {
             m.pages
@@ -693,6 +756,30 @@ mod tests {
             .collect();
         let tuple = (m.layout(), m.open, written, cache, apart);
         assert_eq!(m.fingerprint(), Some(uffd_vocab::fingerprint128(&tuple)));
+    }
+
+    /// A restored copy is its base, whatever it held before; the
+    /// fingerprint after each step, a fork's included, is the plain one.
+    #[test]
+    fn restore_and_fingerprint_after_are_the_plain_ones() {
+        let (mut copy, _) = run(8, "map 0 8 rw- anon\nfault 3\nopen 1 none");
+        let mut m = PageModel::new(8);
+        for line in [
+            "map 0 4 rw- shmem",
+            "map 4 4 rw- shared-file=0@0",
+            "fault 0",
+            "open 0 none",
+            "register 0 4 2 wp",
+            "fork",
+            "unmap 6 1",
+        ] {
+            let op: Op = line.parse().unwrap();
+            let o = m.step(&op).unwrap();
+            assert_eq!(m.fingerprint_after(&op, &o), m.fingerprint(), "{op}");
+            assert!(copy.restore(&m));
+            assert_eq!(format!("{copy:?}"), format!("{m:?}"), "{op}");
+        }
+        assert!(!copy.restore(&crate::testing::NotAModel));
     }
 
     #[test]

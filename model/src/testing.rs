@@ -43,3 +43,19 @@ pub(crate) fn last_step(off: &[Deviation], trace: &str) -> (Layout, Vec<&'static
     }
     last
 }
+
+/// A backend that is not a model, for what takes only a model.
+pub(crate) struct NotAModel;
+
+impl Backend for NotAModel {
+    fn name(&self) -> &'static str {
+        "other"
+    }
+    fn pages(&self) -> Page {
+        0
+    }
+    fn step(&mut self, _op: &Op) -> Result<Outcome, uffd_vocab::Unsupported> {
+        Err(uffd_vocab::Unsupported)
+    }
+    fn reset(&mut self) {}
+}

@@ -4,6 +4,7 @@
 //! else it has to report), so that the checker drives all three the same way
 //! and a wrapper (timing, fault injection) wraps one method.
 
+use std::any::Any;
 use std::fmt;
 use std::hash::Hash;
 
@@ -329,6 +330,22 @@ pub trait Backend {
         None
     }
 
+    /// Makes this backend (a [`Backend::snapshot`]) what `base` (another
+    /// one) is now, as a new snapshot of `base` would be, but in the
+    /// memory this one already holds; false, and nothing changed, when it
+    /// cannot (`base` is of another type, or the backend has no way: the
+    /// default). `explore` restores one copy a transition, a billion
+    /// times at 6 pages and depth 4.
+    fn restore(&mut self, _base: &dyn Backend) -> bool {
+        false
+    }
+
+    /// This backend as [`Any`], for a [`Backend::restore`] to know a base
+    /// of its own type ([`downcast`]); `None` by default.
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
+
     /// A line about where the backend's own time went, for `check`'s
     /// throughput table (the kernel: syscalls versus reading smaps).
     fn costs(&self) -> Option<String> {
@@ -342,6 +359,19 @@ pub trait Backend {
     fn fingerprint(&self) -> Option<u128> {
         None
     }
+
+    /// [`Backend::fingerprint`], right after the step of `op` answered
+    /// `outcome`: the same value, which a backend may take in part from
+    /// the outcome instead of computing it again (the model's layout). The
+    /// default ignores them.
+    fn fingerprint_after(&self, _op: &Op, _outcome: &Outcome) -> Option<u128> {
+        self.fingerprint()
+    }
+}
+
+/// `b` as the backend type `T`, when it is one ([`Backend::as_any`]).
+pub fn downcast<T: 'static>(b: &dyn Backend) -> Option<&T> {
+    b.as_any()?.downcast_ref()
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
@@ -363,11 +393,20 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     fn snapshot(&self) -> Option<Box<dyn Backend>> {
         (**self).snapshot()
     }
+    fn restore(&mut self, base: &dyn Backend) -> bool {
+        (**self).restore(base)
+    }
+    fn as_any(&self) -> Option<&dyn Any> {
+        (**self).as_any()
+    }
     fn costs(&self) -> Option<String> {
         (**self).costs()
     }
     fn fingerprint(&self) -> Option<u128> {
         (**self).fingerprint()
+    }
+    fn fingerprint_after(&self, op: &Op, outcome: &Outcome) -> Option<u128> {
+        (**self).fingerprint_after(op, outcome)
     }
 }
 

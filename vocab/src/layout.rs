@@ -481,13 +481,36 @@ impl Renumber {
 
 /// The VMAs of the arena, sorted, in canonical form, with the fields their
 /// backend does not observe (see the module docs).
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(PartialEq, Eq, Hash, Default)]
 pub struct Layout {
     vmas: Vec<Vma>,
     unobserved: Unobserved,
     /// The pages (arena-relative, sorted) whose page table entry is not
     /// empty, with what it holds; empty when unobserved.
     ptes: Vec<(Page, PteState)>,
+}
+
+impl Clone for Layout {
+    fn clone(&self) -> Layout {
+        Layout {
+            vmas: self.vmas.clone(),
+            unobserved: self.unobserved,
+            ptes: self.ptes.clone(),
+        }
+    }
+
+    /// Into the vectors `self` holds (a backend's copy restored from a
+    /// base keeps its memory: [`crate::Backend::restore`]).
+    fn clone_from(&mut self, source: &Layout) {
+        let Layout {
+            vmas,
+            unobserved,
+            ptes,
+        } = self;
+        vmas.clone_from(&source.vmas);
+        *unobserved = source.unobserved;
+        ptes.clone_from(&source.ptes);
+    }
 }
 
 impl Layout {
