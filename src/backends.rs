@@ -199,6 +199,9 @@ impl<B: Backend> Backend for KnownDeviations<B> {
             model: self.model.clone(),
         }))
     }
+    fn recycle(&mut self, outcome: &mut uffd_vocab::Outcome) {
+        self.inner.recycle(outcome)
+    }
     fn costs(&self) -> Option<String> {
         self.inner.costs()
     }

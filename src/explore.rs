@@ -23,11 +23,11 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use uffd_vocab::{Backend, Contexts, Layout, Op, Page};
+use uffd_vocab::{Backend, Contexts, Layout, Op, Outcome, Page};
 
 pub use crate::gen::alphabet;
 
-use crate::check::{step_checked, Failure, Stats, StepAt, Stepped};
+use crate::check::{step_checked_in, Failure, Stats, StepAt, Stepped};
 use crate::interrupt::interrupted;
 use crate::trace::Trace;
 
@@ -319,15 +319,14 @@ impl Search {
             let op = self.ops[i];
             let at = (self.config.pages, path.as_slice(), op);
             let scratch = &mut self.scratch;
-            let (stepped, reference) =
-                transition(scratch, backends, &bases, &active, at, &mut self.stats);
+            let led = transition(scratch, backends, &bases, &active, at, &mut self.stats);
             self.transitions += 1;
             if self.transitions.is_multiple_of(65_536) {
                 progress(self.states(), self.transitions);
             }
-            match stepped {
-                Stepped::NoneLeft => {}
-                failed @ Stepped::Failed { .. } => {
+            match led {
+                Led::Nowhere => {}
+                Led::Failed(failed) => {
                     return Err(Stop::Failed(failure_of(
                         self.config.pages,
                         &path,
@@ -335,8 +334,7 @@ impl Search {
                         failed,
                     )));
                 }
-                Stepped::Passed(outcomes) => {
-                    let print = fingerprint(reference, &outcomes[0].layout, outcomes[0].open);
+                Led::To(print) => {
                     let last = next.is_none();
                     if self.add(print, last)? {
                         if let Some(next) = next.as_deref_mut() {
@@ -402,19 +400,32 @@ pub(crate) fn bring_to(
 }
 
 /// What the transitions reuse, one after another (explore makes a
-/// billion transitions at 6 pages and depth 4): two vectors, and the
+/// billion transitions at 6 pages and depth 4): three vectors, and the
 /// copies of the bases, restored for each ([`Backend::restore`]).
 #[derive(Default)]
 pub(crate) struct Scratch {
     active: Vec<bool>,
     copies: Vec<Option<Box<dyn Backend>>>,
+    /// The outcomes' vector, handed from transition to transition.
+    outcomes: Vec<Outcome>,
+}
+
+/// Where one transition led.
+pub(crate) enum Led {
+    /// No backend is left that can run the op.
+    Nowhere,
+    /// Every invariant held: to the state of this fingerprint.
+    To(u128),
+    /// An invariant failed: the step, a [`Stepped::Failed`].
+    Failed(Stepped),
 }
 
 /// One transition: `op` from the state `path` leads to, on a copy of
 /// each base, or on the backend itself after it replayed the path,
 /// through the checker's stepping loop, counted in `stats`; `at` is the
-/// arena's pages, the path and the op. Also answers the reference's
-/// own fingerprint after it (the first backend still in).
+/// arena's pages, the path and the op. When it passed, the fingerprint
+/// is the reference's (the first backend still in), and the outcomes go
+/// back to their backends ([`Backend::recycle`]).
 pub(crate) fn transition(
     scratch: &mut Scratch,
     backends: &mut [&mut dyn Backend],
@@ -422,10 +433,11 @@ pub(crate) fn transition(
     active: &[bool],
     (pages, path, op): (Page, &[Op], Op),
     stats: &mut Stats,
-) -> (Stepped, Option<u128>) {
+) -> Led {
     let Scratch {
         active: on_now,
         copies,
+        outcomes,
     } = scratch;
     on_now.clear();
     on_now.extend_from_slice(active);
@@ -464,18 +476,30 @@ pub(crate) fn transition(
         expect: None,
         before: None,
     };
-    let stepped = step_checked(&mut set, on_now, at, stats, |_| {});
-    // The outcomes are those of the backends still in: the reference's
-    // is the first.
-    let reference = match &stepped {
-        Stepped::Passed(outcomes) => set
-            .iter()
-            .zip(on_now.iter())
-            .find(|(_, &on)| on)
-            .and_then(|(b, _)| b.fingerprint_after(&op, &outcomes[0])),
-        _ => None,
-    };
-    (stepped, reference)
+    let spare = std::mem::take(outcomes);
+    match step_checked_in(spare, &mut set, on_now, at, stats, |_| {}) {
+        Stepped::NoneLeft => Led::Nowhere,
+        failed @ Stepped::Failed { .. } => Led::Failed(failed),
+        Stepped::Passed(mut passed) => {
+            // The outcomes are those of the backends still in: the
+            // reference's is the first.
+            let mut on = set.iter_mut().zip(on_now.iter()).filter(|(_, &on)| on);
+            let (reference, _) = on.next().expect("a step that passed has an outcome");
+            let print = fingerprint(
+                reference.fingerprint_after(&op, &passed[0]),
+                &passed[0].layout,
+                passed[0].open,
+            );
+            let mut rest = passed.iter_mut();
+            reference.recycle(rest.next().expect("the reference's outcome"));
+            for ((b, _), o) in on.zip(rest) {
+                b.recycle(o);
+            }
+            passed.clear();
+            *outcomes = passed;
+            Led::To(print)
+        }
+    }
 }
 
 /// Resets `b`, gives it `plan` if any, and runs `path` on it; false if it

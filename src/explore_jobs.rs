@@ -19,10 +19,10 @@ use std::sync::Mutex;
 use uffd_vocab::{Backend, Op};
 
 use crate::backends::as_refs;
-use crate::check::{Failure, Stats, Stepped};
+use crate::check::{Failure, Stats};
 use crate::explore::{
-    bring_to, failure_of, fingerprint, path_to, transition, ExploreConfig, ExploreReport, Node,
-    Scratch, Search, Stop,
+    bring_to, failure_of, path_to, transition, ExploreConfig, ExploreReport, Led, Node, Scratch,
+    Search, Stop,
 };
 use crate::interrupt::interrupted;
 use crate::jobs::MakeBackends;
@@ -70,18 +70,14 @@ fn expand_one(
     let (bases, active) = bring_to(snapshots, backends, &path);
     for (i, &op) in ops.iter().enumerate() {
         let at = (config.pages, path.as_slice(), op);
-        let (stepped, reference) = transition(scratch, backends, &bases, &active, at, &mut e.stats);
         e.transitions += 1;
-        match stepped {
-            Stepped::NoneLeft => {}
-            failed @ Stepped::Failed { .. } => {
+        match transition(scratch, backends, &bases, &active, at, &mut e.stats) {
+            Led::Nowhere => {}
+            Led::Failed(failed) => {
                 e.failed = Some(failure_of(config.pages, &path, op, failed));
                 break;
             }
-            Stepped::Passed(outcomes) => {
-                let print = fingerprint(reference, &outcomes[0].layout, outcomes[0].open);
-                e.passed.push((i as u32, print));
-            }
+            Led::To(print) => e.passed.push((i as u32, print)),
         }
     }
     e

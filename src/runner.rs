@@ -305,6 +305,10 @@ impl<B: Backend> Backend for Timed<B> {
     fn fingerprint(&self) -> Option<u128> {
         self.inner.fingerprint()
     }
+    /// To the inner backend, untimed: it only keeps the vectors.
+    fn recycle(&mut self, outcome: &mut Outcome) {
+        self.inner.recycle(outcome)
+    }
     /// The inner backend's copy, untimed.
     fn snapshot(&self) -> Option<Box<dyn Backend>> {
         self.inner.snapshot()

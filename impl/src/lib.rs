@@ -233,6 +233,32 @@ pub struct IntervalImpl {
     /// The layout the last step returned, while `vmas` and `ptes` have not
     /// changed since (only what they hold decides a layout).
     shown: Option<Layout>,
+    /// The vectors of outcomes handed back ([`Backend::recycle`]).
+    spare: Spare,
+}
+
+/// The vectors of the last outcome [`Backend::recycle`] handed back, kept
+/// only for their memory, for the next step to fill: the layout's content
+/// is never read (building one empties it first, a clone overwrites it),
+/// the rest is emptied. No state: a clone starts with none, a reset and a
+/// restore keep it, and it does not print.
+#[derive(Default)]
+struct Spare {
+    layout: Layout,
+    events: Vec<Event>,
+    report: StepReport,
+}
+
+impl Clone for Spare {
+    fn clone(&self) -> Spare {
+        Spare::default()
+    }
+}
+
+impl fmt::Debug for Spare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
 }
 
 impl IntervalImpl {
@@ -257,6 +283,7 @@ impl IntervalImpl {
             mmap_changing: None,
             report: StepReport::default(),
             shown: None,
+            spare: Spare::default(),
         }
     }
 
@@ -493,19 +520,36 @@ impl IntervalImpl {
 
     /// The VMAs of the arena now.
     pub fn layout(&self) -> Layout {
-        Layout::new(self.vmas.values().map(|v| v.to_vma()).collect()).with_ptes(self.pte_states())
+        self.layout_in(Layout::default())
     }
 
-    /// [`IntervalImpl::layout`], for `step`: the last step's layout again
-    /// when neither the VMAs nor the page tables changed since (most
-    /// steps: faults, fills, failed ops…), else built anew.
+    /// [`IntervalImpl::layout`], built in the vectors of `room`.
+    fn layout_in(&self, room: Layout) -> Layout {
+        let (mut vmas, mut ptes) = room.into_buffers();
+        vmas.extend(self.vmas.values().map(|v| v.to_vma()));
+        self.push_pte_states(&mut ptes);
+        Layout::new(vmas).with_ptes(ptes)
+    }
+
+    /// [`IntervalImpl::layout`], for `step`, in a spare layout's vectors:
+    /// the last step's layout again when neither the VMAs nor the page
+    /// tables changed since (most steps: faults, fills, failed ops…),
+    /// else built anew (and kept, in the memory of the one it replaces).
     fn shown_layout(&mut self) -> Layout {
         let changed = self.vmas.take_changed() | self.ptes.take_changed();
-        match &self.shown {
-            Some(layout) if !changed => layout.clone(),
+        let room = std::mem::take(&mut self.spare.layout);
+        match &mut self.shown {
+            Some(shown) if !changed => {
+                let mut layout = room;
+                layout.clone_from(shown);
+                layout
+            }
             _ => {
-                let layout = self.layout();
-                self.shown = Some(layout.clone());
+                let layout = self.layout_in(room);
+                match &mut self.shown {
+                    Some(shown) => shown.clone_from(&layout),
+                    None => self.shown = Some(layout.clone()),
+                }
                 layout
             }
         }
@@ -530,17 +574,30 @@ impl Backend for IntervalImpl {
             Op::Fork => self.dup_mmap(),
             _ => self.shown_layout(),
         };
+        let events = std::mem::take(&mut self.spare.events);
+        let report = std::mem::take(&mut self.spare.report);
         Ok(Outcome {
             backend: "impl",
             result,
             layout,
             open: self.open_contexts(),
-            events: std::mem::take(&mut self.events),
-            report: std::mem::take(&mut self.report),
+            events: std::mem::replace(&mut self.events, events),
+            report: std::mem::replace(&mut self.report, report),
         })
     }
+    /// Takes the outcome's vectors, for the next step.
+    fn recycle(&mut self, outcome: &mut Outcome) {
+        let spare = &mut self.spare;
+        std::mem::swap(&mut spare.layout, &mut outcome.layout);
+        std::mem::swap(&mut spare.events, &mut outcome.events);
+        spare.events.clear();
+        std::mem::swap(&mut spare.report, &mut outcome.report);
+        spare.report.clear();
+    }
     fn reset(&mut self) {
+        let spare = std::mem::take(&mut self.spare);
         *self = Self::with_bugs(self.pages, self.bugs);
+        self.spare = spare;
     }
     fn snapshot(&self) -> Option<Box<dyn Backend>> {
         Some(Box::new(self.clone()))
@@ -579,6 +636,7 @@ impl IntervalImpl {
             mmap_changing,
             report,
             shown,
+            spare: _,
         } = self;
         *pages = base.pages;
         *bugs = base.bugs;

@@ -117,13 +117,13 @@ pub(crate) enum Zap {
 }
 
 impl IntervalImpl {
-    /// The page table entries as pagemap shows them, sorted.
-    pub(crate) fn pte_states(&self) -> Vec<(Page, PteState)> {
+    /// The page table entries as pagemap shows them, sorted, pushed onto
+    /// `out`.
+    pub(crate) fn push_pte_states(&self, out: &mut Vec<(Page, PteState)>) {
         // Both maps are sorted: one walk over the VMAs alongside the
         // entries finds each entry's VMA (`vma_lookup`) without a search.
         let mut vmas = self.vmas.iter().peekable();
         let mut vma: Option<&VmaState> = None;
-        let mut out = Vec::with_capacity(self.ptes.len());
         for (&p, e) in self.ptes.iter() {
             while let Some((_, v)) = vmas.next_if(|(&key, _)| key <= p) {
                 vma = Some(v);
@@ -131,7 +131,6 @@ impl IntervalImpl {
             let readable = vma.is_some_and(|v| v.end > p && v.attrs.prot.read());
             out.push((p, shown(e.state(), readable)));
         }
-        out
     }
 
     /// The entries of `[start, end)`, in order (a copy, to edit the map

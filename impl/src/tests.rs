@@ -515,3 +515,19 @@ fn a_restored_copy_steps_as_its_base() {
         );
     }
 }
+
+/// Outcomes handed back ([`Backend::recycle`]) change nothing in the
+/// outcomes after: their vectors are emptied or overwritten before use.
+#[test]
+fn recycled_outcomes_change_nothing_after() {
+    let trace = "map 0 4 rw- shmem\nmap 4 4 rw- anon\nfault 0\nopen 0 none\n\
+                 register 0 0 6 wp\nfault 5\nfork\nprotect 0 2 r--\nunmap 6 1\nfault 1";
+    let plain = testing::outcomes(&mut IntervalImpl::new(8), trace);
+    let mut imp = IntervalImpl::new(8);
+    for (line, want) in trace.lines().zip(&plain) {
+        let op: Op = line.parse().unwrap();
+        let mut got = imp.step(&op).unwrap();
+        assert_eq!(&got, want, "{line}");
+        imp.recycle(&mut got);
+    }
+}

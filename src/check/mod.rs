@@ -65,7 +65,7 @@ pub fn step_checked(
 
 /// [`step_checked`], with the outcomes put in `outcomes` (empty: a run
 /// hands the vector of its last step back, to step without allocating).
-fn step_checked_in(
+pub(crate) fn step_checked_in(
     mut outcomes: Vec<Outcome>,
     backends: &mut [&mut dyn Backend],
     active: &mut [bool],
@@ -203,12 +203,15 @@ fn run_steps(
         };
         match step_checked_in(spare, backends, &mut active, at, stats, &mut each) {
             Stepped::Passed(mut outcomes) => {
-                // A fork's layout is the child's: the parent's stays.
-                if !matches!(op, Op::Fork) {
-                    let on = (0..backends.len()).filter(|&i| active[i]);
-                    for (i, o) in on.zip(outcomes.drain(..)) {
-                        last[i] = o.layout;
+                // Each layout becomes the backend's last, and the outcome
+                // goes back to the backend with the layout it replaces
+                // (a fork's layout is the child's: the parent's stays).
+                let on = (0..backends.len()).filter(|&i| active[i]);
+                for (i, o) in on.zip(outcomes.iter_mut()) {
+                    if !matches!(op, Op::Fork) {
+                        std::mem::swap(&mut last[i], &mut o.layout);
                     }
+                    backends[i].recycle(o);
                 }
                 outcomes.clear();
                 spare = outcomes;

@@ -273,6 +273,25 @@ pub struct StepReport {
     pub violations: Vec<(&'static str, String)>,
 }
 
+impl StepReport {
+    /// Empties every list, keeping its memory. Every field is named, so a
+    /// new one cannot be forgotten here.
+    pub fn clear(&mut self) {
+        let StepReport {
+            merges,
+            covered,
+            deviations,
+            kept_apart,
+            violations,
+        } = self;
+        merges.clear();
+        covered.clear();
+        deviations.clear();
+        kept_apart.clear();
+        violations.clear();
+    }
+}
+
 /// One backend's answer to one step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
@@ -346,6 +365,12 @@ pub trait Backend {
         None
     }
 
+    /// Hands back an outcome this backend answered, once the caller is
+    /// done with it (the checker: at the step after): the backend may take
+    /// its vectors, to hold a later step's answer instead of new ones.
+    /// None of it is state. The default takes nothing.
+    fn recycle(&mut self, _outcome: &mut Outcome) {}
+
     /// A line about where the backend's own time went, for `check`'s
     /// throughput table (the kernel: syscalls versus reading smaps).
     fn costs(&self) -> Option<String> {
@@ -395,6 +420,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn restore(&mut self, base: &dyn Backend) -> bool {
         (**self).restore(base)
+    }
+    fn recycle(&mut self, outcome: &mut Outcome) {
+        (**self).recycle(outcome)
     }
     fn as_any(&self) -> Option<&dyn Any> {
         (**self).as_any()

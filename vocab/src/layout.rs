@@ -566,6 +566,19 @@ impl Layout {
         self
     }
 
+    /// The layout's two vectors, emptied, for a backend to build another
+    /// layout in ([`crate::Backend::recycle`]).
+    pub fn into_buffers(self) -> (Vec<Vma>, Vec<(Page, PteState)>) {
+        let Layout {
+            mut vmas,
+            unobserved: _,
+            mut ptes,
+        } = self;
+        vmas.clear();
+        ptes.clear();
+        (vmas, ptes)
+    }
+
     /// The pages whose page table entry is not empty, sorted, with what it
     /// holds.
     pub fn ptes(&self) -> &[(Page, PteState)] {
