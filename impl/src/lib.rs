@@ -154,10 +154,36 @@ impl fmt::Debug for VmaState {
 /// [`Tracked::remove`], [`Tracked::get_mut`]) marks it changed, so that
 /// [`Backend::step`] can hand out the layout it built before when neither
 /// the VMAs nor the page tables changed since.
-#[derive(Clone)]
 pub(crate) struct Tracked<K, V> {
     map: BTreeMap<K, V>,
     changed: bool,
+}
+
+impl<K: Clone + PartialEq, V: Clone + PartialEq> Clone for Tracked<K, V> {
+    fn clone(&self) -> Self {
+        Tracked {
+            map: self.map.clone(),
+            changed: self.changed,
+        }
+    }
+
+    /// The map is cloned only where it differs ([`clone_if_differs`]).
+    fn clone_from(&mut self, source: &Self) {
+        clone_if_differs(&mut self.map, &source.map);
+        self.changed = source.changed;
+    }
+}
+
+/// `*to = from.clone()`, but only when they differ: a B-tree cannot be
+/// cloned into the memory of another, and most of explore's transitions
+/// leave a copy's maps as its base has them ([`Backend::restore`]).
+fn clone_if_differs<K: Clone + PartialEq, V: Clone + PartialEq>(
+    to: &mut BTreeMap<K, V>,
+    from: &BTreeMap<K, V>,
+) {
+    if to != from {
+        *to = from.clone();
+    }
 }
 
 impl<K: Ord, V> Tracked<K, V> {
@@ -618,8 +644,8 @@ impl Backend for IntervalImpl {
 
 impl IntervalImpl {
     /// Makes this implementation what `base` is, as a clone would, in the
-    /// memory its vectors hold ([`Backend::restore`]; the B-trees are
-    /// cloned anew). Every field is named, so a new one cannot be
+    /// memory its vectors hold ([`Backend::restore`]; a B-tree is cloned
+    /// anew where it differs). Every field is named, so a new one cannot be
     /// forgotten here.
     pub fn restore_from(&mut self, base: &IntervalImpl) {
         let IntervalImpl {
@@ -643,10 +669,10 @@ impl IntervalImpl {
         vmas.clone_from(&base.vmas);
         *open = base.open;
         *next_shmem = base.next_shmem;
-        shmem_size.clone_from(&base.shmem_size);
+        clone_if_differs(shmem_size, &base.shmem_size);
         *next_anon_vma = base.next_anon_vma;
         ptes.clone_from(&base.ptes);
-        page_cache.clone_from(&base.page_cache);
+        clone_if_differs(page_cache, &base.page_cache);
         events.clone_from(&base.events);
         *mmap_changing = base.mmap_changing;
         report.clone_from(&base.report);
