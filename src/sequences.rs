@@ -351,7 +351,8 @@ pub fn ops(rng: &mut ChaCha20Rng, pages: Page, max_len: usize) -> Vec<Op> {
     // weights of 2^31 in all.
     let some = (0.9 * f64::from(1u32 << 31)).round() as u32;
     loop {
-        let mut all = Vec::new();
+        // At most one map and `max_len - 1` ops: one allocation.
+        let mut all = Vec::with_capacity(max_len);
         if pick(rng, &[(1u32 << 31) - some, some]) == 1 {
             let len = uniform_incl(rng, 1, pages);
             let prot = prot(rng);
