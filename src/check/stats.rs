@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use uffd_vocab::{result_str, EventKind, Op, Outcome};
+use uffd_vocab::{result_str, EventKind, Op, OpResult, Outcome};
 
 use super::view::known_deviations;
 
@@ -18,14 +18,14 @@ pub struct Stats {
     /// Count by op, in the order of [`Op::NAMES`] ([`Op::kind`]).
     pub ops: [u64; Op::NAMES.len()],
     /// Result name (`ok`, `EINVAL`, …) -> count.
-    pub results: NameCounts,
+    pub results: Counts<OpResult>,
     /// Merge case 0-8 -> count, from the backends that report them.
     pub merges: [u64; 9],
     /// `backend: op` -> how many sequences that backend left at that op,
     /// answering [`uffd_vocab::Unsupported`].
     pub unsupported: BTreeMap<String, u64>,
     /// Coverage event -> count, from the backends that report them.
-    pub events: NameCounts,
+    pub events: Counts<&'static str>,
     /// (op name, uffd event name: a fault's is `missing fault`, `wp
     /// fault` or `minor fault`) -> how many such events the ops sent
     /// (from the first backend: every backend sends the same, or the step
@@ -51,7 +51,7 @@ impl Stats {
     pub fn count(&mut self, op: &Op, outcomes: &[Outcome]) {
         self.steps += 1;
         self.ops[op.kind()] += 1;
-        self.results.add(result_str(&outcomes[0].result), 1);
+        self.results.add(outcomes[0].result, 1);
         // Merge cases from the first backend that reports any.
         if let Some(o) = outcomes.iter().find(|o| !o.report.merges.is_empty()) {
             for &c in &o.report.merges {
@@ -67,7 +67,7 @@ impl Stats {
         // Coverage events: every backend's.
         for o in outcomes {
             for &e in &o.report.covered {
-                self.events.add_static(e, 1);
+                self.events.add(e, 1);
             }
         }
         for e in &outcomes[0].events {
@@ -111,63 +111,98 @@ impl Stats {
     }
 }
 
-/// Counts by name, for names that are mostly `&'static str`s (coverage
-/// events, result names), read as a map from name to count in the order
-/// of the names.
+/// Counts by name, kept by a key that is cheaper to compare than the
+/// name: a coverage event by its `&'static str`'s address and length, a
+/// result by the result itself. Read as a map from name to count, in the
+/// order of the names.
 ///
-/// `Stats::count` counts a name or more at every step, into a table that
-/// starts empty for every chunk of sequences and holds a few tens of
-/// names. A map keyed by the text compared strings at every node it
-/// passed, which was most of the cost of counting; a hash map costs a
-/// hash at every count and its growing at every chunk. Here the names are
-/// a list in the order they came, and a `&'static str` is found in it by
-/// its address and length ([`NameCounts::add_static`]): no string compare
-/// but for a name not counted from that address before. Each name has one
-/// entry, whatever addresses its text comes at (equal literals need not
-/// be one), and the readers see the counts only through the methods
-/// below, which sort the names: there is no second copy to keep in step.
-#[derive(Clone, Default)]
-pub struct NameCounts {
-    /// Each name counted, once, with its count, in the order first
-    /// counted.
-    entries: Vec<(Cow<'static, str>, u64)>,
+/// `Stats::count` counts a result and any coverage events at every step,
+/// into a table that starts empty for every chunk of sequences and holds
+/// a few tens of names. A map keyed by the text compared strings at every
+/// node it passed, and naming a result took a table lookup: that was most
+/// of the cost of counting. Here the entries are a list in the order
+/// they came, found by [`Key::same`]; only a key not found so is looked
+/// for by its name ([`Key::name`]) before it makes a new entry. So each
+/// name has one entry, whatever keys it comes by (equal literals need
+/// not be one), and the readers see the counts only through the methods
+/// below, by name: there is no second copy to keep in step.
+#[derive(Clone)]
+pub struct Counts<K> {
+    /// Each name counted, once, by the first key it came by, with its
+    /// count, in the order first counted.
+    entries: Vec<(K, u64)>,
 }
 
-impl NameCounts {
-    /// Counts `n` more of `name`: found by its address and length where
-    /// the entry was made from this very `&'static str`, else by its text.
+/// A key of [`Counts`].
+pub trait Key: Copy {
+    /// The same key, as cheaply as can be: keys that are not the same may
+    /// still have the same name.
+    fn same(self, other: Self) -> bool;
+    /// The name counted.
+    fn name(self) -> Cow<'static, str>;
+}
+
+/// A coverage event (or any name that is a literal): the same by address
+/// and length.
+impl Key for &'static str {
+    fn same(self, other: Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+    fn name(self) -> Cow<'static, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+/// A result: named `ok` or by its errno ([`result_str`]), one name per
+/// result.
+impl Key for OpResult {
+    /// `==` by its parts: the derived `==` of `Result<(), Errno>` takes
+    /// twice the instructions.
+    fn same(self, other: Self) -> bool {
+        match (self, other) {
+            (Ok(()), Ok(())) => true,
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        }
+    }
+    fn name(self) -> Cow<'static, str> {
+        result_str(&self)
+    }
+}
+
+impl<K> Default for Counts<K> {
+    fn default() -> Self {
+        Counts {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: Key> Counts<K> {
+    /// Counts `n` more of the name of `key`.
     #[inline]
-    pub fn add_static(&mut self, name: &'static str, n: u64) {
-        let same = |(k, _): &&mut (Cow<'static, str>, u64)| matches!(k, Cow::Borrowed(k) if std::ptr::eq(*k, name));
-        match self.entries.iter_mut().find(same) {
+    pub fn add(&mut self, key: K, n: u64) {
+        match self.entries.iter_mut().find(|(k, _)| k.same(key)) {
             Some((_, count)) => *count += n,
-            None => self.add_by_text(Cow::Borrowed(name), n),
+            None => self.add_by_name(key, n),
         }
     }
 
-    /// Counts `n` more of `name` ([`NameCounts::add_static`] when it is
-    /// borrowed).
-    #[inline]
-    pub fn add(&mut self, name: Cow<'static, str>, n: u64) {
-        match name {
-            Cow::Borrowed(name) => self.add_static(name, n),
-            Cow::Owned(_) => self.add_by_text(name, n),
+    /// [`Counts::add`] for a key not found by [`Key::same`]: to the entry
+    /// of its name, or a new entry at the end.
+    #[cold]
+    fn add_by_name(&mut self, key: K, n: u64) {
+        let name = key.name();
+        match self.entries.iter_mut().find(|(k, _)| k.name() == name) {
+            Some((_, count)) => *count += n,
+            None => self.entries.push((key, n)),
         }
     }
 
     /// Adds every count of `other`.
-    pub fn add_all(&mut self, other: &NameCounts) {
-        for (name, n) in &other.entries {
-            self.add(name.clone(), *n);
-        }
-    }
-
-    /// Counts `n` more of `name`, found by its text; a new entry at the
-    /// end if it was never counted.
-    fn add_by_text(&mut self, name: Cow<'static, str>, n: u64) {
-        match self.entries.iter_mut().find(|(k, _)| *k == name) {
-            Some((_, count)) => *count += n,
-            None => self.entries.push((name, n)),
+    pub fn add_all(&mut self, other: &Counts<K>) {
+        for &(key, n) in &other.entries {
+            self.add(key, n);
         }
     }
 
@@ -175,15 +210,15 @@ impl NameCounts {
     pub fn get(&self, name: &str) -> Option<&u64> {
         self.entries
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| k.name() == name)
             .map(|(_, count)| count)
     }
 
     /// Every name counted and its count, in the order of the names.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        let mut sorted: Vec<(&str, u64)> = self.entries.iter().map(|(k, n)| (&**k, *n)).collect();
-        sorted.sort_unstable_by_key(|&(k, _)| k);
-        sorted.into_iter()
+    pub fn iter(&self) -> impl Iterator<Item = (Cow<'static, str>, u64)> {
+        let mut named: Vec<_> = self.entries.iter().map(|&(k, n)| (k.name(), n)).collect();
+        named.sort_unstable();
+        named.into_iter()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -192,7 +227,7 @@ impl NameCounts {
 }
 
 /// As the map from name to count that it is, in the order of the names.
-impl fmt::Debug for NameCounts {
+impl<K: Key> fmt::Debug for Counts<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
@@ -200,6 +235,8 @@ impl fmt::Debug for NameCounts {
 
 #[cfg(test)]
 mod tests {
+    use uffd_vocab::Errno;
+
     use super::*;
 
     /// Two `&'static str`s of the same text at different addresses.
@@ -211,18 +248,18 @@ mod tests {
     }
 
     #[test]
-    fn one_count_per_name_whatever_its_address() {
+    fn one_count_per_name_whatever_its_key() {
         let (a, b) = two_copies();
-        let mut c = NameCounts::default();
-        c.add_static(a, 1);
-        c.add_static(b, 2);
-        c.add(Cow::Owned(a.to_string()), 4);
-        c.add_static(&a[..5], 8);
+        let mut c = Counts::default();
+        c.add(a, 1);
+        c.add(b, 2);
+        c.add(a, 4);
+        c.add(&a[..5], 8);
         assert_eq!(c.get(a), Some(&7));
         assert_eq!(c.get("fault"), Some(&8));
         assert_eq!(c.get("fault:"), None);
-        let all: Vec<(&str, u64)> = c.iter().collect();
-        assert_eq!(all, [("fault", 8), (a, 7)]);
+        let all: Vec<_> = c.iter().collect();
+        assert_eq!(all, [("fault".into(), 8), (a.into(), 7)]);
         assert_eq!(format!("{c:?}"), format!("{{\"fault\": 8, \"{a}\": 7}}"));
     }
 
@@ -231,36 +268,35 @@ mod tests {
     /// `add_all` as adding each count.
     #[test]
     fn reads_as_a_map_of_the_names() {
-        let (a, b) = two_copies();
-        let names: [Cow<'static, str>; 6] = [
-            "ok".into(),
-            "EINVAL".into(),
-            Cow::Owned("errno42".into()),
-            "ENOENT".into(),
-            a.into(),
-            b.into(),
+        let results = [
+            Ok(()),
+            Err(Errno::EINVAL),
+            Err(Errno::Other(42)),
+            Err(Errno::ENOENT),
+            Err(Errno::Other(22)),
+            Err(Errno::EAGAIN),
         ];
-        let mut counts = NameCounts::default();
+        let mut counts = Counts::default();
         let mut map: BTreeMap<String, u64> = BTreeMap::new();
-        let mut other = NameCounts::default();
+        let mut other = Counts::default();
         for step in 0..200u64 {
-            let name = &names[(step * step % 7 % 6) as usize];
+            let r = results[(step * step % 7 % 6) as usize];
             let into = if step % 3 == 0 {
                 &mut other
             } else {
                 &mut counts
             };
-            into.add(name.clone(), step % 4);
-            *map.entry(name.to_string()).or_default() += step % 4;
+            into.add(r, step % 4);
+            *map.entry(result_str(&r).into_owned()).or_default() += step % 4;
         }
         counts.add_all(&other);
         let read: Vec<(String, u64)> = counts.iter().map(|(k, n)| (k.into(), n)).collect();
         let want: Vec<(String, u64)> = map.clone().into_iter().collect();
         assert_eq!(read, want);
         assert_eq!(format!("{counts:?}"), format!("{map:?}"));
-        for name in &names {
-            assert_eq!(counts.get(name), map.get(name.as_ref()));
+        for name in map.keys().map(String::as_str).chain(["EPERM", "errno7"]) {
+            assert_eq!(counts.get(name), map.get(name));
         }
-        assert!(!counts.is_empty() && NameCounts::default().is_empty());
+        assert!(!counts.is_empty() && Counts::<OpResult>::default().is_empty());
     }
 }
