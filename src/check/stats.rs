@@ -52,17 +52,19 @@ impl Stats {
         self.steps += 1;
         self.ops[op.kind()] += 1;
         self.results.add(outcomes[0].result, 1);
-        // Merge cases from the first backend that reports any.
-        if let Some(o) = outcomes.iter().find(|o| !o.report.merges.is_empty()) {
-            for &c in &o.report.merges {
+        // Merge cases from the first backend that reports any; a merge case
+        // other than 0 from any backend (none before that one reports any:
+        // most steps report none, and walk the backends once, not twice).
+        if let Some(i) = outcomes.iter().position(|o| !o.report.merges.is_empty()) {
+            for &c in &outcomes[i].report.merges {
                 self.merges[(c as usize).min(8)] += 1;
             }
-        }
-        if outcomes
-            .iter()
-            .any(|o| o.report.merges.iter().any(|&c| c != 0))
-        {
-            *self.merges_after.entry(op.name()).or_default() += 1;
+            if outcomes[i..]
+                .iter()
+                .any(|o| o.report.merges.iter().any(|&c| c != 0))
+            {
+                *self.merges_after.entry(op.name()).or_default() += 1;
+            }
         }
         // Coverage events: every backend's.
         for o in outcomes {
