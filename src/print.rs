@@ -31,7 +31,7 @@ pub fn stats(s: &Stats, rules_off: &[Deviation]) -> String {
         let _ = writeln!(out, "  {name:<11} {:>10}", s.op_count(name));
     }
     out.push_str("results:\n");
-    for (name, n) in &s.results {
+    for (name, n) in s.results.iter() {
         let _ = writeln!(out, "  {name:<11} {n:>10}");
     }
     out.push_str("merge cases (implementation; the table is uffd_impl::MERGE_CASES):\n");

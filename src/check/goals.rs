@@ -30,19 +30,13 @@ pub enum Reach {
 impl Reach {
     /// How often a run reached it.
     pub fn count(&self, s: &Stats) -> u64 {
-        if let Reach::UffdEvent(op, event) = self {
-            return s.uffd_events.get(&(*op, *event)).copied().unwrap_or(0);
-        }
-        let map = match self {
-            Reach::Event(_) => &s.events,
-            Reach::MergeAfter(_) => &s.merges_after,
-            Reach::Deviation(_) => &s.deviations,
-            Reach::UffdEvent(..) => unreachable!("counted above"),
+        let n = match self {
+            Reach::Event(event) => s.events.get(event),
+            Reach::MergeAfter(op) => s.merges_after.get(op),
+            Reach::Deviation(rule) => s.deviations.get(rule),
+            Reach::UffdEvent(op, event) => s.uffd_events.get(&(*op, *event)),
         };
-        let (Reach::Event(k) | Reach::MergeAfter(k) | Reach::Deviation(k)) = self else {
-            unreachable!("counted above")
-        };
-        map.get(k).copied().unwrap_or(0)
+        n.copied().unwrap_or(0)
     }
 }
 
