@@ -549,20 +549,37 @@ impl PageModel {
     /// Rule 22, on the fork `child` whose pages are copies of the VMAs of
     /// `parent` (rule 19): the child keeps every boundary of the parent.
     /// Returns whether the rule is on: if not, the contract merges the
-    /// child.
+    /// child. The rule takes part only where it keeps apart two child
+    /// pages equal but for their anon_vmas: the contract merges no others
+    /// (rule 5), so any other boundary is there without the rule too (and
+    /// the step need not be run again without it to find that out).
     pub(crate) fn fork_keeps_boundaries(&mut self, child: &mut PageModel, parent: &Layout) -> bool {
         let rule = Deviation::ForkKeepsBoundaries;
         if !self.applies(rule) {
             return false;
         }
+        let mut kept = false;
         for vma in parent.vmas() {
-            for i in vma.start as usize..vma.end as usize {
+            let start = vma.start as usize;
+            if let (Some(Some(prev)), Some(first)) = (
+                start.checked_sub(1).map(|i| child.pages[i]),
+                child.pages[start],
+            ) {
+                let first = PageState {
+                    apart: false,
+                    ..first
+                };
+                kept |= prev.same_but_anon_vma(&first);
+            }
+            for i in start..vma.end as usize {
                 if let Some(p) = child.pages[i].as_mut() {
                     p.apart = i as Page == vma.start;
                 }
             }
         }
-        self.took_part(rule);
+        if kept {
+            self.took_part(rule);
+        }
         true
     }
 }

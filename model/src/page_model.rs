@@ -668,8 +668,9 @@ impl PageModel {
     /// ([`PageState::same_vma`]), with the page table entries, in one pass.
     pub fn layout(&self) -> Layout {
         // At most one VMA a page: a small arena's fit in what is reserved
-        // up front, a larger one's grow as needed. (The page table
-        // entries, often none, grow as needed.)
+        // up front, a larger one's grow as needed. The page table entries,
+        // often none, get as much room at the first one (one allocation,
+        // not one per doubling).
         let reserve = self.pages.len().min(LAYOUT_RESERVE);
         let mut vmas: Vec<Vma> = Vec::with_capacity(reserve);
         let mut ptes = Vec::new();
@@ -696,6 +697,9 @@ impl PageModel {
                 }),
             }
             if let Some(pte) = self.pte_state(p) {
+                if ptes.capacity() == 0 {
+                    ptes.reserve_exact(reserve);
+                }
                 ptes.push((i, pte));
             }
             prev = Some(p);
@@ -704,8 +708,9 @@ impl PageModel {
     }
 }
 
-/// The VMAs [`PageModel::layout`] makes room for up front (the default
-/// arena of `check` has 16 pages).
+/// The VMAs [`PageModel::layout`] makes room for up front, and the page
+/// table entries at the first one (the default arena of `check` has 16
+/// pages).
 const LAYOUT_RESERVE: usize = 32;
 
 #[cfg(test)]

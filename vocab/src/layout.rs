@@ -551,15 +551,13 @@ impl Layout {
 
     /// The layout with `ptes` as its page table entries (ignored when this
     /// layout does not observe them). A page listed twice keeps its last
-    /// entry.
+    /// entry. (Inlined: every backend calls it on every step, with entries
+    /// sorted without repeats, as it builds them.)
+    #[inline]
     pub fn with_ptes(mut self, mut ptes: Vec<(Page, PteState)>) -> Layout {
         if !self.unobserved.contains(Unobserved::PTES) {
-            // (Sorted without repeats already, as the backends build them.)
             if !ptes.windows(2).all(|w| w[0].0 < w[1].0) {
-                ptes.sort_by_key(|(p, _)| *p);
-                ptes.reverse();
-                ptes.dedup_by_key(|(p, _)| *p);
-                ptes.reverse();
+                sort_ptes(&mut ptes);
             }
             self.ptes = ptes;
         }
@@ -674,6 +672,14 @@ impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
+}
+
+/// Sorts `ptes` by page, a page listed twice keeping its last entry.
+fn sort_ptes(ptes: &mut Vec<(Page, PteState)>) {
+    ptes.sort_by_key(|(p, _)| *p);
+    ptes.reverse();
+    ptes.dedup_by_key(|(p, _)| *p);
+    ptes.reverse();
 }
 
 /// Pages as the `expect uffd-wp` line writes them: `3 4 5`, or `none`.
