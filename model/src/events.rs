@@ -106,8 +106,9 @@ impl PageModel {
     /// off of a write-protected one), and the caller tries the access
     /// again. A reader that cannot resolve it (the ctx's ioctls are
     /// EAGAIN until the call's own events are read, which come after)
-    /// closes the uffd: its registrations go, and so do the events the
-    /// call would still send it; the access is tried again. `false`: not
+    /// closes the uffd: its registrations go (their VMAs merge as a
+    /// close's), and so do the events the call would still send it; the
+    /// access is tried again. `false`: not
     /// delivered (SIGBUS: the access is EFAULT), also where the same fault
     /// was delivered before in this step.
     pub(crate) fn deliver_fault(&mut self, i: usize, flags: u8) -> bool {
@@ -135,7 +136,14 @@ impl PageModel {
                 list.retain(|x| x.ctx != c);
             }
             self.events.late.retain(|x| x.ctx != c || *x == e);
+            // The pages it releases merge with their neighbours there and
+            // then, as a close's do (rules 7 and 5), whatever the op
+            // merges itself.
+            let released: Vec<usize> = (0..self.pages.len())
+                .filter(|&i| self.pages[i].is_some_and(|p| p.ctx == Some(c)))
+                .collect();
             let _ = self.close(c);
+            self.merge_around(&released);
         }
         true
     }
