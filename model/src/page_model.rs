@@ -104,15 +104,21 @@ pub struct PageModel {
     scratch: Scratch,
 }
 
-/// The buffers [`PageModel::run_op`] fills and empties again within one
-/// step, kept only for their memory: no state, so a clone starts with
-/// empty ones, and a reset leaves them as they are.
+/// Buffers kept only for their memory: no state, so a clone starts with
+/// empty ones, and a reset and a restore leave them as they are.
 #[derive(Default, Debug)]
 struct Scratch {
-    /// The pages of an op's span before it.
+    /// The pages of an op's span before it ([`PageModel::run_op`] fills
+    /// and empties it again within the step).
     before: Vec<Option<PageState>>,
-    /// The pages of that span the op changed.
+    /// The pages of that span the op changed (the same).
     changed: Vec<usize>,
+    /// The layout and the report of the last outcome handed back
+    /// ([`Backend::recycle`]), for the next step to build its own in: the
+    /// layout's content is never read (building one empties it first),
+    /// the report is emptied.
+    layout: Layout,
+    report: StepReport,
 }
 
 impl Clone for Scratch {
@@ -210,25 +216,32 @@ impl Backend for PageModel {
 
     fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
         let (result, layout) = self.step_reporting_deviations(op);
+        // (An empty report, in the vectors of the last one handed back.)
+        let mut report = std::mem::take(&mut self.scratch.report);
         // Equal neighbours are apart only where a deviation rule keeps them.
-        let kept_apart = layout
-            .vmas()
-            .windows(2)
-            .filter(|w| w[0].mergeable_with(&w[1]))
-            .map(|w| w[1].start)
-            .collect();
+        report.kept_apart.extend(
+            layout
+                .vmas()
+                .windows(2)
+                .filter(|w| w[0].mergeable_with(&w[1]))
+                .map(|w| w[1].start),
+        );
+        std::mem::swap(&mut report.deviations, &mut self.deviations);
         Ok(Outcome {
             backend: "model",
             result,
             layout,
             open: self.open,
             events: self.take_events(),
-            report: StepReport {
-                deviations: std::mem::take(&mut self.deviations),
-                kept_apart,
-                ..StepReport::default()
-            },
+            report,
         })
+    }
+
+    /// Keeps the outcome's layout and report, for the next step.
+    fn recycle(&mut self, outcome: &mut Outcome) {
+        std::mem::swap(&mut self.scratch.layout, &mut outcome.layout);
+        std::mem::swap(&mut self.scratch.report, &mut outcome.report);
+        self.scratch.report.clear();
     }
 
     /// Back to the model [`PageModel::with_rules_off`] makes, the rules
@@ -396,7 +409,11 @@ impl PageModel {
     pub(crate) fn step_rules(&mut self, op: &Op) -> (OpResult, Layout) {
         match op {
             Op::Fork => (Ok(()), self.fork_child()),
-            _ => (self.run_op(op), self.layout()),
+            _ => {
+                let result = self.run_op(op);
+                let room = std::mem::take(&mut self.scratch.layout);
+                (result, self.layout_in(room))
+            }
         }
     }
 
@@ -429,10 +446,8 @@ impl PageModel {
         let merges_after = !merges_itself && !no_merge;
         // The buffers, taken out of `self` for the op and put back empty;
         // only an op merged here needs its span's pages from before it.
-        let Scratch {
-            mut before,
-            mut changed,
-        } = std::mem::take(&mut self.scratch);
+        let mut before = std::mem::take(&mut self.scratch.before);
+        let mut changed = std::mem::take(&mut self.scratch.changed);
         if merges_after {
             before.extend_from_slice(&self.pages[span.clone()]);
         }
@@ -453,7 +468,8 @@ impl PageModel {
         }
         before.clear();
         changed.clear();
-        self.scratch = Scratch { before, changed };
+        self.scratch.before = before;
+        self.scratch.changed = changed;
         if let Some(around) = around.filter(|_| r.is_ok()) {
             self.new_mapping_joins_next(span, around);
         }
@@ -667,13 +683,19 @@ impl PageModel {
     /// kept (rule 20): the runs of pages in one VMA
     /// ([`PageState::same_vma`]), with the page table entries, in one pass.
     pub fn layout(&self) -> Layout {
+        self.layout_in(Layout::default())
+    }
+
+    /// [`PageModel::layout`], built in the vectors of `room` (a step's:
+    /// the last layout handed back).
+    fn layout_in(&self, room: Layout) -> Layout {
         // At most one VMA a page: a small arena's fit in what is reserved
         // up front, a larger one's grow as needed. The page table entries,
         // often none, get as much room at the first one (one allocation,
         // not one per doubling).
         let reserve = self.pages.len().min(LAYOUT_RESERVE);
-        let mut vmas: Vec<Vma> = Vec::with_capacity(reserve);
-        let mut ptes = Vec::new();
+        let (mut vmas, mut ptes) = room.into_buffers();
+        vmas.reserve(reserve);
         // The page before this one, if it is mapped.
         let mut prev: Option<&PageState> = None;
         for (i, page) in self.pages.iter().enumerate() {
@@ -785,6 +807,33 @@ mod tests {
             assert_eq!(format!("{copy:?}"), format!("{m:?}"), "{op}");
         }
         assert!(!copy.restore(&crate::testing::NotAModel));
+    }
+
+    /// Outcomes handed back ([`Backend::recycle`]) change nothing in the
+    /// outcomes after: their vectors are emptied or overwritten first.
+    #[test]
+    fn recycled_outcomes_change_nothing_after() {
+        let trace = [
+            "map 0 4 rw- shmem",
+            "map 4 4 rw- anon",
+            "fault 0",
+            "open 0 none",
+            "register 0 0 6 wp",
+            "fault 5",
+            "fork",
+            "protect 0 2 r--",
+            "unmap 6 1",
+            "fault 1",
+        ];
+        let mut plain = PageModel::new(8);
+        let mut m = PageModel::new(8);
+        for line in trace {
+            let op: Op = line.parse().unwrap();
+            let want = plain.step(&op).unwrap();
+            let mut got = m.step(&op).unwrap();
+            assert_eq!(got, want, "{line}");
+            m.recycle(&mut got);
+        }
     }
 
     #[test]
