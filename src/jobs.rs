@@ -12,6 +12,7 @@
 //! once, on a set of backends of its own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -150,12 +151,23 @@ pub fn run_jobs(
         passed: AtomicU64::new(0),
     };
     let results = std::thread::scope(|scope| {
+        // Each job holds a sender until it ends (panicking or not): the
+        // channel disconnects the moment the last one does, and progress
+        // is told every 20 ms until then.
+        let (alive, ended) = mpsc::channel::<()>();
         let handles: Vec<_> = (0..jobs.clamp(1, MAX_JOBS))
-            .map(|_| scope.spawn(|| job(config, &shared, make)))
+            .map(|_| {
+                let alive = alive.clone();
+                let shared = &shared;
+                scope.spawn(move || {
+                    let _alive = alive;
+                    job(config, shared, make)
+                })
+            })
             .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
+        drop(alive);
+        while let Err(RecvTimeoutError::Timeout) = ended.recv_timeout(Duration::from_millis(20)) {
             progress(shared.passed.load(Ordering::Relaxed));
-            std::thread::sleep(Duration::from_millis(20));
         }
         progress(shared.passed.load(Ordering::Relaxed));
         handles
