@@ -137,7 +137,7 @@ pub fn throughput(
     );
     let _ = writeln!(
         out,
-        "time per backend (each step: the op and its layout; one step in {} timed):",
+        "time per backend (each step: op and layout; one step, one reset in {} timed):",
         crate::runner::TIMED_EVERY
     );
     for b in backends {

@@ -238,14 +238,26 @@ pub fn sample(config: &RunConfig, n: usize) -> Vec<Vec<Op>> {
 ///
 /// One step in [`TIMED_EVERY`] is timed, and the time of the others
 /// estimated from theirs: reading the clock around every step cost a
-/// twentieth of a fast run. `reset` and `plan` are timed every time.
+/// twentieth of a fast run. So are `reset` and the `plan` after it: one
+/// sequence's in [`TIMED_EVERY`].
 pub struct Timed<B> {
     pub inner: B,
     pub ops: u64,
     /// The time of the steps timed (every [`TIMED_EVERY`]th).
     timed_time: Duration,
-    /// The time of `reset` and `plan`.
+    /// How many times the backend was reset (a sequence each).
+    resets: u64,
+    /// The time of the `reset`s timed (every [`TIMED_EVERY`]th) and of
+    /// the `plan` after each.
     rest: Duration,
+}
+
+/// The time of `n` calls, from that of the one in [`TIMED_EVERY`] timed.
+fn estimate(timed_time: Duration, n: u64) -> Duration {
+    match n / TIMED_EVERY {
+        0 => Duration::ZERO,
+        timed => timed_time.mul_f64(n as f64 / timed as f64),
+    }
 }
 
 /// [`Timed`] times one step in this many.
@@ -257,18 +269,20 @@ impl<B: Backend> Timed<B> {
             inner,
             ops: 0,
             timed_time: Duration::ZERO,
+            resets: 0,
             rest: Duration::ZERO,
         }
     }
 
-    /// The time spent in the backend: measured for `reset` and `plan`,
-    /// estimated for the steps from those timed.
+    /// The time spent in the backend, estimated from the steps, `reset`s
+    /// and `plan`s timed.
     pub fn time(&self) -> Duration {
-        let steps = match self.ops / TIMED_EVERY {
-            0 => Duration::ZERO,
-            timed => self.timed_time.mul_f64(self.ops as f64 / timed as f64),
-        };
-        self.rest + steps
+        estimate(self.timed_time, self.ops) + estimate(self.rest, self.resets)
+    }
+
+    /// Is the `reset` and `plan` of this sequence timed?
+    fn sequence_timed(&self) -> bool {
+        self.resets.is_multiple_of(TIMED_EVERY)
     }
 
     fn timed<T>(time: &mut Duration, b: &mut B, f: impl FnOnce(&mut B) -> T) -> T {
@@ -294,9 +308,16 @@ impl<B: Backend> Backend for Timed<B> {
         Self::timed(&mut self.timed_time, &mut self.inner, |b| b.step(op))
     }
     fn reset(&mut self) {
+        self.resets += 1;
+        if !self.sequence_timed() {
+            return self.inner.reset();
+        }
         Self::timed(&mut self.rest, &mut self.inner, |b| b.reset())
     }
     fn plan(&mut self, ops: &[Op]) {
+        if !self.sequence_timed() {
+            return self.inner.plan(ops);
+        }
         Self::timed(&mut self.rest, &mut self.inner, |b| b.plan(ops))
     }
     fn costs(&self) -> Option<String> {
