@@ -370,7 +370,12 @@ impl Deviation {
                     ..
                 }
             ),
-            Deviation::RefusedFillLeavesNoAnonVma => matches!(op, Op::Fill { .. }),
+            // Also the fills a reader makes to resolve a fault the op
+            // delivers (rule 42); mprotect's populate delivers none.
+            Deviation::RefusedFillLeavesNoAnonVma => matches!(
+                op,
+                Op::Fill { .. } | Op::Fault { .. } | Op::Mlock { .. } | Op::Mremap { .. }
+            ),
             Deviation::RemapEventOldLength => matches!(op, Op::Mremap { .. }),
             Deviation::RegisterKeepsWp => matches!(op, Op::Register { .. }),
             Deviation::WriteprotectWithinOneVma => matches!(op, Op::WriteProtect { .. }),
