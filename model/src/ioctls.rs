@@ -324,8 +324,9 @@ impl PageModel {
     }
 
     /// Punches page `pgoff` out of `backing`'s page cache (shmem_fallocate)
-    /// and empties every entry that maps it (unmap_mapping_range; private
-    /// copies stay).
+    /// and empties every entry that maps it, and the zero page a private
+    /// mapping has there (unmap_mapping_range without `even_cows`: only
+    /// anonymous pages, the private copies, stay).
     fn punch(&mut self, backing: Backing, pgoff: Page) {
         self.cache.remove(&(backing, pgoff));
         self.cache_tags.remove(&(backing, pgoff));
@@ -335,8 +336,10 @@ impl PageModel {
             // page of the cache.)
             let maps_cache = match q.pte {
                 Pte::None | Pte::Poison => false,
-                Pte::Read => true,
-                _ => q.flags.has(VmFlags::MAYSHARE),
+                // The zero page is no anonymous page (`should_zap_page`
+                // zaps a pte without a page).
+                Pte::Read | Pte::Zero => true,
+                Pte::Written => q.flags.has(VmFlags::MAYSHARE),
             };
             if q.backing == backing && q.pgoff == pgoff && maps_cache {
                 self.zap(j);
