@@ -8,11 +8,15 @@ use uffd_vocab::{Event, EventKind, Features, Fill, Page};
 
 use crate::page_model::PageModel;
 
-/// The events of the current step, kept in the three groups mremap sends
-/// in turn: the UNMAPs of a destination, the REMAP, then every other
-/// UNMAP (and the REMOVEs and FORKs of the ops that have no other).
+/// The events of the current step, in the order sent: the faults
+/// delivered during the call (each waits there for its reader: mremap's
+/// populate comes before the call completes), then the three groups
+/// mremap sends in turn as it completes: the UNMAPs of a destination, the
+/// REMAP, then every other UNMAP (and the REMOVEs and FORKs of the ops
+/// that have no other).
 #[derive(Clone, Default, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct StepEvents {
+    faults: Vec<Event>,
     early: Vec<Event>,
     remap: Vec<Event>,
     late: Vec<Event>,
@@ -118,10 +122,10 @@ impl PageModel {
         };
         let page = i as Page;
         let e = Event::new(c, EventKind::Fault { page, flags });
-        if self.events.no_retry || self.events.late.contains(&e) {
+        if self.events.no_retry || self.events.faults.contains(&e) {
             return false;
         }
-        self.events.late.push(e);
+        self.events.faults.push(e);
         let resolved = if self.events.changing == Some(c) {
             Err(uffd_vocab::Errno::EAGAIN)
         } else if flags & EventKind::WP != 0 {
@@ -132,10 +136,15 @@ impl PageModel {
             self.fill(Fill::Copy, c, page, 1, false)
         };
         if resolved.is_err() {
-            for list in [&mut self.events.early, &mut self.events.remap] {
+            // (The faults it read stay: they were sent.)
+            let queued = [
+                &mut self.events.early,
+                &mut self.events.remap,
+                &mut self.events.late,
+            ];
+            for list in queued {
                 list.retain(|x| x.ctx != c);
             }
-            self.events.late.retain(|x| x.ctx != c || *x == e);
             // The pages it releases merge with their neighbours there and
             // then, as a close's do (rules 7 and 5), whatever the op
             // merges itself.
@@ -162,8 +171,9 @@ impl PageModel {
     /// The step's events so far, in the order they will be sent.
     pub(crate) fn events_so_far(&self) -> Vec<Event> {
         let e = &self.events;
-        e.early
+        e.faults
             .iter()
+            .chain(&e.early)
             .chain(&e.remap)
             .chain(&e.late)
             .copied()
@@ -173,18 +183,26 @@ impl PageModel {
     /// The step's events, in the order sent; the list starts anew.
     pub(crate) fn take_events(&mut self) -> Vec<Event> {
         let StepEvents {
-            mut early,
+            mut faults,
+            early,
             remap,
             late,
             ..
         } = std::mem::take(&mut self.events);
-        // (Most steps have none, or only `late` ones: that list is all.)
+        // (Most steps have none, or only faults or only `late` ones: that
+        // list is all.)
         if early.is_empty() && remap.is_empty() {
-            return late;
+            if faults.is_empty() {
+                return late;
+            }
+            if late.is_empty() {
+                return faults;
+            }
         }
-        early.extend(remap);
-        early.extend(late);
-        early
+        faults.extend(early);
+        faults.extend(remap);
+        faults.extend(late);
+        faults
     }
 }
 
