@@ -157,7 +157,8 @@ mod tests {
                     "no-uffdio-poison",
                     "no-continue-wp",
                     "refused-fill-leaves-no-anon-vma",
-                    "remap-event-has-the-old-length"
+                    "remap-event-has-the-old-length",
+                    "dontunmap-source-stays-apart"
                 ],
                 vec![
                     "stale-prev",
@@ -186,7 +187,8 @@ mod tests {
                 "unregister-through-any-ctx",
                 "dontunmap-copy-stays-apart-from-its-source",
                 "moved-copy-stays-apart",
-                "remap-event-has-the-old-length"
+                "remap-event-has-the-old-length",
+                "dontunmap-source-stays-apart"
             ]
         );
         let p = Profile::of_release("7.3.4+deb13-amd64");
@@ -196,9 +198,10 @@ mod tests {
                 "fork-keeps-parent-boundaries",
                 "dontunmap-copy-stays-apart-from-its-source",
                 "moved-copy-stays-apart",
-                "register-keeps-wp"
+                "register-keeps-wp",
+                "dontunmap-source-stays-apart"
             ],
-            "7.2 dropped the DONTUNMAP rule 23, 7.3 the mremap rule 21"
+            "7.2 dropped the DONTUNMAP rule 23 (rule 44 again in its place), 7.3 the mremap rule 21"
         );
         let p = Profile::of_release("linux");
         assert_eq!(p.rules_off(), Deviation::off_by_default());

@@ -167,8 +167,8 @@ impl PageModel {
 
     /// DONTUNMAP leaves the `source` of a move mapped, empty, still
     /// registered and unlocked, and its VMA loses its anon_vma when all of
-    /// it moved; then it merges (rule 5). Rule 23 says what the kernel does
-    /// instead.
+    /// it moved; then it merges (rule 5). Rules 23 and 44 say what the
+    /// kernel does instead.
     fn leave_source(&mut self, source: Range<usize>) {
         let vma = self.vma_of(source.start);
         let whole = vma == source;
@@ -176,7 +176,10 @@ impl PageModel {
             return;
         }
         let before = self.pages[vma.clone()].to_vec();
-        self.unlock_source(source, vma.clone(), whole);
+        self.unlock_source(source.clone(), vma.clone(), whole);
+        if self.dontunmap_source_stays_apart(source, vma.clone(), &before) {
+            return;
+        }
         let changed = self.changed_since(vma, &before);
         self.merge_around(&changed);
     }

@@ -4,14 +4,18 @@ use super::*;
 use crate::testing::{last_step, run};
 use uffd_vocab::Backend;
 
-/// With the DONTUNMAP rule off, the unlocked source merges by rule 5
+/// With the DONTUNMAP rules (23, 44) off, the unlocked source merges by rule 5
 /// around the pages it changed, and only those: a boundary another rule
 /// keeps elsewhere stays.
 #[test]
 fn the_contract_of_dontunmap_merges_only_around_what_it_changed() {
     let trace = "map 0 4 rw- anon\nmap 12 4 rw- anon\nregister 0 0 4 missing\n\
                  mremap 0 4 4 8\nmap 17 2 rw- anon\nmlock 17 1\nmremap 17 1 1 0 dontunmap";
-    let mut m = PageModel::with_rules_off(20, &[Deviation::DontUnmapUnlocksVma]);
+    let contract = [
+        Deviation::DontUnmapUnlocksVma,
+        Deviation::DontUnmapSourceStaysApart,
+    ];
+    let mut m = PageModel::with_rules_off(20, &contract);
     let mut layout = Layout::default();
     for l in trace.lines() {
         layout = m.step(&l.trim().parse::<Op>().unwrap()).unwrap().layout;
@@ -78,7 +82,7 @@ fn deviation_names_and_texts() {
     let bits = Deviation::ALL.iter().fold(0, |b, d| b | d.bit());
     assert_eq!(bits.count_ones() as usize, Deviation::ALL.len());
     // The table has each deviation once, and the rules 21 to 30, 32, 36
-    // to 40, and 43.
+    // to 40, 43 and 44.
     assert_eq!(KNOWN.len(), Deviation::ALL.len());
     let rules: Vec<u8> = Deviation::ALL.iter().map(|d| d.rule()).collect();
     assert_eq!(
@@ -86,7 +90,7 @@ fn deviation_names_and_texts() {
         (21..=30)
             .chain([32])
             .chain(36..=40)
-            .chain([43])
+            .chain([43, 44])
             .collect::<Vec<u8>>()
     );
 }
@@ -99,6 +103,8 @@ fn the_kernels_that_have_each_deviation() {
         assert!(has(Deviation::ForkKeepsBoundaries, v), "{v}");
         let dontunmap = (616..=701).contains(&v);
         assert_eq!(has(Deviation::DontUnmapUnlocksVma, v), dontunmap, "{v}");
+        let apart = !(616..702).contains(&v);
+        assert_eq!(has(Deviation::DontUnmapSourceStaysApart, v), apart, "{v}");
         let mremap = v < 612 || (616..=702).contains(&v);
         assert_eq!(has(Deviation::MremapOldRegistration, v), mremap, "{v}");
         assert_eq!(has(Deviation::MremapWithinOneVma, v), v < 617, "{v}");
@@ -145,7 +151,8 @@ fn the_kernels_that_have_each_deviation() {
             "no-uffdio-poison",
             "no-continue-wp",
             "refused-fill-leaves-no-anon-vma",
-            "remap-event-has-the-old-length"
+            "remap-event-has-the-old-length",
+            "dontunmap-source-stays-apart"
         ]
     );
 }
