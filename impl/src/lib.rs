@@ -629,13 +629,7 @@ impl Backend for IntervalImpl {
         Some(Box::new(self.clone()))
     }
     fn restore(&mut self, base: &dyn Backend) -> bool {
-        match uffd_vocab::downcast::<IntervalImpl>(base) {
-            Some(base) => {
-                self.restore_from(base);
-                true
-            }
-            None => false,
-        }
+        uffd_vocab::restore_with(base, |base: &IntervalImpl| self.restore_from(base))
     }
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)

@@ -278,13 +278,7 @@ impl Backend for PageModel {
     }
 
     fn restore(&mut self, base: &dyn Backend) -> bool {
-        match uffd_vocab::downcast::<PageModel>(base) {
-            Some(base) => {
-                self.restore_from(base);
-                true
-            }
-            None => false,
-        }
+        uffd_vocab::restore_with(base, |base: &PageModel| self.restore_from(base))
     }
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {

@@ -399,6 +399,12 @@ pub fn downcast<T: 'static>(b: &dyn Backend) -> Option<&T> {
     b.as_any()?.downcast_ref()
 }
 
+/// [`Backend::restore`] for a backend of type `T`: `restore_from` with
+/// `base` when it is a `T` ([`downcast`]); whether it was.
+pub fn restore_with<T: 'static>(base: &dyn Backend, restore_from: impl FnOnce(&T)) -> bool {
+    downcast(base).map(restore_from).is_some()
+}
+
 impl<B: Backend + ?Sized> Backend for Box<B> {
     fn name(&self) -> &'static str {
         (**self).name()

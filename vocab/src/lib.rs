@@ -18,8 +18,8 @@ pub mod layout;
 pub mod op;
 
 pub use backend::{
-    downcast, fingerprint128, parse_result, result_name, result_str, Backend, Contexts, Errno,
-    MergeCase, OpResult, Outcome, StepReport, Unsupported,
+    downcast, fingerprint128, parse_result, restore_with, result_name, result_str, Backend,
+    Contexts, Errno, MergeCase, OpResult, Outcome, StepReport, Unsupported,
 };
 pub use event::{events_text, parse_events, Event, EventKind};
 pub use history::{History, Series};
