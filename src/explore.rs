@@ -27,7 +27,7 @@ use uffd_vocab::{Backend, Contexts, Layout, Op, Outcome, Page};
 
 pub use crate::gen::alphabet;
 
-use crate::check::{step_checked_in, Failure, Stats, StepAt, Stepped};
+use crate::check::{hand_back, step_checked_in, Failure, Stats, StepAt, Stepped};
 use crate::interrupt::interrupted;
 use crate::trace::Trace;
 
@@ -483,19 +483,17 @@ pub(crate) fn transition(
         Stepped::Passed(mut passed) => {
             // The outcomes are those of the backends still in: the
             // reference's is the first.
-            let mut on = set.iter_mut().zip(on_now.iter()).filter(|(_, &on)| on);
-            let (reference, _) = on.next().expect("a step that passed has an outcome");
+            let (reference, _) = set
+                .iter()
+                .zip(on_now.iter())
+                .find(|(_, &on)| on)
+                .expect("a step that passed has an outcome");
             let print = fingerprint(
                 reference.fingerprint_after(&op, &passed[0]),
                 &passed[0].layout,
                 passed[0].open,
             );
-            let mut rest = passed.iter_mut();
-            reference.recycle(rest.next().expect("the reference's outcome"));
-            for ((b, _), o) in on.zip(rest) {
-                b.recycle(o);
-            }
-            passed.clear();
+            hand_back(&mut set, on_now, &mut passed);
             *outcomes = passed;
             Led::To(print)
         }

@@ -129,6 +129,22 @@ fn step_all(
     }
 }
 
+/// Hands each outcome of a step back to the backend that answered it
+/// ([`Backend::recycle`]: the outcomes are those of the `active` backends,
+/// in order), and empties `outcomes`.
+#[inline]
+pub(crate) fn hand_back(
+    backends: &mut [&mut dyn Backend],
+    active: &[bool],
+    outcomes: &mut Vec<Outcome>,
+) {
+    let on = backends.iter_mut().zip(active).filter(|(_, &on)| on);
+    for ((b, _), o) in on.zip(outcomes.iter_mut()) {
+        b.recycle(o);
+    }
+    outcomes.clear();
+}
+
 /// Runs `trace` on `backends` (reset first), checking every invariant after
 /// every step. The first backend is the one the others are compared to.
 pub fn run_trace(backends: &mut [&mut dyn Backend], trace: &Trace) -> Result<Stats, Failure> {
@@ -206,14 +222,13 @@ fn run_steps(
                 // Each layout becomes the backend's last, and the outcome
                 // goes back to the backend with the layout it replaces
                 // (a fork's layout is the child's: the parent's stays).
-                let on = (0..backends.len()).filter(|&i| active[i]);
-                for (i, o) in on.zip(outcomes.iter_mut()) {
-                    if !matches!(op, Op::Fork) {
+                if !matches!(op, Op::Fork) {
+                    let on = (0..backends.len()).filter(|&i| active[i]);
+                    for (i, o) in on.zip(outcomes.iter_mut()) {
                         std::mem::swap(&mut last[i], &mut o.layout);
                     }
-                    backends[i].recycle(o);
                 }
-                outcomes.clear();
+                hand_back(backends, &active, &mut outcomes);
                 spare = outcomes;
             }
             // Nobody can run this op: the rest of the sequence is unchecked.
