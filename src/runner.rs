@@ -285,7 +285,12 @@ impl<B: Backend> Timed<B> {
         self.resets.is_multiple_of(TIMED_EVERY)
     }
 
-    fn timed<T>(time: &mut Duration, b: &mut B, f: impl FnOnce(&mut B) -> T) -> T {
+    /// `f` on the inner backend `b`, its time added to `time` when
+    /// `sampled`.
+    fn timed<T>(sampled: bool, time: &mut Duration, b: &mut B, f: impl FnOnce(&mut B) -> T) -> T {
+        if !sampled {
+            return f(b);
+        }
         let t = Instant::now();
         let r = f(b);
         *time += t.elapsed();
@@ -302,23 +307,19 @@ impl<B: Backend> Backend for Timed<B> {
     }
     fn step(&mut self, op: &Op) -> Result<Outcome, Unsupported> {
         self.ops += 1;
-        if !self.ops.is_multiple_of(TIMED_EVERY) {
-            return self.inner.step(op);
-        }
-        Self::timed(&mut self.timed_time, &mut self.inner, |b| b.step(op))
+        let sampled = self.ops.is_multiple_of(TIMED_EVERY);
+        Self::timed(sampled, &mut self.timed_time, &mut self.inner, |b| {
+            b.step(op)
+        })
     }
     fn reset(&mut self) {
         self.resets += 1;
-        if !self.sequence_timed() {
-            return self.inner.reset();
-        }
-        Self::timed(&mut self.rest, &mut self.inner, |b| b.reset())
+        let sampled = self.sequence_timed();
+        Self::timed(sampled, &mut self.rest, &mut self.inner, |b| b.reset())
     }
     fn plan(&mut self, ops: &[Op]) {
-        if !self.sequence_timed() {
-            return self.inner.plan(ops);
-        }
-        Self::timed(&mut self.rest, &mut self.inner, |b| b.plan(ops))
+        let sampled = self.sequence_timed();
+        Self::timed(sampled, &mut self.rest, &mut self.inner, |b| b.plan(ops))
     }
     fn costs(&self) -> Option<String> {
         self.inner.costs()
