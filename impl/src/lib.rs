@@ -564,7 +564,7 @@ impl IntervalImpl {
     fn shown_layout(&mut self) -> Layout {
         let changed = self.vmas.take_changed() | self.ptes.take_changed();
         let room = std::mem::take(&mut self.spare.layout);
-        match &mut self.shown {
+        match &self.shown {
             Some(shown) if !changed => {
                 let mut layout = room;
                 layout.clone_from(shown);
@@ -572,10 +572,8 @@ impl IntervalImpl {
             }
             _ => {
                 let layout = self.layout_in(room);
-                match &mut self.shown {
-                    Some(shown) => shown.clone_from(&layout),
-                    None => self.shown = Some(layout.clone()),
-                }
+                let shown = self.shown.get_or_insert_with(Layout::default);
+                shown.clone_from(&layout);
                 layout
             }
         }
